@@ -1,0 +1,38 @@
+# alcg: active learning of coarse-grained neural-network potentials.
+#   snakemake --cores N                              default config (config/config.yaml)
+#   snakemake --cores N --configfile config/test.yaml   tiny CPU run
+import sys
+from pathlib import Path
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+from alcg.config import validate as alcg_validate  # noqa: E402
+from alcg.errors import ConfigError  # noqa: E402
+
+configfile: "config/config.yaml"
+
+try:
+    alcg_validate(config)
+except ConfigError as exc:
+    raise SystemExit(f"alcg: {exc}")
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/aa.smk"
+include: "workflow/rules/cg.smk"
+include: "workflow/rules/loop.smk"
+
+
+localrules: all, select, merge, project_oracle, project_initial, fit_priors
+
+
+rule all:
+    input:
+        [model_path(k) for k in ROUNDS],
+        [cg_sim_path(k) for k in ROUNDS],
+        expand(f"{RES}/reference/{{start}}_{{rep}}.npz", start=config["reference_md"]["starts"],
+               rep=range(config["reference_md"]["replicas_per_start"])),

@@ -1,0 +1,79 @@
+"""Atomic file writing and small array-file helpers.
+
+Every file that a rule hands to the next one is written to a temporary name in the
+same folder and renamed into place, so a killed job never leaves a file that looks
+complete.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; rename it onto ``path`` on success.
+
+    The temporary name keeps the suffix of ``path`` (libraries such as numpy or mdtraj
+    choose the format from it). On an exception the temporary file is removed and
+    ``path`` is left as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix="".join(path.suffixes) or ".tmp",
+                               dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        with open(tmp_path, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp_path, path)
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
+
+
+def save_npz(path: str | os.PathLike, metadata: dict[str, Any] | None = None, **arrays: Any) -> None:
+    """Write arrays (and a JSON ``metadata`` dict) to ``path`` atomically, uncompressed."""
+    if metadata is not None:
+        arrays["metadata"] = np.array(json.dumps(metadata))
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+
+
+def load_npz(path: str | os.PathLike) -> dict[str, Any]:
+    """Read an npz written by :func:`save_npz` into a dict; ``metadata`` is decoded."""
+    with np.load(path, allow_pickle=False) as data:
+        out = {key: data[key] for key in data.files}
+    if "metadata" in out:
+        out["metadata"] = json.loads(str(out["metadata"]))
+    return out
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    """Write ``obj`` as indented JSON to ``path`` atomically."""
+    write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serializable: {type(obj).__name__}")

@@ -1,0 +1,182 @@
+"""AA -> CG projection (one bead per residue, on the C-alpha) and CG datasets.
+
+Coordinates
+    The bead sits on the residue's C-alpha.
+Forces
+    The mapped force on a bead is the sum of the force-field forces on its C-alpha and
+    on every atom rigidly constrained to it (with ``HBonds`` constraints: its HA, or HA2
+    and HA3 of glycine). OpenMM reports forces without constraint forces, and a rigid
+    C-alpha/H unit moves as one body, so summing its members' forces gives the force on
+    that body and keeps constraint forces out of the mapped force.
+
+A CG dataset is an npz with ``coords`` (n, N, 3) nm, ``forces`` (n, N, 3) kJ/mol/nm,
+``bead_types`` (N,), ``bead_masses`` (N,) amu, ``sequence`` and provenance per frame:
+``source`` (run file), ``frame`` (index in it), ``round`` and ``traj`` (trajectory id).
+"""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import openmm as mm
+import openmm.app as app
+
+from alcg.errors import DataError
+from alcg.io import load_npz, save_npz
+from alcg.structure import ONE_LETTER
+
+#: bead type alphabet: bead type = index of the residue letter here
+AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"
+DATASET_KEYS = ("coords", "forces", "bead_types", "bead_masses", "sequence", "source", "frame",
+                "round", "traj")
+
+
+def bead_types(sequence: str) -> np.ndarray:
+    """Integer bead type of each residue of ``sequence`` (index in :data:`AMINO_ACIDS`)."""
+    return np.array([AMINO_ACIDS.index(a) for a in sequence], dtype=np.int64)
+
+
+def _constraint_components(system: mm.System) -> dict[int, set[int]]:
+    parent = list(range(system.getNumParticles()))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for k in range(system.getNumConstraints()):
+        i, j, _ = system.getConstraintParameters(k)
+        parent[find(i)] = find(j)
+    groups: dict[int, set[int]] = {}
+    for i in range(system.getNumParticles()):
+        groups.setdefault(find(i), set()).add(i)
+    return {i: groups[find(i)] for i in range(system.getNumParticles())}
+
+
+class CAMapping:
+    """C-alpha mapping of a protein topology.
+
+    Parameters
+    ----------
+    topology
+        All-atom topology (atom order = the system's particle order).
+    system
+        The OpenMM System, whose constraints define which atoms move with each C-alpha.
+    """
+
+    def __init__(self, topology: app.Topology, system: mm.System | None = None):
+        atoms = list(topology.atoms())
+        self.ca_indices = np.array([a.index for a in atoms if a.name == "CA"], dtype=np.int64)
+        if len(self.ca_indices) == 0:
+            raise DataError("topology has no C-alpha atoms")
+        residues = [atoms[i].residue for i in self.ca_indices]
+        self.sequence = "".join(ONE_LETTER.get(r.name, "X") for r in residues)
+        self.bead_masses = np.array([sum(a.element.mass._value for a in r.atoms()) for r in residues])
+        if system is None:
+            self.force_groups = [np.array([i]) for i in self.ca_indices]
+        else:
+            comps = _constraint_components(system)
+            self.force_groups = [np.array(sorted(comps[int(i)])) for i in self.ca_indices]
+
+    @property
+    def n_beads(self) -> int:
+        return len(self.ca_indices)
+
+    def map_coords(self, positions: np.ndarray, atom_indices: np.ndarray | None = None) -> np.ndarray:
+        """C-alpha coordinates (n, N, 3) from AA positions (n, n_atoms, 3)."""
+        return positions[:, self._local(self.ca_indices, atom_indices)]
+
+    def map_forces(self, forces: np.ndarray, atom_indices: np.ndarray | None = None) -> np.ndarray:
+        """Bead forces (n, N, 3): the sum over each bead's rigid C-alpha group."""
+        out = np.zeros((forces.shape[0], self.n_beads, 3), dtype=np.float64)
+        for b, group in enumerate(self.force_groups):
+            out[:, b] = forces[:, self._local(group, atom_indices)].sum(axis=1)
+        return out.astype(np.float32)
+
+    @staticmethod
+    def _local(indices: np.ndarray, atom_indices: np.ndarray | None) -> np.ndarray:
+        if atom_indices is None:
+            return indices
+        lookup = {int(a): k for k, a in enumerate(atom_indices)}
+        try:
+            return np.array([lookup[int(i)] for i in indices], dtype=np.int64)
+        except KeyError as exc:
+            raise DataError(f"atom {exc.args[0]} of the mapping was not recorded") from exc
+
+    def cg_topology_pdb(self, positions_nm: np.ndarray, topology: app.Topology) -> str:
+        """PDB text of the CG model (one CA atom per residue) at ``positions_nm`` (N, 3)."""
+        import mdtraj as md
+
+        import openmm.unit as unit
+
+        modeller = app.Modeller(topology, np.zeros((topology.getNumAtoms(), 3)) * unit.nanometer)
+        keep = set(int(i) for i in self.ca_indices)
+        modeller.delete([a for a in modeller.topology.atoms() if a.index not in keep])
+        handle = io.StringIO()
+        app.PDBFile.writeFile(modeller.topology, positions_nm * unit.nanometer, handle, keepIds=True)
+        return handle.getvalue()
+
+
+def project_runs(run_files: Sequence[str | Path], mapping: CAMapping, round_index: int) -> dict:
+    """Project oracle run files onto CG beads; return a dataset dict (see module doc)."""
+    parts = []
+    for path in run_files:
+        run = load_npz(path)
+        n = len(run["potential_energy"])
+        parts.append(dict(
+            coords=mapping.map_coords(run["positions"], run["atom_indices"]).astype(np.float32),
+            forces=mapping.map_forces(run["forces"], run["atom_indices"]),
+            source=np.array([str(path)] * n), frame=np.arange(n, dtype=np.int64),
+            round=np.full(n, round_index, dtype=np.int64), traj=np.array([str(path)] * n)))
+    base = dict(bead_types=bead_types(mapping.sequence), bead_masses=mapping.bead_masses,
+                sequence=np.array(mapping.sequence))
+    if not parts:
+        return empty_dataset(base)
+    return {**base, **{k: np.concatenate([p[k] for p in parts]) for k in parts[0]}}
+
+
+def empty_dataset(base: dict) -> dict:
+    """A dataset with no frames but the bead information of ``base``."""
+    n_beads = len(base["bead_types"])
+    return {**base, "coords": np.zeros((0, n_beads, 3), np.float32),
+            "forces": np.zeros((0, n_beads, 3), np.float32), "source": np.array([], dtype="<U1"),
+            "frame": np.zeros(0, np.int64), "round": np.zeros(0, np.int64),
+            "traj": np.array([], dtype="<U1")}
+
+
+def merge(datasets: Iterable[dict]) -> dict:
+    """Concatenate datasets of the same molecule (bead types must match)."""
+    datasets = list(datasets)
+    first = datasets[0]
+    for d in datasets[1:]:
+        if not np.array_equal(d["bead_types"], first["bead_types"]):
+            raise DataError(f"cannot merge datasets of different molecules: "
+                            f"{str(first['sequence'])} vs {str(d['sequence'])}")
+    out = {k: first[k] for k in ("bead_types", "bead_masses", "sequence")}
+    for key in ("coords", "forces", "source", "frame", "round", "traj"):
+        out[key] = np.concatenate([d[key] for d in datasets])
+    return out
+
+
+def save_dataset(path: str | Path, data: dict) -> None:
+    """Write a CG dataset atomically."""
+    missing = [k for k in DATASET_KEYS if k not in data]
+    if missing:
+        raise DataError(f"dataset is missing {missing}")
+    save_npz(path, metadata={"units": {"coords": "nm", "forces": "kJ/mol/nm", "bead_masses": "amu"},
+                             "n_frames": int(len(data["coords"]))},
+             **{k: data[k] for k in DATASET_KEYS})
+
+
+def load_dataset(path: str | Path, n_beads: int | None = None) -> dict:
+    """Read a CG dataset; with ``n_beads``, check it matches the model's bead count."""
+    data = load_npz(path)
+    missing = [k for k in DATASET_KEYS if k not in data]
+    if missing:
+        raise DataError(f"{path} is not a CG dataset (missing {missing})")
+    if n_beads is not None and data["coords"].shape[1] != n_beads:
+        raise DataError(f"{path} has {data['coords'].shape[1]} beads per frame; the model expects {n_beads}")
+    return data

@@ -1,0 +1,190 @@
+"""The all-atom oracle: OpenMM MD that records positions, forces and energies.
+
+One run writes one ``.npz`` file (see :func:`run_md`). Long runs write a checkpoint
+(``<output>.partial.npz``: the frames so far plus the serialized OpenMM State) every
+``checkpoint_every`` records, so a killed job resumes where it stopped instead of
+restarting. The final file is written atomically and the checkpoint then removed.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import openmm as mm
+import openmm.app as app
+import openmm.unit as unit
+from tqdm import tqdm
+
+from alcg import system as omm
+from alcg.errors import SimulationError
+from alcg.io import load_npz, save_npz
+
+log = logging.getLogger(__name__)
+
+UNITS = {"positions": "nm", "forces": "kJ/mol/nm", "potential_energy": "kJ/mol", "time": "ps"}
+_WATER_IONS = {"HOH", "WAT", "NA", "CL", "K", "Na+", "Cl-"}
+
+
+@dataclass
+class MDSpec:
+    """What to simulate and record.
+
+    Attributes
+    ----------
+    n_steps : production steps (recorded part)
+    record_interval : steps between recorded frames
+    equilibration_steps : unrecorded steps before production
+    restraint_steps : unrecorded steps with C-alpha restraints before equilibration
+    restraint_k : restraint force constant, kJ/mol/nm^2
+    checkpoint_every : records between checkpoints (0 = never)
+    seed : random seed for velocities and the thermostat
+    """
+
+    n_steps: int
+    record_interval: int
+    equilibration_steps: int = 0
+    restraint_steps: int = 0
+    restraint_k: float = 1000.0
+    checkpoint_every: int = 50
+    seed: int = 0
+    max_energy_kj_mol: float = 1e7
+    extra: dict = field(default_factory=dict)
+
+    def signature(self, ff_cfg: dict) -> str:
+        """Hash identifying a run, to refuse resuming from a different run's checkpoint."""
+        blob = json.dumps([self.__dict__, ff_cfg], sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def protein_atom_indices(topology: app.Topology) -> np.ndarray:
+    """Indices of all atoms that are not water or ions."""
+    return np.array([a.index for a in topology.atoms() if a.residue.name not in _WATER_IONS],
+                    dtype=np.int64)
+
+
+def _subset_pdb_text(topology: app.Topology, positions_nm: np.ndarray, indices: np.ndarray) -> str:
+    import io
+
+    modeller = app.Modeller(topology, positions_nm * unit.nanometer)
+    keep = set(int(i) for i in indices)
+    modeller.delete([a for a in modeller.topology.atoms() if a.index not in keep])
+    handle = io.StringIO()
+    app.PDBFile.writeFile(modeller.topology, modeller.positions, handle, keepIds=True)
+    return handle.getvalue()
+
+
+def _add_ca_restraints(system: mm.System, topology: app.Topology, targets_nm: np.ndarray) -> None:
+    force = mm.CustomExternalForce("0.5*k_restraint*((x-x0)^2+(y-y0)^2+(z-z0)^2)")
+    force.addGlobalParameter("k_restraint", 0.0)
+    for name in ("x0", "y0", "z0"):
+        force.addPerParticleParameter(name)
+    for atom in topology.atoms():
+        if atom.name == "CA" and atom.residue.name not in _WATER_IONS:
+            force.addParticle(atom.index, [float(v) for v in targets_nm[atom.index]])
+    system.addForce(force)
+
+
+def run_md(pdb_path: str | Path, xml_path: str | Path, out_path: str | Path, spec: MDSpec,
+           ff_cfg: dict, threads: int | None = None, progress: bool = True) -> dict:
+    """Run MD from ``pdb_path`` with the System in ``xml_path`` and record every frame.
+
+    The output npz holds ``positions`` (n, n_atoms, 3) nm and ``forces`` (n, n_atoms, 3)
+    kJ/mol/nm of the recorded (non-water) atoms as float32, ``potential_energy`` (n,)
+    kJ/mol of the whole system, ``time_ps`` (n,), ``atom_indices`` and ``topology_pdb``
+    (PDB text of the recorded atoms), and ``metadata`` (units, spec, platform).
+    Forces are the force-field forces: constraint forces are not included.
+
+    Returns the metadata dict.
+    """
+    out_path = Path(out_path)
+    partial = out_path.with_name(out_path.name + ".partial.npz")
+    pdb = app.PDBFile(str(pdb_path))
+    system = omm.deserialize(Path(xml_path).read_text())
+    start_nm = np.asarray(pdb.getPositions(asNumpy=True).value_in_unit(unit.nanometer))
+    if spec.restraint_steps:
+        _add_ca_restraints(system, pdb.topology, start_nm)
+    sim = omm.make_simulation(pdb.topology, system, ff_cfg, spec.seed, threads)
+    if pdb.topology.getPeriodicBoxVectors() is not None:
+        sim.context.setPeriodicBoxVectors(*pdb.topology.getPeriodicBoxVectors())
+    indices = protein_atom_indices(pdb.topology)
+    signature = spec.signature(ff_cfg)
+    n_records = spec.n_steps // spec.record_interval
+    frames = _resume(partial, signature, sim)
+    if frames is None:
+        frames = _start(sim, pdb, spec, ff_cfg)
+    pos, frc, ene, tps = frames
+    meta = {"status": "ok", "units": UNITS, "spec": spec.__dict__, "signature": signature,
+            "platform": sim.context.getPlatform().getName(), "source_pdb": str(pdb_path),
+            "record_interval_steps": spec.record_interval,
+            "timestep_fs": ff_cfg["timestep_fs"], "temperature_k": ff_cfg["temperature_k"]}
+    bar = tqdm(total=n_records, initial=len(ene), desc=f"MD {out_path.name}", unit="frame",
+               disable=not progress, mininterval=5)
+    while len(ene) < n_records:
+        sim.step(spec.record_interval)
+        state = sim.context.getState(getPositions=True, getForces=True, getEnergy=True)
+        energy = state.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)
+        xyz = state.getPositions(asNumpy=True).value_in_unit(unit.nanometer)[indices]
+        force = state.getForces(asNumpy=True).value_in_unit(unit.kilojoule_per_mole / unit.nanometer)[indices]
+        if not np.isfinite(energy) or abs(energy) > spec.max_energy_kj_mol or not np.all(np.isfinite(xyz)):
+            raise SimulationError(f"{out_path.name}: energy blew up ({energy:.3g} kJ/mol) at frame {len(ene)}")
+        pos.append(xyz.astype(np.float32))
+        frc.append(force.astype(np.float32))
+        ene.append(energy)
+        tps.append(state.getTime().value_in_unit(unit.picosecond))
+        bar.update(1)
+        if spec.checkpoint_every and len(ene) % spec.checkpoint_every == 0 and len(ene) < n_records:
+            _checkpoint(partial, signature, sim, frames)
+    bar.close()
+    first = np.asarray(pdb.getPositions(asNumpy=True).value_in_unit(unit.nanometer))
+    first[indices] = pos[0] if pos else first[indices]
+    save_npz(out_path, metadata=meta, positions=np.stack(pos), forces=np.stack(frc),
+             potential_energy=np.asarray(ene, dtype=np.float64), time_ps=np.asarray(tps),
+             atom_indices=indices, topology_pdb=np.array(_subset_pdb_text(pdb.topology, first, indices)))
+    partial.unlink(missing_ok=True)
+    log.info("%s: %d frames, mean energy %.1f kJ/mol", out_path.name, len(ene), float(np.mean(ene)))
+    return meta
+
+
+def _start(sim: app.Simulation, pdb: app.PDBFile, spec: MDSpec, ff_cfg: dict):
+    sim.context.setPositions(pdb.positions)
+    sim.context.setVelocitiesToTemperature(ff_cfg["temperature_k"] * unit.kelvin, spec.seed)
+    if spec.restraint_steps:
+        sim.context.setParameter("k_restraint", spec.restraint_k)
+        sim.step(spec.restraint_steps)
+        sim.context.setParameter("k_restraint", 0.0)
+    if spec.equilibration_steps:
+        sim.step(spec.equilibration_steps)
+    sim.context.setTime(0.0)
+    return [], [], [], []
+
+
+def _checkpoint(partial: Path, signature: str, sim: app.Simulation, frames) -> None:
+    pos, frc, ene, tps = frames
+    state = sim.context.getState(getPositions=True, getVelocities=True, getParameters=True,
+                                 enforcePeriodicBox=False)
+    save_npz(partial, metadata={"signature": signature}, positions=np.stack(pos),
+             forces=np.stack(frc), potential_energy=np.asarray(ene), time_ps=np.asarray(tps),
+             state_xml=np.array(mm.XmlSerializer.serialize(state)))
+
+
+def _resume(partial: Path, signature: str, sim: app.Simulation):
+    if not partial.exists():
+        return None
+    data = load_npz(partial)
+    if data["metadata"].get("signature") != signature:
+        log.warning("ignoring checkpoint %s: it belongs to a different run", partial)
+        return None
+    sim.context.setState(mm.XmlSerializer.deserialize(str(data["state_xml"])))
+    n = len(data["potential_energy"])
+    log.info("resuming %s from frame %d", partial.name, n)
+    return (list(data["positions"]), list(data["forces"]), list(data["potential_energy"]),
+            list(data["time_ps"]))
+
+
+def load_run(path: str | Path) -> dict:
+    """Load an oracle run file written by :func:`run_md`."""
+    return load_npz(path)

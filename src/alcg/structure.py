@@ -1,0 +1,187 @@
+"""Build or load a peptide and make it simulation-ready (heavy atoms + hydrogens).
+
+From a sequence the backbone is built with PeptideBuilder (optionally from per-residue
+phi/psi, so that a folded start is possible); from a PDB file the structure is read as
+given. Both then pass through PDBFixer, which adds missing heavy atoms, terminal atoms
+and hydrogens at the requested pH.
+"""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import openmm.app as app
+import openmm.unit as unit
+
+from alcg.errors import StructureError
+
+#: one-letter to three-letter codes of the 20 standard amino acids
+THREE_LETTER = {
+    "A": "ALA", "R": "ARG", "N": "ASN", "D": "ASP", "C": "CYS", "Q": "GLN", "E": "GLU",
+    "G": "GLY", "H": "HIS", "I": "ILE", "L": "LEU", "K": "LYS", "M": "MET", "F": "PHE",
+    "P": "PRO", "S": "SER", "T": "THR", "W": "TRP", "Y": "TYR", "V": "VAL",
+}
+ONE_LETTER = {v: k for k, v in THREE_LETTER.items()}
+#: residue names that PDBFixer/Amber know as variants of the standard ones
+_VARIANTS = {"HID": "H", "HIE": "H", "HIP": "H", "CYX": "C", "ASH": "D", "GLH": "E", "LYN": "K"}
+#: largest C(i)-N(i+1) distance (nm) still counted as a peptide bond
+PEPTIDE_BOND_MAX_NM = 0.2
+
+
+@dataclass
+class PreparedStructure:
+    """A protonated, complete structure (positions in nm)."""
+
+    topology: app.Topology
+    positions: unit.Quantity
+    sequence: str
+
+
+def check_sequence(sequence: str) -> str:
+    """Return ``sequence`` upper-cased, or raise naming the first unknown residue letter."""
+    seq = sequence.strip().upper()
+    if not seq:
+        raise StructureError("sequence is empty")
+    for i, letter in enumerate(seq):
+        if letter not in THREE_LETTER:
+            raise StructureError(
+                f"unknown residue letter {letter!r} at position {i + 1} of sequence {sequence!r}"
+                " (allowed: the 20 standard one-letter codes)")
+    if len(seq) < 2:
+        raise StructureError(f"sequence {sequence!r} is too short: at least 2 residues are needed")
+    return seq
+
+
+def build_from_sequence(sequence: str, phi_deg: Sequence[float] | None = None,
+                        psi_deg: Sequence[float] | None = None) -> str:
+    """Build a heavy-atom backbone+side-chain model of ``sequence`` as PDB text.
+
+    Parameters
+    ----------
+    sequence
+        One-letter amino-acid sequence.
+    phi_deg, psi_deg
+        Optional backbone dihedrals in degrees: ``phi`` of residues 2..n and ``psi`` of
+        residues 1..n-1 (``n - 1`` values each). Without them the chain is extended
+        (phi = -120, psi = 140).
+    """
+    import PeptideBuilder
+    from Bio.PDB import PDBIO
+
+    seq = check_sequence(sequence)
+    if (phi_deg is None) != (psi_deg is None):
+        raise StructureError("give both phi and psi, or neither")
+    if phi_deg is None:
+        structure = PeptideBuilder.make_extended_structure(seq)
+    else:
+        for name, values in (("phi", phi_deg), ("psi", psi_deg)):
+            if len(values) != len(seq) - 1:
+                raise StructureError(
+                    f"{name} has {len(values)} values; sequence {seq} needs {len(seq) - 1}")
+        structure = PeptideBuilder.make_structure(seq, list(phi_deg), list(psi_deg))
+    handle = io.StringIO()
+    writer = PDBIO()
+    writer.set_structure(structure)
+    writer.save(handle)
+    return handle.getvalue()
+
+
+def _fixer_from_text(pdb_text: str, source: str):
+    from pdbfixer import PDBFixer
+
+    try:
+        return PDBFixer(pdbfile=io.StringIO(pdb_text))
+    except Exception as exc:  # PDBFixer raises many types for unreadable input
+        raise StructureError(f"cannot read PDB {source}: {exc}") from exc
+
+
+def read_pdb_text(path: str | Path) -> str:
+    """Return the text of PDB file ``path`` or raise a :class:`StructureError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise StructureError(f"PDB file not found: {path}")
+    text = path.read_text(errors="replace")
+    if not any(line.startswith(("ATOM", "HETATM")) for line in text.splitlines()):
+        raise StructureError(f"PDB file {path} has no ATOM records")
+    return text
+
+
+def protein_sequence(topology: app.Topology, source: str = "structure") -> str:
+    """One-letter sequence of the protein residues in ``topology`` (waters/ions skipped)."""
+    letters = []
+    for residue in topology.residues():
+        if residue.name in ("HOH", "WAT", "NA", "CL", "K"):
+            continue
+        letter = ONE_LETTER.get(residue.name) or _VARIANTS.get(residue.name)
+        if letter is None:
+            raise StructureError(
+                f"non-standard residue {residue.name}{residue.id} in {source}:"
+                " only the 20 standard amino acids are supported")
+        letters.append(letter)
+    return "".join(letters)
+
+
+def check_chain_breaks(topology: app.Topology, positions: unit.Quantity, source: str,
+                       allow: bool = False) -> list[str]:
+    """Find peptide bonds longer than :data:`PEPTIDE_BOND_MAX_NM`; raise unless ``allow``."""
+    xyz = np.asarray(positions.value_in_unit(unit.nanometer))
+    breaks = []
+    for chain in topology.chains():
+        residues = list(chain.residues())
+        for prev, nxt in zip(residues[:-1], residues[1:]):
+            c = next((a for a in prev.atoms() if a.name == "C"), None)
+            n = next((a for a in nxt.atoms() if a.name == "N"), None)
+            if c is None or n is None:
+                continue
+            d = float(np.linalg.norm(xyz[c.index] - xyz[n.index]))
+            if d > PEPTIDE_BOND_MAX_NM:
+                breaks.append(f"{prev.name}{prev.id}-{nxt.name}{nxt.id} ({d:.2f} nm)")
+    if breaks and not allow:
+        raise StructureError(
+            f"chain break in {source} between {', '.join(breaks)};"
+            " set system.allow_chain_breaks: true to accept it")
+    return breaks
+
+
+def prepare(pdb_text: str, source: str, ph: float = 7.0,
+            allow_chain_breaks: bool = False) -> PreparedStructure:
+    """Run PDBFixer on ``pdb_text``: add missing heavy atoms, terminal atoms and hydrogens.
+
+    Heterogens (ligands, waters) are removed; non-standard residues and unallowed chain
+    breaks raise :class:`StructureError`.
+    """
+    fixer = _fixer_from_text(pdb_text, source)
+    fixer.removeHeterogens(keepWater=False)
+    if fixer.topology.getNumAtoms() == 0:
+        raise StructureError(f"no protein atoms in {source}")
+    sequence = protein_sequence(fixer.topology, source)
+    check_chain_breaks(fixer.topology, fixer.positions, source, allow_chain_breaks)
+    fixer.findMissingResidues()
+    fixer.missingResidues = {}  # never invent residues the user did not give
+    fixer.findNonstandardResidues()
+    if fixer.nonstandardResidues:
+        names = ", ".join(f"{r.name}{r.id}" for r, _ in fixer.nonstandardResidues)
+        raise StructureError(f"non-standard residues in {source}: {names}")
+    fixer.findMissingAtoms()
+    fixer.addMissingAtoms()
+    fixer.addMissingHydrogens(ph)
+    return PreparedStructure(fixer.topology, fixer.positions, sequence)
+
+
+def prepare_from_config(system_cfg: dict, start: dict | None = None) -> PreparedStructure:
+    """Prepare the structure described by the ``system`` config section.
+
+    ``start`` optionally gives ``phi``/``psi`` lists (degrees) for a sequence-built start.
+    """
+    start = start or {}
+    if system_cfg.get("pdb"):
+        text = read_pdb_text(system_cfg["pdb"])
+        source = str(system_cfg["pdb"])
+    else:
+        text = build_from_sequence(system_cfg["sequence"], start.get("phi"), start.get("psi"))
+        source = f"sequence {system_cfg['sequence']}"
+    return prepare(text, source, ph=system_cfg.get("ph", 7.0),
+                   allow_chain_breaks=system_cfg.get("allow_chain_breaks", False))

@@ -1,0 +1,141 @@
+"""OpenMM systems, integrators and platforms from the ``forcefield`` config section.
+
+Units follow OpenMM: nm, ps, kJ/mol, K, amu.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import openmm as mm
+import openmm.app as app
+import openmm.unit as unit
+
+from alcg.errors import ConfigError
+from alcg.structure import PreparedStructure
+
+log = logging.getLogger(__name__)
+
+_CONSTRAINTS = {"none": None, "HBonds": app.HBonds, "AllBonds": app.AllBonds,
+                "HAngles": app.HAngles}
+#: water model name -> (force-field file, Modeller model name)
+_WATER = {"tip3p": ("amber14/tip3p.xml", "tip3p"), "tip3pfb": ("amber14/tip3pfb.xml", "tip3p"),
+          "opc": ("amber14/opc.xml", "4site"), "spce": ("amber14/spce.xml", "spce")}
+
+
+@dataclass
+class SolvatedModel:
+    """Topology and positions after optional solvation."""
+
+    topology: app.Topology
+    positions: unit.Quantity
+
+
+def forcefield_files(ff_cfg: dict) -> list[str]:
+    """Force-field XML files for the configured solvent model."""
+    files = list(ff_cfg["files"])
+    if ff_cfg["solvent"] == "explicit":
+        files = [f for f in files if not f.startswith("implicit/")]
+        water = ff_cfg.get("explicit", {}).get("water_model", "tip3p")
+        files.append(_WATER[water][0])
+    elif ff_cfg["solvent"] == "vacuum":
+        files = [f for f in files if not f.startswith("implicit/")]
+    return files
+
+
+def make_forcefield(ff_cfg: dict) -> app.ForceField:
+    """Load the configured force field, with a clear error for an unknown file."""
+    files = forcefield_files(ff_cfg)
+    try:
+        return app.ForceField(*files)
+    except Exception as exc:
+        raise ConfigError(f"forcefield.files: cannot load {files}: {exc}") from exc
+
+
+def solvate(structure: PreparedStructure, ff_cfg: dict, forcefield: app.ForceField) -> SolvatedModel:
+    """Add a water box and ions when ``solvent: explicit``; otherwise return as is."""
+    if ff_cfg["solvent"] != "explicit":
+        return SolvatedModel(structure.topology, structure.positions)
+    ex = ff_cfg.get("explicit", {})
+    modeller = app.Modeller(structure.topology, structure.positions)
+    modeller.addSolvent(forcefield, model=_WATER[ex.get("water_model", "tip3p")][1],
+                        padding=ex.get("padding_nm", 1.0) * unit.nanometer,
+                        ionicStrength=ex.get("ionic_strength_molar", 0.0) * unit.molar,
+                        neutralize=True)
+    return SolvatedModel(modeller.topology, modeller.positions)
+
+
+def create_system(topology: app.Topology, forcefield: app.ForceField, ff_cfg: dict) -> mm.System:
+    """Create the OpenMM System: constraints, hydrogen mass repartitioning, cutoffs."""
+    kwargs = dict(constraints=_CONSTRAINTS[ff_cfg.get("constraints", "HBonds")],
+                  rigidWater=True)
+    hmass = ff_cfg.get("hydrogen_mass_amu")
+    if hmass:
+        kwargs["hydrogenMass"] = hmass * unit.amu
+    cutoff = ff_cfg.get("nonbonded_cutoff_nm")
+    if ff_cfg["solvent"] == "explicit":
+        kwargs.update(nonbondedMethod=app.PME, nonbondedCutoff=(cutoff or 1.0) * unit.nanometer)
+    elif cutoff:
+        kwargs.update(nonbondedMethod=app.CutoffNonPeriodic, nonbondedCutoff=cutoff * unit.nanometer)
+    else:
+        kwargs.update(nonbondedMethod=app.NoCutoff)
+    system = forcefield.createSystem(topology, **kwargs)
+    if ff_cfg["solvent"] == "explicit":
+        system.addForce(mm.MonteCarloBarostat(1.0 * unit.bar, ff_cfg["temperature_k"] * unit.kelvin))
+    return system
+
+
+def make_integrator(ff_cfg: dict, seed: int = 0) -> mm.Integrator:
+    """Langevin-middle integrator at the configured temperature, friction and time step."""
+    integrator = mm.LangevinMiddleIntegrator(
+        ff_cfg["temperature_k"] * unit.kelvin, ff_cfg["friction_per_ps"] / unit.picosecond,
+        ff_cfg["timestep_fs"] * unit.femtosecond)
+    integrator.setRandomNumberSeed(int(seed) % (2**31 - 1))
+    integrator.setConstraintTolerance(1e-6)
+    return integrator
+
+
+def choose_platform(name: str = "auto", threads: int | None = None) -> tuple[mm.Platform, dict]:
+    """Return an OpenMM platform and its properties.
+
+    ``auto`` takes the fastest available of CUDA, OpenCL and CPU (then Reference).
+    """
+    available = [mm.Platform.getPlatform(i).getName() for i in range(mm.Platform.getNumPlatforms())]
+    if name == "auto":
+        order = ["CUDA", "OpenCL", "CPU", "Reference"]
+        name = next(p for p in order if p in available)
+    elif name not in available:
+        raise ConfigError(f"forcefield.platform: {name!r} is not available here (have {available})")
+    props: dict[str, str] = {}
+    if name == "CPU" and threads:
+        props["Threads"] = str(threads)
+    if name in ("CUDA", "OpenCL"):
+        props["Precision"] = "mixed"
+    return mm.Platform.getPlatformByName(name), props
+
+
+def make_simulation(topology: app.Topology, system: mm.System, ff_cfg: dict, seed: int = 0,
+                    threads: int | None = None) -> app.Simulation:
+    """A Simulation on the configured (or automatically chosen) platform."""
+    platform, props = choose_platform(ff_cfg.get("platform", "auto"), threads)
+    sim = app.Simulation(topology, system, make_integrator(ff_cfg, seed), platform, props)
+    log.info("OpenMM platform: %s %s", platform.getName(), props)
+    return sim
+
+
+def minimize(sim: app.Simulation, tolerance_kj_mol_nm: float = 10.0, max_iterations: int = 0) -> float:
+    """Minimize in place and return the final potential energy (kJ/mol)."""
+    sim.minimizeEnergy(tolerance=tolerance_kj_mol_nm * unit.kilojoule_per_mole / unit.nanometer,
+                       maxIterations=max_iterations)
+    state = sim.context.getState(getEnergy=True)
+    return state.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)
+
+
+def serialize(system: mm.System) -> str:
+    """XML text of ``system``."""
+    return mm.XmlSerializer.serialize(system)
+
+
+def deserialize(xml: str) -> mm.System:
+    """System from XML text."""
+    return mm.XmlSerializer.deserialize(xml)

@@ -1,0 +1,184 @@
+"""Force-matching training of a :class:`~alcg.model.CGModel`.
+
+Loss: mean squared error between predicted and mapped forces, (kJ/mol/nm)^2. Adam with an
+exponential learning-rate decay per epoch; validation frames are whole trajectories held
+out (never frames of a training trajectory); early stopping keeps the best validation
+model. A checkpoint of the training state is written after every epoch, so a killed job
+resumes; a NaN loss stops with :class:`~alcg.errors.TrainingError` and leaves the last
+good checkpoint in place.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from alcg.errors import TrainingError
+from alcg.io import atomic_path, write_json
+from alcg.model import CGModel
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig:
+    """Training hyperparameters (see the ``train`` config section)."""
+
+    epochs: int = 60
+    batch_size: int = 128
+    lr: float = 1e-3
+    lr_decay: float = 0.97
+    val_fraction: float = 0.2
+    patience: int = 10
+    max_frames: int | None = None
+    seed: int = 0
+
+
+def split_by_trajectory(traj: np.ndarray, val_fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Train/validation frame indices with whole trajectories held out.
+
+    With a single trajectory the last ``val_fraction`` of it (in time) is held out.
+    """
+    ids = np.unique(traj)
+    if len(ids) < 2 or val_fraction == 0:
+        n = len(traj)
+        cut = int(round(n * (1 - val_fraction)))
+        return np.arange(cut), np.arange(cut, n)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(ids)
+    sizes = np.array([(traj == t).sum() for t in order])
+    n_val = max(1, int(np.searchsorted(np.cumsum(sizes), val_fraction * len(traj))) + 1)
+    n_val = min(n_val, len(ids) - 1)
+    val_ids = set(order[:n_val])
+    is_val = np.array([t in val_ids for t in traj])
+    return np.flatnonzero(~is_val), np.flatnonzero(is_val)
+
+
+def _epoch_loss(model: CGModel, x: torch.Tensor, f: torch.Tensor, idx: np.ndarray, batch: int,
+                optimizer: torch.optim.Optimizer | None = None) -> float:
+    total, count = 0.0, 0
+    for start in range(0, len(idx), batch):
+        b = idx[start:start + batch]
+        _, pred = model.energy_and_forces(x[b], create_graph=optimizer is not None)
+        loss = ((pred - f[b]) ** 2).mean()
+        if optimizer is not None:
+            if not torch.isfinite(loss):
+                raise TrainingError(f"training loss became {loss.item()} (non-finite); "
+                                    "the last good checkpoint is kept")
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        total += loss.item() * len(b)
+        count += len(b)
+    return total / max(count, 1)
+
+
+def train(model: CGModel, coords: np.ndarray, forces: np.ndarray, traj: np.ndarray, cfg: TrainConfig,
+          state_path: str | Path, device: str = "cpu", progress: bool = True) -> dict:
+    """Train ``model`` in place by force matching; return the metrics dict.
+
+    Parameters
+    ----------
+    coords, forces : (n, N, 3) nm and kJ/mol/nm
+    traj : (n,) trajectory id of each frame (for the validation split)
+    state_path : per-epoch checkpoint; if it exists the run resumes from it
+    """
+    torch.manual_seed(cfg.seed)
+    model.to(device)
+    x = torch.as_tensor(coords, dtype=torch.float32, device=device)
+    f = torch.as_tensor(forces, dtype=torch.float32, device=device)
+    train_idx, val_idx = split_by_trajectory(np.asarray(traj), cfg.val_fraction, cfg.seed)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(params, lr=cfg.lr) if params else None
+    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, cfg.lr_decay) if optimizer else None
+    history = {"epoch": [], "train_loss": [], "val_loss": [], "lr": []}
+    best = {"val_loss": float("inf"), "epoch": -1, "state": copy.deepcopy(model.state_dict())}
+    start_epoch = 0
+    state_path = Path(state_path)
+    if state_path.exists() and optimizer is not None:
+        ckpt = torch.load(state_path, map_location=device, weights_only=False)
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        history, best, start_epoch = ckpt["history"], ckpt["best"], ckpt["epoch"] + 1
+        log.info("resuming training from epoch %d", start_epoch)
+    rng = np.random.default_rng(cfg.seed + start_epoch)
+    force_scale = float((f[val_idx] ** 2).mean()) if len(val_idx) else float((f ** 2).mean())
+    bar = tqdm(range(start_epoch, cfg.epochs), desc="train", unit="epoch", disable=not progress)
+    for epoch in bar:
+        if optimizer is None:
+            break
+        order = rng.permutation(train_idx)
+        if cfg.max_frames:
+            order = order[:cfg.max_frames]
+        model.train()
+        train_loss = _epoch_loss(model, x, f, order, cfg.batch_size, optimizer)
+        model.eval()
+        val_loss = _epoch_loss(model, x, f, val_idx, cfg.batch_size) if len(val_idx) else train_loss
+        if not np.isfinite(val_loss):
+            raise TrainingError(f"validation loss became {val_loss} at epoch {epoch}; "
+                                "the last good checkpoint is kept")
+        history["epoch"].append(epoch)
+        history["train_loss"].append(train_loss)
+        history["val_loss"].append(val_loss)
+        history["lr"].append(optimizer.param_groups[0]["lr"])
+        scheduler.step()
+        if val_loss < best["val_loss"]:
+            best = {"val_loss": val_loss, "epoch": epoch, "state": copy.deepcopy(model.state_dict())}
+        bar.set_postfix(train=f"{train_loss:.4g}", val=f"{val_loss:.4g}")
+        log.info("epoch %d train %.5g val %.5g", epoch, train_loss, val_loss)
+        with atomic_path(state_path) as tmp:
+            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict(), "history": history, "best": best,
+                        "epoch": epoch}, tmp)
+        if epoch - best["epoch"] >= cfg.patience:
+            log.info("early stopping at epoch %d (best %d)", epoch, best["epoch"])
+            break
+    model.load_state_dict(best["state"])
+    model.eval()
+    prior_only = _prior_force_mse(model, x, f, val_idx if len(val_idx) else train_idx, cfg.batch_size)
+    return {"history": history, "best_epoch": best["epoch"], "best_val_loss": best["val_loss"],
+            "force_scale": force_scale, "prior_only_val_loss": prior_only,
+            "n_train": int(len(train_idx)), "n_val": int(len(val_idx))}
+
+
+def _prior_force_mse(model: CGModel, x, f, idx, batch: int) -> float:
+    total = 0.0
+    for start in range(0, len(idx), batch):
+        b = idx[start:start + batch]
+        xb = x[b].detach().requires_grad_(True)
+        (g,) = torch.autograd.grad(model.prior(xb).sum(), xb)
+        total += float(((-g - f[b]) ** 2).mean()) * len(b)
+    return total / max(len(idx), 1)
+
+
+def plot_history(metrics: dict, path: str | Path) -> None:
+    """Loss curves (train and validation force MSE per epoch) as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    h = metrics["history"]
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.plot(h["epoch"], h["train_loss"], label="train")
+    ax.plot(h["epoch"], h["val_loss"], label="validation")
+    ax.axhline(metrics["prior_only_val_loss"], ls=":", c="gray", label="prior only (val)")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("force MSE / (kJ/mol/nm)$^2$")
+    ax.set_yscale("log")
+    ax.legend()
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+
+
+def write_metrics(metrics: dict, path: str | Path) -> None:
+    """Metrics JSON (train/val loss per epoch, best epoch, force scale)."""
+    write_json(path, metrics)
