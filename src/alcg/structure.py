@@ -154,10 +154,10 @@ def prepare(pdb_text: str, source: str, ph: float = 7.0,
     breaks raise :class:`StructureError`.
     """
     fixer = _fixer_from_text(pdb_text, source)
+    sequence = protein_sequence(fixer.topology, source)  # names non-standard residues
     fixer.removeHeterogens(keepWater=False)
     if fixer.topology.getNumAtoms() == 0:
         raise StructureError(f"no protein atoms in {source}")
-    sequence = protein_sequence(fixer.topology, source)
     check_chain_breaks(fixer.topology, fixer.positions, source, allow_chain_breaks)
     fixer.findMissingResidues()
     fixer.missingResidues = {}  # never invent residues the user did not give

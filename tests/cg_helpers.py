@@ -1,0 +1,34 @@
+"""Small analytic CG systems for the CG-model tests."""
+import numpy as np
+import torch
+
+from alcg.priors import KB_KJ_MOL_K, PriorEnergy
+
+N_BEADS = 8
+KT = KB_KJ_MOL_K * 300.0
+
+
+def chain_prior(angle_k: float = 40.0, bond_k: float = 20000.0, sigma: float = 0.0) -> PriorEnergy:
+    """A known harmonic chain: bonds 0.38 nm, angles 1.9 rad, optional repulsion."""
+    n = N_BEADS
+    return PriorEnergy(n, KT, np.full(n - 1, 0.38), np.full(n - 1, bond_k), np.full(n - 2, 1.9),
+                       np.full(n - 2, angle_k), np.zeros((n - 3, 0)), np.zeros((n - 3, 0)), sigma)
+
+
+def zigzag(n_rep: int, seed: int = 0) -> np.ndarray:
+    """Starting coordinates (n_rep, N, 3) near a planar zig-zag with 0.38 nm bonds."""
+    rng = np.random.default_rng(seed)
+    half = 1.9 / 2
+    x = np.stack([np.arange(N_BEADS) * 0.38 * np.sin(half), (np.arange(N_BEADS) % 2) * 0.38 * np.cos(half),
+                  np.zeros(N_BEADS)], axis=1)
+    return x[None] + rng.normal(0, 0.005, (n_rep, N_BEADS, 3))
+
+
+def energy_force_fn(energy):
+    def fn(x: torch.Tensor):
+        with torch.enable_grad():
+            x = x.detach().requires_grad_(True)
+            e = energy(x)
+            (g,) = torch.autograd.grad(e.sum(), x)
+        return e.detach(), -g
+    return fn

@@ -1,0 +1,42 @@
+"""Shared fixtures: the tiny test config and a prepared CLN025 system (built once)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def test_config() -> dict:
+    return yaml.safe_load((ROOT / "config" / "test.yaml").read_text())
+
+
+@pytest.fixture(scope="session")
+def ff_cfg(test_config) -> dict:
+    return dict(test_config["forcefield"])
+
+
+@pytest.fixture(scope="session")
+def cln025(tmp_path_factory, test_config, ff_cfg):
+    """Folded CLN025: (pdb path, system xml path), prepared and minimized."""
+    from alcg.prepare import prepare_system
+
+    out = tmp_path_factory.mktemp("cln025")
+    pdb, xml = out / "folded.pdb", out / "folded.xml"
+    start = test_config["system"]["starts"]["folded"]
+    prepare_system(test_config["system"], ff_cfg, start, pdb, xml)
+    return pdb, xml
+
+
+@pytest.fixture(scope="session")
+def cln025_run(tmp_path_factory, cln025, ff_cfg):
+    """A short recorded oracle run of CLN025 (2 ps, 50 frames)."""
+    from alcg.oracle import MDSpec, run_md
+
+    out = tmp_path_factory.mktemp("run") / "run.npz"
+    run_md(cln025[0], cln025[1], out, MDSpec(n_steps=500, record_interval=10,
+                                             equilibration_steps=50, seed=3), ff_cfg, progress=False)
+    return out

@@ -1,0 +1,40 @@
+"""Boltzmann-inverted priors reproduce the distributions they were fitted on."""
+import numpy as np
+import torch
+
+from alcg.geometry import angles, bonds, dihedrals
+from alcg.priors import fit_priors
+from alcg.simulate import LangevinConfig, simulate
+from cg_helpers import N_BEADS, chain_prior, energy_force_fn, zigzag
+
+
+def _sample(energy, seed):
+    cfg = LangevinConfig(n_steps=5000, dt_ps=0.002, friction_per_ps=5.0, temperature_k=300.0,
+                         save_interval=25, seed=seed)
+    res = simulate(energy_force_fn(energy), zigzag(128, seed), np.full(N_BEADS, 50.0), cfg, progress=False)
+    return res.coords[:, 40:].reshape(-1, N_BEADS, 3)  # drop the first 2 ps
+
+
+def test_prior_alone_reproduces_fitted_bond_and_angle_histograms():
+    data = _sample(chain_prior(angle_k=60.0, sigma=0.3), seed=1)
+    prior = fit_priors(data, 300.0, dihedral_terms=2)
+    resampled = _sample(prior, seed=2)
+    for fn in (bonds, angles):
+        a = fn(torch.as_tensor(data)).numpy()
+        b = fn(torch.as_tensor(resampled)).numpy()
+        np.testing.assert_allclose(b.mean(0), a.mean(0), atol=0.2 * a.std(0).mean())
+        np.testing.assert_allclose(b.var(0) / a.var(0), 1.0, atol=0.2)
+    assert 0.2 < float(prior.rep_sigma) < 0.8  # an excluded-volume distance, in nm
+
+
+def test_fitted_prior_energy_is_finite_and_dihedral_term_present():
+    data = _sample(chain_prior(angle_k=60.0), seed=3)
+    prior = fit_priors(data, 300.0, dihedral_terms=3)
+    terms = prior.terms(torch.as_tensor(data[:10], dtype=torch.float32))
+    assert set(terms) == {"bonds", "angles", "dihedrals", "repulsion"}
+    assert all(torch.isfinite(t).all() for t in terms.values())
+    assert prior.dih_cos.shape == (N_BEADS - 3, 3)
+    # the fitted bond constant is kT / var
+    b = bonds(torch.as_tensor(data)).numpy()
+    np.testing.assert_allclose(prior.bond_k.numpy(), prior.kt / b.var(0), rtol=1e-4)
+    assert dihedrals(torch.as_tensor(data[:2])).shape == (2, N_BEADS - 3)

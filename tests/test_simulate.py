@@ -1,0 +1,62 @@
+"""Batched Langevin simulation: equipartition, explosion handling, trajectory files."""
+import numpy as np
+import torch
+
+from alcg.geometry import bonds
+from alcg.simulate import LangevinConfig, simulate
+from cg_helpers import KT, N_BEADS, chain_prior, energy_force_fn, zigzag
+
+
+def test_equipartition_on_harmonic_chain():
+    prior = chain_prior(angle_k=0.0, bond_k=5000.0)
+    masses = np.full(N_BEADS, 50.0)
+    cfg = LangevinConfig(n_steps=6000, dt_ps=0.002, friction_per_ps=5.0, temperature_k=300.0,
+                         save_interval=20, seed=1)
+    res = simulate(energy_force_fn(prior), zigzag(64), masses, cfg, progress=False)
+    assert all(s == "ok" for s in res.status)
+    assert abs(res.mean_kinetic_temperature_k - 300.0) < 0.03 * 300.0
+    b = bonds(torch.as_tensor(res.coords[:, 50:])).numpy()  # after 2 ps of equilibration
+    assert abs(b.var() / (KT / 5000.0) - 1.0) < 0.1
+    assert abs(b.mean() - 0.38) < 0.01
+
+
+def test_exploding_replicas_are_stopped_and_others_finish():
+    prior = chain_prior(sigma=0.3)
+    base = energy_force_fn(prior)
+
+    def pulled(x):  # replicas moved to x > 50 nm get a strong pull on bead 0
+        e, f = base(x)
+        marked = x[:, 0, 0] > 50.0
+        f[marked, 0, 0] -= 9000.0
+        return e, f
+
+    x0 = zigzag(6)
+    x0[2, 0, 0] += 100.0  # pulled apart over time: explodes mid-run
+    x0[2, 1:, 0] += 100.0
+    x0[4, 5] = x0[4, 2] + 0.01  # a bead on top of another: explodes at once
+    cfg = LangevinConfig(n_steps=400, dt_ps=0.002, temperature_k=300.0, save_interval=5,
+                         max_bond_nm=0.6, max_force_kj_mol_nm=1e5, seed=2)
+    res = simulate(pulled, x0, np.full(N_BEADS, 50.0), cfg, progress=False)
+    assert res.status == ["ok", "ok", "exploded", "ok", "exploded", "ok"]
+    assert "bond" in res.reason[2] and res.stopped_at_step[2] > 0
+    assert res.stopped_at_step[4] == 0 and res.n_frames[4] == 0
+    assert 0 < res.n_frames[2] < 80 and np.isfinite(res.coords[2, :res.n_frames[2]]).all()
+    assert np.isnan(res.coords[2, res.n_frames[2]:]).all()
+    assert list(res.n_frames[[0, 1, 3, 5]]) == [80] * 4
+
+
+def test_trajectory_file_roundtrip(tmp_path):
+    import json
+
+    from alcg.simulate import load_trajectory, write_trajectory
+
+    top = tmp_path / "cg.pdb"
+    top.write_text("".join(f"ATOM  {i + 1:5d}  CA  ALA A{i + 1:4d}       0.000   0.000   0.000  1.00  0.00           C\n"
+                           for i in range(N_BEADS)) + "END\n")
+    cfg = LangevinConfig(n_steps=100, save_interval=10, temperature_k=300.0)
+    res = simulate(energy_force_fn(chain_prior()), zigzag(3), np.full(N_BEADS, 50.0), cfg, progress=False)
+    write_trajectory(res, top, tmp_path / "t.h5", tmp_path / "s.json", cfg.dt_ps, cfg.save_interval)
+    xyz, status, _ = load_trajectory(tmp_path / "t.h5", tmp_path / "s.json")
+    assert xyz.shape == (30, N_BEADS, 3)
+    np.testing.assert_allclose(xyz[10:20], res.coords[1], atol=1e-5)
+    assert json.loads((tmp_path / "s.json").read_text())["n_exploded"] == 0

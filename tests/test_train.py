@@ -1,0 +1,84 @@
+"""Force matching recovers a known analytic CG potential; training resumes and stops on NaN."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from alcg.errors import TrainingError
+from alcg.model import CGModel
+from alcg.priors import fit_priors
+from alcg.simulate import LangevinConfig, simulate
+from alcg.train import TrainConfig, split_by_trajectory, train
+from cg_helpers import KT, N_BEADS, chain_prior, energy_force_fn, zigzag
+
+HP = dict(cutoff_nm=2.0, n_rbf=24, hidden=32, n_filters=32, n_interactions=2, max_neighbors=32)
+
+
+class Truth(torch.nn.Module):
+    """Harmonic chain + a Gaussian well (3 kT) on the distance of beads 0 and 5."""
+
+    def __init__(self):
+        super().__init__()
+        self.prior = chain_prior(angle_k=30.0, sigma=0.3)
+
+    def forward(self, x):
+        d = (x[:, 5] - x[:, 0]).norm(dim=-1)
+        return self.prior(x) - 3 * KT * torch.exp(-((d - 1.0) ** 2) / (2 * 0.2 ** 2))
+
+
+@pytest.fixture(scope="module")
+def data():
+    truth = Truth()
+    cfg = LangevinConfig(n_steps=3000, dt_ps=0.002, friction_per_ps=5.0, temperature_k=300.0,
+                         save_interval=100, seed=4)
+    res = simulate(energy_force_fn(truth), zigzag(64, 4), np.full(N_BEADS, 50.0), cfg, progress=False)
+    coords = res.coords[:, 5:].reshape(-1, N_BEADS, 3)
+    _, forces = energy_force_fn(truth)(torch.as_tensor(coords))
+    traj = np.repeat(np.arange(64), res.coords.shape[1] - 5).astype(str)
+    return coords, forces.numpy(), traj
+
+
+def test_split_holds_out_whole_trajectories():
+    traj = np.repeat(["a", "b", "c", "d", "e"], 10)
+    tr, va = split_by_trajectory(traj, 0.2, seed=1)
+    assert set(traj[tr]).isdisjoint(traj[va]) and len(va) == 10
+    tr1, va1 = split_by_trajectory(np.repeat(["a"], 10), 0.3)
+    assert list(va1) == [7, 8, 9]
+
+
+def test_force_matching_recovers_analytic_potential(data, tmp_path):
+    coords, forces, traj = data
+    torch.manual_seed(0)
+    model = CGModel(torch.zeros(N_BEADS, dtype=torch.long), fit_priors(coords, 300.0, 2), HP)
+    metrics = train(model, coords, forces, traj, TrainConfig(epochs=40, batch_size=64, lr=3e-3,
+                    lr_decay=0.97, patience=40), tmp_path / "state.pt", progress=False)
+    assert metrics["n_val"] > 0
+    assert metrics["best_val_loss"] < 0.7 * metrics["prior_only_val_loss"]  # the net learns the well
+    assert metrics["best_val_loss"] < 0.02 * metrics["force_scale"]
+    json.dumps(metrics)
+
+
+def test_resume_from_epoch_checkpoint(data, tmp_path):
+    coords, forces, traj = data
+    cfg = TrainConfig(epochs=2, batch_size=128, patience=10)
+    model = CGModel(torch.zeros(N_BEADS, dtype=torch.long), fit_priors(coords, 300.0, 2), HP)
+    first = train(model, coords[:300], forces[:300], traj[:300], cfg, tmp_path / "s.pt", progress=False)
+    cfg.epochs = 4  # as if the job had been killed after epoch 1 of 4
+    second = train(model, coords[:300], forces[:300], traj[:300], cfg, tmp_path / "s.pt", progress=False)
+    assert second["history"]["epoch"] == [0, 1, 2, 3]
+    assert second["history"]["train_loss"][:2] == first["history"]["train_loss"]
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(data, tmp_path):
+    coords, forces, traj = data
+    model = CGModel(torch.zeros(N_BEADS, dtype=torch.long), fit_priors(coords, 300.0, 2), HP)
+    train(model, coords[:200], forces[:200], traj[:200], TrainConfig(epochs=1), tmp_path / "s.pt",
+          progress=False)
+    good = (tmp_path / "s.pt").read_bytes()
+    bad = forces[:200].copy()
+    bad[0, 0, 0] = np.nan
+    with pytest.raises(TrainingError, match="non-finite"):
+        train(model, coords[:200], bad, traj[:200], TrainConfig(epochs=3), tmp_path / "s.pt",
+              progress=False)
+    assert (tmp_path / "s.pt").read_bytes() == good
