@@ -9,13 +9,13 @@ from snakemake.utils import min_version, validate
 min_version("9.0")
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
-from alcg.config import validate as alcg_validate  # noqa: E402
+from alcg.config import load_schema, validate as alcg_validate  # noqa: E402
 from alcg.errors import ConfigError  # noqa: E402
 
 configfile: "config/config.yaml"
 
 try:
-    alcg_validate(config)
+    alcg_validate(config, load_schema(Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"))
 except ConfigError as exc:
     raise SystemExit(f"alcg: {exc}")
 validate(config, "workflow/schemas/config.schema.yaml")

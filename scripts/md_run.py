@@ -1,4 +1,8 @@
 """Rules reference_md and initial_md: one recorded all-atom MD replica."""
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # noqa: F821  (alcg without install, e.g. --use-conda)
+
 from alcg import stages
 from alcg.logs import job_log
 

@@ -1,4 +1,8 @@
 """Rule merge: dataset(k) = dataset(k-1) + round k-1's projected oracle frames."""
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # noqa: F821  (alcg without install, e.g. --use-conda)
+
 from alcg import stages
 from alcg.logs import job_log
 

@@ -1,4 +1,8 @@
 """Rule prepare_system: build/read, protonate and minimize one starting structure."""
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # noqa: F821  (alcg without install, e.g. --use-conda)
+
 from alcg.logs import job_log
 from alcg.prepare import prepare_system
 

@@ -1,4 +1,8 @@
 """Rule select: RMSD selection of CG frames the training set does not cover."""
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # noqa: F821  (alcg without install, e.g. --use-conda)
+
 from alcg import stages
 from alcg.logs import job_log
 

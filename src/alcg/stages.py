@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -226,6 +227,7 @@ def oracle(backmapped: str, ff_cfg: dict, oracle_cfg: dict, seed: int, out: str,
                       restraint_k=oracle_cfg.get("restraint_k", 1000.0),
                       checkpoint_every=oracle_cfg.get("checkpoint_every", 50), seed=seed)
         run_md(pdb_out, xml_out, out, spec, ff_cfg, threads=threads)
+        shutil.rmtree(work, ignore_errors=True)
     except Exception as exc:  # a failed query is data, not a crash of the round
         log.exception("oracle run failed")
         save_npz(out, metadata={"status": "failed", "reason": f"{type(exc).__name__}: {exc}"})

@@ -18,6 +18,8 @@ rule prepare_system:
     resources:
         mem_mb=2000,
         runtime=20,
+    conda:
+        "../../envs/alcg.yaml"
     script:
         "../../scripts/prepare_system.py"
 
@@ -41,6 +43,8 @@ rule reference_md:
         mem_mb=4000,
         runtime=2880,
         gpu=1 if FF.get("platform", "auto") in ("auto", "CUDA") else 0,
+    conda:
+        "../../envs/alcg.yaml"
     script:
         "../../scripts/md_run.py"
 
@@ -64,6 +68,8 @@ rule initial_md:
         mem_mb=4000,
         runtime=720,
         gpu=1 if FF.get("platform", "auto") in ("auto", "CUDA") else 0,
+    conda:
+        "../../envs/alcg.yaml"
     script:
         "../../scripts/md_run.py"
 
@@ -80,5 +86,7 @@ rule project_initial:
         round=0,
     log:
         f"{LOGS}/round_000/project_initial.log",
+    conda:
+        "../../envs/alcg.yaml"
     script:
         "../../scripts/project.py"

@@ -11,6 +11,8 @@ rule fit_priors:
         temperature_k=FF["temperature_k"],
     log:
         f"{LOGS}/round_{{k}}/fit_priors.log",
+    conda:
+        "../../envs/alcg.yaml"
     script:
         "../../scripts/fit_priors.py"
 
@@ -39,6 +41,8 @@ rule train:
         mem_mb=8000,
         runtime=240,
         gpu=1 if config["device"] in ("auto", "cuda") else 0,
+    conda:
+        "../../envs/alcg.yaml"
     script:
         "../../scripts/train.py"
 
@@ -65,5 +69,7 @@ rule cg_simulate:
         mem_mb=8000,
         runtime=240,
         gpu=1 if config["device"] in ("auto", "cuda") else 0,
+    conda:
+        "../../envs/alcg.yaml"
     script:
         "../../scripts/cg_simulate.py"

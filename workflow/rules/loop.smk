@@ -20,6 +20,8 @@ rule select:
         f"{LOGS}/round_{{k}}/select.log",
     benchmark:
         f"{BENCH}/round_{{k}}/select.tsv"
+    conda:
+        "../../envs/alcg.yaml"
     script:
         "../../scripts/select.py"
 
@@ -43,6 +45,8 @@ rule backmap:
     resources:
         mem_mb=2000,
         runtime=20,
+    conda:
+        "../../envs/alcg.yaml"
     script:
         "../../scripts/backmap.py"
 
@@ -65,6 +69,8 @@ rule oracle:
         mem_mb=4000,
         runtime=240,
         gpu=1 if FF.get("platform", "auto") in ("auto", "CUDA") else 0,
+    conda:
+        "../../envs/alcg.yaml"
     script:
         "../../scripts/oracle.py"
 
@@ -81,6 +87,8 @@ rule project_oracle:
         round=lambda wc: int(wc.k),
     log:
         f"{LOGS}/round_{{k}}/project_oracle.log",
+    conda:
+        "../../envs/alcg.yaml"
     script:
         "../../scripts/project.py"
 
@@ -104,6 +112,8 @@ rule merge:
         max_failure_fraction=config["oracle"].get("max_failure_fraction", 0.5),
     log:
         f"{LOGS}/round_{{k}}/merge.log",
+    conda:
+        "../../envs/alcg.yaml"
     script:
         "../../scripts/merge.py"
 

@@ -1,0 +1,106 @@
+"""The tiny config end to end through Snakemake: 2 rounds, no-op rerun, single-round rerun,
+kill and resume. These run real OpenMM, training and CG simulation (a few minutes)."""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from alcg.mapping import load_dataset
+from alcg.stages import run_status
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+def _copy_workflow(dest: Path) -> Path:
+    for name in ("Snakefile", "workflow", "scripts", "config", "profiles"):
+        src = ROOT / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, dest / name)
+    return dest
+
+
+def _snakemake(cwd: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "config/test.yaml",
+           "--rerun-incomplete", *args]
+    res = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    return res
+
+
+def _digest(paths) -> dict[str, tuple[str, float]]:
+    return {str(p): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime) for p in paths}
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> Path:
+    work = _copy_workflow(tmp_path_factory.mktemp("wf"))
+    _snakemake(work)
+    return work
+
+
+def test_two_rounds_end_to_end(finished):
+    res_dir = finished / "results" / "test"
+    sizes = [len(load_dataset(res_dir / f"round_{k:03d}/dataset/dataset.npz")["coords"]) for k in range(3)]
+    assert sizes[0] == 2 * 100  # 2 initial replicas x 4 ps / (10 steps x 4 fs)
+    for k in (0, 1):
+        runs = sorted((res_dir / f"round_{k:03d}/oracle").glob("slot_*.npz"))
+        ok = [r for r in runs if run_status(r) == "ok"]
+        assert sizes[k + 1] == sizes[k] + 25 * len(ok)  # 1 ps / (10 steps x 4 fs) per oracle run
+    assert sizes[2] > sizes[0], "no oracle data was added in two rounds"
+    data = load_dataset(res_dir / "round_002/dataset/dataset.npz")
+    pairs = set(zip(data["source"].tolist(), data["frame"].tolist()))
+    assert len(pairs) == len(data["coords"])  # no duplicated frames
+    assert set(data["round"].tolist()) <= {0, 1}
+    for k in range(3):
+        assert (res_dir / f"round_{k:03d}/model/loss.png").stat().st_size > 1000
+        assert (res_dir / f"round_{k:03d}/cg_sim/trajectory.h5").exists()
+    assert (finished / "logs/test/round_001/train.log").read_text().count("epoch") >= 1
+    res = _snakemake(finished, "-n")
+    assert "Nothing to be done" in res.stdout + res.stderr
+
+
+def test_rerun_single_round_leaves_round_0_untouched(finished):
+    res_dir = finished / "results" / "test"
+    round0 = [p for p in (res_dir / "round_000").rglob("*") if p.is_file()]
+    kept_r1 = [res_dir / "round_001/model/model.pt", res_dir / "round_001/select/selected.npz"]
+    before = _digest(round0 + kept_r1)
+    target = res_dir / "round_001/oracle/slot_000.npz"
+    old_mtime = target.stat().st_mtime
+    out = _snakemake(finished, "--forcerun", str(target.relative_to(finished)))
+    log = out.stdout + out.stderr
+    assert "rule oracle" in log and "rule prepare_system" not in log and "rule initial_md" not in log
+    assert target.stat().st_mtime > old_mtime
+    assert _digest(round0 + kept_r1) == before
+
+
+def test_killed_workflow_resumes_to_same_counts(finished, tmp_path):
+    work = _copy_workflow(tmp_path)
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "config/test.yaml"]
+    proc = subprocess.Popen(cmd, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    marker = work / "results/test/round_001/model/model.pt"
+    deadline = time.time() + 600
+    while not marker.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.5)
+    assert marker.exists() and proc.poll() is None, "the workflow ended before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    subprocess.run([sys.executable, "-m", "snakemake", "--unlock", "--configfile", "config/test.yaml"],
+                   cwd=work, check=True, capture_output=True)
+    _snakemake(work)
+    for k in range(3):
+        a = load_dataset(work / f"results/test/round_{k:03d}/dataset/dataset.npz")
+        b = load_dataset(finished / f"results/test/round_{k:03d}/dataset/dataset.npz")
+        assert len(a["coords"]) == len(b["coords"]), k
+        assert len(set(zip(a["source"].tolist(), a["frame"].tolist()))) == len(a["coords"])
+    leftovers = [p for p in (work / "results").rglob(".*") if p.is_file()]
+    assert not leftovers, leftovers
