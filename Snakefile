@@ -25,14 +25,15 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/aa.smk"
 include: "workflow/rules/cg.smk"
 include: "workflow/rules/loop.smk"
+include: "workflow/rules/evaluate.smk"
 
 
-localrules: all, select, merge, project_oracle, project_initial, fit_priors
+localrules: all, select, merge, project_oracle, project_initial, fit_priors, summary, control_pick,
+    control_merge, control_project, control_fit_priors
 
 
 rule all:
     input:
         [model_path(k) for k in ROUNDS],
         [cg_sim_path(k) for k in ROUNDS],
-        expand(f"{RES}/reference/{{start}}_{{rep}}.npz", start=config["reference_md"]["starts"],
-               rep=range(config["reference_md"]["replicas_per_start"])),
+        f"{RES}/summary/rounds.tsv",

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 
 
 def _copy_workflow(dest: Path) -> Path:
-    for name in ("Snakefile", "workflow", "scripts", "config", "profiles"):
+    for name in ("Snakefile", "workflow", "scripts", "config", "profiles", "envs"):
         src = ROOT / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, dest / name)
     return dest
@@ -66,6 +66,22 @@ def test_two_rounds_end_to_end(finished):
     assert (finished / "logs/test/round_001/train.log").read_text().count("epoch") >= 1
     res = _snakemake(finished, "-n")
     assert "Nothing to be done" in res.stdout + res.stderr
+
+
+def test_summary_table_and_report(finished):
+    res_dir = finished / "results" / "test"
+    lines = (res_dir / "summary/rounds.tsv").read_text().splitlines()
+    header = lines[0].split("\t")
+    rows = [dict(zip(header, line.split("\t"))) for line in lines[1:]]
+    assert [r["round"] for r in rows] == ["0", "1", "2"]
+    assert all(float(r["tica_w1"]) > 0 for r in rows)
+    assert float(rows[0]["tica_w1_change_pct"]) == 0.0
+    assert float(rows[2]["oracle_ns"]) > float(rows[1]["oracle_ns"]) > 0
+    for k in range(3):
+        assert (res_dir / f"round_{k:03d}/evaluate/tica_fes.png").stat().st_size > 5000
+    _snakemake(finished, "--report", "report.html")
+    html = (finished / "report.html").read_text(errors="replace")
+    assert "TICA free energy" in html and "Selection" in html
 
 
 def test_rerun_single_round_leaves_round_0_untouched(finished):

@@ -248,3 +248,83 @@ def merge(previous: str, new_frames: str, oracle_runs: list[str], max_failure_fr
     save_dataset(out, cat([old, new]))
     log.info("merged %d + %d frames (%d oracle runs failed, %d skipped)", len(old["coords"]),
              len(new["coords"]), failed, len(status) - len(attempted))
+
+
+# --------------------------------------------------------------------------- equal-budget control
+def control_pick(dataset: str, al_backmaps: list[str], system_pdb: str, slot: int, seed: int,
+                 out: str) -> None:
+    """Control arm: start an oracle run from a random training frame instead of a selected one.
+
+    The number of runs per round equals the number of oracle runs the active-learning arm
+    attempted in the same round (its accepted backmaps), so both spend the same AA budget.
+    """
+    import io
+
+    import openmm.app as app
+    import openmm.unit as unit
+
+    from alcg.mapping import load_dataset
+
+    budget = sum(load_npz(f)["metadata"]["status"] == "ok" for f in al_backmaps)
+    if slot >= budget:
+        save_npz(out, metadata={"status": "skipped", "reason": f"AL arm ran {budget} oracle queries"})
+        return
+    data = load_dataset(dataset)
+    k = int(np.random.default_rng(seed).integers(len(data["coords"])))
+    source, frame = str(data["source"][k]), int(data["frame"][k])
+    xyz = load_npz(source)["positions"][frame].astype(np.float64)
+    pdb = app.PDBFile(system_pdb)
+    handle = io.StringIO()
+    app.PDBFile.writeFile(pdb.topology, xyz * unit.nanometer, handle, keepIds=True)
+    save_npz(out, metadata={"status": "ok", "template_source": source, "template_frame": frame,
+                            "slot": slot}, pdb=np.array(handle.getvalue()))
+
+
+# --------------------------------------------------------------------------- evaluation
+def _ca_trajs(run_files: list[str], system_pdb: str, system_xml: str) -> list[np.ndarray]:
+    mapping, _ = _mapping(system_pdb, system_xml)
+    out = []
+    for f in run_files:
+        run = load_npz(f)
+        out.append(mapping.map_coords(run["positions"], run["atom_indices"]))
+    return out
+
+
+def evaluate(reference_runs: list[str], system_pdb: str, system_xml: str, folded_pdb: str,
+             traj: str, status: str, eval_cfg: dict, sel_cfg: dict, seed: int, out: str,
+             fes_plot: str, dist_plot: str) -> None:
+    """Compare one round's CG simulation with the reference ensemble (metrics JSON + plots)."""
+    import mdtraj as md
+
+    from alcg import plots
+    from alcg.evaluate import TicaSpace, compare
+    from alcg.select import physical_mask
+    from alcg.simulate import load_trajectory
+
+    refs = _ca_trajs(reference_runs, system_pdb, system_xml)
+    ref_xyz = np.concatenate(refs)
+    tica = TicaSpace.fit(refs, eval_cfg["tica_lag_frames"], eval_cfg["tica_dim"])
+    folded = md.load(folded_pdb)
+    folded_ca = folded.xyz[0][folded.topology.select("name CA")]
+    xyz, replicas, _ = load_trajectory(traj, status)
+    valid = physical_mask(xyz, sel_cfg["bond_min_nm"], sel_cfg["bond_max_nm"], sel_cfg["min_distance_nm"]) \
+        if len(xyz) else np.zeros(0, bool)
+    metrics = compare(xyz[valid], ref_xyz, tica, folded_ca, eval_cfg.get("folded_rmsd_nm", 0.2),
+                      eval_cfg["n_subsamples"], eval_cfg["subsample_size"], seed)
+    n_exploded = sum(r["status"] != "ok" for r in replicas)
+    metrics.update(exploded_fraction=n_exploded / max(len(replicas), 1),
+                   invalid_frame_fraction=float(1 - valid.mean()) if len(valid) else 1.0)
+    write_json(out, metrics)
+    plots.tica_fes(tica.transform(ref_xyz), tica.transform(xyz[valid]), fes_plot)
+    plots.distributions(ref_xyz, xyz[valid], dist_plot)
+    log.info("evaluation: %s", metrics)
+
+
+def summarize(rounds: list[dict], out_tsv: str, w1_plot: str) -> None:
+    """Per-round table (AL and control side by side) and the W1-per-round plot."""
+    from alcg import plots
+    from alcg.summary import round_rows, write_tsv
+
+    rows = round_rows(rounds)
+    write_tsv(rows, out_tsv)
+    plots.w1_per_round(rows, w1_plot)
