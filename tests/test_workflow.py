@@ -120,3 +120,25 @@ def test_killed_workflow_resumes_to_same_counts(finished, tmp_path):
         assert len(set(zip(a["source"].tolist(), a["frame"].tolist()))) == len(a["coords"])
     leftovers = [p for p in (work / "results").rglob(".*") if p.is_file()]
     assert not leftovers, leftovers
+
+
+def test_control_arm_spends_the_same_oracle_budget(tmp_path):
+    import yaml
+
+    work = _copy_workflow(tmp_path)
+    cfg = yaml.safe_load((work / "config/test.yaml").read_text())
+    cfg["control"]["enabled"] = True
+    cfg["loop"]["n_rounds"] = 1
+    (work / "config/test.yaml").write_text(yaml.safe_dump(cfg))
+    _snakemake(work)
+    res_dir = work / "results/test"
+    al = [run_status(p) for p in sorted((res_dir / "round_000/oracle").glob("slot_*.npz"))]
+    ctrl = [run_status(p) for p in sorted((res_dir / "control/round_000/oracle").glob("slot_*.npz"))]
+    assert sum(s != "skipped" for s in al) == sum(s != "skipped" for s in ctrl) > 0
+    lines = (res_dir / "summary/rounds.tsv").read_text().splitlines()
+    row1 = dict(zip(lines[0].split("\t"), lines[2].split("\t")))
+    assert row1["oracle_ns"] == row1["control_oracle_ns"] and float(row1["control_tica_w1"]) > 0
+    # the control arm starts from the same round-0 model and data
+    a = load_dataset(res_dir / "round_001/dataset/dataset.npz")
+    c = load_dataset(res_dir / "control/round_001/dataset/dataset.npz")
+    assert len(a["coords"]) == len(c["coords"])
