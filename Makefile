@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= all
 
-.PHONY: setup run test bench clean-venv
+.PHONY: setup run test bench clean-venv cluster-test-deps
 
 setup: $(VENV)/.installed
 
@@ -24,6 +24,11 @@ test: setup
 
 bench: setup
 	$(BIN)/python benchmarks/run_all.py
+
+# Debian's SLURM + munge, so that the cluster test runs against a real scheduler (root only)
+cluster-test-deps:
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurmctld slurmd slurm-client munge
 
 clean-venv:
 	rm -rf $(VENV)

@@ -60,3 +60,48 @@ def test_trajectory_file_roundtrip(tmp_path):
     assert xyz.shape == (30, N_BEADS, 3)
     np.testing.assert_allclose(xyz[10:20], res.coords[1], atol=1e-5)
     assert json.loads((tmp_path / "s.json").read_text())["n_exploded"] == 0
+
+
+KILL_SCRIPT = """
+import sys
+sys.path.insert(0, sys.argv[1])
+import numpy as np
+from alcg.simulate import LangevinConfig, simulate
+from cg_helpers import N_BEADS, chain_prior, energy_force_fn, zigzag
+cfg = LangevinConfig(n_steps=int(sys.argv[3]), save_interval=10, temperature_k=300.0, seed=5)
+res = simulate(energy_force_fn(chain_prior(sigma=0.3)), zigzag(16, 1), np.full(N_BEADS, 50.0), cfg,
+               progress=False, checkpoint=sys.argv[2], checkpoint_every_steps=100)
+np.save(sys.argv[2] + ".coords.npy", res.coords)
+"""
+
+
+def test_killed_simulation_resumes_to_the_same_trajectory(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    tests = str(Path(__file__).parent)
+    ckpt = tmp_path / "sim.partial.pt"
+    ref = tmp_path / "ref.pt"
+    n_steps = "6000"
+    subprocess.run([sys.executable, "-c", KILL_SCRIPT, tests, str(ref), "3000"], check=True)
+    proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, tests, str(ckpt), n_steps])
+    deadline = time.time() + 120
+    while not ckpt.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert ckpt.exists()
+    import torch
+    step = torch.load(ckpt, weights_only=False)["step"]
+    assert 0 < step < int(n_steps)
+    subprocess.run([sys.executable, "-c", KILL_SCRIPT, tests, str(ckpt), n_steps], check=True, timeout=600)
+    resumed = np.load(str(ckpt) + ".coords.npy")
+    assert resumed.shape == (16, 600, N_BEADS, 3) and np.isfinite(resumed).all()
+    # the resumed run continues the same trajectory: its first frames equal an uninterrupted run's
+    first = np.load(str(ref) + ".coords.npy")
+    np.testing.assert_allclose(resumed[:, :300], first, atol=1e-4)

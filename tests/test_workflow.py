@@ -84,6 +84,20 @@ def test_summary_table_and_report(finished):
     assert "TICA free energy" in html and "Selection" in html
 
 
+def test_bad_config_on_existing_results_changes_nothing(finished):
+    import yaml
+
+    before = _digest([p for p in (finished / "results").rglob("*") if p.is_file()])
+    cfg = yaml.safe_load((finished / "config/test.yaml").read_text())
+    cfg["select"]["rmsd_hi_nm"] = 0.01  # below rmsd_lo_nm
+    (finished / "bad.yaml").write_text(yaml.safe_dump(cfg))
+    res = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "bad.yaml"],
+                         cwd=finished, capture_output=True, text=True, timeout=300)
+    assert res.returncode != 0
+    assert "select.rmsd_lo_nm (0.03) must be below select.rmsd_hi_nm (0.01)" in res.stdout + res.stderr
+    assert _digest([p for p in (finished / "results").rglob("*") if p.is_file()]) == before
+
+
 def test_rerun_single_round_leaves_round_0_untouched(finished):
     res_dir = finished / "results" / "test"
     round0 = [p for p in (res_dir / "round_000").rglob("*") if p.is_file()]
@@ -142,3 +156,66 @@ def test_control_arm_spends_the_same_oracle_budget(tmp_path):
     a = load_dataset(res_dir / "round_001/dataset/dataset.npz")
     c = load_dataset(res_dir / "control/round_001/dataset/dataset.npz")
     assert len(a["coords"]) == len(c["coords"])
+
+
+# ------------------------------------------------------------------ SLURM (a real local cluster)
+def _slurm_cluster(tmp_path):
+    from slurm_cluster import LocalCluster, missing_reason
+
+    reason = missing_reason()
+    if reason:
+        pytest.skip(reason)
+    return LocalCluster(tmp_path / "slurm", mem_mb=20000).start()
+
+
+def _squeue() -> list[tuple[str, str, str]]:
+    out = subprocess.run(["squeue", "-h", "-o", "%i|%k|%t"], capture_output=True, text=True).stdout
+    return [tuple(line.split("|")) for line in out.splitlines() if line.strip()]
+
+
+def test_profile_slurm_submits_every_job_and_survives_scancel(finished, tmp_path):
+    import re
+
+    cluster = _slurm_cluster(tmp_path)
+    try:
+        work = _copy_workflow(tmp_path / "wf")
+        os.symlink("profiles/slurm", work / "slurm")
+        cmd = [sys.executable, "-m", "snakemake", "--profile", "slurm", "--configfile", "config/test.yaml"]
+        res = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=2400)
+        out = res.stdout + res.stderr
+        assert res.returncode == 0, out[-4000:] + cluster.log_tail()
+        # every non-local job went through sbatch, with its SLURM job id and log
+        submitted = re.findall(r"has been submitted with SLURM jobid (\d+) \(log: (\S+?)\)", out)
+        n_remote = len(re.findall(r"^rule \w+:", out, flags=re.M))
+        assert n_remote > 10 and len(submitted) == n_remote
+        assert re.search(r"^localrule select:", out, flags=re.M)  # bookkeeping stays local
+        assert all(Path(log).exists() for _, log in submitted)
+        # same counts and shapes as the local run
+        for k in range(3):
+            a = load_dataset(work / f"results/test/round_{k:03d}/dataset/dataset.npz")
+            b = load_dataset(finished / f"results/test/round_{k:03d}/dataset/dataset.npz")
+            assert a["coords"].shape == b["coords"].shape, k
+        local_files = sorted(p.relative_to(finished / "results") for p in (finished / "results").rglob("*.npz"))
+        slurm_files = sorted(p.relative_to(work / "results") for p in (work / "results").rglob("*.npz"))
+        assert local_files == slurm_files
+
+        # a job killed with scancel mid-round is retried; finished rounds are untouched
+        round0 = [p for p in (work / "results/test/round_000").rglob("*") if p.is_file()]
+        before = _digest(round0)
+        target = "results/test/round_001/model/model.pt"
+        proc = subprocess.Popen(cmd + ["--forcerun", target], cwd=work, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+        deadline, cancelled = time.time() + 600, None
+        while cancelled is None and time.time() < deadline and proc.poll() is None:
+            for job_id, comment, state in _squeue():
+                if comment == "rule_train_wildcards_001" and state == "R":
+                    subprocess.run(["scancel", job_id], check=True)
+                    cancelled = job_id
+            time.sleep(0.5)
+        log, _ = proc.communicate(timeout=1800)
+        assert cancelled, "the train job was never seen running"
+        assert proc.returncode == 0, log[-4000:]
+        assert "--attempt 2" in log or "attempt 2" in log.lower() or log.count("rule train:") >= 2
+        assert _digest(round0) == before
+    finally:
+        cluster.stop()

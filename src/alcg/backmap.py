@@ -127,7 +127,7 @@ class RestrainedMinimizationBackmapper:
         self.context.setPositions(start * unit.nanometer)
         for k_restr in self.restraint_k:
             self.context.setParameter("k_bm", k_restr)
-            mm.LocalEnergyMinimizer.minimize(self.context, 1.0, 0)
+            mm.LocalEnergyMinimizer.minimize(self.context, 10.0, 2000)
         self.context.setParameter("k_bm", 0.0)
         state = self.context.getState(getPositions=True, getEnergy=True)
         xyz = state.getPositions(asNumpy=True).value_in_unit(unit.nanometer)

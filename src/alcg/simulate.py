@@ -72,52 +72,44 @@ def _check(x: torch.Tensor, f: torch.Tensor, cfg: LangevinConfig) -> tuple[torch
 
 
 def simulate(force_fn, x0: np.ndarray, masses_amu: np.ndarray, cfg: LangevinConfig,
-             device: str = "cpu", progress: bool = True) -> SimResult:
+             device: str = "cpu", progress: bool = True, checkpoint: str | Path | None = None,
+             checkpoint_every_steps: int = 0) -> SimResult:
     """Integrate replicas x0 (R, N, 3) nm with BAOAB Langevin dynamics.
 
     Parameters
     ----------
     force_fn : callable mapping x (B, N, 3) to (energy (B,), forces (B, N, 3))
     masses_amu : (N,) bead masses
+    checkpoint : file for the integrator state (positions, velocities, saved frames, RNG);
+        written every ``checkpoint_every_steps`` steps, resumed from when it exists
     """
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
     dtype = torch.float32
-    x = torch.as_tensor(x0, dtype=dtype, device=device).clone()
-    n_rep, n_beads, _ = x.shape
+    n_rep, n_beads, _ = np.shape(x0)
     m = torch.as_tensor(masses_amu, dtype=dtype, device=device)[None, :, None]
     kt = KB_KJ_MOL_K * cfg.temperature_k
     sigma_v = torch.sqrt(kt / m)
-    v = torch.randn(x.shape, generator=gen, device=device, dtype=dtype) * sigma_v
     c1 = float(np.exp(-cfg.friction_per_ps * cfg.dt_ps))
     c2 = float(np.sqrt(1 - c1 ** 2))
     dt = cfg.dt_ps
-    n_saves = cfg.n_steps // cfg.save_interval
-    coords = np.full((n_rep, n_saves, n_beads, 3), np.nan, dtype=np.float32)
-    n_frames = np.zeros(n_rep, dtype=np.int64)
-    status, reason = ["ok"] * n_rep, [""] * n_rep
-    stopped = np.full(n_rep, -1, dtype=np.int64)
-    active = torch.arange(n_rep, device=device)
-    _, f = force_fn(x)
+    st = _resume(checkpoint, cfg, device, gen) if checkpoint else None
+    if st is None:
+        x = torch.as_tensor(x0, dtype=dtype, device=device).clone()
+        st = {"x": x, "v": torch.randn(x.shape, generator=gen, device=device, dtype=dtype) * sigma_v,
+              "coords": np.full((n_rep, cfg.n_steps // cfg.save_interval, n_beads, 3), np.nan, np.float32),
+              "n_frames": np.zeros(n_rep, dtype=np.int64), "status": ["ok"] * n_rep, "reason": [""] * n_rep,
+              "stopped": np.full(n_rep, -1, dtype=np.int64), "active": torch.arange(n_rep, device=device),
+              "step": 0, "ke_sum": 0.0, "ke_count": 0}
+        _, f = force_fn(st["x"])
+        _stop(st, *_check(st["x"], f.detach(), cfg), 0)
+    x, v = st["x"], st["v"]
+    _, f = force_fn(x) if len(x) else (None, x)
     f = f.detach()
-
-    def stop(bad: torch.Tensor, why: list[str], step: int) -> None:
-        nonlocal active
-        for k, text in zip(torch.nonzero(bad).flatten().tolist(), why):
-            r = int(active[k])
-            status[r], reason[r], stopped[r] = "exploded", text, step
-            log.warning("replica %d stopped at step %d: %s", r, step, text)
-        keep = ~bad
-        active = active[keep]
-        return keep
-
-    keep = stop(*_check(x, f, cfg), 0)
-    x, v, f = x[keep], v[keep], f[keep]
-    ke_sum, ke_count = 0.0, 0
-    t0 = time.perf_counter()
-    bar = tqdm(range(1, cfg.n_steps + 1), desc="CG Langevin", unit="step", disable=not progress,
+    t0, first = time.perf_counter(), st["step"] + 1
+    bar = tqdm(range(first, cfg.n_steps + 1), desc="CG Langevin", unit="step", disable=not progress,
                mininterval=5)
     for step in bar:
-        if len(active) == 0:
+        if len(st["active"]) == 0:
             break
         v = v + 0.5 * dt * f / m
         x = x + 0.5 * dt * v
@@ -128,22 +120,57 @@ def simulate(force_fn, x0: np.ndarray, masses_amu: np.ndarray, cfg: LangevinConf
         v = v + 0.5 * dt * f / m
         bad, why = _check(x, f, cfg)
         if bool(bad.any()):
-            keep = stop(bad, why, step)
+            keep = _stop(st, bad, why, step)
             x, v, f = x[keep], v[keep], f[keep]
-        ke_sum += float((m * v ** 2).sum()) / (3 * n_beads * kt) * cfg.temperature_k
-        ke_count += len(active)
-        if step % cfg.save_interval == 0 and len(active):
+        st["ke_sum"] += float((m * v ** 2).sum()) / (3 * n_beads * kt) * cfg.temperature_k
+        st["ke_count"] += len(st["active"])
+        if step % cfg.save_interval == 0 and len(st["active"]):
             s = step // cfg.save_interval - 1
-            idx = active.cpu().numpy()
-            coords[idx, s] = x.detach().cpu().numpy()
-            n_frames[idx] = s + 1
+            idx = st["active"].cpu().numpy()
+            st["coords"][idx, s] = x.detach().cpu().numpy()
+            st["n_frames"][idx] = s + 1
+        if checkpoint and checkpoint_every_steps and step % checkpoint_every_steps == 0 and step < cfg.n_steps:
+            st.update(x=x, v=v, step=step)
+            _save_checkpoint(checkpoint, st, cfg, gen)
     elapsed = time.perf_counter() - t0
-    steps_per_s = cfg.n_steps / max(elapsed, 1e-9)
+    steps_per_s = max(cfg.n_steps - first + 1, 0) / max(elapsed, 1e-9)
     log.info("CG simulation: %d replicas, %d steps in %.1f s (%.1f steps/s, %.0f replica-steps/s)",
-             n_rep, cfg.n_steps, elapsed, steps_per_s, steps_per_s * n_rep)
-    return SimResult(coords, n_frames, status, reason, stopped,
-                     ke_sum / max(ke_count, 1), steps_per_s,
-                     {"elapsed_s": elapsed, "n_replicas": n_rep, "n_steps": cfg.n_steps})
+             n_rep, cfg.n_steps - first + 1, elapsed, steps_per_s, steps_per_s * n_rep)
+    return SimResult(st["coords"], st["n_frames"], st["status"], st["reason"], st["stopped"],
+                     st["ke_sum"] / max(st["ke_count"], 1), steps_per_s,
+                     {"elapsed_s": elapsed, "n_replicas": n_rep, "n_steps": cfg.n_steps,
+                      "resumed_from_step": first - 1})
+
+
+def _stop(st: dict, bad: torch.Tensor, why: list[str], step: int) -> torch.Tensor:
+    """Mark the ``bad`` active replicas as exploded; return the mask of those kept."""
+    for k, text in zip(torch.nonzero(bad).flatten().tolist(), why):
+        r = int(st["active"][k])
+        st["status"][r], st["reason"][r], st["stopped"][r] = "exploded", text, step
+        log.warning("replica %d stopped at step %d: %s", r, step, text)
+    keep = ~bad
+    st["active"] = st["active"][keep]
+    st["x"], st["v"] = st["x"][keep], st["v"][keep]
+    return keep
+
+
+def _save_checkpoint(path: str | Path, st: dict, cfg: LangevinConfig, gen: torch.Generator) -> None:
+    blob = {**st, "cfg": cfg.__dict__, "rng": gen.get_state()}
+    with atomic_path(path) as tmp:
+        torch.save(blob, tmp)
+
+
+def _resume(path: str | Path, cfg: LangevinConfig, device: str, gen: torch.Generator) -> dict | None:
+    path = Path(path)
+    if not path.exists():
+        return None
+    blob = torch.load(path, map_location=device, weights_only=False)
+    if blob.pop("cfg") != cfg.__dict__:
+        log.warning("ignoring CG checkpoint %s: it belongs to different settings", path)
+        return None
+    gen.set_state(blob.pop("rng"))
+    log.info("resuming CG simulation from step %d", blob["step"])
+    return blob
 
 
 def model_force_fn(model):

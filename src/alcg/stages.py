@@ -135,9 +135,13 @@ def cg_simulate(model_path: str, dataset: str, cg_pdb: str, sim_cfg: dict, tempe
                          save_interval=sim_cfg["save_interval"], max_bond_nm=sim_cfg["max_bond_nm"],
                          max_force_kj_mol_nm=sim_cfg["max_force_kj_mol_nm"], seed=seed)
     torch.manual_seed(seed)
-    result = simulate(model_force_fn(model), starts, masses, cfg, device=device)
+    checkpoint = Path(traj_out).with_name("cg_sim.partial.pt")
+    every = max(cfg.save_interval, (cfg.n_steps // 20) // cfg.save_interval * cfg.save_interval)
+    result = simulate(model_force_fn(model), starts, masses, cfg, device=device, checkpoint=checkpoint,
+                      checkpoint_every_steps=every)
     result.info["device"] = device
     write_trajectory(result, cg_pdb, traj_out, status_out, cfg.dt_ps, cfg.save_interval)
+    checkpoint.unlink(missing_ok=True)
 
 
 # --------------------------------------------------------------------------- active learning
@@ -282,12 +286,29 @@ def control_pick(dataset: str, al_backmaps: list[str], system_pdb: str, slot: in
 
 # --------------------------------------------------------------------------- evaluation
 def _ca_trajs(run_files: list[str], system_pdb: str, system_xml: str) -> list[np.ndarray]:
-    mapping, _ = _mapping(system_pdb, system_xml)
+    mapping, pdb = _mapping(system_pdb, system_xml)
+    expected = [(a.residue.name, a.name) for a in pdb.topology.atoms()]
     out = []
     for f in run_files:
         run = load_npz(f)
+        check_run_topology(run, expected, f, system_pdb)
         out.append(mapping.map_coords(run["positions"], run["atom_indices"]))
     return out
+
+
+def check_run_topology(run: dict, expected: list[tuple[str, str]], name: str, system_pdb: str) -> None:
+    """Raise :class:`DataError` unless the run's recorded atoms match the system's atoms."""
+    import io
+
+    import openmm.app as app
+
+    top = app.PDBFile(io.StringIO(str(run["topology_pdb"]))).topology
+    got = [(a.residue.name, a.name) for a in top.atoms()]
+    idx = run["atom_indices"]
+    ok = len(got) == len(idx) and all(i < len(expected) and expected[i] == g for i, g in zip(idx, got))
+    if not ok:
+        raise DataError(f"reference/AA run {name} does not match the topology of {system_pdb} "
+                        f"({len(got)} recorded atoms vs {len(expected)} in the system, or different names)")
 
 
 def evaluate(reference_runs: list[str], system_pdb: str, system_xml: str, folded_pdb: str,

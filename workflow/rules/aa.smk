@@ -16,8 +16,8 @@ rule prepare_system:
         f"{BENCH}/prepare_system/{{start}}.tsv"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=20,
+        mem_mb=lambda wc, attempt: 2000 * attempt,
+        runtime=lambda wc, attempt: 20 * attempt,
     conda:
         "../../envs/alcg.yaml"
     script:
@@ -40,8 +40,8 @@ rule reference_md:
         f"{BENCH}/reference_md/{{start}}_{{rep}}.tsv"
     threads: 2
     resources:
-        mem_mb=4000,
-        runtime=2880,
+        mem_mb=lambda wc, attempt: 4000 * attempt,
+        runtime=lambda wc, attempt: 2880 * attempt,
         gpu=1 if FF.get("platform", "auto") in ("auto", "CUDA") else 0,
     conda:
         "../../envs/alcg.yaml"
@@ -65,8 +65,8 @@ rule initial_md:
         f"{BENCH}/initial_md/rep_{{rep}}.tsv"
     threads: 2
     resources:
-        mem_mb=4000,
-        runtime=720,
+        mem_mb=lambda wc, attempt: 4000 * attempt,
+        runtime=lambda wc, attempt: 720 * attempt,
         gpu=1 if FF.get("platform", "auto") in ("auto", "CUDA") else 0,
     conda:
         "../../envs/alcg.yaml"

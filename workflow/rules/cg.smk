@@ -38,8 +38,8 @@ rule train:
         f"{BENCH}/round_{{k}}/train.tsv"
     threads: 2
     resources:
-        mem_mb=8000,
-        runtime=240,
+        mem_mb=lambda wc, attempt: 6000 * attempt,
+        runtime=lambda wc, attempt: 240 * attempt,
         gpu=1 if config["device"] in ("auto", "cuda") else 0,
     conda:
         "../../envs/alcg.yaml"
@@ -66,8 +66,8 @@ rule cg_simulate:
         f"{BENCH}/round_{{k}}/cg_simulate.tsv"
     threads: 2
     resources:
-        mem_mb=8000,
-        runtime=240,
+        mem_mb=lambda wc, attempt: 6000 * attempt,
+        runtime=lambda wc, attempt: 240 * attempt,
         gpu=1 if config["device"] in ("auto", "cuda") else 0,
     conda:
         "../../envs/alcg.yaml"

@@ -30,8 +30,8 @@ rule evaluate:
         f"{BENCH}/round_{{k}}/evaluate.tsv"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=lambda wc, attempt: 4000 * attempt,
+        runtime=lambda wc, attempt: 30 * attempt,
     conda:
         "../../envs/alcg.yaml"
     script:

@@ -43,8 +43,8 @@ rule backmap:
         f"{BENCH}/round_{{k}}/backmap/slot_{{slot}}.tsv"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=20,
+        mem_mb=lambda wc, attempt: 2000 * attempt,
+        runtime=lambda wc, attempt: 20 * attempt,
     conda:
         "../../envs/alcg.yaml"
     script:
@@ -66,8 +66,8 @@ rule oracle:
         f"{BENCH}/round_{{k}}/oracle/slot_{{slot}}.tsv"
     threads: 2
     resources:
-        mem_mb=4000,
-        runtime=240,
+        mem_mb=lambda wc, attempt: 4000 * attempt,
+        runtime=lambda wc, attempt: 240 * attempt,
         gpu=1 if FF.get("platform", "auto") in ("auto", "CUDA") else 0,
     conda:
         "../../envs/alcg.yaml"
