@@ -13,7 +13,7 @@ from alcg.errors import ConfigError
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("name", ["config.yaml", "test.yaml"])
+@pytest.mark.parametrize("name", ["config.yaml", "test.yaml", "chignolin_cpu.yaml"])
 def test_shipped_configs_are_valid(name):
     validate(yaml.safe_load((ROOT / "config" / name).read_text()))
 

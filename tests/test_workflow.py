@@ -178,6 +178,7 @@ def test_profile_slurm_submits_every_job_and_survives_scancel(finished, tmp_path
 
     cluster = _slurm_cluster(tmp_path)
     try:
+        (tmp_path / "wf").mkdir()
         work = _copy_workflow(tmp_path / "wf")
         os.symlink("profiles/slurm", work / "slurm")
         cmd = [sys.executable, "-m", "snakemake", "--profile", "slurm", "--configfile", "config/test.yaml"]
