@@ -121,6 +121,8 @@ def bench_select(sizes=(10_000, 100_000)) -> dict:
     for n in sizes:
         train = base[None] + rng.normal(0, 0.06, (n, 10, 3))
         cg = base[None] + rng.normal(0, 0.07, (n, 10, 3))
+        far = rng.random(n) < 0.1  # 10 % of the CG frames drift away: candidates need exact RMSD
+        cg[far] = np.cumsum(rng.normal(0, 0.22, (10, 3)), 0)[None] + rng.normal(0, 0.07, (far.sum(), 10, 3))
         sel = RMSDSelector(rmsd_lo_nm=0.15, rmsd_hi_nm=0.8, n_select=8, n_centers=CFG["select"]["n_centers"],
                            bond_min_nm=0.0, bond_max_nm=9.0, min_distance_nm=0.0)
         t0 = time.perf_counter()

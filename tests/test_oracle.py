@@ -1,5 +1,4 @@
 """The OpenMM oracle: recorded forces are -grad E; a killed run resumes without duplicates."""
-import os
 import signal
 import subprocess
 import sys

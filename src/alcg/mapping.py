@@ -108,8 +108,6 @@ class CAMapping:
 
     def cg_topology_pdb(self, positions_nm: np.ndarray, topology: app.Topology) -> str:
         """PDB text of the CG model (one CA atom per residue) at ``positions_nm`` (N, 3)."""
-        import mdtraj as md
-
         import openmm.unit as unit
 
         modeller = app.Modeller(topology, np.zeros((topology.getNumAtoms(), 3)) * unit.nanometer)

@@ -3,23 +3,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from alcg.evaluate import internal_coordinates  # noqa: E402
-from alcg.io import atomic_path  # noqa: E402
+from alcg.evaluate import internal_coordinates
+from alcg.figures import plt, save_figure
 
 FES_LEVELS_KT = np.arange(0, 7.5, 0.5)
-
-
-def _save(fig, path: str | Path) -> None:
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100)
-    plt.close(fig)
 
 
 def _fes(ax, tic, extent, title):
@@ -45,9 +34,7 @@ def tica_fes(ref_tic: np.ndarray, model_tic: np.ndarray, path: str | Path) -> No
     if len(model_tic) > 1:
         _fes(axes[1], model_tic, extent, "CG model")
     fig.colorbar(cs, ax=axes, label="free energy / kT")
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, tight=False)
 
 
 def distributions(ref_xyz: np.ndarray, model_xyz: np.ndarray, path: str | Path) -> None:
@@ -67,7 +54,7 @@ def distributions(ref_xyz: np.ndarray, model_xyz: np.ndarray, path: str | Path) 
         ax.set_xlabel(f"{label} / {unit}")
         ax.set_ylabel("density")
     axes[0].legend(fontsize=8)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def w1_per_round(rows: list[dict], path: str | Path) -> None:
@@ -82,4 +69,4 @@ def w1_per_round(rows: list[dict], path: str | Path) -> None:
     ax.set_xlabel("round")
     ax.set_ylabel("TICA W1 to reference (TIC units)")
     ax.legend()
-    _save(fig, path)
+    save_figure(fig, path)

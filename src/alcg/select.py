@@ -178,12 +178,7 @@ class RMSDSelector:
 
 def plot_histogram(result: SelectionResult, lo: float, hi: float, path) -> None:
     """Histogram of nearest-training-frame RMSD with the trust window marked (PNG)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from alcg.io import atomic_path
+    from alcg.figures import plt, save_figure
 
     fig, ax = plt.subplots(figsize=(5, 3.5))
     valid = result.nearest_rmsd[np.isfinite(result.nearest_rmsd)]
@@ -197,7 +192,4 @@ def plot_histogram(result: SelectionResult, lo: float, hi: float, path) -> None:
     ax.set_xlabel("C-alpha RMSD to nearest training frame / nm")
     ax.set_ylabel("frames")
     ax.legend()
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)

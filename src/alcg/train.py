@@ -159,10 +159,7 @@ def _prior_force_mse(model: CGModel, x, f, idx, batch: int) -> float:
 
 def plot_history(metrics: dict, path: str | Path) -> None:
     """Loss curves (train and validation force MSE per epoch) as PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from alcg.figures import plt, save_figure
 
     h = metrics["history"]
     fig, ax = plt.subplots(figsize=(5, 3.5))
@@ -173,10 +170,7 @@ def plot_history(metrics: dict, path: str | Path) -> None:
     ax.set_ylabel("force MSE / (kJ/mol/nm)$^2$")
     ax.set_yscale("log")
     ax.legend()
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def write_metrics(metrics: dict, path: str | Path) -> None:
