@@ -79,3 +79,22 @@ def test_killed_run_resumes_without_duplicates(cln025, tmp_path):
     assert np.all(np.diff(run["time_ps"]) > 0)
     assert not partial.exists()
     assert not any(p.name.startswith(".run") for p in tmp_path.iterdir())  # no temp leftovers
+
+
+def test_explicit_solvent_system_works_the_same_way(tmp_path, ff_cfg):
+    from alcg.oracle import MDSpec, run_md
+    from alcg.prepare import prepare_system
+
+    ff = {**ff_cfg, "solvent": "explicit", "platform": "CPU",
+          "explicit": {"water_model": "tip3p", "padding_nm": 1.0, "ionic_strength_molar": 0.0}}
+    pdb, xml = tmp_path / "s.pdb", tmp_path / "s.xml"
+    prepare_system({"sequence": "GAG", "ph": 7.0}, ff, None, pdb, xml)
+    _, system = load_prepared(pdb, xml)
+    names = {f.__class__.__name__ for f in system.getForces()}
+    assert "MonteCarloBarostat" in names
+    nb = next(f for f in system.getForces() if isinstance(f, mm.NonbondedForce))
+    assert nb.getNonbondedMethod() == mm.NonbondedForce.PME
+    run_md(pdb, xml, tmp_path / "r.npz", MDSpec(n_steps=40, record_interval=10, seed=1), ff, progress=False)
+    run = load_run(tmp_path / "r.npz")
+    assert run["positions"].shape[1] == len(run["atom_indices"]) < system.getNumParticles()  # protein only
+    assert np.all(np.isfinite(run["forces"]))

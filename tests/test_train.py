@@ -82,3 +82,49 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(data, tmp_path):
         train(model, coords[:200], bad, traj[:200], TrainConfig(epochs=3), tmp_path / "s.pt",
               progress=False)
     assert (tmp_path / "s.pt").read_bytes() == good
+
+
+KILL_SCRIPT = """
+import sys
+sys.path.insert(0, sys.argv[1])
+import json
+import numpy as np
+import torch
+from alcg.model import CGModel
+from alcg.priors import fit_priors
+from alcg.train import TrainConfig, train
+from cg_helpers import N_BEADS, zigzag
+rng = np.random.default_rng(0)
+x = zigzag(400, 1) + rng.normal(0, 0.01, (400, N_BEADS, 3))
+f = rng.normal(0, 50, x.shape)
+torch.manual_seed(0)
+model = CGModel(torch.zeros(N_BEADS, dtype=torch.long), fit_priors(x, 300.0, 2),
+                dict(hidden=32, n_filters=32, n_rbf=16, n_interactions=2))
+m = train(model, x, f, np.repeat(np.arange(8), 50).astype(str),
+          TrainConfig(epochs=int(sys.argv[3]), batch_size=32, patience=1000), sys.argv[2], progress=False)
+open(sys.argv[2] + ".json", "w").write(json.dumps(m["history"]))
+"""
+
+
+def test_killed_training_resumes_from_last_epoch(tmp_path):
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    tests, state = str(Path(__file__).parent), tmp_path / "train_state.pt"
+    proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, tests, str(state), "40"])
+    deadline = time.time() + 300
+    while not state.exists() and time.time() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.0)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = torch.load(state, weights_only=False)["epoch"]
+    assert 0 <= done < 39
+    subprocess.run([sys.executable, "-c", KILL_SCRIPT, tests, str(state), "40"], check=True, timeout=600)
+    history = json.loads(Path(str(state) + ".json").read_text())
+    assert history["epoch"] == list(range(40))  # every epoch once, none repeated or lost
