@@ -66,6 +66,7 @@ def w1_per_round(rows: list[dict], path: str | Path) -> None:
         if pts:
             k, w, sd = map(np.array, zip(*pts))
             ax.errorbar(k, w, yerr=sd, marker="o", capsize=3, label=label, color=color)
+    ax.set_xticks([r["round"] for r in rows])
     ax.set_xlabel("round")
     ax.set_ylabel("TICA W1 to reference (TIC units)")
     ax.legend()
