@@ -2,7 +2,7 @@
 import mdtraj as md
 import numpy as np
 
-from alcg.select import RMSDSelector, _traj
+from alcg.select import RMSDSelector, ca_trajectory
 
 
 def _helix(n=10, rise=0.15, radius=0.23, turn=100.0):
@@ -53,7 +53,7 @@ def test_nearest_rmsd_is_exact():
     cg = _noisy(base, 60, 0.12, 2)
     sel = RMSDSelector(**{**SEL, "bond_min_nm": 0.0, "bond_max_nm": 9.0, "min_distance_nm": 0.0})
     res = sel.fit(cg, train).fetch_model()
-    brute = np.array([md.rmsd(_traj(train), _traj(cg), f).min() for f in range(len(cg))])
+    brute = np.array([md.rmsd(ca_trajectory(train), ca_trajectory(cg), f).min() for f in range(len(cg))])
     exact = res.category == "candidate"
     assert exact.any()
     np.testing.assert_allclose(res.nearest_rmsd[exact], brute[exact], atol=1e-5)

@@ -81,9 +81,9 @@ def internal_coordinates(xyz: np.ndarray) -> dict[str, np.ndarray]:
 
 def rmsd_to_structure(xyz: np.ndarray, ref_ca: np.ndarray) -> np.ndarray:
     """C-alpha RMSD (nm) of every frame to ``ref_ca`` (N, 3) after superposition."""
-    from alcg.select import _traj
+    from alcg.select import ca_trajectory
 
-    return md.rmsd(_traj(xyz), _traj(ref_ca[None]), 0).astype(np.float64)
+    return md.rmsd(ca_trajectory(xyz), ca_trajectory(ref_ca[None]), 0).astype(np.float64)
 
 
 def _dihedral_w1(a: np.ndarray, b: np.ndarray) -> float:

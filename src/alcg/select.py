@@ -17,7 +17,8 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 
-def _traj(xyz: np.ndarray) -> md.Trajectory:
+def ca_trajectory(xyz: np.ndarray) -> md.Trajectory:
+    """A centered MDTraj trajectory of C-alpha-only frames (F, N, 3) nm."""
     n = xyz.shape[1]
     top = md.Topology()
     chain = top.add_chain()
@@ -133,7 +134,7 @@ class RMSDSelector:
         return self.result_
 
     def _nearest(self, frames_xyz: np.ndarray, train_xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        frames, train = _traj(frames_xyz), _traj(train_xyz)
+        frames, train = ca_trajectory(frames_xyz), ca_trajectory(train_xyz)
         centers, label, radius_of = k_centers(train, self.n_centers, self.seed)
         radius = np.array([radius_of[label == c].max() for c in range(len(centers))])
         d_c = np.stack([rmsd_to(frames, train, c) for c in centers], axis=1)  # (F, K)
@@ -164,7 +165,7 @@ class RMSDSelector:
         picks: list[int] = []
         if len(order) == 0:
             return np.array(picks, dtype=np.int64)
-        t = _traj(xyz[order])
+        t = ca_trajectory(xyz[order])
         for k, f in enumerate(order):
             if len(picks) >= self.n_select:
                 break
