@@ -1,8 +1,6 @@
 """The OpenMM oracle: recorded forces are -grad E; a killed run resumes without duplicates."""
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import openmm as mm
@@ -10,6 +8,7 @@ import openmm.unit as unit
 
 from alcg.oracle import load_run
 from alcg.prepare import load_prepared
+from proc_helpers import kill_after_checkpoint
 
 
 def _energy(context, xyz):
@@ -61,14 +60,7 @@ def test_killed_run_resumes_without_duplicates(cln025, tmp_path):
     out = tmp_path / "run.npz"
     partial = tmp_path / "run.npz.partial.npz"
     args = [sys.executable, "-c", KILL_SCRIPT, str(cln025[0]), str(cln025[1]), str(out)]
-    proc = subprocess.Popen(args)
-    deadline = time.time() + 240
-    while not partial.exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.2)
-    assert partial.exists(), "no checkpoint was written"
-    time.sleep(1.0)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_after_checkpoint(args, partial, timeout_s=240, grace_s=1.0)
     assert not out.exists()
     done = dict(np.load(partial))["potential_energy"].shape[0]
     assert 0 < done < 200

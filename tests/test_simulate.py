@@ -5,6 +5,7 @@ import torch
 from alcg.geometry import bonds
 from alcg.simulate import LangevinConfig, simulate
 from cg_helpers import KT, N_BEADS, chain_prior, energy_force_fn, zigzag
+from proc_helpers import kill_after_checkpoint
 
 
 def test_equipartition_on_harmonic_chain():
@@ -76,11 +77,8 @@ np.save(sys.argv[2] + ".coords.npy", res.coords)
 
 
 def test_killed_simulation_resumes_to_the_same_trajectory(tmp_path):
-    import os
-    import signal
     import subprocess
     import sys
-    import time
     from pathlib import Path
 
     tests = str(Path(__file__).parent)
@@ -88,13 +86,8 @@ def test_killed_simulation_resumes_to_the_same_trajectory(tmp_path):
     ref = tmp_path / "ref.pt"
     n_steps = "6000"
     subprocess.run([sys.executable, "-c", KILL_SCRIPT, tests, str(ref), "3000"], check=True)
-    proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, tests, str(ckpt), n_steps])
-    deadline = time.time() + 120
-    while not ckpt.exists() and time.time() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.3)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_after_checkpoint([sys.executable, "-c", KILL_SCRIPT, tests, str(ckpt), n_steps], ckpt,
+                          timeout_s=120, grace_s=0.3)
     assert ckpt.exists()
     import torch
     step = torch.load(ckpt, weights_only=False)["step"]

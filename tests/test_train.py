@@ -11,6 +11,7 @@ from alcg.priors import fit_priors
 from alcg.simulate import LangevinConfig, simulate
 from alcg.train import TrainConfig, split_by_trajectory, train
 from cg_helpers import KT, N_BEADS, chain_prior, energy_force_fn, zigzag
+from proc_helpers import kill_after_checkpoint
 
 HP = dict(cutoff_nm=2.0, n_rbf=24, hidden=32, n_filters=32, n_interactions=2, max_neighbors=32)
 
@@ -108,21 +109,13 @@ open(sys.argv[2] + ".json", "w").write(json.dumps(m["history"]))
 
 def test_killed_training_resumes_from_last_epoch(tmp_path):
     import json
-    import os
-    import signal
     import subprocess
     import sys
-    import time
     from pathlib import Path
 
     tests, state = str(Path(__file__).parent), tmp_path / "train_state.pt"
-    proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, tests, str(state), "40"])
-    deadline = time.time() + 300
-    while not state.exists() and time.time() < deadline:
-        time.sleep(0.1)
-    time.sleep(1.0)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_after_checkpoint([sys.executable, "-c", KILL_SCRIPT, tests, str(state), "40"], state,
+                          timeout_s=300, grace_s=1.0)
     done = torch.load(state, weights_only=False)["epoch"]
     assert 0 <= done < 39
     subprocess.run([sys.executable, "-c", KILL_SCRIPT, tests, str(state), "40"], check=True, timeout=600)

@@ -9,7 +9,6 @@ clashes and chirality. Other methods implement :class:`Backmapper`.
 from __future__ import annotations
 
 import copy
-import io
 import logging
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -19,6 +18,8 @@ import numpy as np
 import openmm as mm
 import openmm.app as app
 import openmm.unit as unit
+
+from alcg.structure import pdb_text
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +155,4 @@ class RestrainedMinimizationBackmapper:
 
     def pdb_text(self, positions_nm: np.ndarray) -> str:
         """PDB text of the backmapped structure."""
-        handle = io.StringIO()
-        app.PDBFile.writeFile(self.topology, positions_nm * unit.nanometer, handle, keepIds=True)
-        return handle.getvalue()
+        return pdb_text(self.topology, positions_nm)

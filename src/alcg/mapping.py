@@ -15,7 +15,6 @@ A CG dataset is an npz with ``coords`` (n, N, 3) nm, ``forces`` (n, N, 3) kJ/mol
 """
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -108,14 +107,11 @@ class CAMapping:
 
     def cg_topology_pdb(self, positions_nm: np.ndarray, topology: app.Topology) -> str:
         """PDB text of the CG model (one CA atom per residue) at ``positions_nm`` (N, 3)."""
-        import openmm.unit as unit
+        from alcg.structure import pdb_text
 
-        modeller = app.Modeller(topology, np.zeros((topology.getNumAtoms(), 3)) * unit.nanometer)
-        keep = set(int(i) for i in self.ca_indices)
-        modeller.delete([a for a in modeller.topology.atoms() if a.index not in keep])
-        handle = io.StringIO()
-        app.PDBFile.writeFile(modeller.topology, positions_nm * unit.nanometer, handle, keepIds=True)
-        return handle.getvalue()
+        positions = np.zeros((topology.getNumAtoms(), 3))
+        positions[self.ca_indices] = positions_nm
+        return pdb_text(topology, positions, self.ca_indices)
 
 
 def project_runs(run_files: Sequence[str | Path], mapping: CAMapping, round_index: int) -> dict:

@@ -22,11 +22,11 @@ from tqdm import tqdm
 from alcg import system as omm
 from alcg.errors import SimulationError
 from alcg.io import load_npz, save_npz
+from alcg.structure import WATER_IONS, pdb_text
 
 log = logging.getLogger(__name__)
 
 UNITS = {"positions": "nm", "forces": "kJ/mol/nm", "potential_energy": "kJ/mol", "time": "ps"}
-_WATER_IONS = {"HOH", "WAT", "NA", "CL", "K", "Na+", "Cl-"}
 
 
 @dataclass
@@ -62,19 +62,8 @@ class MDSpec:
 
 def protein_atom_indices(topology: app.Topology) -> np.ndarray:
     """Indices of all atoms that are not water or ions."""
-    return np.array([a.index for a in topology.atoms() if a.residue.name not in _WATER_IONS],
+    return np.array([a.index for a in topology.atoms() if a.residue.name not in WATER_IONS],
                     dtype=np.int64)
-
-
-def _subset_pdb_text(topology: app.Topology, positions_nm: np.ndarray, indices: np.ndarray) -> str:
-    import io
-
-    modeller = app.Modeller(topology, positions_nm * unit.nanometer)
-    keep = set(int(i) for i in indices)
-    modeller.delete([a for a in modeller.topology.atoms() if a.index not in keep])
-    handle = io.StringIO()
-    app.PDBFile.writeFile(modeller.topology, modeller.positions, handle, keepIds=True)
-    return handle.getvalue()
 
 
 def _add_ca_restraints(system: mm.System, topology: app.Topology, targets_nm: np.ndarray) -> None:
@@ -83,7 +72,7 @@ def _add_ca_restraints(system: mm.System, topology: app.Topology, targets_nm: np
     for name in ("x0", "y0", "z0"):
         force.addPerParticleParameter(name)
     for atom in topology.atoms():
-        if atom.name == "CA" and atom.residue.name not in _WATER_IONS:
+        if atom.name == "CA" and atom.residue.name not in WATER_IONS:
             force.addParticle(atom.index, [float(v) for v in targets_nm[atom.index]])
     system.addForce(force)
 
@@ -143,7 +132,7 @@ def run_md(pdb_path: str | Path, xml_path: str | Path, out_path: str | Path, spe
     first[indices] = pos[0] if pos else first[indices]
     save_npz(out_path, metadata=meta, positions=np.stack(pos), forces=np.stack(frc),
              potential_energy=np.asarray(ene, dtype=np.float64), time_ps=np.asarray(tps),
-             atom_indices=indices, topology_pdb=np.array(_subset_pdb_text(pdb.topology, first, indices)))
+             atom_indices=indices, topology_pdb=np.array(pdb_text(pdb.topology, first, indices)))
     partial.unlink(missing_ok=True)
     log.info("%s: %d frames, mean energy %.1f kJ/mol", out_path.name, len(ene), float(np.mean(ene)))
     return meta

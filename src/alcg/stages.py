@@ -262,12 +262,10 @@ def control_pick(dataset: str, al_backmaps: list[str], system_pdb: str, slot: in
     The number of runs per round equals the number of oracle runs the active-learning arm
     attempted in the same round (its accepted backmaps), so both spend the same AA budget.
     """
-    import io
-
     import openmm.app as app
-    import openmm.unit as unit
 
     from alcg.mapping import load_dataset
+    from alcg.structure import pdb_text
 
     budget = sum(load_npz(f)["metadata"]["status"] == "ok" for f in al_backmaps)
     if slot >= budget:
@@ -277,11 +275,9 @@ def control_pick(dataset: str, al_backmaps: list[str], system_pdb: str, slot: in
     k = int(np.random.default_rng(seed).integers(len(data["coords"])))
     source, frame = str(data["source"][k]), int(data["frame"][k])
     xyz = load_npz(source)["positions"][frame].astype(np.float64)
-    pdb = app.PDBFile(system_pdb)
-    handle = io.StringIO()
-    app.PDBFile.writeFile(pdb.topology, xyz * unit.nanometer, handle, keepIds=True)
+    text = pdb_text(app.PDBFile(system_pdb).topology, xyz)
     save_npz(out, metadata={"status": "ok", "template_source": source, "template_frame": frame,
-                            "slot": slot}, pdb=np.array(handle.getvalue()))
+                            "slot": slot}, pdb=np.array(text))
 
 
 # --------------------------------------------------------------------------- evaluation

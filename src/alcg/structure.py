@@ -29,6 +29,8 @@ ONE_LETTER = {v: k for k, v in THREE_LETTER.items()}
 _VARIANTS = {"HID": "H", "HIE": "H", "HIP": "H", "CYX": "C", "ASH": "D", "GLH": "E", "LYN": "K"}
 #: largest C(i)-N(i+1) distance (nm) still counted as a peptide bond
 PEPTIDE_BOND_MAX_NM = 0.2
+#: residue names of water and ions (not part of the protein)
+WATER_IONS = frozenset({"HOH", "WAT", "NA", "CL", "K", "Na+", "Cl-"})
 
 
 @dataclass
@@ -113,7 +115,7 @@ def protein_sequence(topology: app.Topology, source: str = "structure") -> str:
     """One-letter sequence of the protein residues in ``topology`` (waters/ions skipped)."""
     letters = []
     for residue in topology.residues():
-        if residue.name in ("HOH", "WAT", "NA", "CL", "K"):
+        if residue.name in WATER_IONS:
             continue
         letter = ONE_LETTER.get(residue.name) or _VARIANTS.get(residue.name)
         if letter is None:
@@ -122,6 +124,19 @@ def protein_sequence(topology: app.Topology, source: str = "structure") -> str:
                 " only the 20 standard amino acids are supported")
         letters.append(letter)
     return "".join(letters)
+
+
+def pdb_text(topology: app.Topology, positions_nm: np.ndarray, keep: np.ndarray | None = None) -> str:
+    """PDB text of ``topology`` at ``positions_nm`` (n_atoms, 3); with ``keep``, only those atoms."""
+    positions = np.asarray(positions_nm) * unit.nanometer
+    if keep is not None:
+        modeller = app.Modeller(topology, positions)
+        kept = set(int(i) for i in keep)
+        modeller.delete([a for a in modeller.topology.atoms() if a.index not in kept])
+        topology, positions = modeller.topology, modeller.positions
+    handle = io.StringIO()
+    app.PDBFile.writeFile(topology, positions, handle, keepIds=True)
+    return handle.getvalue()
 
 
 def check_chain_breaks(topology: app.Topology, positions: unit.Quantity, source: str,
