@@ -1,12 +1,13 @@
-"""Rule backmap: rebuild an all-atom structure for one selected CG frame."""
+"""Rule backmap: the start structure of one query slot."""
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # noqa: F821  (alcg without install, e.g. --use-conda)
 
-from alcg import stages
-from alcg.logs import job_log
+from alcg import settings as S  # noqa: E402
+from alcg.logs import job_log  # noqa: E402
+from alcg.stages import query  # noqa: E402
 
 with job_log(snakemake.log[0]):  # noqa: F821
     i, p = snakemake.input, snakemake.params  # noqa: F821
-    stages.backmap(i.selected, i.dataset, i.pdb, i.xml, p.ff, p.backmap,
-                   int(snakemake.wildcards.slot), snakemake.output[0])  # noqa: F821
+    query.backmap(i.selected, i.dataset, list(i.runs), i.pdb, i.xml, S.parse(S.ForceField, p.ff),
+                  S.parse(S.Backmap, p.backmap), int(snakemake.wildcards.slot), snakemake.output[0])  # noqa: F821

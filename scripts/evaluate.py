@@ -1,12 +1,14 @@
-"""Rules evaluate and control_evaluate: one round's CG ensemble against the reference."""
+"""Rule evaluate: one evaluation simulation against the reference."""
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # noqa: F821  (alcg without install, e.g. --use-conda)
 
-from alcg import stages
-from alcg.logs import job_log
+from alcg import settings as S  # noqa: E402
+from alcg.logs import job_log  # noqa: E402
+from alcg.stages import analysis  # noqa: E402
 
 with job_log(snakemake.log[0]):  # noqa: F821
     i, o, p = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
-    stages.evaluate(list(i.reference), i.pdb, i.xml, i.folded, i.traj, i.status, p.evaluate, p.select,
-                    p.seed, o.metrics, o.fes, o.dist)
+    analysis.evaluate(list(i.reference), list(p.reference_starts), i.pdb, i.xml, i.folded, i.traj, i.status,
+                      S.parse(S.Evaluate, p.evaluate), S.Select.for_arm(p.select, ""), p.seed, o.metrics,
+                      o.fes, o.dist)

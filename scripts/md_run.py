@@ -1,12 +1,14 @@
-"""Rules reference_md and initial_md: one recorded all-atom MD replica."""
+"""Rule reference_md and initial_md: one recorded all-atom MD replica."""
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # noqa: F821  (alcg without install, e.g. --use-conda)
 
-from alcg import stages
-from alcg.logs import job_log
+from alcg import settings as S  # noqa: E402
+from alcg.logs import job_log  # noqa: E402
+from alcg.stages import aa  # noqa: E402
 
 with job_log(snakemake.log[0]):  # noqa: F821
-    p = snakemake.params  # noqa: F821
-    stages.md_run(snakemake.input.pdb, snakemake.input.xml, snakemake.output[0], p.md, p.ff,  # noqa: F821
-                  p.seed, threads=snakemake.threads)  # noqa: F821
+    i, p = snakemake.input, snakemake.params  # noqa: F821
+    section = S.ReferenceMD if snakemake.rule == "reference_md" else S.InitialMD  # noqa: F821
+    aa.md_run(i.pdb, i.xml, snakemake.output[0], S.parse(section, p.md), S.parse(S.ForceField, p.ff),  # noqa: F821
+              p.seed, threads=snakemake.threads)  # noqa: F821

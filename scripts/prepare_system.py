@@ -1,11 +1,12 @@
-"""Rule prepare_system: build/read, protonate and minimize one starting structure."""
+"""Rule prepare_system: build/read, protonate and minimize one start structure."""
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # noqa: F821  (alcg without install, e.g. --use-conda)
 
-from alcg.logs import job_log
-from alcg.prepare import prepare_system
+from alcg import settings as S  # noqa: E402
+from alcg.logs import job_log  # noqa: E402
+from alcg.stages import aa  # noqa: E402
 
 with job_log(snakemake.log[0]):  # noqa: F821
-    p = snakemake.params  # noqa: F821
-    prepare_system(p.system, p.ff, p.start, snakemake.output.pdb, snakemake.output.xml, p.seed)  # noqa: F821
+    i, o, p, wc = snakemake.input, snakemake.output, snakemake.params, snakemake.wildcards  # noqa: F821
+    aa.prepare_system(S.parse(S.System, p.system), S.parse(S.ForceField, p.ff), p.start, p.seed, o.pdb, o.xml)

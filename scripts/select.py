@@ -1,11 +1,16 @@
-"""Rule select: RMSD selection of CG frames the training set does not cover."""
+"""Rule select: the arm's selector on the round's exploration frames."""
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # noqa: F821  (alcg without install, e.g. --use-conda)
 
-from alcg import stages
-from alcg.logs import job_log
+from alcg import settings as S  # noqa: E402
+from alcg.logs import job_log  # noqa: E402
+from alcg import selectors  # noqa: E402
+from alcg.stages import query  # noqa: E402
 
 with job_log(snakemake.log[0]):  # noqa: F821
-    i, o, p = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
-    stages.select(i.traj, i.status, i.dataset, p.select, p.seed, o.selected, o.table, o.plot)
+    i, o, p, wc = snakemake.input, snakemake.output, snakemake.params, snakemake.wildcards  # noqa: F821
+    for plugin in i.plugins:
+        selectors.load_plugin(plugin)
+    query.select(wc.arm, i.get("traj"), i.get("status"), i.dataset, list(i.members),
+                 S.Select.for_arm(p.select, wc.arm), p.device, p.seed, o.selected, o.table, o.plot)

@@ -1,16 +1,12 @@
-"""Rule summary: rounds.tsv and the W1-per-round plot."""
+"""Rule summary: rounds.tsv, experiment.tsv and experiment.png."""
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # noqa: F821  (alcg without install, e.g. --use-conda)
 
-from alcg import stages
-from alcg.logs import job_log
+from alcg import settings as S  # noqa: E402
+from alcg.logs import job_log  # noqa: E402
+from alcg.stages import analysis  # noqa: E402
 
 with job_log(snakemake.log[0]):  # noqa: F821
-    i = snakemake.input  # noqa: F821
-    rounds = []
-    for k in range(snakemake.params.n_rounds + 1):  # noqa: F821
-        prefix = f"r{k}_"
-        rounds.append({key[len(prefix):]: (list(v) if key.endswith(("backmaps", "oracles")) else v)
-                       for key, v in i.items() if key.startswith(prefix)})
-    stages.summarize(rounds, snakemake.output.table, snakemake.output.w1)  # noqa: F821
+    o, p = snakemake.output, snakemake.params  # noqa: F821
+    analysis.summarize(p.layout, S.parse(S.Evaluate, p.evaluate), o.rounds, o.experiment, o.plot)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from alcg.backmap import RestrainedMinimizationBackmapper
-from alcg.oracle import load_run
+from alcg.aarun import load_run
 from alcg.prepare import load_prepared
 from alcg.system import create_system, make_forcefield
 

@@ -29,6 +29,11 @@ def test_shipped_configs_are_valid(name):
     (lambda c: c["select"].update(rmsd_lo_nm=0.9), "select.rmsd_lo_nm (0.9) must be below"),
     (lambda c: c["system"]["starts"]["folded"].update(phi=[1.0]), "system.starts.folded.phi has 1 values"),
     (lambda c: c["system"].update(pdb="nowhere.pdb"), "system.pdb file not found: nowhere.pdb"),
+    (lambda c: c["experiment"].update(arms=["rmsd", "rmsdd"]), "experiment.arms: unknown arm 'rmsdd'"),
+    (lambda c: c["select"].update(overrides={"random": {"rmsd_hi_nm": 0.5}}),
+     "select.overrides.random: 'random' is not in experiment.arms"),
+    (lambda c: c["select"].update(overrides={"md": {"rmsd_hi": 0.5}}), "unknown key 'select.overrides.md.rmsd_hi'"),
+    (lambda c: c.update(control={"enabled": True}), "unknown key 'control'"),
 ])
 def test_bad_config_names_the_key(test_config, edit, message):
     cfg = copy.deepcopy(test_config)
@@ -42,14 +47,39 @@ def _snakemake(*args, cwd=ROOT):
                           text=True, timeout=300)
 
 
-def test_dry_run_of_test_config_shows_all_rounds():
-    res = _snakemake("-n", "--cores", "2", "--configfile", "config/test.yaml", "--config", "run=pytest_dry")
+def test_defaults_come_from_the_schema_once(test_config):
+    cfg = copy.deepcopy(test_config)
+    del cfg["priors"], cfg["select"]["n_centers"]
+    validate(cfg)
+    assert cfg["priors"] == {"n_bins": 60, "dihedral_terms": 3, "repulsion_percentile": 0.5, "refit": False}
+    assert cfg["select"]["n_centers"] == 500
+
+
+def test_dry_run_lists_every_arm_seed_and_round(tmp_path):
+    import re
+
+    cfg = yaml.safe_load((ROOT / "config" / "test.yaml").read_text())
+    cfg["experiment"] = {"seeds": [1, 2], "arms": ["rmsd", "random", "md", "committee"]}
+    cfg["select"]["committee_members"] = 3
+    cfg["run"] = "pytest_dry"
+    path = tmp_path / "four_arms.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    res = _snakemake("-n", "--cores", "2", "--configfile", str(path))
     assert res.returncode == 0, res.stderr + res.stdout
     out = res.stdout + res.stderr
-    for rule in ("prepare_system", "reference_md", "initial_md", "train", "cg_simulate", "select",
-                 "backmap", "oracle", "merge"):
-        assert rule in out
-    assert "round_002/model/model.pt" in out
+    models = set(re.findall(r"results/pytest_dry/(seed_\d/[\w/]*?round_\d{3})/model/member_(\d)/model.pt", out))
+    for seed in (1, 2):
+        assert (f"seed_{seed}/round_000", "0") in models  # round 0 once per seed, shared by the arms
+        for arm in ("rmsd", "random", "md", "committee"):
+            for k in (1, 2):
+                assert (f"seed_{seed}/{arm}/round_{k:03d}", "0") in models
+            assert f"seed_{seed}/{arm}/round_000/select/selected.npz" in out
+            assert f"seed_{seed}/{arm}/round_001/evaluate/metrics.json" in out
+        for m in ("1", "2"):  # committee members, also in round 0
+            assert (f"seed_{seed}/committee/round_001", m) in models
+            assert (f"seed_{seed}/round_000", m) in models
+    assert not any("/round_000" in rd and rd.count("/") > 1 for rd, _ in models)  # no per-arm round 0
+    assert out.count("rule project_initial:") == 2 and out.count("rule reference_md:") == 2
 
 
 def test_snakemake_refuses_bad_config_before_any_job(tmp_path):

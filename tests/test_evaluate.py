@@ -53,3 +53,28 @@ def test_compare_reports_all_metrics():
     shifted = model.copy()
     shifted[:, 5, 1] += 0.5
     assert compare(shifted, ref, tica, ref[0], n_subsamples=2, size=500)["tica_w1"] > m["tica_w1"]
+
+
+def test_kl_direction_reference_first():
+    """A model narrower than the reference misses reference mass: KL(ref||model) is the larger."""
+    from alcg.evaluate import kl_divergence_2d, tica_extent
+
+    rng = np.random.default_rng(0)
+    ref = rng.normal(0, 2.0, (20000, 2))     # wide reference
+    model = rng.normal(0, 0.7, (20000, 2))   # narrow model
+    extent = tica_extent(ref)
+    ref_model = kl_divergence_2d(ref, model, 30, extent)
+    model_ref = kl_divergence_2d(model, ref, 30, extent)
+    assert ref_model > model_ref > 0
+    same = kl_divergence_2d(ref, rng.normal(0, 2.0, (20000, 2)), 30, extent)
+    assert same < 0.1 * model_ref
+
+
+def test_compare_reports_kl_end_to_end_and_per_start():
+    ref, state = _slow_process(2000, 1)
+    model, _ = _slow_process(1000, 2)
+    tica = TicaSpace.fit([ref], 10, 2)
+    groups = {"a": state == 0, "b": state == 1}
+    m = compare(model, ref, tica, ref[0], n_subsamples=1, size=500, ref_groups=groups)
+    assert m["kl_ref_model"] > 0 and np.isfinite(m["end_to_end_w1_nm"])
+    assert set(m["tica_w1_by_start"]) == {"a", "b"}

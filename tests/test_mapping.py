@@ -3,8 +3,9 @@ import numpy as np
 import pytest
 
 from alcg.errors import DataError
-from alcg.mapping import AMINO_ACIDS, CAMapping, load_dataset, merge, project_runs, save_dataset
-from alcg.oracle import load_run
+from alcg.dataset import load as load_dataset, merge, save as save_dataset
+from alcg.mapping import AMINO_ACIDS, CAMapping, project_runs
+from alcg.aarun import load_run
 from alcg.prepare import load_prepared
 
 

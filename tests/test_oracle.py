@@ -6,7 +6,7 @@ import numpy as np
 import openmm as mm
 import openmm.unit as unit
 
-from alcg.oracle import load_run
+from alcg.aarun import load_run
 from alcg.prepare import load_prepared
 from proc_helpers import kill_after_checkpoint
 

@@ -7,12 +7,15 @@ import pytest
 import torch
 
 from alcg import io as aio
-from alcg import stages
+from alcg.settings import CGSim, Select
+from alcg.stages import analysis, cg, query
 from alcg.errors import DataError, SimulationError
-from alcg.mapping import CAMapping, project_runs, save_dataset
+from alcg.dataset import save as save_dataset
+from alcg.mapping import CAMapping, project_runs
 from alcg.model import CGModel, save_model
 from alcg.prepare import load_prepared
-from alcg.simulate import LangevinConfig, simulate, write_trajectory
+from alcg.cgtraj import write_trajectory
+from alcg.simulate import LangevinConfig, simulate
 from cg_helpers import N_BEADS, chain_prior, energy_force_fn, zigzag
 
 
@@ -48,12 +51,14 @@ def test_all_exploded_simulation_is_a_clear_error(tmp_path, earlier_round):
     data = {"coords": np.asarray(zigzag(5), np.float32), "forces": np.zeros((5, N_BEADS, 3), np.float32),
             "bead_types": np.zeros(N_BEADS, np.int64), "bead_masses": np.full(N_BEADS, 50.0),
             "sequence": np.array("A" * N_BEADS), "source": np.array(["x"] * 5), "frame": np.arange(5),
-            "round": np.zeros(5, np.int64), "traj": np.array(["x"] * 5)}
+            "round": np.zeros(5, np.int64), "traj": np.array(["x"] * 5), "split": np.array(["train"] * 5)}
     save_dataset(tmp_path / "d.npz", data)
-    sel_cfg = dict(rmsd_lo_nm=0.1, rmsd_hi_nm=0.8, n_select=2)
+    sel = Select(n_select=2, rmsd_lo_nm=0.1, rmsd_hi_nm=0.8, min_pair_rmsd_nm=0.1, n_centers=10,
+                 bond_min_nm=0.3, bond_max_nm=0.45, min_distance_nm=0.3, committee_members=2,
+                 force_sd_lo_kj_mol_nm=1.0, force_sd_hi_kj_mol_nm=10.0)
     with pytest.raises(SimulationError, match="holds no frames: every CG replica exploded"):
-        stages.select(str(traj), str(status), str(tmp_path / "d.npz"), sel_cfg, 0,
-                      str(tmp_path / "sel.npz"), str(tmp_path / "tab.json"), str(tmp_path / "h.png"))
+        query.select("rmsd", str(traj), str(status), str(tmp_path / "d.npz"), [], sel, "cpu", 0,
+                     str(tmp_path / "sel.npz"), str(tmp_path / "tab.json"), str(tmp_path / "h.png"))
     assert not (tmp_path / "sel.npz").exists()
     assert _digest(earlier_round) == before
 
@@ -64,13 +69,13 @@ def test_dataset_with_wrong_bead_count_is_refused(tmp_path):
     data = {"coords": np.zeros((4, 5, 3), np.float32), "forces": np.zeros((4, 5, 3), np.float32),
             "bead_types": np.zeros(5, np.int64), "bead_masses": np.ones(5), "sequence": np.array("AAAAA"),
             "source": np.array(["x"] * 4), "frame": np.arange(4), "round": np.zeros(4, np.int64),
-            "traj": np.array(["x"] * 4)}
+            "traj": np.array(["x"] * 4), "split": np.array(["train"] * 4)}
     save_dataset(tmp_path / "d.npz", data)
+    sim = CGSim(n_replicas=2, n_steps=10, dt_ps=0.002, friction_per_ps=1.0, save_interval=5, bead_mass="residue",
+                max_bond_nm=0.6, max_force_kj_mol_nm=1e5, keep_exploration=True)
     with pytest.raises(DataError, match="has 5 beads per frame; the model expects 8"):
-        stages.cg_simulate(str(tmp_path / "m.pt"), str(tmp_path / "d.npz"), "cg.pdb",
-                           {"n_replicas": 2, "n_steps": 10, "dt_ps": 0.002, "friction_per_ps": 1.0,
-                            "save_interval": 5, "max_bond_nm": 0.6, "max_force_kj_mol_nm": 1e5},
-                           300.0, "cpu", 0, str(tmp_path / "t.h5"), str(tmp_path / "s.json"))
+        cg.explore(str(tmp_path / "m.pt"), str(tmp_path / "d.npz"), "cg.pdb", sim, 300.0, "cpu", 0,
+                   str(tmp_path / "t.h5"), str(tmp_path / "s.json"))
     assert not (tmp_path / "t.h5").exists()
 
 
@@ -82,8 +87,8 @@ def test_reference_with_other_topology_is_refused(cln025, cln025_run, tmp_path):
                  forces=run["forces"][:, keep], potential_energy=run["potential_energy"],
                  time_ps=run["time_ps"], atom_indices=keep, topology_pdb=np.array(text))
     with pytest.raises(DataError, match="ref.npz does not match the topology"):
-        stages._ca_trajs([str(tmp_path / "ref.npz")], str(cln025[0]), str(cln025[1]))
-    assert len(stages._ca_trajs([str(cln025_run)], str(cln025[0]), str(cln025[1]))[0]) == 50
+        analysis.reference_trajs([str(tmp_path / "ref.npz")], str(cln025[0]), str(cln025[1]))
+    assert len(analysis.reference_trajs([str(cln025_run)], str(cln025[0]), str(cln025[1]))[0]) == 50
 
 
 def test_disk_full_while_writing_leaves_no_complete_looking_file(tmp_path, monkeypatch):

@@ -49,7 +49,7 @@ def test_exploding_replicas_are_stopped_and_others_finish():
 def test_trajectory_file_roundtrip(tmp_path):
     import json
 
-    from alcg.simulate import load_trajectory, write_trajectory
+    from alcg.cgtraj import load_trajectory, write_trajectory
 
     top = tmp_path / "cg.pdb"
     top.write_text("".join(f"ATOM  {i + 1:5d}  CA  ALA A{i + 1:4d}       0.000   0.000   0.000  1.00  0.00           C\n"

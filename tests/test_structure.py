@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from alcg.errors import StructureError
-from alcg.structure import build_from_sequence, prepare, read_pdb_text
+from alcg.structure import (build_from_sequence, check_pdb_file, check_starts, prepare,
+                            read_pdb_text)
 
 
 def test_unknown_residue_letter_is_named():
@@ -65,3 +66,96 @@ def test_nonstandard_residue_is_named(tmp_path):
     text = build_from_sequence("GAG").replace("ALA", "MSE")
     with pytest.raises(StructureError, match="non-standard residue MSE"):
         prepare(text, "mse.pdb")
+
+
+# --------------------------------------------------------------------------- check_pdb_file
+def _atom_lines(pdb_path) -> list[str]:
+    return [ln for ln in pdb_path.read_text().splitlines() if ln.startswith(("ATOM", "HETATM"))]
+
+
+def _one_line_error(path, **kwargs) -> str:
+    with pytest.raises(StructureError) as info:
+        check_pdb_file(path, **kwargs)
+    message = str(info.value)
+    assert "\n" not in message and str(path) in message
+    return message
+
+
+def test_check_pdb_file_returns_sequence(cln025, tmp_path):
+    good = tmp_path / "good.pdb"
+    good.write_text(cln025[0].read_text())
+    assert check_pdb_file(good) == "YYDPETGTWY"
+    assert check_pdb_file(good, sequence="yydpetgtwy") == "YYDPETGTWY"
+
+
+def test_check_pdb_file_ignores_water_and_ions(cln025, tmp_path):
+    lines = _atom_lines(cln025[0])
+    water = ["HETATM 9001  O   HOH W   1      10.000  10.000  10.000  1.00  0.00           O",
+             "HETATM 9002 NA    NA W   2      12.000  10.000  10.000  1.00  0.00          Na"]
+    path = tmp_path / "wet.pdb"
+    path.write_text("\n".join(lines + ["TER"] + water + ["END"]) + "\n")
+    assert check_pdb_file(path) == "YYDPETGTWY"
+
+
+def test_check_pdb_file_truncated_mid_record(cln025, tmp_path):
+    text = cln025[0].read_text()
+    cut = text.index(_atom_lines(cln025[0])[100]) + 40  # inside the x coordinate
+    path = tmp_path / "cut.pdb"
+    path.write_text(text[:cut])
+    assert "truncated" in _one_line_error(path)
+    cut_late = text.index(_atom_lines(cln025[0])[100]) + 60  # after z, before the element
+    path.write_text(text[:cut_late])
+    assert "truncated" in _one_line_error(path)
+
+
+def test_check_pdb_file_not_a_pdb(tmp_path):
+    path = tmp_path / "notes.pdb"
+    path.write_text("# a trajectory list\nrun1.xtc\nrun2.xtc\n")
+    assert "no ATOM records" in _one_line_error(path)
+    binary = tmp_path / "traj.pdb"
+    binary.write_bytes(bytes(range(256)) * 8)
+    _one_line_error(binary)
+
+
+def test_check_pdb_file_two_chains(cln025, tmp_path):
+    lines = _atom_lines(cln025[0])
+    chain_b = [ln[:21] + "B" + ln[22:] for ln in lines]
+    path = tmp_path / "dimer.pdb"
+    path.write_text("\n".join(lines + ["TER"] + chain_b + ["END"]) + "\n")
+    assert "2 protein chains" in _one_line_error(path)
+
+
+def test_check_pdb_file_nonstandard_residue(cln025, tmp_path):
+    lines = [ln.replace(" GLU A   5", " MSE A   5") for ln in _atom_lines(cln025[0])]
+    assert any(" MSE " in ln for ln in lines)
+    path = tmp_path / "mse.pdb"
+    path.write_text("\n".join(lines + ["END"]) + "\n")
+    assert "non-standard residue MSE5" in _one_line_error(path)
+
+
+def test_check_pdb_file_sequence_mismatch_names_both(cln025, tmp_path):
+    path = tmp_path / "cln.pdb"
+    path.write_text(cln025[0].read_text())
+    message = _one_line_error(path, sequence="GYDPETGTWG")
+    assert "YYDPETGTWY" in message and "GYDPETGTWG" in message
+
+
+def test_check_pdb_file_chain_break(tmp_path):
+    lines = []
+    for line in build_from_sequence("GAGAG").splitlines():
+        if line.startswith("ATOM") and int(line[22:26]) >= 4:  # shift residues 4-5 by 1 nm
+            line = f"{line[:30]}{float(line[30:38]) + 10.0:8.3f}{line[38:]}"
+        lines.append(line)
+    path = tmp_path / "broken.pdb"
+    path.write_text("\n".join(lines) + "\n")
+    assert "chain break" in _one_line_error(path)
+    assert check_pdb_file(path, allow_chain_breaks=True) == "GAGAG"
+
+
+def test_check_starts():
+    good = {"folded": {"phi": [-60.0] * 9, "psi": [-40.0] * 9}, "extended": {}, "none": None}
+    check_starts(good, 10)
+    with pytest.raises(StructureError, match="start 'folded': psi has 8 values; 10 residues need 9"):
+        check_starts({**good, "folded": {"phi": [-60.0] * 9, "psi": [-40.0] * 8}}, 10)
+    with pytest.raises(StructureError, match="start 'half' gives phi but not psi"):
+        check_starts({"half": {"phi": [-60.0] * 9}}, 10)

@@ -1,6 +1,13 @@
-"""Configuration checking: JSON schema plus the cross-key rules a schema cannot say."""
+"""Configuration checking: defaults and JSON schema, then the cross-key rules a schema cannot say.
+
+The schema (``workflow/schemas/config.schema.yaml``) owns every key and default. :func:`validate`
+is the single validation: it fills in the schema's defaults, checks types and ranges, then the
+rules that span keys (start names, windows, arm names). Errors are :class:`ConfigError` with
+one line naming the key and the bad value.
+"""
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -21,49 +28,110 @@ def _key_path(error) -> str:
     if error.validator == "additionalProperties":
         extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
         parts.append(extra[0] if extra else "?")
-        return ".".join(parts), f"unknown key {'.'.join(parts)!r}"
+        return f"unknown key {'.'.join(parts)!r}"
     if error.validator == "required":
         missing = error.message.split("'")[1]
-        return ".".join(parts + [missing]), f"missing required key {'.'.join(parts + [missing])!r}"
+        return f"missing required key {'.'.join(parts + [missing])!r}"
     key = ".".join(parts) or "<top level>"
-    return key, f"{key}: bad value {error.instance!r} ({error.message})"
+    return f"{key}: bad value {error.instance!r} ({error.message})"
+
+
+def apply_defaults(config: dict, schema: dict) -> dict:
+    """Fill in the schema's ``default:`` values, recursively, in place; return ``config``."""
+    for key, sub in schema.get("properties", {}).items():
+        if key not in config and "default" in sub:
+            config[key] = copy.deepcopy(sub["default"])
+        if isinstance(config.get(key), dict) and "properties" in sub:
+            apply_defaults(config[key], sub)
+    return config
 
 
 def validate(config: dict[str, Any], schema: dict | None = None) -> dict[str, Any]:
-    """Check ``config``; raise :class:`ConfigError` with a one-line message naming the key."""
+    """Apply defaults to ``config`` and check it; raise :class:`ConfigError` naming the key."""
     import jsonschema
 
     schema = schema or load_schema()
+    if not isinstance(config, dict):
+        raise ConfigError("invalid config: the config file must be a YAML mapping")
+    apply_defaults(config, schema)
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: len(list(e.absolute_path)), reverse=True)
     if errors:
-        raise ConfigError("invalid config: " + _key_path(errors[0])[1])
+        raise ConfigError("invalid config: " + _key_path(errors[0]))
     _check_cross_keys(config)
     return config
 
 
-def _check_cross_keys(cfg: dict) -> None:
+def _check_starts(cfg: dict) -> None:
     starts = cfg["system"]["starts"]
-    n_res = len(cfg["system"]["sequence"])
     for name in list(cfg["reference_md"]["starts"]) + [cfg["initial_md"]["start"]]:
         if name not in starts:
             raise ConfigError(f"invalid config: start {name!r} is not defined in system.starts "
                               f"(have {sorted(starts)})")
+    folded = cfg["evaluate"]["folded_start"]
+    if folded is not None and folded not in starts:
+        raise ConfigError(f"invalid config: evaluate.folded_start {folded!r} is not defined in "
+                          f"system.starts (have {sorted(starts)})")
+    if not cfg["system"]["pdb"] and not cfg["system"]["sequence"]:
+        raise ConfigError("invalid config: give system.sequence or system.pdb")
+    if cfg["system"]["sequence"]:
+        _check_angles(starts, len(cfg["system"]["sequence"]))
+
+
+def _check_angles(starts: dict, n_res: int) -> None:
     for name, start in starts.items():
         for angle in ("phi", "psi"):
             values = start.get(angle)
             if values is not None and len(values) != n_res - 1:
                 raise ConfigError(f"invalid config: system.starts.{name}.{angle} has {len(values)} "
-                                  f"values; the sequence needs {n_res - 1}")
+                                  f"values; the {n_res}-residue chain needs {n_res - 1}")
+
+
+def _check_windows(sel: dict, where: str) -> None:
+    if sel["rmsd_lo_nm"] >= sel["rmsd_hi_nm"]:
+        raise ConfigError(f"invalid config: {where}rmsd_lo_nm ({sel['rmsd_lo_nm']}) must be "
+                          f"below {where}rmsd_hi_nm ({sel['rmsd_hi_nm']})")
+    if sel["bond_min_nm"] >= sel["bond_max_nm"]:
+        raise ConfigError(f"invalid config: {where}bond_min_nm must be below {where}bond_max_nm")
+    if sel["force_sd_lo_kj_mol_nm"] >= sel["force_sd_hi_kj_mol_nm"]:
+        raise ConfigError(f"invalid config: {where}force_sd_lo_kj_mol_nm must be below "
+                          f"{where}force_sd_hi_kj_mol_nm")
+
+
+def _check_arms(cfg: dict) -> None:
+    from alcg import selectors
+
+    for plugin in cfg["experiment"]["plugins"]:
+        selectors.load_plugin(plugin)
+    known = selectors.names()
+    for arm in cfg["experiment"]["arms"]:
+        if arm not in known:
+            raise ConfigError(f"invalid config: experiment.arms: unknown arm {arm!r} "
+                              f"(known selectors: {', '.join(known)})")
     sel = cfg["select"]
-    if sel.get("rmsd_lo_nm", 0) >= sel.get("rmsd_hi_nm", 1):
-        raise ConfigError(f"invalid config: select.rmsd_lo_nm ({sel['rmsd_lo_nm']}) must be "
-                          f"below select.rmsd_hi_nm ({sel['rmsd_hi_nm']})")
-    if sel.get("bond_min_nm", 0) >= sel.get("bond_max_nm", 1):
-        raise ConfigError("invalid config: select.bond_min_nm must be below select.bond_max_nm")
-    pdb = cfg["system"].get("pdb")
+    base = {k: v for k, v in sel.items() if k != "overrides"}
+    for arm, over in sel["overrides"].items():
+        if arm not in cfg["experiment"]["arms"]:
+            raise ConfigError(f"invalid config: select.overrides.{arm}: {arm!r} is not in experiment.arms")
+        for key in over:
+            if key not in base:
+                raise ConfigError(f"invalid config: unknown key 'select.overrides.{arm}.{key}'")
+        _check_windows({**base, **over}, f"select.overrides.{arm}.")
+
+
+def _check_cross_keys(cfg: dict) -> None:
+    _check_starts(cfg)
+    _check_windows(cfg["select"], "select.")
+    _check_arms(cfg)
+    pdb = cfg["system"]["pdb"]
     if pdb and not Path(pdb).is_file():
         raise ConfigError(f"invalid config: system.pdb file not found: {pdb}")
+    ev, sim = cfg["cg_evaluate"], cfg["cg_sim"]
+    if ev["burn_in_steps"] + 2 * ev["save_interval"] > ev["n_steps"]:
+        raise ConfigError(f"invalid config: cg_evaluate.n_steps ({ev['n_steps']}) must exceed "
+                          f"cg_evaluate.burn_in_steps ({ev['burn_in_steps']}) by two save intervals")
+    if sim["save_interval"] > sim["n_steps"]:
+        raise ConfigError("invalid config: cg_sim.save_interval must not exceed cg_sim.n_steps")
 
 
 def load(path: str | Path) -> dict:

@@ -4,9 +4,12 @@
   model frames are projected into the same space.
 - W1 (earth mover's distance, POT) in TICA space: exact EMD on seeded subsamples (mean and
   spread over several), plus 1-D W1 per TICA component.
+- KL(reference || model) on a TIC-1/TIC-2 histogram: the reference is the first argument,
+  so the divergence grows where the model misses reference mass (some published benchmarks
+  compute the reverse, KL(model || reference), which forgives a model that covers too little).
 - 1-D W1 (scipy) of bond lengths, bond angles, pseudo-dihedrals (averaged over the
-  individual bonds/angles/dihedrals), radius of gyration and C-alpha RMSD to the folded
-  structure; fraction folded.
+  individual bonds/angles/dihedrals), radius of gyration, end-to-end distance and C-alpha
+  RMSD to the folded structure; fraction folded; TICA W1 against each reference start's runs.
 """
 from __future__ import annotations
 
@@ -96,24 +99,60 @@ def _dihedral_w1(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.mean(out))
 
 
+def end_to_end(xyz: np.ndarray) -> np.ndarray:
+    """Distance (nm) between the first and last bead, (F,)."""
+    return np.linalg.norm(xyz[:, -1] - xyz[:, 0], axis=-1)
+
+
+def kl_divergence_2d(p_points: np.ndarray, q_points: np.ndarray, bins: int, extent, eps: float = 1e-6) -> float:
+    """KL(P || Q) of two 2-D point sets on a shared histogram grid (nats).
+
+    P is the first argument: with P the reference, the divergence is large where the model
+    (Q) misses reference mass. ``eps`` regularizes empty bins of both histograms.
+    """
+    hp, _, _ = np.histogram2d(p_points[:, 0], p_points[:, 1], bins=bins, range=extent)
+    hq, _, _ = np.histogram2d(q_points[:, 0], q_points[:, 1], bins=bins, range=extent)
+    p = (hp + eps) / (hp + eps).sum()
+    q = (hq + eps) / (hq + eps).sum()
+    return float((p * np.log(p / q)).sum())
+
+
+def tica_extent(ref_tic: np.ndarray, pad: float = 0.25) -> list[list[float]]:
+    """Histogram range of TIC 1/TIC 2: the reference range padded by ``pad`` of its width."""
+    lo, hi = ref_tic[:, :2].min(0), ref_tic[:, :2].max(0)
+    w = hi - lo
+    return [[lo[0] - pad * w[0], hi[0] + pad * w[0]], [lo[1] - pad * w[1], hi[1] + pad * w[1]]]
+
+
 def compare(model_xyz: np.ndarray, ref_xyz: np.ndarray, tica: TicaSpace, folded_ca: np.ndarray,
-            folded_rmsd_nm: float = 0.2, n_subsamples: int = 5, size: int = 2000, seed: int = 0) -> dict:
-    """All metrics of ``model_xyz`` (F, N, 3) against ``ref_xyz`` (G, N, 3); see module doc."""
+            folded_rmsd_nm: float = 0.2, n_subsamples: int = 5, size: int = 2000, seed: int = 0,
+            kl_bins: int = 40, ref_groups: dict[str, np.ndarray] | None = None) -> dict:
+    """All metrics of ``model_xyz`` (F, N, 3) against ``ref_xyz`` (G, N, 3); see module doc.
+
+    ``ref_groups`` maps a reference start name to a mask over reference frames: TICA W1 is
+    also reported against each start's runs (``tica_w1_by_start``).
+    """
     if len(model_xyz) == 0:
         return {"n_model_frames": 0}
     tm, tr = tica.transform(model_xyz), tica.transform(ref_xyz)
     w1, w1_sd = w1_emd(tm, tr, n_subsamples, size, seed)
     im, ir = internal_coordinates(model_xyz), internal_coordinates(ref_xyz)
     rm, rr = rmsd_to_structure(model_xyz, folded_ca), rmsd_to_structure(ref_xyz, folded_ca)
-    return {
+    out = {
         "n_model_frames": int(len(model_xyz)), "n_reference_frames": int(len(ref_xyz)),
         "tica_w1": w1, "tica_w1_sd": w1_sd,
         "tica_w1_per_component": [float(wasserstein_distance(tm[:, c], tr[:, c])) for c in range(tica.dim)],
+        "kl_ref_model": kl_divergence_2d(tr, tm, kl_bins, tica_extent(tr)) if tica.dim >= 2 else None,
         "bond_w1_nm": mean_w1_1d(im["bonds"], ir["bonds"]),
         "angle_w1_rad": mean_w1_1d(im["angles"], ir["angles"]),
         "dihedral_w1_rad": _dihedral_w1(ir["dihedrals"], im["dihedrals"]),
         "rg_w1_nm": mean_w1_1d(im["rg"], ir["rg"]),
+        "end_to_end_w1_nm": float(wasserstein_distance(end_to_end(model_xyz), end_to_end(ref_xyz))),
         "rmsd_folded_w1_nm": float(wasserstein_distance(rm, rr)),
         "fraction_folded": float((rm < folded_rmsd_nm).mean()),
         "reference_fraction_folded": float((rr < folded_rmsd_nm).mean()),
     }
+    if ref_groups:
+        out["tica_w1_by_start"] = {name: w1_emd(tm, tr[mask], 1, size, seed)[0]
+                                   for name, mask in ref_groups.items() if mask.any()}
+    return out

@@ -9,27 +9,24 @@ Forces
     C-alpha/H unit moves as one body, so summing its members' forces gives the force on
     that body and keeps constraint forces out of the mapped force.
 
-A CG dataset is an npz with ``coords`` (n, N, 3) nm, ``forces`` (n, N, 3) kJ/mol/nm,
-``bead_types`` (N,), ``bead_masses`` (N,) amu, ``sequence`` and provenance per frame:
-``source`` (run file), ``frame`` (index in it), ``round`` and ``traj`` (trajectory id).
+:func:`project_runs` turns AA run files into a CG dataset (format: :mod:`alcg.dataset`).
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 import openmm as mm
 import openmm.app as app
 
 from alcg.errors import DataError
-from alcg.io import load_npz, save_npz
+from alcg import dataset
+from alcg.aarun import load_run
 from alcg.structure import ONE_LETTER
 
 #: bead type alphabet: bead type = index of the residue letter here
 AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"
-DATASET_KEYS = ("coords", "forces", "bead_types", "bead_masses", "sequence", "source", "frame",
-                "round", "traj")
 
 
 def bead_types(sequence: str) -> np.ndarray:
@@ -115,62 +112,22 @@ class CAMapping:
 
 
 def project_runs(run_files: Sequence[str | Path], mapping: CAMapping, round_index: int) -> dict:
-    """Project oracle run files onto CG beads; return a dataset dict (see module doc)."""
+    """Project AA run files (status ``ok``) onto CG beads; return a CG dataset dict.
+
+    Frames are ``train``; :func:`alcg.dataset.assign_validation` marks round-0 validation.
+    """
     parts = []
     for path in run_files:
-        run = load_npz(path)
+        run = load_run(path)
         n = len(run["potential_energy"])
+        key = dataset.run_key(path)
         parts.append(dict(
             coords=mapping.map_coords(run["positions"], run["atom_indices"]).astype(np.float32),
             forces=mapping.map_forces(run["forces"], run["atom_indices"]),
-            source=np.array([str(path)] * n), frame=np.arange(n, dtype=np.int64),
-            round=np.full(n, round_index, dtype=np.int64), traj=np.array([str(path)] * n)))
-    base = dict(bead_types=bead_types(mapping.sequence), bead_masses=mapping.bead_masses,
-                sequence=np.array(mapping.sequence))
-    if not parts:
-        return empty_dataset(base)
-    return {**base, **{k: np.concatenate([p[k] for p in parts]) for k in parts[0]}}
-
-
-def empty_dataset(base: dict) -> dict:
-    """A dataset with no frames but the bead information of ``base``."""
-    n_beads = len(base["bead_types"])
-    return {**base, "coords": np.zeros((0, n_beads, 3), np.float32),
-            "forces": np.zeros((0, n_beads, 3), np.float32), "source": np.array([], dtype="<U1"),
-            "frame": np.zeros(0, np.int64), "round": np.zeros(0, np.int64),
-            "traj": np.array([], dtype="<U1")}
-
-
-def merge(datasets: Iterable[dict]) -> dict:
-    """Concatenate datasets of the same molecule (bead types must match)."""
-    datasets = list(datasets)
-    first = datasets[0]
-    for d in datasets[1:]:
-        if not np.array_equal(d["bead_types"], first["bead_types"]):
-            raise DataError(f"cannot merge datasets of different molecules: "
-                            f"{str(first['sequence'])} vs {str(d['sequence'])}")
-    out = {k: first[k] for k in ("bead_types", "bead_masses", "sequence")}
-    for key in ("coords", "forces", "source", "frame", "round", "traj"):
-        out[key] = np.concatenate([d[key] for d in datasets])
+            source=np.array([key] * n), frame=np.arange(n, dtype=np.int64),
+            round=np.full(n, round_index, dtype=np.int64), traj=np.array([key] * n),
+            split=np.full(n, dataset.TRAIN, dtype="<U5")))
+    out = dataset.empty(bead_types(mapping.sequence), mapping.bead_masses, mapping.sequence)
+    if parts:
+        out.update({k: np.concatenate([p[k] for p in parts]) for k in parts[0]})
     return out
-
-
-def save_dataset(path: str | Path, data: dict) -> None:
-    """Write a CG dataset atomically."""
-    missing = [k for k in DATASET_KEYS if k not in data]
-    if missing:
-        raise DataError(f"dataset is missing {missing}")
-    save_npz(path, metadata={"units": {"coords": "nm", "forces": "kJ/mol/nm", "bead_masses": "amu"},
-                             "n_frames": int(len(data["coords"]))},
-             **{k: data[k] for k in DATASET_KEYS})
-
-
-def load_dataset(path: str | Path, n_beads: int | None = None) -> dict:
-    """Read a CG dataset; with ``n_beads``, check it matches the model's bead count."""
-    data = load_npz(path)
-    missing = [k for k in DATASET_KEYS if k not in data]
-    if missing:
-        raise DataError(f"{path} is not a CG dataset (missing {missing})")
-    if n_beads is not None and data["coords"].shape[1] != n_beads:
-        raise DataError(f"{path} has {data['coords'].shape[1]} beads per frame; the model expects {n_beads}")
-    return data

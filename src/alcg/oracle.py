@@ -7,6 +7,7 @@ restarting. The final file is written atomically and the checkpoint then removed
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -21,12 +22,13 @@ from tqdm import tqdm
 
 from alcg import system as omm
 from alcg.errors import SimulationError
+from alcg import aarun
 from alcg.io import load_npz, save_npz
+from alcg.settings import ForceField
 from alcg.structure import WATER_IONS, pdb_text
 
 log = logging.getLogger(__name__)
 
-UNITS = {"positions": "nm", "forces": "kJ/mol/nm", "potential_energy": "kJ/mol", "time": "ps"}
 
 
 @dataclass
@@ -54,9 +56,9 @@ class MDSpec:
     max_energy_kj_mol: float = 1e7
     extra: dict = field(default_factory=dict)
 
-    def signature(self, ff_cfg: dict) -> str:
+    def signature(self, ff: ForceField) -> str:
         """Hash identifying a run, to refuse resuming from a different run's checkpoint."""
-        blob = json.dumps([self.__dict__, ff_cfg], sort_keys=True, default=str)
+        blob = json.dumps([self.__dict__, dataclasses.asdict(ff)], sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -78,7 +80,7 @@ def _add_ca_restraints(system: mm.System, topology: app.Topology, targets_nm: np
 
 
 def run_md(pdb_path: str | Path, xml_path: str | Path, out_path: str | Path, spec: MDSpec,
-           ff_cfg: dict, threads: int | None = None, progress: bool = True) -> dict:
+           ff: ForceField, threads: int | None = None, progress: bool = True) -> dict:
     """Run MD from ``pdb_path`` with the System in ``xml_path`` and record every frame.
 
     The output npz holds ``positions`` (n, n_atoms, 3) nm and ``forces`` (n, n_atoms, 3)
@@ -96,20 +98,20 @@ def run_md(pdb_path: str | Path, xml_path: str | Path, out_path: str | Path, spe
     start_nm = np.asarray(pdb.getPositions(asNumpy=True).value_in_unit(unit.nanometer))
     if spec.restraint_steps:
         _add_ca_restraints(system, pdb.topology, start_nm)
-    sim = omm.make_simulation(pdb.topology, system, ff_cfg, spec.seed, threads)
+    sim = omm.make_simulation(pdb.topology, system, ff, spec.seed, threads)
     if pdb.topology.getPeriodicBoxVectors() is not None:
         sim.context.setPeriodicBoxVectors(*pdb.topology.getPeriodicBoxVectors())
     indices = protein_atom_indices(pdb.topology)
-    signature = spec.signature(ff_cfg)
+    signature = spec.signature(ff)
     n_records = spec.n_steps // spec.record_interval
     frames = _resume(partial, signature, sim)
     if frames is None:
-        frames = _start(sim, pdb, spec, ff_cfg)
+        frames = _start(sim, pdb, spec, ff)
     pos, frc, ene, tps = frames
-    meta = {"status": "ok", "units": UNITS, "spec": spec.__dict__, "signature": signature,
+    meta = {"spec": spec.__dict__, "signature": signature,
             "platform": sim.context.getPlatform().getName(), "source_pdb": str(pdb_path),
             "record_interval_steps": spec.record_interval,
-            "timestep_fs": ff_cfg["timestep_fs"], "temperature_k": ff_cfg["temperature_k"]}
+            "timestep_fs": ff.timestep_fs, "temperature_k": ff.temperature_k}
     bar = tqdm(total=n_records, initial=len(ene), desc=f"MD {out_path.name}", unit="frame",
                disable=not progress, mininterval=5)
     while len(ene) < n_records:
@@ -130,17 +132,16 @@ def run_md(pdb_path: str | Path, xml_path: str | Path, out_path: str | Path, spe
     bar.close()
     first = np.asarray(pdb.getPositions(asNumpy=True).value_in_unit(unit.nanometer))
     first[indices] = pos[0] if pos else first[indices]
-    save_npz(out_path, metadata=meta, positions=np.stack(pos), forces=np.stack(frc),
-             potential_energy=np.asarray(ene, dtype=np.float64), time_ps=np.asarray(tps),
-             atom_indices=indices, topology_pdb=np.array(pdb_text(pdb.topology, first, indices)))
+    aarun.save_run(out_path, np.stack(pos), np.stack(frc), np.asarray(ene), np.asarray(tps), indices,
+                   pdb_text(pdb.topology, first, indices), meta)
     partial.unlink(missing_ok=True)
     log.info("%s: %d frames, mean energy %.1f kJ/mol", out_path.name, len(ene), float(np.mean(ene)))
     return meta
 
 
-def _start(sim: app.Simulation, pdb: app.PDBFile, spec: MDSpec, ff_cfg: dict):
+def _start(sim: app.Simulation, pdb: app.PDBFile, spec: MDSpec, ff: ForceField):
     sim.context.setPositions(pdb.positions)
-    sim.context.setVelocitiesToTemperature(ff_cfg["temperature_k"] * unit.kelvin, spec.seed)
+    sim.context.setVelocitiesToTemperature(ff.temperature_k * unit.kelvin, spec.seed)
     if spec.restraint_steps:
         sim.context.setParameter("k_restraint", spec.restraint_k)
         sim.step(spec.restraint_steps)
@@ -172,8 +173,3 @@ def _resume(partial: Path, signature: str, sim: app.Simulation):
     log.info("resuming %s from frame %d", partial.name, n)
     return (list(data["positions"]), list(data["forces"]), list(data["potential_energy"]),
             list(data["time_ps"]))
-
-
-def load_run(path: str | Path) -> dict:
-    """Load an oracle run file written by :func:`run_md`."""
-    return load_npz(path)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from alcg.evaluate import internal_coordinates
+from alcg.evaluate import internal_coordinates, tica_extent
 from alcg.figures import plt, save_figure
 
 FES_LEVELS_KT = np.arange(0, 7.5, 0.5)
@@ -27,9 +27,7 @@ def _fes(ax, tic, extent, title):
 def tica_fes(ref_tic: np.ndarray, model_tic: np.ndarray, path: str | Path) -> None:
     """Free-energy surfaces (kT) of reference and model in the reference TICA space."""
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.8), sharex=True, sharey=True)
-    lo, hi = ref_tic[:, :2].min(0), ref_tic[:, :2].max(0)
-    pad = 0.25 * (hi - lo)
-    extent = [[lo[0] - pad[0], hi[0] + pad[0]], [lo[1] - pad[1], hi[1] + pad[1]]]
+    extent = tica_extent(ref_tic)
     cs = _fes(axes[0], ref_tic, extent, "reference (all-atom)")
     if len(model_tic) > 1:
         _fes(axes[1], model_tic, extent, "CG model")
@@ -57,17 +55,21 @@ def distributions(ref_xyz: np.ndarray, model_xyz: np.ndarray, path: str | Path) 
     save_figure(fig, path)
 
 
-def w1_per_round(rows: list[dict], path: str | Path) -> None:
-    """TICA W1 per round, active learning vs the equal-budget control."""
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    for arm, label, color in (("", "active learning", "C0"), ("control_", "equal-budget MD control", "C1")):
-        pts = [(r["round"], r.get(f"{arm}tica_w1"), r.get(f"{arm}tica_w1_sd") or 0) for r in rows
-               if r.get(f"{arm}tica_w1") is not None]
-        if pts:
-            k, w, sd = map(np.array, zip(*pts))
-            ax.errorbar(k, w, yerr=sd, marker="o", capsize=3, label=label, color=color)
-    ax.set_xticks([r["round"] for r in rows])
-    ax.set_xlabel("round")
-    ax.set_ylabel("TICA W1 to reference (TIC units)")
-    ax.legend()
+def experiment(rows: list[dict], n_boot: int, level: float, path: str | Path) -> None:
+    """TICA W1 and KL(ref||model) against oracle ns spent, per arm: mean over seeds, CI bands."""
+    from alcg.summary import curve
+
+    arms = sorted({r["arm"] for r in rows})
+    n_seeds = len({r["seed"] for r in rows})
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    for ax, metric, label in ((axes[0], "tica_w1", "TICA W1 to reference (TIC units)"),
+                              (axes[1], "kl_ref_model", "KL(reference || model) / nats")):
+        for c, arm in enumerate(arms):
+            ns, mean, lo, hi = curve(rows, arm, metric, n_boot, level)
+            ax.plot(ns, mean, marker="o", color=f"C{c}", label=arm)
+            if np.isfinite(lo).any():
+                ax.fill_between(ns, lo, hi, color=f"C{c}", alpha=0.2)
+        ax.set_xlabel("all-atom oracle time spent / ns")
+        ax.set_ylabel(label)
+    axes[0].legend(title=f"arm ({n_seeds} seeds, {int(level * 100)}% CI)")
     save_figure(fig, path)

@@ -1,6 +1,7 @@
 """The ``prepare_system`` stage: structure -> minimized PDB + serialized OpenMM System."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -9,27 +10,28 @@ import openmm.unit as unit
 
 from alcg import structure, system
 from alcg.io import atomic_path, write_text
+from alcg.settings import ForceField, System
 
 log = logging.getLogger(__name__)
 
 
-def prepare_system(system_cfg: dict, ff_cfg: dict, start: dict | None, pdb_out: str | Path,
+def prepare_system(system_cfg: System, ff: ForceField, start: dict | None, pdb_out: str | Path,
                    xml_out: str | Path, seed: int = 0) -> float:
     """Build or read the structure, protonate it (PDBFixer), then see :func:`write_system`.
 
     Returns the minimized potential energy in kJ/mol.
     """
-    prepared = structure.prepare_from_config(system_cfg, start)
-    return write_system(prepared.topology, prepared.positions, ff_cfg, pdb_out, xml_out, seed)
+    prepared = structure.prepare_from_config(dataclasses.asdict(system_cfg), start)
+    return write_system(prepared.topology, prepared.positions, ff, pdb_out, xml_out, seed)
 
 
-def write_system(topology: app.Topology, positions, ff_cfg: dict, pdb_out: str | Path,
+def write_system(topology: app.Topology, positions, ff: ForceField, pdb_out: str | Path,
                  xml_out: str | Path, seed: int = 0, minimize: bool = True) -> float:
     """Solvate if configured, create the System, minimize; write PDB and System XML."""
-    forcefield = system.make_forcefield(ff_cfg)
-    model = system.solvate(structure.PreparedStructure(topology, positions, ""), ff_cfg, forcefield)
-    omm_system = system.create_system(model.topology, forcefield, ff_cfg)
-    sim = system.make_simulation(model.topology, omm_system, ff_cfg, seed)
+    forcefield = system.make_forcefield(ff)
+    model = system.solvate(structure.PreparedStructure(topology, positions, ""), ff, forcefield)
+    omm_system = system.create_system(model.topology, forcefield, ff)
+    sim = system.make_simulation(model.topology, omm_system, ff, seed)
     sim.context.setPositions(model.positions)
     e0 = sim.context.getState(getEnergy=True).getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)
     energy = system.minimize(sim) if minimize else e0

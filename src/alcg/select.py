@@ -162,35 +162,43 @@ class RMSDSelector:
     def _pick(self, xyz: np.ndarray, nearest: np.ndarray, category: np.ndarray) -> np.ndarray:
         cand = np.flatnonzero(category == "candidate")
         order = cand[np.argsort(-nearest[cand], kind="stable")]
-        picks: list[int] = []
-        if len(order) == 0:
-            return np.array(picks, dtype=np.int64)
-        t = ca_trajectory(xyz[order])
-        for k, f in enumerate(order):
-            if len(picks) >= self.n_select:
-                break
-            if picks:
-                d = md.rmsd(t, t, k, precentered=True)[[int(np.flatnonzero(order == p)[0]) for p in picks]]
-                if d.min() < self.min_pair_rmsd_nm:
-                    continue
-            picks.append(int(f))
+        return diverse_picks(xyz, order, self.n_select, self.min_pair_rmsd_nm)
+
+
+def diverse_picks(xyz: np.ndarray, order: np.ndarray, n_select: int, min_pair_rmsd_nm: float) -> np.ndarray:
+    """Walk frames in ``order``; keep a frame unless it is within ``min_pair_rmsd_nm`` (nm) of a pick.
+
+    Returns at most ``n_select`` frame indices, in pick order.
+    """
+    picks: list[int] = []
+    if len(order) == 0:
         return np.array(picks, dtype=np.int64)
+    t = ca_trajectory(xyz[order])
+    picked_pos: list[int] = []
+    for k, f in enumerate(order):
+        if len(picks) >= n_select:
+            break
+        if picked_pos and md.rmsd(t, t, k, precentered=True)[picked_pos].min() < min_pair_rmsd_nm:
+            continue
+        picks.append(int(f))
+        picked_pos.append(k)
+    return np.array(picks, dtype=np.int64)
 
 
-def plot_histogram(result: SelectionResult, lo: float, hi: float, path) -> None:
-    """Histogram of nearest-training-frame RMSD with the trust window marked (PNG)."""
+def plot_histogram(scores: np.ndarray, picked: np.ndarray, lo: float, hi: float, xlabel: str, path) -> None:
+    """Histogram of the selector's per-frame score with the trust window and the picks (PNG)."""
     from alcg.figures import plt, save_figure
 
     fig, ax = plt.subplots(figsize=(5, 3.5))
-    valid = result.nearest_rmsd[np.isfinite(result.nearest_rmsd)]
-    ax.hist(valid, bins=50, color="C0", alpha=0.8, label="CG frames")
-    if len(result.selected):
-        ax.hist(result.nearest_rmsd[result.selected], bins=50, range=(0, max(valid.max(), hi)) if len(valid) else None,
-                color="C3", label="selected")
-    for v, name in ((lo, "rmsd_lo"), (hi, "rmsd_hi")):
+    valid = scores[np.isfinite(scores)]
+    rng = (0, max(valid.max(), hi)) if len(valid) else (0, hi)
+    ax.hist(valid, bins=50, range=rng, color="C0", alpha=0.8, label="CG frames")
+    if len(picked):
+        ax.hist(scores[picked], bins=50, range=rng, color="C3", label="selected")
+    for v, name in ((lo, "lo"), (hi, "hi")):
         ax.axvline(v, ls="--", c="k")
         ax.text(v, ax.get_ylim()[1] * 0.9, f" {name}", fontsize=8)
-    ax.set_xlabel("C-alpha RMSD to nearest training frame / nm")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("frames")
     ax.legend()
     save_figure(fig, path)

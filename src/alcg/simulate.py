@@ -17,7 +17,7 @@ import torch
 from tqdm import tqdm
 
 from alcg import geometry
-from alcg.io import atomic_path, write_json
+from alcg.io import atomic_path
 from alcg.priors import KB_KJ_MOL_K
 
 log = logging.getLogger(__name__)
@@ -178,40 +178,3 @@ def model_force_fn(model):
     def force_fn(x: torch.Tensor):
         return model.energy_and_forces(x)
     return force_fn
-
-
-def write_trajectory(result: SimResult, cg_pdb: str | Path, traj_path: str | Path,
-                     status_path: str | Path, dt_ps: float, save_interval: int) -> None:
-    """Write valid frames (replica-major) as an mdtraj HDF5 file plus a replica status JSON."""
-    import mdtraj as md
-
-    top = md.load_topology(str(cg_pdb))
-    frames, offsets = [], []
-    for r in range(len(result.n_frames)):
-        offsets.append(int(sum(len(fr) for fr in frames)))
-        frames.append(result.coords[r, :result.n_frames[r]])
-    xyz = np.concatenate(frames) if frames else np.zeros((0, top.n_atoms, 3), np.float32)
-    time_ps = np.concatenate([np.arange(1, n + 1) * dt_ps * save_interval for n in result.n_frames])
-    with atomic_path(traj_path) as tmp:
-        md.Trajectory(xyz, top, time=time_ps).save_hdf5(str(tmp), force_overwrite=True)
-    replicas = [{"replica": r, "status": result.status[r], "reason": result.reason[r],
-                 "n_frames": int(result.n_frames[r]), "frame_offset": offsets[r],
-                 "stopped_at_step": int(result.stopped_at_step[r])}
-                for r in range(len(result.n_frames))]
-    n_exploded = sum(s != "ok" for s in result.status)
-    write_json(status_path, {"replicas": replicas, "n_replicas": len(replicas),
-                             "n_exploded": n_exploded,
-                             "exploded_fraction": n_exploded / max(len(replicas), 1),
-                             "mean_kinetic_temperature_k": result.mean_kinetic_temperature_k,
-                             "steps_per_s": result.steps_per_s, **result.info})
-
-
-def load_trajectory(traj_path: str | Path, status_path: str | Path) -> tuple[np.ndarray, list[dict], object]:
-    """Return (coords (F, N, 3) nm, replica status list, mdtraj topology) of a CG run."""
-    import json
-
-    import mdtraj as md
-
-    traj = md.load(str(traj_path))
-    status = json.loads(Path(status_path).read_text())["replicas"]
-    return traj.xyz, status, traj.topology

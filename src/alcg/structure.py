@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import openmm.app as app
@@ -29,8 +29,12 @@ ONE_LETTER = {v: k for k, v in THREE_LETTER.items()}
 _VARIANTS = {"HID": "H", "HIE": "H", "HIP": "H", "CYX": "C", "ASH": "D", "GLH": "E", "LYN": "K"}
 #: largest C(i)-N(i+1) distance (nm) still counted as a peptide bond
 PEPTIDE_BOND_MAX_NM = 0.2
-#: residue names of water and ions (not part of the protein)
-WATER_IONS = frozenset({"HOH", "WAT", "NA", "CL", "K", "Na+", "Cl-"})
+#: residue names of water and ions (not part of the protein), as OpenMM, Amber, GROMACS
+#: and CHARMM name them
+WATER_IONS = frozenset({"HOH", "WAT", "SOL", "TIP3", "TIP3P", "T3P", "SPC", "TIP4", "TIP4P",
+                        "NA", "CL", "K", "Na+", "Cl-", "NA+", "CL-", "K+", "SOD", "CLA", "POT"})
+#: PDB columns 31-54 hold x, y, z; an ATOM/HETATM record shorter than this is cut
+_MIN_ATOM_RECORD = 54
 
 
 @dataclass
@@ -200,3 +204,126 @@ def prepare_from_config(system_cfg: dict, start: dict | None = None) -> Prepared
         source = f"sequence {system_cfg['sequence']}"
     return prepare(text, source, ph=system_cfg.get("ph", 7.0),
                    allow_chain_breaks=system_cfg.get("allow_chain_breaks", False))
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _check_records(text: str, source: str) -> None:
+    """Raise unless every ATOM/HETATM record is complete up to the coordinates.
+
+    A file cut mid-record ends in an ATOM/HETATM line that is shorter than the records
+    before it and has no line end; a record without parseable x, y, z is malformed.
+    """
+    if "_atom_site." in text:
+        raise StructureError(f"PDB file {source} is an mmCIF file, not PDB: convert it to PDB")
+    lines = text.splitlines()
+    atom_lines = [(i, ln) for i, ln in enumerate(lines) if ln.startswith(("ATOM", "HETATM"))]
+    if not atom_lines:
+        raise StructureError(f"PDB file {source} has no ATOM records: it is not a PDB file")
+    for i, line in atom_lines:
+        try:
+            if len(line) < _MIN_ATOM_RECORD:
+                raise ValueError("short record")
+            for column in (30, 38, 46):
+                float(line[column:column + 8])
+        except ValueError:
+            raise StructureError(f"PDB file {source} is truncated or malformed at line {i + 1}: "
+                                 f"{line.strip()[:40]!r} has no complete x, y, z") from None
+    last_i, last = atom_lines[-1]
+    if (last_i == len(lines) - 1 and not text.endswith(("\n", "\r")) and len(atom_lines) > 1
+            and len(last.rstrip()) < len(atom_lines[-2][1].rstrip())):
+        raise StructureError(f"PDB file {source} is truncated: it ends in the middle of the "
+                             f"record at line {last_i + 1}")
+
+
+def _protein_chains(topology: app.Topology) -> list:
+    return [c for c in topology.chains() if any(r.name not in WATER_IONS for r in c.residues())]
+
+
+def check_pdb_file(path: str | Path, allow_chain_breaks: bool = False,
+                   sequence: str | None = None) -> str:
+    """Check a user PDB file cheaply (no PDBFixer, no minimization) and return its sequence.
+
+    Meant to run when the workflow starts, before any job. The file must parse, hold
+    exactly one protein chain (waters and ions are ignored) of standard residues only, and
+    have no chain break (a C-N peptide bond longer than :data:`PEPTIDE_BOND_MAX_NM` nm)
+    unless ``allow_chain_breaks``.
+
+    Parameters
+    ----------
+    path
+        The PDB file.
+    allow_chain_breaks
+        Accept chain breaks.
+    sequence
+        Expected one-letter sequence (e.g. ``system.sequence``); a different sequence in the
+        file is an error naming both.
+
+    Returns
+    -------
+    str
+        The one-letter sequence of the protein chain.
+
+    Raises
+    ------
+    StructureError
+        With a one-line message naming ``path`` and the problem.
+    """
+    source = str(path)
+    text = read_pdb_text(path)
+    _check_records(text, source)
+    try:
+        pdb = app.PDBFile(io.StringIO(text))
+    except Exception as exc:  # OpenMM raises many types for unreadable input
+        raise StructureError(f"cannot read PDB file {source}: {_one_line(exc)}") from exc
+    chains = _protein_chains(pdb.topology)
+    if not chains:
+        raise StructureError(f"PDB file {source} has no protein residues (only water/ions)")
+    if len(chains) > 1:
+        ids = ", ".join(repr(c.id) for c in chains)
+        raise StructureError(f"PDB file {source} has {len(chains)} protein chains ({ids}); "
+                             "exactly one is supported")
+    found = protein_sequence(pdb.topology, source)
+    check_chain_breaks(pdb.topology, pdb.positions, source, allow_chain_breaks)
+    if sequence is not None:
+        expected = check_sequence(sequence)
+        if found != expected:
+            raise StructureError(f"PDB file {source} has sequence {found} but the configured "
+                                 f"sequence is {expected}")
+    return found
+
+
+def check_starts(starts: Mapping[str, Mapping[str, Sequence[float]] | None], n_residues: int) -> None:
+    """Check the backbone dihedrals of every named start.
+
+    Parameters
+    ----------
+    starts
+        ``{name: {"phi": [...], "psi": [...]}}`` in degrees; a start without dihedrals
+        (``{}`` or ``None``) is an extended chain.
+    n_residues
+        Residues of the peptide: ``phi`` (residues 2..n) and ``psi`` (residues 1..n-1)
+        need ``n_residues - 1`` values each.
+
+    Raises
+    ------
+    StructureError
+        With a one-line message naming the start.
+    """
+    for name, start in starts.items():
+        start = start or {}
+        given = [k for k in ("phi", "psi") if start.get(k) is not None]
+        if len(given) == 1:
+            raise StructureError(f"start {name!r} gives {given[0]} but not "
+                                 f"{'psi' if given[0] == 'phi' else 'phi'}: give both or neither")
+        for key in given:
+            values = start[key]
+            if len(values) != n_residues - 1:
+                raise StructureError(f"start {name!r}: {key} has {len(values)} values; "
+                                     f"{n_residues} residues need {n_residues - 1}")
+            bad = [v for v in values if isinstance(v, bool) or not isinstance(v, (int, float))]
+            if bad:
+                raise StructureError(f"start {name!r}: {key} value {bad[0]!r} is not a number "
+                                     "(degrees)")

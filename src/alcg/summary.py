@@ -1,84 +1,123 @@
-"""The per-round summary table (``summary/rounds.tsv``)."""
+"""The summary tables: ``rounds.tsv`` (one row per seed, arm and round) and ``experiment.tsv``
+(per arm and round: mean change vs round 0 over seeds, and paired differences between arms,
+each with a bootstrap confidence interval over seeds).
+
+Both are built from a *layout*: ``{seed: {arm: [round files, ...]}}`` where each round's files
+are ``dataset``, ``train`` (training metrics JSON), ``evaluate`` (evaluation metrics JSON) and,
+for rounds that queried, ``select`` (table JSON) and ``oracles`` (run files).
+"""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
 
-from alcg.io import atomic_path, load_npz
+from alcg import aarun, dataset
+from alcg.aarun import Status
+from alcg.io import atomic_path
+from alcg.statistics import bootstrap_mean_ci, change_pct, paired_difference_ci
 
-COLUMNS = ["round", "n_train_frames", "oracle_ns", "n_candidates", "n_selected", "n_failed_select",
-           "n_failed_backmap", "n_failed_oracle", "exploded_fraction", "train_loss", "val_loss",
-           "tica_w1", "tica_w1_sd", "tica_w1_change_pct", "control_n_train_frames", "control_oracle_ns",
-           "control_exploded_fraction", "control_val_loss", "control_tica_w1", "control_tica_w1_sd",
-           "control_tica_w1_change_pct"]
+#: metrics compared between arms (all: lower is better, except fraction_folded and valid_fraction)
+METRICS = ["tica_w1", "kl_ref_model", "bond_w1_nm", "angle_w1_rad", "dihedral_w1_rad", "rg_w1_nm",
+           "end_to_end_w1_nm", "rmsd_folded_w1_nm", "fraction_folded", "valid_fraction"]
+ROUND_COLUMNS = ["seed", "arm", "round", "n_train_frames", "oracle_ns", "n_selected", "n_rejected_backmap",
+                 "n_failed_oracle", "val_loss", "valid_fraction", "low_valid_fraction", "exploded_fraction",
+                 "tica_w1", "tica_w1_sd", "tica_w1_halves", "tica_w1_change_pct"] + \
+                [m for m in METRICS if m not in ("tica_w1", "valid_fraction")]
+EXPERIMENT_COLUMNS = ["arm", "round", "oracle_ns", "metric", "comparison", "mean", "ci_low", "ci_high", "n_seeds"]
 
 
 def _json(path: str | None) -> dict:
     return json.loads(Path(path).read_text()) if path else {}
 
 
-def oracle_ns(run_files: list[str]) -> float:
-    """Recorded all-atom time (ns) in the oracle runs (ok or failed runs of known length)."""
-    total = 0.0
-    for f in run_files:
-        data = load_npz(f)
-        if data["metadata"].get("status", "ok") == "ok":
-            meta = data["metadata"]
-            total += len(data["potential_energy"]) * meta["record_interval_steps"] * meta["timestep_fs"] * 1e-6
-    return total
-
-
-def _status_count(files: list[str], status: str) -> int:
-    return sum(load_npz(f)["metadata"].get("status", "ok") == status for f in files)
-
-
-def round_rows(rounds: list[dict]) -> list[dict]:
-    """Rows of the summary table from per-round file lists.
-
-    Each entry of ``rounds`` holds paths: ``dataset``, ``metrics`` (training), ``evaluate``,
-    ``replicas``, and for rounds with selection ``select``, ``backmaps``, ``oracles``; keys
-    prefixed ``control_`` give the control arm's.
-    """
-    rows, cum, cum_c = [], 0.0, 0.0
-    for k, r in enumerate(rounds):
-        ev, tr = _json(r["evaluate"]), _json(r["metrics"])
-        sel = _json(r.get("select"))
-        row = {"round": k, "n_train_frames": len(load_npz(r["dataset"])["frame"]), "oracle_ns": cum,
-               "n_candidates": sel.get("n_candidates"), "n_selected": sel.get("n_selected"),
-               "n_failed_select": sel.get("n_failed"),
-               "n_failed_backmap": _status_count(r.get("backmaps", []), "rejected") if r.get("backmaps") else None,
-               "n_failed_oracle": _status_count(r.get("oracles", []), "failed") if r.get("oracles") else None,
-               "exploded_fraction": ev.get("exploded_fraction"),
-               "train_loss": tr["history"]["train_loss"][-1] if tr.get("history", {}).get("train_loss") else None,
-               "val_loss": tr.get("best_val_loss"), "tica_w1": ev.get("tica_w1"), "tica_w1_sd": ev.get("tica_w1_sd")}
-        cum += oracle_ns(r.get("oracles", []))
-        if r.get("control_evaluate"):
-            evc, trc = _json(r["control_evaluate"]), _json(r["control_metrics"])
-            row.update(control_n_train_frames=len(load_npz(r["control_dataset"])["frame"]),
-                       control_oracle_ns=cum_c, control_exploded_fraction=evc.get("exploded_fraction"),
-                       control_val_loss=trc.get("best_val_loss"), control_tica_w1=evc.get("tica_w1"),
-                       control_tica_w1_sd=evc.get("tica_w1_sd"))
-            cum_c += oracle_ns(r.get("control_oracles", []))
-        rows.append(row)
-    for arm in ("", "control_"):
-        base = rows[0].get(f"{arm}tica_w1") or rows[0].get("tica_w1")
-        for row in rows:
-            w1 = row.get(f"{arm}tica_w1")
-            if w1 is not None and base:
-                row[f"{arm}tica_w1_change_pct"] = 100.0 * (w1 - base) / base
+def round_rows(layout: dict) -> list[dict]:
+    """One row per seed, arm and round (see module doc for ``layout``)."""
+    rows = []
+    for seed, arms in layout.items():
+        for arm, rounds in arms.items():
+            spent, base = 0.0, None
+            for k, r in enumerate(rounds):
+                ev, tr, sel = _json(r["evaluate"]), _json(r["train"]), _json(r.get("select"))
+                oracles = r.get("oracles", [])
+                row = {"seed": seed, "arm": arm, "round": k, "oracle_ns": spent,
+                       "n_train_frames": int(len(dataset.load(r["dataset"])["frame"])),
+                       "n_selected": sel.get("n_selected"),
+                       "n_rejected_backmap": aarun.count(r.get("starts", []), Status.REJECTED) if oracles else None,
+                       "n_failed_oracle": aarun.count(oracles, Status.FAILED) if oracles else None,
+                       "val_loss": tr.get("best_val_loss"),
+                       **{m: ev.get(m) for m in METRICS},
+                       "low_valid_fraction": ev.get("low_valid_fraction"),
+                       "exploded_fraction": ev.get("exploded_fraction"),
+                       "tica_w1_sd": ev.get("tica_w1_sd"), "tica_w1_halves": ev.get("tica_w1_halves")}
+                base = row["tica_w1"] if k == 0 else base
+                row["tica_w1_change_pct"] = change_pct(row["tica_w1"], base)
+                spent += sum(aarun.recorded_ns(f) for f in oracles)
+                rows.append(row)
     return rows
 
 
-def write_tsv(rows: list[dict], path: str | Path) -> None:
-    """Write the table atomically (empty cells where a value does not apply)."""
+def experiment_rows(rows: list[dict], n_boot: int, level: float) -> list[dict]:
+    """Per arm and round: mean change (%) vs round 0 over seeds with CI, and paired differences
+    of that change against every other arm (same seeds) with CI."""
+    arms = sorted({r["arm"] for r in rows})
+    seeds = sorted({r["seed"] for r in rows})
+    n_rounds = max(r["round"] for r in rows) + 1
+    by = {(r["seed"], r["arm"], r["round"]): r for r in rows}
+
+    def changes(arm: str, k: int, metric: str) -> list[float]:
+        return [change_pct(by[(s, arm, k)].get(metric), by[(s, arm, 0)].get(metric))
+                if (s, arm, k) in by else math.nan for s in seeds]
+
+    out = []
+    for arm in arms:
+        for k in range(n_rounds):
+            ns = float(np.mean([by[(s, arm, k)]["oracle_ns"] for s in seeds if (s, arm, k) in by]))
+            for metric in METRICS:
+                mine = changes(arm, k, metric)
+                mean, lo, hi = bootstrap_mean_ci(mine, n_boot, level)
+                out.append(dict(arm=arm, round=k, oracle_ns=ns, metric=metric, comparison="change_vs_round0_pct",
+                                mean=mean, ci_low=lo, ci_high=hi, n_seeds=int(np.isfinite(mine).sum())))
+                for other in arms:
+                    if other == arm:
+                        continue
+                    theirs = changes(other, k, metric)
+                    mean, lo, hi = paired_difference_ci(mine, theirs, n_boot, level)
+                    ok = np.isfinite(np.asarray(mine) - np.asarray(theirs)).sum()
+                    out.append(dict(arm=arm, round=k, oracle_ns=ns, metric=metric,
+                                    comparison=f"minus_{other}_pct_points", mean=mean, ci_low=lo, ci_high=hi,
+                                    n_seeds=int(ok)))
+    return out
+
+
+def curve(rows: list[dict], arm: str, metric: str, n_boot: int, level: float) -> tuple[np.ndarray, ...]:
+    """(oracle ns, mean, ci low, ci high) per round of ``metric`` for ``arm`` over seeds."""
+    rounds = sorted({r["round"] for r in rows if r["arm"] == arm})
+    pts = []
+    for k in rounds:
+        sel = [r for r in rows if r["arm"] == arm and r["round"] == k]
+        mean, lo, hi = bootstrap_mean_ci([r.get(metric) for r in sel], n_boot, level)
+        pts.append((np.mean([r["oracle_ns"] for r in sel]), mean, lo, hi))
+    return tuple(np.array(c) for c in zip(*pts))
+
+
+def write_tsv(rows: list[dict], columns: list[str], path: str | Path) -> None:
+    """Write a table atomically (empty cells where a value does not apply)."""
     def fmt(v):
-        if v is None:
+        if v is None or (isinstance(v, float) and math.isnan(v)):
             return ""
         if isinstance(v, (float, np.floating)):
             return f"{v:.6g}"
         return str(v)
-    lines = ["\t".join(COLUMNS)] + ["\t".join(fmt(row.get(c)) for c in COLUMNS) for row in rows]
+    lines = ["\t".join(columns)] + ["\t".join(fmt(row.get(c)) for c in columns) for row in rows]
     with atomic_path(path) as tmp:
         tmp.write_text("\n".join(lines) + "\n")
+
+
+def read_tsv(path: str | Path) -> list[dict]:
+    """Rows of a table written by :func:`write_tsv` (all values as strings)."""
+    lines = Path(path).read_text().splitlines()
+    header = lines[0].split("\t")
+    return [dict(zip(header, line.split("\t"))) for line in lines[1:]]

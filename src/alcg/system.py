@@ -12,6 +12,7 @@ import openmm.app as app
 import openmm.unit as unit
 
 from alcg.errors import ConfigError
+from alcg.settings import ForceField
 from alcg.structure import PreparedStructure
 
 log = logging.getLogger(__name__)
@@ -31,65 +32,64 @@ class SolvatedModel:
     positions: unit.Quantity
 
 
-def forcefield_files(ff_cfg: dict) -> list[str]:
+def forcefield_files(ff: ForceField) -> list[str]:
     """Force-field XML files for the configured solvent model."""
-    files = list(ff_cfg["files"])
-    if ff_cfg["solvent"] == "explicit":
+    files = list(ff.files)
+    if ff.solvent == "explicit":
         files = [f for f in files if not f.startswith("implicit/")]
-        water = ff_cfg.get("explicit", {}).get("water_model", "tip3p")
-        files.append(_WATER[water][0])
-    elif ff_cfg["solvent"] == "vacuum":
+        files.append(_WATER[ff.explicit.water_model][0])
+    elif ff.solvent == "vacuum":
         files = [f for f in files if not f.startswith("implicit/")]
     return files
 
 
-def make_forcefield(ff_cfg: dict) -> app.ForceField:
+def make_forcefield(ff: ForceField) -> app.ForceField:
     """Load the configured force field, with a clear error for an unknown file."""
-    files = forcefield_files(ff_cfg)
+    files = forcefield_files(ff)
     try:
         return app.ForceField(*files)
     except Exception as exc:
         raise ConfigError(f"forcefield.files: cannot load {files}: {exc}") from exc
 
 
-def solvate(structure: PreparedStructure, ff_cfg: dict, forcefield: app.ForceField) -> SolvatedModel:
+def solvate(structure: PreparedStructure, ff: ForceField, forcefield: app.ForceField) -> SolvatedModel:
     """Add a water box and ions when ``solvent: explicit``; otherwise return as is."""
-    if ff_cfg["solvent"] != "explicit":
+    if ff.solvent != "explicit":
         return SolvatedModel(structure.topology, structure.positions)
-    ex = ff_cfg.get("explicit", {})
+    ex = ff.explicit
     modeller = app.Modeller(structure.topology, structure.positions)
-    modeller.addSolvent(forcefield, model=_WATER[ex.get("water_model", "tip3p")][1],
-                        padding=ex.get("padding_nm", 1.0) * unit.nanometer,
-                        ionicStrength=ex.get("ionic_strength_molar", 0.0) * unit.molar,
+    modeller.addSolvent(forcefield, model=_WATER[ex.water_model][1],
+                        padding=ex.padding_nm * unit.nanometer,
+                        ionicStrength=ex.ionic_strength_molar * unit.molar,
                         neutralize=True)
     return SolvatedModel(modeller.topology, modeller.positions)
 
 
-def create_system(topology: app.Topology, forcefield: app.ForceField, ff_cfg: dict) -> mm.System:
+def create_system(topology: app.Topology, forcefield: app.ForceField, ff: ForceField) -> mm.System:
     """Create the OpenMM System: constraints, hydrogen mass repartitioning, cutoffs."""
-    kwargs = dict(constraints=_CONSTRAINTS[ff_cfg.get("constraints", "HBonds")],
+    kwargs = dict(constraints=_CONSTRAINTS[ff.constraints],
                   rigidWater=True)
-    hmass = ff_cfg.get("hydrogen_mass_amu")
+    hmass = ff.hydrogen_mass_amu
     if hmass:
         kwargs["hydrogenMass"] = hmass * unit.amu
-    cutoff = ff_cfg.get("nonbonded_cutoff_nm")
-    if ff_cfg["solvent"] == "explicit":
+    cutoff = ff.nonbonded_cutoff_nm
+    if ff.solvent == "explicit":
         kwargs.update(nonbondedMethod=app.PME, nonbondedCutoff=(cutoff or 1.0) * unit.nanometer)
     elif cutoff:
         kwargs.update(nonbondedMethod=app.CutoffNonPeriodic, nonbondedCutoff=cutoff * unit.nanometer)
     else:
         kwargs.update(nonbondedMethod=app.NoCutoff)
     system = forcefield.createSystem(topology, **kwargs)
-    if ff_cfg["solvent"] == "explicit":
-        system.addForce(mm.MonteCarloBarostat(1.0 * unit.bar, ff_cfg["temperature_k"] * unit.kelvin))
+    if ff.solvent == "explicit":
+        system.addForce(mm.MonteCarloBarostat(1.0 * unit.bar, ff.temperature_k * unit.kelvin))
     return system
 
 
-def make_integrator(ff_cfg: dict, seed: int = 0) -> mm.Integrator:
+def make_integrator(ff: ForceField, seed: int = 0) -> mm.Integrator:
     """Langevin-middle integrator at the configured temperature, friction and time step."""
     integrator = mm.LangevinMiddleIntegrator(
-        ff_cfg["temperature_k"] * unit.kelvin, ff_cfg["friction_per_ps"] / unit.picosecond,
-        ff_cfg["timestep_fs"] * unit.femtosecond)
+        ff.temperature_k * unit.kelvin, ff.friction_per_ps / unit.picosecond,
+        ff.timestep_fs * unit.femtosecond)
     integrator.setRandomNumberSeed(int(seed) % (2**31 - 1))
     integrator.setConstraintTolerance(1e-6)
     return integrator
@@ -114,11 +114,11 @@ def choose_platform(name: str = "auto", threads: int | None = None) -> tuple[mm.
     return mm.Platform.getPlatformByName(name), props
 
 
-def make_simulation(topology: app.Topology, system: mm.System, ff_cfg: dict, seed: int = 0,
+def make_simulation(topology: app.Topology, system: mm.System, ff: ForceField, seed: int = 0,
                     threads: int | None = None) -> app.Simulation:
     """A Simulation on the configured (or automatically chosen) platform."""
-    platform, props = choose_platform(ff_cfg.get("platform", "auto"), threads)
-    sim = app.Simulation(topology, system, make_integrator(ff_cfg, seed), platform, props)
+    platform, props = choose_platform(ff.platform, threads)
+    sim = app.Simulation(topology, system, make_integrator(ff, seed), platform, props)
     log.info("OpenMM platform: %s %s", platform.getName(), props)
     return sim
 

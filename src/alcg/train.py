@@ -79,7 +79,8 @@ def _epoch_loss(model: CGModel, x: torch.Tensor, f: torch.Tensor, idx: np.ndarra
 
 
 def train(model: CGModel, coords: np.ndarray, forces: np.ndarray, traj: np.ndarray, cfg: TrainConfig,
-          state_path: str | Path, device: str = "cpu", progress: bool = True) -> dict:
+          state_path: str | Path, device: str = "cpu", progress: bool = True,
+          split: tuple[np.ndarray, np.ndarray] | None = None) -> dict:
     """Train ``model`` in place by force matching; return the metrics dict.
 
     Parameters
@@ -87,12 +88,14 @@ def train(model: CGModel, coords: np.ndarray, forces: np.ndarray, traj: np.ndarr
     coords, forces : (n, N, 3) nm and kJ/mol/nm
     traj : (n,) trajectory id of each frame (for the validation split)
     state_path : per-epoch checkpoint; if it exists the run resumes from it
+    split : (train indices, validation indices); default :func:`split_by_trajectory`
     """
     torch.manual_seed(cfg.seed)
     model.to(device)
     x = torch.as_tensor(coords, dtype=torch.float32, device=device)
     f = torch.as_tensor(forces, dtype=torch.float32, device=device)
-    train_idx, val_idx = split_by_trajectory(np.asarray(traj), cfg.val_fraction, cfg.seed)
+    train_idx, val_idx = split if split is not None else \
+        split_by_trajectory(np.asarray(traj), cfg.val_fraction, cfg.seed)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=cfg.lr) if params else None
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, cfg.lr_decay) if optimizer else None

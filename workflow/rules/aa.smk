@@ -19,9 +19,23 @@ rule prepare_system:
         mem_mb=lambda wc, attempt: 2000 * attempt,
         runtime=lambda wc, attempt: 20 * attempt,
     conda:
-        "../../envs/alcg.yaml"
+        ENV
     script:
         "../../scripts/prepare_system.py"
+
+
+rule cg_topology:
+    input:
+        pdb=f"{RES}/system/{INIT_START}.pdb",
+        xml=f"{RES}/system/{INIT_START}.xml",
+    output:
+        f"{RES}/system/cg.pdb",
+    log:
+        f"{LOGS}/cg_topology.log",
+    conda:
+        ENV
+    script:
+        "../../scripts/cg_topology.py"
 
 
 rule reference_md:
@@ -42,9 +56,9 @@ rule reference_md:
     resources:
         mem_mb=lambda wc, attempt: 4000 * attempt,
         runtime=lambda wc, attempt: 2880 * attempt,
-        gpu=1 if FF.get("platform", "auto") in ("auto", "CUDA") else 0,
+        gpu=gpu_md(),
     conda:
-        "../../envs/alcg.yaml"
+        ENV
     script:
         "../../scripts/md_run.py"
 
@@ -54,39 +68,39 @@ rule initial_md:
         pdb=f"{RES}/system/{INIT_START}.pdb",
         xml=f"{RES}/system/{INIT_START}.xml",
     output:
-        f"{RES}/initial/rep_{{rep}}.npz",
+        f"{RES}/seed_{{seed}}/initial/rep_{{rep}}.npz",
     params:
         md=config["initial_md"],
         ff=FF,
-        seed=lambda wc: seed_of("initial", wc.rep),
+        seed=lambda wc: seed_of(wc.seed, "initial", wc.rep),
     log:
-        f"{LOGS}/initial_md/rep_{{rep}}.log",
+        f"{LOGS}/seed_{{seed}}/initial_md/rep_{{rep}}.log",
     benchmark:
-        f"{BENCH}/initial_md/rep_{{rep}}.tsv"
+        f"{BENCH}/seed_{{seed}}/initial_md/rep_{{rep}}.tsv"
     threads: 2
     resources:
         mem_mb=lambda wc, attempt: 4000 * attempt,
         runtime=lambda wc, attempt: 720 * attempt,
-        gpu=1 if FF.get("platform", "auto") in ("auto", "CUDA") else 0,
+        gpu=gpu_md(),
     conda:
-        "../../envs/alcg.yaml"
+        ENV
     script:
         "../../scripts/md_run.py"
 
 
 rule project_initial:
     input:
-        runs=expand(f"{RES}/initial/rep_{{rep}}.npz", rep=range(config["initial_md"]["replicas"])),
+        runs=lambda wc: initial_runs(wc.seed),
         pdb=f"{RES}/system/{INIT_START}.pdb",
         xml=f"{RES}/system/{INIT_START}.xml",
     output:
-        dataset=f"{RES}/round_000/dataset/dataset.npz",
-        cg_pdb=f"{RES}/system/cg.pdb",
+        dataset=f"{RES}/seed_{{seed}}/round_000/dataset/dataset.npz",
     params:
         round=0,
+        val_fraction=config["train"]["val_fraction"],
     log:
-        f"{LOGS}/round_000/project_initial.log",
+        f"{LOGS}/seed_{{seed}}/round_000/project_initial.log",
     conda:
-        "../../envs/alcg.yaml"
+        ENV
     script:
         "../../scripts/project.py"

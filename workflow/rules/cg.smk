@@ -1,75 +1,127 @@
-# CG model: priors, force-matching training, batched Langevin simulation.
+# CG model: priors, force-matching training (committee members as a wildcard), exploration and
+# evaluation simulations. {rd} is a round folder: round_000 (shared by the seed's arms) or
+# <arm>/round_<kkk>.
 
 
 rule fit_priors:
     input:
-        dataset=f"{RES}/round_{{k}}/dataset/dataset.npz",
+        dataset=f"{RES}/seed_{{seed}}/{{rd}}/dataset/dataset.npz",
     output:
-        f"{RES}/round_{{k}}/model/priors.json",
+        f"{RES}/seed_{{seed}}/{{rd}}/model/priors.json",
     params:
         priors=config["priors"],
         temperature_k=FF["temperature_k"],
     log:
-        f"{LOGS}/round_{{k}}/fit_priors.log",
+        f"{LOGS}/seed_{{seed}}/{{rd}}/fit_priors.log",
     conda:
-        "../../envs/alcg.yaml"
+        ENV
     script:
         "../../scripts/fit_priors.py"
 
 
 rule train:
     input:
-        dataset=f"{RES}/round_{{k}}/dataset/dataset.npz",
-        priors=f"{RES}/round_{{k}}/model/priors.json",
+        dataset=f"{RES}/seed_{{seed}}/{{rd}}/dataset/dataset.npz",
+        priors=priors_input,
         previous=previous_model,
     output:
-        model=f"{RES}/round_{{k}}/model/model.pt",
-        metrics=f"{RES}/round_{{k}}/model/metrics.json",
-        plot=report(f"{RES}/round_{{k}}/model/loss.png", category="Training",
-                    subcategory="round {k}", caption="../report/loss.rst"),
+        model=f"{RES}/seed_{{seed}}/{{rd}}/model/member_{{m}}/model.pt",
+        metrics=f"{RES}/seed_{{seed}}/{{rd}}/model/member_{{m}}/metrics.json",
+        plot=report(f"{RES}/seed_{{seed}}/{{rd}}/model/member_{{m}}/loss.png", category="Training",
+                    subcategory="seed {seed}", labels={"round": "{rd}", "member": "{m}"},
+                    caption="../report/loss.rst"),
     params:
         model=config["model"],
         train=config["train"],
         device=config["device"],
-        seed=lambda wc: seed_of("train", wc.k),
+        seed=lambda wc: seed_of(wc.seed, "train", wc.rd, wc.m),
     log:
-        f"{LOGS}/round_{{k}}/train.log",
+        f"{LOGS}/seed_{{seed}}/{{rd}}/train_{{m}}.log",
     benchmark:
-        f"{BENCH}/round_{{k}}/train.tsv"
+        f"{BENCH}/seed_{{seed}}/{{rd}}/train_{{m}}.tsv"
     threads: 2
     resources:
         mem_mb=lambda wc, attempt: 6000 * attempt,
         runtime=lambda wc, attempt: 240 * attempt,
-        gpu=1 if config["device"] in ("auto", "cuda") else 0,
+        gpu=gpu_torch(),
     conda:
-        "../../envs/alcg.yaml"
+        ENV
     script:
         "../../scripts/train.py"
 
 
-rule cg_simulate:
+rule explore:
     input:
-        model=f"{RES}/round_{{k}}/model/model.pt",
-        dataset=f"{RES}/round_{{k}}/dataset/dataset.npz",
+        model=f"{RES}/seed_{{seed}}/{{rd}}/model/member_0/model.pt",
+        dataset=f"{RES}/seed_{{seed}}/{{rd}}/dataset/dataset.npz",
         cg_pdb=f"{RES}/system/cg.pdb",
     output:
-        traj=f"{RES}/round_{{k}}/cg_sim/trajectory.h5",
-        status=f"{RES}/round_{{k}}/cg_sim/replicas.json",
+        traj=exploration(f"{RES}/seed_{{seed}}/{{rd}}/explore/trajectory.h5"),
+        status=exploration(f"{RES}/seed_{{seed}}/{{rd}}/explore/replicas.json"),
     params:
         sim=config["cg_sim"],
         temperature_k=FF["temperature_k"],
         device=config["device"],
-        seed=lambda wc: seed_of("cg_simulate", wc.k),
+        seed=lambda wc: seed_of(wc.seed, "explore", wc.rd),
     log:
-        f"{LOGS}/round_{{k}}/cg_simulate.log",
+        f"{LOGS}/seed_{{seed}}/{{rd}}/explore.log",
     benchmark:
-        f"{BENCH}/round_{{k}}/cg_simulate.tsv"
+        f"{BENCH}/seed_{{seed}}/{{rd}}/explore.tsv"
     threads: 2
     resources:
         mem_mb=lambda wc, attempt: 6000 * attempt,
         runtime=lambda wc, attempt: 240 * attempt,
-        gpu=1 if config["device"] in ("auto", "cuda") else 0,
+        gpu=gpu_torch(),
     conda:
-        "../../envs/alcg.yaml"
+        ENV
     script:
         "../../scripts/cg_simulate.py"
+
+
+rule eval_starts:
+    input:
+        starts=expand(f"{RES}/system/{{start}}.pdb", start=REF_STARTS),
+        pdb=f"{RES}/system/{INIT_START}.pdb",
+        xml=f"{RES}/system/{INIT_START}.xml",
+        dataset=f"{RES}/seed_{{seed}}/round_000/dataset/dataset.npz",
+    output:
+        f"{RES}/seed_{{seed}}/evaluate/starts.npz",
+    params:
+        names=REF_STARTS,
+        cg_evaluate=config["cg_evaluate"],
+        seed=lambda wc: seed_of(wc.seed, "eval_starts"),
+    log:
+        f"{LOGS}/seed_{{seed}}/eval_starts.log",
+    conda:
+        ENV
+    script:
+        "../../scripts/eval_starts.py"
+
+
+rule cg_evaluate:
+    input:
+        model=f"{RES}/seed_{{seed}}/{{rd}}/model/member_0/model.pt",
+        starts=f"{RES}/seed_{{seed}}/evaluate/starts.npz",
+        cg_pdb=f"{RES}/system/cg.pdb",
+    output:
+        traj=f"{RES}/seed_{{seed}}/{{rd}}/evaluate/trajectory.h5",
+        status=f"{RES}/seed_{{seed}}/{{rd}}/evaluate/replicas.json",
+    params:
+        sim=config["cg_sim"],
+        cg_evaluate=config["cg_evaluate"],
+        temperature_k=FF["temperature_k"],
+        device=config["device"],
+        seed=lambda wc: seed_of(wc.seed, "cg_evaluate"),  # the same noise for every arm and round
+    log:
+        f"{LOGS}/seed_{{seed}}/{{rd}}/cg_evaluate.log",
+    benchmark:
+        f"{BENCH}/seed_{{seed}}/{{rd}}/cg_evaluate.tsv"
+    threads: 2
+    resources:
+        mem_mb=lambda wc, attempt: 6000 * attempt,
+        runtime=lambda wc, attempt: 240 * attempt,
+        gpu=gpu_torch(),
+    conda:
+        ENV
+    script:
+        "../../scripts/cg_evaluate.py"

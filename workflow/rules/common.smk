@@ -1,46 +1,199 @@
-# Paths and input functions shared by the rules. Rounds are zero-padded: round_000, ...
+# Paths, input functions and resource helpers shared by the rule files (rules live elsewhere).
+# Layout under results/<run>/:
+#   system/, reference/                          shared by every seed
+#   seed_<s>/initial/, seed_<s>/round_000/       round 0 of seed s, shared by all its arms
+#   seed_<s>/<arm>/round_<kkk>/                  later rounds of one arm (and every round's queries)
+#   seed_<s>/evaluate/starts.npz                 the seed's fixed evaluation starts
+#   summary/                                     tables and plots over arms and seeds
+import zlib
+
+from alcg import selectors
+from alcg.settings import Select
+
 RES = f"results/{config['run']}"
 LOGS = f"logs/{config['run']}"
 BENCH = f"benchmarks/{config['run']}"
+SEEDS = config["experiment"]["seeds"]
+ARMS = config["experiment"]["arms"]
 N_ROUNDS = config["loop"]["n_rounds"]
-ROUNDS = range(N_ROUNDS + 1)
-N_SLOTS = config["select"]["n_select"]
 FF = config["forcefield"]
 INIT_START = config["initial_md"]["start"]
+REF_STARTS = config["reference_md"]["starts"]
+FOLDED = config["evaluate"]["folded_start"] or REF_STARTS[0]
+PLUGINS = config["experiment"]["plugins"]
+ENV = "../../envs/alcg.yaml"
 
 
 wildcard_constraints:
+    seed=r"\d+",
+    arm=r"[a-z][a-z0-9_]*",
     k=r"\d{3}",
     slot=r"\d{3}",
+    m=r"\d+",
     rep=r"\d+",
     start=r"[A-Za-z0-9_]+",
+    rd=r"round_000|[a-z][a-z0-9_]*/round_\d{3}",
 
 
-def rnd(k):
-    """Round folder of round k (int or zero-padded str)."""
-    return f"{RES}/round_{int(k):03d}"
+# ---------------------------------------------------------------- folders
+def rd(arm, k):
+    """Round folder of an arm, relative to its seed folder: round 0 is the seed's shared one."""
+    return "round_000" if int(k) == 0 else f"{arm}/round_{int(k):03d}"
 
 
-def model_path(k):
-    return f"{rnd(k)}/model/model.pt"
+def rnd(seed, arm, k):
+    """Model-side folder (dataset, model, explore, evaluate) of an arm's round."""
+    return f"{RES}/seed_{seed}/{rd(arm, k)}"
 
 
-def cg_sim_path(k):
-    return f"{rnd(k)}/cg_sim/trajectory.h5"
+def qry(seed, arm, k):
+    """Query-side folder (select, start, oracle) of an arm's round: never shared."""
+    return f"{RES}/seed_{seed}/{arm}/round_{int(k):03d}"
 
 
-def dataset_path(k):
-    return f"{rnd(k)}/dataset/dataset.npz"
+def parse_rd(value):
+    """(arm or None, round) of an ``rd`` wildcard value."""
+    if value == "round_000":
+        return None, 0
+    arm, k = value.split("/round_")
+    return arm, int(k)
 
 
-def previous_model(wildcards):
-    k = int(wildcards.k)
-    if k == 0 or not config["train"].get("warm_start", True):
+# ---------------------------------------------------------------- arms
+def select_settings(arm):
+    return Select.for_arm(config["select"], arm)
+
+
+def slots(arm):
+    return [f"{s:03d}" for s in range(select_settings(arm).n_select)]
+
+
+def n_members(arm):
+    return select_settings(arm).committee_members if selectors.get(arm).uses_committee else 1
+
+
+def members_at(rd_value):
+    """Committee members to train in a round folder (round 0: what any arm needs)."""
+    arm, _ = parse_rd(rd_value)
+    return max(n_members(a) for a in ARMS) if arm is None else n_members(arm)
+
+
+def model(seed, arm, k, m=0):
+    return f"{rnd(seed, arm, k)}/model/member_{m}/model.pt"
+
+
+def all_models():
+    out = set()
+    for s in SEEDS:
+        for a in ARMS:
+            for k in range(N_ROUNDS + 1):
+                out.update(model(s, a, k, m) for m in range(n_members(a)))
+    return sorted(out)
+
+
+# ---------------------------------------------------------------- input functions
+def initial_runs(seed):
+    return [f"{RES}/seed_{seed}/initial/rep_{r}.npz" for r in range(config["initial_md"]["replicas"])]
+
+
+def oracle_runs(seed, arm, k):
+    return [f"{qry(seed, arm, k)}/oracle/slot_{s}.npz" for s in slots(arm)]
+
+
+def runs_in_dataset(seed, arm, k):
+    """Every AA run file the dataset of (arm, round k) can name: declared, so backmap reads no
+    undeclared file."""
+    runs = initial_runs(seed)
+    for j in range(int(k)):
+        runs += oracle_runs(seed, arm, j)
+    return runs
+
+
+def reference_runs():
+    return [f"{RES}/reference/{s}_{r}.npz" for s in REF_STARTS
+            for r in range(config["reference_md"]["replicas_per_start"])]
+
+
+def reference_run_starts():
+    return [s for s in REF_STARTS for _ in range(config["reference_md"]["replicas_per_start"])]
+
+
+def priors_input(wc):
+    arm, k = parse_rd(wc.rd)
+    if config["priors"]["refit"]:
+        return f"{RES}/seed_{wc.seed}/{wc.rd}/model/priors.json"
+    return f"{RES}/seed_{wc.seed}/round_000/model/priors.json"
+
+
+def previous_model(wc):
+    arm, k = parse_rd(wc.rd)
+    if k == 0 or not config["train"]["warm_start"]:
         return []
-    return [model_path(k - 1)]
+    return [model(wc.seed, arm, k - 1, wc.m)]
 
 
+def select_inputs(wc):
+    k = int(wc.k)
+    cls = selectors.get(wc.arm)
+    out = {"dataset": f"{rnd(wc.seed, wc.arm, k)}/dataset/dataset.npz", "plugins": PLUGINS}
+    if cls.uses_cg:
+        out["traj"] = f"{rnd(wc.seed, wc.arm, k)}/explore/trajectory.h5"
+        out["status"] = f"{rnd(wc.seed, wc.arm, k)}/explore/replicas.json"
+    out["members"] = [model(wc.seed, wc.arm, k, m) for m in range(n_members(wc.arm))] \
+        if cls.uses_committee else []
+    return out
+
+
+def merge_inputs(wc):
+    arm, k = parse_rd(wc.rd)
+    return {"previous": f"{rnd(wc.seed, arm, k - 1)}/dataset/dataset.npz",
+            "new": f"{qry(wc.seed, arm, k - 1)}/oracle/projected.npz",
+            "runs": oracle_runs(wc.seed, arm, k - 1)}
+
+
+def summary_layout():
+    """{seed: {arm: [per-round files]}} for the summary tables."""
+    layout = {}
+    for s in SEEDS:
+        layout[s] = {}
+        for a in ARMS:
+            rounds = []
+            for k in range(N_ROUNDS + 1):
+                r = {"dataset": f"{rnd(s, a, k)}/dataset/dataset.npz",
+                     "train": f"{rnd(s, a, k)}/model/member_0/metrics.json",
+                     "evaluate": f"{rnd(s, a, k)}/evaluate/metrics.json"}
+                if k < N_ROUNDS:
+                    r["select"] = f"{qry(s, a, k)}/select/table.json"
+                    r["starts"] = [f"{qry(s, a, k)}/start/slot_{x}.npz" for x in slots(a)]
+                    r["oracles"] = oracle_runs(s, a, k)
+                rounds.append(r)
+            layout[s][a] = rounds
+    return layout
+
+
+def summary_files(wc=None):
+    files = []
+    for arms in summary_layout().values():
+        for rounds in arms.values():
+            for r in rounds:
+                for v in r.values():
+                    files += v if isinstance(v, list) else [v]
+    return sorted(set(files))
+
+
+# ---------------------------------------------------------------- seeds and resources
 def seed_of(*parts):
     """A reproducible per-job seed from the config seed and the job's wildcards."""
-    import zlib
     return (config["seed"] + zlib.crc32("/".join(map(str, parts)).encode())) % (2**31 - 1)
+
+
+def gpu_torch():
+    return 1 if config["device"] in ("auto", "cuda") else 0
+
+
+def gpu_md():
+    return 1 if FF["platform"] in ("auto", "CUDA") else 0
+
+
+def exploration(path):
+    return path if config["cg_sim"]["keep_exploration"] else temp(path)

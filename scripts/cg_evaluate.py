@@ -1,0 +1,13 @@
+"""Rule cg_evaluate: the evaluation simulation from the fixed starts."""
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # noqa: F821  (alcg without install, e.g. --use-conda)
+
+from alcg import settings as S  # noqa: E402
+from alcg.logs import job_log  # noqa: E402
+from alcg.stages import cg  # noqa: E402
+
+with job_log(snakemake.log[0]):  # noqa: F821
+    i, o, p = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
+    cg.cg_evaluate(i.model, i.starts, i.cg_pdb, S.parse(S.CGSim, p.sim), S.parse(S.CGEvaluate, p.cg_evaluate),
+                   p.temperature_k, p.device, p.seed, o.traj, o.status)

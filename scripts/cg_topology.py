@@ -1,0 +1,11 @@
+"""Rule cg_topology: the C-alpha PDB of the CG model."""
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # noqa: F821  (alcg without install, e.g. --use-conda)
+
+from alcg import settings as S  # noqa: E402
+from alcg.logs import job_log  # noqa: E402
+from alcg.stages import aa  # noqa: E402
+
+with job_log(snakemake.log[0]):  # noqa: F821
+    aa.cg_topology(snakemake.input.pdb, snakemake.input.xml, snakemake.output[0])  # noqa: F821

@@ -1,0 +1,116 @@
+"""The all-atom run file (``.npz``): the one owner of its layout and its status protocol.
+
+A run file is what reference MD, initial MD, an imported trajectory or an oracle query
+writes, and what projection, backmapping and evaluation read. Keys:
+
+``positions``
+    (n, n_atoms, 3) float32, nm, of the recorded (non-water) atoms.
+``forces``
+    (n, n_atoms, 3) float32, kJ/mol/nm, force-field forces (no constraint forces); absent
+    for position-only runs (an imported reference).
+``potential_energy``
+    (n,) float64, kJ/mol of the whole system (NaN where not computed).
+``time_ps``
+    (n,) ps.
+``atom_indices``
+    (n_atoms,) index of each recorded atom in the prepared system.
+``topology_pdb``
+    PDB text of the recorded atoms.
+``metadata``
+    JSON: ``status`` (see :class:`Status`), ``reason``, units, settings, provenance.
+
+A slot that produced no trajectory (nothing selected, a rejected backmap, a failed query)
+is still a run file, holding only ``metadata`` with its status: a failed query is data,
+not a crash of the round.
+"""
+from __future__ import annotations
+
+import enum
+import io as _io
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from alcg.errors import DataError
+from alcg.io import load_npz, save_npz
+
+UNITS = {"positions": "nm", "forces": "kJ/mol/nm", "potential_energy": "kJ/mol", "time": "ps"}
+
+
+class Status(str, enum.Enum):
+    """Outcome of one run or query slot."""
+
+    OK = "ok"              # a recorded trajectory
+    FAILED = "failed"      # the MD ran and failed (exception, blow-up)
+    SKIPPED = "skipped"    # nothing to run (no frame selected for this slot)
+    REJECTED = "rejected"  # the start structure was refused (backmap checks)
+
+
+def save_run(path: str | Path, positions: np.ndarray, forces: np.ndarray | None,
+             potential_energy: np.ndarray, time_ps: np.ndarray, atom_indices: np.ndarray,
+             topology_pdb: str, metadata: dict[str, Any]) -> None:
+    """Write a trajectory run file atomically (status ``ok``); see the module doc for keys."""
+    arrays = dict(positions=np.asarray(positions, np.float32),
+                  potential_energy=np.asarray(potential_energy, np.float64),
+                  time_ps=np.asarray(time_ps, np.float64), atom_indices=np.asarray(atom_indices, np.int64),
+                  topology_pdb=np.array(topology_pdb))
+    if forces is not None:
+        arrays["forces"] = np.asarray(forces, np.float32)
+    save_npz(path, metadata={"units": UNITS, **metadata, "status": Status.OK.value}, **arrays)
+
+
+def save_status(path: str | Path, status: Status, reason: str = "", **extra: Any) -> None:
+    """Write a run file that holds no trajectory, only its ``status`` and ``reason``."""
+    if status is Status.OK:
+        raise ValueError("an 'ok' run needs a trajectory: use save_run")
+    save_npz(path, metadata={**extra, "status": Status(status).value, "reason": reason})
+
+
+def load_run(path: str | Path) -> dict:
+    """Read a run file (every key; ``metadata`` decoded)."""
+    return load_npz(path)
+
+
+def metadata(path: str | Path) -> dict:
+    """Only the decoded ``metadata`` of a run file (cheap: no arrays are read)."""
+    import json
+
+    with np.load(path, allow_pickle=False) as data:
+        return json.loads(str(data["metadata"])) if "metadata" in data.files else {}
+
+
+def status(path: str | Path) -> Status:
+    """The :class:`Status` of a run file (files without one are ``ok``)."""
+    return Status(metadata(path).get("status", Status.OK.value))
+
+
+def recorded_ns(path: str | Path) -> float:
+    """All-atom time recorded in an ``ok`` run (ns); 0 for any other status."""
+    meta = metadata(path)
+    if meta.get("status", "ok") != Status.OK.value:
+        return 0.0
+    with np.load(path, allow_pickle=False) as data:
+        n = len(data["potential_energy"])
+    return n * meta["record_interval_steps"] * meta["timestep_fs"] * 1e-6
+
+
+def count(paths: list[str | Path], which: Status) -> int:
+    """How many of ``paths`` have status ``which``."""
+    return sum(status(p) is which for p in paths)
+
+
+def check_topology(run: dict, expected: list[tuple[str, str]], name: str, system_pdb: str) -> None:
+    """Raise :class:`DataError` unless the run's recorded atoms are the system's atoms.
+
+    ``expected`` lists (residue name, atom name) of every atom of the prepared system.
+    """
+    import openmm.app as app
+
+    top = app.PDBFile(_io.StringIO(str(run["topology_pdb"]))).topology
+    got = [(a.residue.name, a.name) for a in top.atoms()]
+    idx = run["atom_indices"]
+    ok = len(got) == len(idx) and all(i < len(expected) and expected[i] == g for i, g in zip(idx, got))
+    if not ok:
+        raise DataError(f"reference/AA run {name} does not match the topology of {system_pdb} "
+                        f"({len(got)} recorded atoms vs {len(expected)} in the system, or different names)")

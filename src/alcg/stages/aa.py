@@ -1,0 +1,68 @@
+"""Stages of ``aa.smk``: system preparation, all-atom MD and AA -> CG projection."""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from alcg import aarun, dataset
+from alcg.config import steps
+from alcg.settings import ForceField, InitialMD, ReferenceMD, System
+
+log = logging.getLogger(__name__)
+
+
+def prepare_system(system: System, ff: ForceField, start: dict, seed: int, pdb_out: str, xml_out: str) -> None:
+    """Build or read the structure, protonate it, minimize; write PDB and System XML."""
+    from alcg.prepare import prepare_system as prepare
+
+    prepare(system, ff, start, pdb_out, xml_out, seed)
+
+
+def mapping_of(system_pdb: str, system_xml: str):
+    """(C-alpha mapping, PDBFile) of a prepared system."""
+    from alcg.mapping import CAMapping
+    from alcg.prepare import load_prepared
+
+    pdb, omm_system = load_prepared(system_pdb, system_xml)
+    return CAMapping(pdb.topology, omm_system), pdb
+
+
+def cg_topology(system_pdb: str, system_xml: str, out: str) -> None:
+    """The C-alpha PDB of the CG model (topology of every CG trajectory)."""
+    import openmm.unit as unit
+
+    from alcg.io import write_text
+
+    mapping, pdb = mapping_of(system_pdb, system_xml)
+    xyz = np.asarray(pdb.getPositions(asNumpy=True).value_in_unit(unit.nanometer))[mapping.ca_indices]
+    write_text(out, mapping.cg_topology_pdb(xyz, pdb.topology))
+
+
+def md_run(pdb: str, xml: str, out: str, md: ReferenceMD | InitialMD, ff: ForceField, seed: int,
+           threads: int | None = None) -> None:
+    """Reference or initial MD: equilibrate, then record ``length_ps`` of MD."""
+    from alcg.oracle import MDSpec, run_md
+
+    spec = MDSpec(n_steps=steps(md.length_ps, ff.timestep_fs), record_interval=md.record_interval_steps,
+                  equilibration_steps=steps(md.equilibration_ps, ff.timestep_fs),
+                  checkpoint_every=md.checkpoint_every, seed=seed)
+    run_md(pdb, xml, out, spec, ff, threads=threads)
+
+
+def project(run_files: list[str], system_pdb: str, system_xml: str, round_index: int, out: str,
+            val_fraction: float | None = None) -> int:
+    """Project the ``ok`` AA runs onto CG beads and write a dataset; return its frame count.
+
+    With ``val_fraction`` (round 0 only) the fixed validation frames are marked.
+    """
+    from alcg.mapping import project_runs
+
+    mapping, _ = mapping_of(system_pdb, system_xml)
+    good = [f for f in run_files if aarun.status(f) is aarun.Status.OK]
+    data = project_runs(good, mapping, round_index)
+    if val_fraction is not None:
+        data = dataset.assign_validation(data, val_fraction)
+    dataset.save(out, data)
+    log.info("projected %d runs -> %d CG frames", len(good), len(data["coords"]))
+    return len(data["coords"])

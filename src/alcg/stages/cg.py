@@ -1,0 +1,161 @@
+"""Stages of ``cg.smk``: priors, training, exploration and evaluation simulations."""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from alcg import dataset
+from alcg.config import resolve_device
+from alcg.errors import DataError
+from alcg.io import load_npz, save_npz, write_json
+from alcg.settings import CGEvaluate, CGSim, Model, Priors, Train
+
+log = logging.getLogger(__name__)
+
+
+def fit_priors(dataset_path: str, priors: Priors, temperature_k: float, out: str) -> None:
+    """Boltzmann-invert the dataset's training frames into prior parameters (JSON)."""
+    from alcg.priors import fit_priors as fit
+
+    data = dataset.load(dataset_path)
+    idx = dataset.train_indices(data)
+    if len(idx) < 2:
+        raise DataError(f"{dataset_path} has {len(idx)} training frames: too few to fit priors")
+    prior = fit(data["coords"][idx], temperature_k, priors.dihedral_terms, priors.n_bins,
+                priors.repulsion_percentile)
+    write_json(out, {**prior.params(), "fitted_on": dataset.run_key(dataset_path), "n_frames": int(len(idx))})
+
+
+def load_prior(path: str):
+    """The :class:`~alcg.priors.PriorEnergy` saved by :func:`fit_priors`."""
+    from alcg.priors import PriorEnergy
+
+    params = json.loads(Path(path).read_text())
+    params.pop("fitted_on", None)
+    params.pop("n_frames", None)
+    return PriorEnergy(**params)
+
+
+def train(dataset_path: str, priors_path: str, previous_model: str | None, model_cfg: Model, train_cfg: Train,
+          device: str, seed: int, model_out: str, metrics_out: str, plot_out: str) -> None:
+    """Force matching on the dataset's ``train`` frames, validated on its fixed ``val`` frames."""
+    import torch
+
+    from alcg.model import CGModel, load_model, save_model
+    from alcg.train import TrainConfig, plot_history, train as fit, write_metrics
+
+    device = resolve_device(device)
+    prior = load_prior(priors_path)
+    data = dataset.load(dataset_path, n_beads=prior.n_beads)
+    model = CGModel(torch.as_tensor(data["bead_types"]), prior, model_cfg.hparams())
+    if previous_model:
+        old = load_model(previous_model)
+        if old.n_beads != model.n_beads or old.hparams != model.hparams:
+            raise DataError(f"{previous_model} does not match this model (beads/hyperparameters)")
+        if old.net is not None:
+            model.net.load_state_dict(old.net.state_dict())
+        log.info("warm start from %s", previous_model)
+    cfg = TrainConfig(epochs=train_cfg.epochs, batch_size=train_cfg.batch_size, lr=train_cfg.lr,
+                      lr_decay=train_cfg.lr_decay, val_fraction=train_cfg.val_fraction,
+                      patience=train_cfg.patience, max_frames=train_cfg.max_frames, seed=seed)
+    state = Path(model_out).with_name("train_state.pt")
+    split = (dataset.train_indices(data), dataset.val_indices(data))
+    metrics = fit(model, data["coords"], data["forces"], data["traj"], cfg, state, device=device, split=split)
+    metrics.update(device=device, n_frames=int(len(data["coords"])), warm_start=bool(previous_model))
+    save_model(model_out, model.cpu(), extra={"metrics": {k: v for k, v in metrics.items() if k != "history"}})
+    write_metrics(metrics, metrics_out)
+    plot_history(metrics, plot_out)
+    state.unlink(missing_ok=True)
+
+
+def _langevin(sim: CGSim, n_steps: int, save_interval: int, temperature_k: float, seed: int):
+    from alcg.simulate import LangevinConfig
+
+    return LangevinConfig(n_steps=n_steps, dt_ps=sim.dt_ps, friction_per_ps=sim.friction_per_ps,
+                          temperature_k=temperature_k, save_interval=save_interval,
+                          max_bond_nm=sim.max_bond_nm, max_force_kj_mol_nm=sim.max_force_kj_mol_nm, seed=seed)
+
+
+def _run(model_path: str, starts: np.ndarray, masses: np.ndarray, cfg, device: str, cg_pdb: str,
+         traj_out: str, status_out: str, info: dict) -> None:
+    import torch
+
+    from alcg.cgtraj import write_trajectory
+    from alcg.model import load_model
+    from alcg.simulate import model_force_fn, simulate
+
+    device = resolve_device(device)
+    model = load_model(model_path, device)
+    if starts.shape[1] != model.n_beads:
+        raise DataError(f"start structures have {starts.shape[1]} beads per frame; the model expects "
+                        f"{model.n_beads}")
+    torch.manual_seed(cfg.seed)
+    checkpoint = Path(traj_out).with_name(Path(traj_out).stem + ".partial.pt")
+    every = max(cfg.save_interval, (cfg.n_steps // 20) // cfg.save_interval * cfg.save_interval)
+    result = simulate(model_force_fn(model), starts, masses, cfg, device=device, checkpoint=checkpoint,
+                      checkpoint_every_steps=every)
+    result.info.update(device=device, **info)
+    write_trajectory(result, cg_pdb, traj_out, status_out, cfg.dt_ps, cfg.save_interval)
+    checkpoint.unlink(missing_ok=True)
+
+
+def _masses(sim: CGSim, bead_masses: np.ndarray) -> np.ndarray:
+    return bead_masses if sim.bead_mass == "residue" else np.full(len(bead_masses), float(sim.bead_mass))
+
+
+def explore(model_path: str, dataset_path: str, cg_pdb: str, sim: CGSim, temperature_k: float, device: str,
+            seed: int, traj_out: str, status_out: str) -> None:
+    """Exploration run that feeds selection: replicas start from random training frames."""
+    from alcg.model import load_model
+
+    n_beads = load_model(model_path).n_beads
+    data = dataset.load(dataset_path, n_beads=n_beads)
+    idx = dataset.train_indices(data)
+    if len(idx) == 0:
+        raise DataError(f"{dataset_path} has no training frames to start the CG simulation from")
+    starts = data["coords"][np.random.default_rng(seed).choice(idx, size=sim.n_replicas)]
+    cfg = _langevin(sim, sim.n_steps, sim.save_interval, temperature_k, seed)
+    _run(model_path, starts, _masses(sim, data["bead_masses"]), cfg, device, cg_pdb, traj_out, status_out,
+         {"purpose": "exploration"})
+
+
+def eval_starts(start_pdbs: dict[str, str], system_pdb: str, system_xml: str, round0_dataset: str,
+                ev: CGEvaluate, seed: int, out: str) -> None:
+    """The fixed evaluation starts of a seed: each configured start (CG-mapped) plus
+    ``n_dataset_starts`` round-0 training frames drawn once, each ``replicas_per_start`` times."""
+    import mdtraj as md
+
+    from alcg.stages.aa import mapping_of
+
+    mapping, _ = mapping_of(system_pdb, system_xml)
+    coords, labels = [], []
+    for name, pdb in start_pdbs.items():
+        t = md.load(pdb)
+        coords.append(t.xyz[0][t.topology.select("name CA")])
+        labels.append(name)
+    data = dataset.load(round0_dataset, n_beads=mapping.n_beads)
+    idx = dataset.train_indices(data)
+    draw = np.random.default_rng(seed).choice(idx, size=min(ev.n_dataset_starts, len(idx)), replace=False)
+    coords += list(data["coords"][np.sort(draw)])
+    labels += [f"round0_{int(i)}" for i in np.sort(draw)]
+    xyz = np.repeat(np.asarray(coords, np.float32), ev.replicas_per_start, axis=0)
+    save_npz(out, metadata={"n_starts": len(labels), "replicas_per_start": ev.replicas_per_start},
+             coords=xyz, label=np.repeat(np.array(labels), ev.replicas_per_start),
+             bead_masses=data["bead_masses"])
+
+
+def cg_evaluate(model_path: str, starts_path: str, cg_pdb: str, sim: CGSim, ev: CGEvaluate,
+                temperature_k: float, device: str, seed: int, traj_out: str, status_out: str) -> None:
+    """Evaluation run: the model from the seed's fixed starts; reads no dataset.
+
+    The Langevin noise seed is the seed's, the same for every arm and round (common random
+    numbers), so two arms differ only by their potential.
+    """
+    st = load_npz(starts_path)
+    cfg = _langevin(sim, ev.n_steps, ev.save_interval, temperature_k, seed)
+    _run(model_path, st["coords"], _masses(sim, st["bead_masses"]), cfg, device, cg_pdb, traj_out, status_out,
+         {"purpose": "evaluation", "start_label": st["label"].tolist(),
+          "burn_in_frames": ev.burn_in_steps // ev.save_interval})

@@ -1,0 +1,156 @@
+"""Stages of ``query.smk``: select -> backmap -> oracle -> project -> merge, shared by every arm."""
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from alcg import aarun, dataset
+from alcg.aarun import Status
+from alcg.config import resolve_device, steps
+from alcg.errors import SimulationError
+from alcg.io import load_npz, save_npz, write_json
+from alcg.settings import Backmap, ForceField, Oracle, Select
+
+log = logging.getLogger(__name__)
+
+
+def _committee(member_paths: list[str], device: str):
+    import torch
+
+    from alcg.model import load_model
+
+    device = resolve_device(device)
+    fns = []
+    for path in member_paths:
+        model = load_model(path, device)
+
+        def fn(x, model=model):
+            xt = torch.as_tensor(np.asarray(x), dtype=torch.float32, device=device)
+            return model.energy_and_forces(xt)[1].detach().cpu().numpy()
+        fns.append(fn)
+    return fns
+
+
+def select(arm: str, traj: str | None, status: str | None, dataset_path: str, members: list[str],
+           settings: Select, device: str, seed: int, out: str, table_out: str, plot_out: str) -> None:
+    """Run the arm's selector; write the picks (``selected.npz``), a table and a histogram."""
+    from alcg import selectors
+    from alcg.cgtraj import load_trajectory
+    from alcg.select import plot_histogram
+
+    cls = selectors.get(arm)
+    data = dataset.load(dataset_path)
+    idx = dataset.train_indices(data)
+    xyz, n_exploded = np.zeros((0, *data["coords"].shape[1:]), np.float32), 0
+    if cls.uses_cg:
+        xyz, replicas, _ = load_trajectory(traj, status)
+        n_exploded = sum(r["status"] != "ok" for r in replicas)
+        if len(xyz) == 0:
+            raise SimulationError(f"{traj} holds no frames: every CG replica exploded before its first "
+                                  "save; lower cg_sim.dt_ps or check the model")
+    inp = selectors.SelectionInput(xyz, data["coords"][idx], idx,
+                                   _committee(members, device) if cls.uses_committee else [])
+    res = cls(settings, seed).fit(inp).fetch_model()
+    table = {**res.table, "arm": arm, "n_exploded_replicas": n_exploded}
+    save_npz(out, metadata=table, targets=np.asarray(res.targets, np.float32),
+             template=np.asarray(res.template, np.int64), backmap=np.array(res.backmap),
+             picked=np.asarray(res.picked, np.int64))
+    write_json(table_out, table)
+    plot_histogram(res.scores, res.picked, *res.window, res.score_label or "score", plot_out)
+    log.info("selection (%s): %s", arm, table)
+
+
+def backmap(selected: str, dataset_path: str, runs: list[str], system_pdb: str, system_xml: str,
+            ff: ForceField, bm: Backmap, slot: int, out: str) -> None:
+    """The start structure of ``slot``: the backmapped CG pick, or the training frame as is.
+
+    ``runs`` are the AA run files the dataset may name (declared inputs); the template is
+    read from them by run key.
+    """
+    import openmm.app as app
+
+    from alcg.structure import pdb_text
+
+    sel = load_npz(selected)
+    if slot >= len(sel["template"]):
+        aarun.save_status(out, Status.SKIPPED, "no frame selected for this slot", slot=slot)
+        return
+    data = dataset.load(dataset_path)
+    k = int(sel["template"][slot])
+    key, frame = str(data["source"][k]), int(data["frame"][k])
+    template = aarun.load_run(dataset.resolve_runs([key], runs)[key])["positions"][frame].astype(np.float64)
+    pdb = app.PDBFile(system_pdb)
+    meta = {"template_source": key, "template_frame": frame, "slot": slot}
+    if not bool(sel["backmap"]):
+        save_npz(out, metadata={**meta, "status": Status.OK.value, "reason": "training frame, as is"},
+                 pdb=np.array(pdb_text(pdb.topology, template)))
+        return
+    res, text = _backmap(pdb, ff, bm, sel["targets"][slot].astype(np.float64), template)
+    meta.update(status=(Status.OK if res.accepted else Status.REJECTED).value, reason=res.reason,
+                ca_rmsd_nm=res.ca_rmsd_nm, n_clashes=res.n_clashes, chirality_ok=res.chirality_ok,
+                energy_kj_mol=res.energy_kj_mol)
+    log.info("backmap slot %d: %s", slot, meta)
+    save_npz(out, metadata=meta, pdb=np.array(text))
+
+
+def _backmap(pdb, ff: ForceField, bm: Backmap, target: np.ndarray, template: np.ndarray):
+    from alcg.backmap import RestrainedMinimizationBackmapper
+    from alcg.system import create_system, make_forcefield
+
+    vac = ff.with_solvent("vacuum") if ff.solvent == "explicit" else ff
+    system = create_system(pdb.topology, make_forcefield(vac), vac)
+    mapper = RestrainedMinimizationBackmapper(pdb.topology, system, bm.restraint_k, bm.max_ca_rmsd_nm,
+                                              bm.max_clashes, platform=ff.platform)
+    res = mapper.backmap(target, template)
+    return res, mapper.pdb_text(res.positions_nm)
+
+
+def oracle(start: str, ff: ForceField, oracle_cfg: Oracle, seed: int, out: str, threads: int | None = None) -> None:
+    """Restrained equilibration + unrestrained recorded MD from the slot's start structure.
+
+    A failure (exception, NaN, energy blow-up) is recorded in ``out`` as status ``failed``.
+    """
+    import openmm.app as app
+
+    from alcg.oracle import MDSpec, run_md
+    from alcg.prepare import write_system
+
+    bm = load_npz(start)
+    if bm["metadata"]["status"] != Status.OK.value:
+        aarun.save_status(out, Status.SKIPPED, bm["metadata"].get("reason", ""))
+        return
+    work = Path(out).parent / f".{Path(out).stem}.work"
+    try:
+        work.mkdir(parents=True, exist_ok=True)
+        pdb_in = work / "start_in.pdb"
+        pdb_in.write_text(str(bm["pdb"]))
+        pdb_out, xml_out = work / "start.pdb", work / "start.xml"
+        if not xml_out.exists():
+            first = app.PDBFile(str(pdb_in))
+            write_system(first.topology, first.positions, ff, pdb_out, xml_out, seed, minimize=False)
+        spec = MDSpec(n_steps=steps(oracle_cfg.length_ps, ff.timestep_fs),
+                      record_interval=oracle_cfg.record_interval_steps,
+                      restraint_steps=steps(oracle_cfg.restraint_ps, ff.timestep_fs),
+                      restraint_k=oracle_cfg.restraint_k, checkpoint_every=oracle_cfg.checkpoint_every, seed=seed)
+        run_md(pdb_out, xml_out, out, spec, ff, threads=threads)
+        shutil.rmtree(work, ignore_errors=True)
+    except Exception as exc:  # a failed query is data, not a crash of the round
+        log.exception("oracle run failed")
+        aarun.save_status(out, Status.FAILED, f"{type(exc).__name__}: {exc}")
+
+
+def merge(previous: str, new_frames: str, oracle_runs: list[str], max_failure_fraction: float, out: str) -> None:
+    """dataset(k+1) = dataset(k) + projected oracle frames; fail if too many queries failed."""
+    status = [aarun.status(f) for f in oracle_runs]
+    attempted = [s for s in status if s is not Status.SKIPPED]
+    failed = sum(s is Status.FAILED for s in attempted)
+    if attempted and failed / len(attempted) > max_failure_fraction:
+        raise SimulationError(f"{failed} of {len(attempted)} oracle runs failed, more than "
+                              f"oracle.max_failure_fraction={max_failure_fraction}")
+    old, new = dataset.load(previous), dataset.load(new_frames)
+    dataset.save(out, dataset.merge([old, new]))
+    log.info("merged %d + %d frames (%d oracle runs failed, %d skipped)", len(old["coords"]),
+             len(new["coords"]), failed, len(status) - len(attempted))

@@ -1,0 +1,40 @@
+"""Statistics over seeds: bootstrap confidence intervals of means and of paired differences.
+
+Seeds are the replicates: each seed is one full run of the loop (its own round-0 data, model
+and evaluation noise). Arms are compared seed by seed (paired), since they share the seed's
+round 0 and evaluation starts.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def bootstrap_mean_ci(values, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
+    """Mean of ``values`` and its percentile-bootstrap ``level`` confidence interval.
+
+    With one value the interval is (nan, nan): one run is an anecdote, not an interval.
+    """
+    v = np.asarray([x for x in values if x is not None and np.isfinite(x)], dtype=np.float64)
+    if len(v) == 0:
+        return float("nan"), float("nan"), float("nan")
+    if len(v) == 1:
+        return float(v[0]), float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    means = v[rng.integers(len(v), size=(n_boot, len(v)))].mean(1)
+    alpha = (1 - level) / 2
+    lo, hi = np.quantile(means, [alpha, 1 - alpha])
+    return float(v.mean()), float(lo), float(hi)
+
+
+def paired_difference_ci(a, b, n_boot: int = 2000, level: float = 0.95,
+                         seed: int = 0) -> tuple[float, float, float]:
+    """Mean and bootstrap CI of ``a - b`` over paired replicates (same seeds, same order)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return bootstrap_mean_ci(a - b, n_boot, level, seed)
+
+
+def change_pct(value: float, base: float) -> float:
+    """Relative change of ``value`` against ``base`` in percent."""
+    if base is None or value is None or not np.isfinite(base) or base == 0:
+        return float("nan")
+    return 100.0 * (value - base) / abs(base)

@@ -1,0 +1,105 @@
+"""Selectors: one interface, a registry; random stays in the window, committee finds disagreement."""
+import numpy as np
+import pytest
+
+from alcg import selectors
+from alcg.errors import ConfigError
+from alcg.select import physical_mask
+from alcg.settings import Select
+from test_select import _hairpin, _helix, _noisy
+
+SEL = Select(n_select=5, rmsd_lo_nm=0.08, rmsd_hi_nm=0.5, min_pair_rmsd_nm=0.05, n_centers=20, bond_min_nm=0.2,
+             bond_max_nm=0.6, min_distance_nm=0.2, committee_members=3, force_sd_lo_kj_mol_nm=1.0,
+             force_sd_hi_kj_mol_nm=1e4)
+
+
+def _inputs(committee=()):
+    helix = _helix()
+    train = _noisy(helix, 300, 0.01, 0)
+    cg = _noisy(helix, 200, 0.01, 1)
+    # frames at graded distances from the helix: some inside the window, some beyond it
+    far = _hairpin()
+    for i, w in enumerate(np.linspace(0.05, 1.0, 40)):
+        cg[100 + i] = (1 - w) * helix + w * far + np.random.default_rng(i).normal(0, 0.005, helix.shape)
+    return selectors.SelectionInput(cg, train, np.arange(1000, 1300), list(committee))
+
+
+def test_registry_names_the_four_strategies_and_refuses_unknown():
+    assert {"rmsd", "random", "md", "committee"} <= set(selectors.names())
+    with pytest.raises(ConfigError, match="unknown selector 'nope'"):
+        selectors.get("nope")
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_random_picks_only_inside_the_window(seed):
+    inp = _inputs()
+    res = selectors.get("random")(SEL, seed).fit(inp).fetch_model()
+    assert 0 < len(res.picked) <= SEL.n_select
+    rmsd = res.scores[res.picked]
+    assert np.all((rmsd >= SEL.rmsd_lo_nm) & (rmsd <= SEL.rmsd_hi_nm))
+    assert physical_mask(res.targets, SEL.bond_min_nm, SEL.bond_max_nm, SEL.min_distance_nm).all()
+    assert res.backmap and np.all(res.template >= 1000)  # dataset indices of the nearest training frames
+
+
+def test_random_and_rmsd_differ_in_ranking_not_window():
+    inp = _inputs()
+    rmsd = selectors.get("rmsd")(SEL, 0).fit(inp).fetch_model()
+    rnd = selectors.get("random")(SEL, 0).fit(inp).fetch_model()
+    window = (rmsd.scores >= SEL.rmsd_lo_nm) & (rmsd.scores <= SEL.rmsd_hi_nm)
+    assert rmsd.scores[rmsd.picked[0]] == pytest.approx(np.nanmax(np.where(window, rmsd.scores, np.nan)))
+    assert np.all(window[rnd.picked])
+    assert rnd.table["n_candidates"] == rmsd.table["n_candidates"]
+
+
+def test_md_picks_training_frames_without_cg():
+    inp = _inputs()
+    res = selectors.get("md")(SEL, 3).fit(inp).fetch_model()
+    assert not res.backmap and len(res.template) == SEL.n_select
+    assert len(set(res.template.tolist())) == SEL.n_select
+    assert set(res.template.tolist()) <= set(inp.train_index.tolist())
+    assert not selectors.get("md").uses_cg
+
+
+def test_committee_ranks_a_planted_disagreement_first():
+    inp = _inputs()
+    planted = 150  # an ordinary, physically valid frame
+
+    def member(scale):
+        def forces(x):
+            f = -100.0 * (x - x.mean(1, keepdims=True))  # agreement: the same for all members
+            hit = np.all(np.isclose(x, inp.cg_frames[planted], atol=1e-9), axis=(1, 2))
+            f[hit, 3] += scale  # only on the planted frame, only on bead 3, members disagree
+            return f
+        return forces
+
+    inp.committee = [member(s) for s in (0.0, 300.0, -300.0)]
+    res = selectors.get("committee")(SEL, 0).fit(inp).fetch_model()
+    assert res.picked[0] == planted
+    expected = np.sqrt(np.mean([0, 300.0 ** 2 * 3, 300.0 ** 2 * 3]))  # s.d. of (0, 300, -300) per component
+    assert res.scores[planted] == pytest.approx(expected, rel=1e-4)
+    others = np.delete(res.scores, planted)
+    assert np.nanmax(others) < 1e-3
+    assert res.template[0] in inp.train_index
+
+
+def test_committee_needs_two_members():
+    with pytest.raises(ValueError, match=">= 2 members"):
+        selectors.get("committee")(SEL, 0).fit(_inputs([lambda x: x])).fetch_model()
+
+
+def test_a_plugin_file_registers_a_selector(tmp_path):
+    plugin = tmp_path / "toy.py"
+    plugin.write_text(
+        "import numpy as np\n"
+        "from alcg import selectors\n"
+        "@selectors.register\n"
+        "class First(selectors.Selector):\n"
+        "    name = 'toyfirst'\n"
+        "    def fit(self, inp):\n"
+        "        p = np.arange(min(self.settings.n_select, len(inp.cg_frames)))\n"
+        "        self.result_ = selectors.Selection(inp.cg_frames[p], inp.train_index[p], True,\n"
+        "            np.zeros(len(inp.cg_frames)), p, 'none', (0.0, 1.0), {'n_selected': len(p)})\n"
+        "        return self\n")
+    selectors.load_plugin(plugin)
+    res = selectors.get("toyfirst")(SEL, 0).fit(_inputs()).fetch_model()
+    assert res.picked.tolist() == list(range(SEL.n_select))

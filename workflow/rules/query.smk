@@ -1,0 +1,109 @@
+# Queries, shared by every arm: select (the arm's selector) -> start structure per slot
+# (backmap, or a training frame as is) -> oracle per slot -> project -> merge into the next
+# round. One oracle job per slot keeps the DAG static and the queries parallel.
+
+
+rule select:
+    input:
+        unpack(select_inputs),
+    output:
+        selected=f"{RES}/seed_{{seed}}/{{arm}}/round_{{k}}/select/selected.npz",
+        table=f"{RES}/seed_{{seed}}/{{arm}}/round_{{k}}/select/table.json",
+        plot=report(f"{RES}/seed_{{seed}}/{{arm}}/round_{{k}}/select/scores.png", category="Selection",
+                    subcategory="seed {seed}", labels={"arm": "{arm}", "round": "{k}"},
+                    caption="../report/select.rst"),
+    params:
+        select=lambda wc: config["select"],
+        device=config["device"],
+        seed=lambda wc: seed_of(wc.seed, wc.arm, "select", wc.k),
+    log:
+        f"{LOGS}/seed_{{seed}}/{{arm}}/round_{{k}}/select.log",
+    benchmark:
+        f"{BENCH}/seed_{{seed}}/{{arm}}/round_{{k}}/select.tsv"
+    conda:
+        ENV
+    script:
+        "../../scripts/select.py"
+
+
+rule backmap:
+    input:
+        selected=f"{RES}/seed_{{seed}}/{{arm}}/round_{{k}}/select/selected.npz",
+        dataset=lambda wc: f"{rnd(wc.seed, wc.arm, wc.k)}/dataset/dataset.npz",
+        runs=lambda wc: runs_in_dataset(wc.seed, wc.arm, wc.k),
+        pdb=f"{RES}/system/{INIT_START}.pdb",
+        xml=f"{RES}/system/{INIT_START}.xml",
+    output:
+        f"{RES}/seed_{{seed}}/{{arm}}/round_{{k}}/start/slot_{{slot}}.npz",
+    params:
+        ff=FF,
+        backmap=config["backmap"],
+    log:
+        f"{LOGS}/seed_{{seed}}/{{arm}}/round_{{k}}/backmap/slot_{{slot}}.log",
+    benchmark:
+        f"{BENCH}/seed_{{seed}}/{{arm}}/round_{{k}}/backmap/slot_{{slot}}.tsv"
+    threads: 1
+    resources:
+        mem_mb=lambda wc, attempt: 2000 * attempt,
+        runtime=lambda wc, attempt: 20 * attempt,
+    conda:
+        ENV
+    script:
+        "../../scripts/backmap.py"
+
+
+rule oracle:
+    input:
+        f"{RES}/seed_{{seed}}/{{arm}}/round_{{k}}/start/slot_{{slot}}.npz",
+    output:
+        f"{RES}/seed_{{seed}}/{{arm}}/round_{{k}}/oracle/slot_{{slot}}.npz",
+    params:
+        ff=FF,
+        oracle=config["oracle"],
+        seed=lambda wc: seed_of(wc.seed, wc.arm, "oracle", wc.k, wc.slot),
+    log:
+        f"{LOGS}/seed_{{seed}}/{{arm}}/round_{{k}}/oracle/slot_{{slot}}.log",
+    benchmark:
+        f"{BENCH}/seed_{{seed}}/{{arm}}/round_{{k}}/oracle/slot_{{slot}}.tsv"
+    threads: 2
+    resources:
+        mem_mb=lambda wc, attempt: 4000 * attempt,
+        runtime=lambda wc, attempt: 240 * attempt,
+        gpu=gpu_md(),
+    conda:
+        ENV
+    script:
+        "../../scripts/oracle.py"
+
+
+rule project_oracle:
+    input:
+        runs=lambda wc: oracle_runs(wc.seed, wc.arm, wc.k),
+        pdb=f"{RES}/system/{INIT_START}.pdb",
+        xml=f"{RES}/system/{INIT_START}.xml",
+    output:
+        dataset=f"{RES}/seed_{{seed}}/{{arm}}/round_{{k}}/oracle/projected.npz",
+    params:
+        round=lambda wc: int(wc.k),
+        val_fraction=None,
+    log:
+        f"{LOGS}/seed_{{seed}}/{{arm}}/round_{{k}}/project_oracle.log",
+    conda:
+        ENV
+    script:
+        "../../scripts/project.py"
+
+
+rule merge:
+    input:
+        unpack(merge_inputs),
+    output:
+        f"{RES}/seed_{{seed}}/{{rd,[a-z][a-z0-9_]*/round_(?!000)\\d{{3}}}}/dataset/dataset.npz",
+    params:
+        max_failure_fraction=config["oracle"]["max_failure_fraction"],
+    log:
+        f"{LOGS}/seed_{{seed}}/{{rd}}/merge.log",
+    conda:
+        ENV
+    script:
+        "../../scripts/merge.py"
