@@ -29,11 +29,12 @@ include: "workflow/rules/query.smk"
 include: "workflow/rules/evaluate.smk"
 
 
-localrules: all, cg_topology, project_initial, fit_priors, eval_starts, select, project_oracle, merge, summary
+localrules: all, cg_topology, project_initial, fit_priors, eval_starts, export_model, select, project_oracle, merge, summary
 
 
 rule all:
     input:
         all_models(),
+        final_exports(),
         f"{RES}/summary/rounds.tsv",
         f"{RES}/summary/experiment.tsv",

@@ -11,12 +11,18 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="session")
 def test_config() -> dict:
-    return yaml.safe_load((ROOT / "config" / "test.yaml").read_text())
+    """The tiny config, validated (schema defaults applied)."""
+    from alcg.config import validate
+
+    return validate(yaml.safe_load((ROOT / "config" / "test.yaml").read_text()))
 
 
 @pytest.fixture(scope="session")
-def ff_cfg(test_config) -> dict:
-    return dict(test_config["forcefield"])
+def ff_cfg(test_config):
+    """The tiny config's force field (typed settings)."""
+    from alcg.settings import ForceField, parse
+
+    return parse(ForceField, test_config["forcefield"])
 
 
 @pytest.fixture(scope="session")
@@ -27,7 +33,9 @@ def cln025(tmp_path_factory, test_config, ff_cfg):
     out = tmp_path_factory.mktemp("cln025")
     pdb, xml = out / "folded.pdb", out / "folded.xml"
     start = test_config["system"]["starts"]["folded"]
-    prepare_system(test_config["system"], ff_cfg, start, pdb, xml)
+    from alcg.settings import System, parse
+
+    prepare_system(parse(System, test_config["system"]), ff_cfg, start, pdb, xml)
     return pdb, xml
 
 

@@ -27,7 +27,7 @@ def test_shipped_configs_are_valid(name):
     (lambda c: c.pop("loop"), "missing required key 'loop'"),
     (lambda c: c["initial_md"].update(start="unfolded"), "start 'unfolded' is not defined"),
     (lambda c: c["select"].update(rmsd_lo_nm=0.9), "select.rmsd_lo_nm (0.9) must be below"),
-    (lambda c: c["system"]["starts"]["folded"].update(phi=[1.0]), "system.starts.folded.phi has 1 values"),
+    (lambda c: c["system"]["starts"]["folded"].update(phi=[1.0]), "start .folded.: phi has 1 values"),
     (lambda c: c["system"].update(pdb="nowhere.pdb"), "system.pdb file not found: nowhere.pdb"),
     (lambda c: c["experiment"].update(arms=["rmsd", "rmsdd"]), "experiment.arms: unknown arm 'rmsdd'"),
     (lambda c: c["select"].update(overrides={"random": {"rmsd_hi_nm": 0.5}}),
@@ -92,3 +92,56 @@ def test_snakemake_refuses_bad_config_before_any_job(tmp_path):
     assert res.returncode != 0
     assert "cg_sim.dt_ps: bad value 'fast'" in res.stderr + res.stdout
     assert not (ROOT / "results" / "never_created").exists()
+
+
+GOOD_ATOM = "ATOM      1  CA  TYR A   1       0.000   0.000   0.000  1.00  0.00           C\n"
+
+
+@pytest.mark.parametrize("case, text, message", [
+    ("truncated", None, "truncated.pdb"),
+    ("not_a_pdb", "just some words\nnot a structure\n", "not_a_pdb.pdb"),
+    ("two_chains", None, "chain"),
+    ("nonstandard", None, "non-standard residue"),
+])
+def test_bad_pdb_is_one_line_before_any_job(tmp_path, case, text, message):
+    lines = _cln025_pdb_lines()
+    if case == "truncated":
+        text = "".join(lines[: len(lines) // 2]) + lines[len(lines) // 2][:40]
+    elif case == "two_chains":
+        half = len(lines) // 2
+        text = "".join(lines[:half]) + "TER\n" + "".join(l[:21] + "B" + l[22:] for l in lines[half:])
+    elif case == "nonstandard":
+        text = "".join(l.replace("THR", "TPO") for l in lines)
+    pdb = tmp_path / f"{case}.pdb"
+    pdb.write_text(text)
+    cfg = yaml.safe_load((ROOT / "config" / "test.yaml").read_text())
+    cfg["system"].update(pdb=str(pdb), sequence=None)
+    cfg["run"] = "never_created_pdb"
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    res = _snakemake("--cores", "1", "--configfile", str(path))
+    out = res.stdout + res.stderr
+    assert res.returncode != 0
+    line = next(l for l in out.splitlines() if l.startswith("alcg:"))
+    assert message in line and str(pdb.name) in line, line
+    assert "Traceback" not in out and "rule " not in out
+    assert not (ROOT / "results" / "never_created_pdb").exists()
+
+
+def test_pdb_sequence_mismatch_names_both(tmp_path):
+    pdb = tmp_path / "cln.pdb"
+    pdb.write_text("".join(_cln025_pdb_lines()))
+    cfg = yaml.safe_load((ROOT / "config" / "test.yaml").read_text())
+    cfg["system"].update(pdb=str(pdb), sequence="GYDPETGTWY")
+    with pytest.raises(Exception, match="GYDPETGTWY.*YYDPETGTWY|YYDPETGTWY.*GYDPETGTWY"):
+        validate(cfg)
+    cfg["system"]["sequence"] = None
+    assert validate(cfg)["system"]["sequence"] == "YYDPETGTWY"  # the sequence comes from the PDB
+
+
+def _cln025_pdb_lines() -> list[str]:
+    """A heavy-atom CLN025 PDB built from sequence (no network, no fixtures)."""
+    from alcg.structure import build_from_sequence
+
+    return [l + "\n" for l in build_from_sequence("YYDPETGTWY").splitlines()
+            if l.startswith(("ATOM", "HETATM"))]

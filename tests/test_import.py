@@ -16,6 +16,7 @@ from alcg.errors import DataError
 from alcg.mapping import CAMapping, project_runs
 
 N_FRAMES, INTERVAL = 8, 5  # recorded frames, MD steps between them
+KJ_MOL_NM = unit.kilojoule_per_mole / unit.nanometer
 
 
 @pytest.fixture(scope="module")
@@ -30,13 +31,14 @@ def md_files(cln025, ff_cfg, tmp_path_factory):
     dcd = out / "md.dcd"
     xyz, forces = [], []
     with open(dcd, "wb") as fh:
-        writer = app.DCDFile(fh, pdb.topology, ff_cfg.timestep_fs * unit.femtosecond, INTERVAL, INTERVAL)
+        dt = ff_cfg.timestep_fs * unit.femtosecond
+        writer = app.DCDFile(fh, pdb.topology, dt, firstStep=INTERVAL, interval=INTERVAL)
         for _ in range(N_FRAMES):
             sim.step(INTERVAL)
             state = sim.context.getState(getPositions=True, getForces=True)
             writer.writeModel(state.getPositions())
             xyz.append(state.getPositions(asNumpy=True).value_in_unit(unit.nanometer))
-            forces.append(state.getForces(asNumpy=True).value_in_unit(unit.kilojoule_per_mole / unit.nanometer))
+            forces.append(state.getForces(asNumpy=True).value_in_unit(KJ_MOL_NM))
     xyz, forces = np.array(xyz), np.array(forces)
     interval_ps = INTERVAL * ff_cfg.timestep_fs / 1000.0
     xtc = out / "md.xtc"
@@ -56,7 +58,7 @@ def _reference_forces(cln025, xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         context.setPositions(frame.astype(np.float64))
         state = context.getState(getEnergy=True, getForces=True)
         energies.append(state.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole))
-        forces.append(state.getForces(asNumpy=True).value_in_unit(unit.kilojoule_per_mole / unit.nanometer))
+        forces.append(state.getForces(asNumpy=True).value_in_unit(KJ_MOL_NM))
     return np.array(energies), np.array(forces)
 
 
@@ -89,7 +91,8 @@ def test_import_dcd_recomputes_forces(cln025, ff_cfg, md_files, tmp_path):
         "start": 0, "step": 1, "count": N_FRAMES}
     # downstream reads it unchanged
     pdb = app.PDBFile(str(cln025[0]))
-    aarun.check_topology(run, [(a.residue.name, a.name) for a in pdb.topology.atoms()], str(out), str(cln025[0]))
+    expected = [(a.residue.name, a.name) for a in pdb.topology.atoms()]
+    aarun.check_topology(run, expected, str(out), str(cln025[0]))
     data = project_runs([out], CAMapping(pdb.topology, omm.deserialize(cln025[1].read_text())), 0)
     assert data["coords"].shape == (N_FRAMES, 10, 3) and np.isfinite(data["forces"]).all()
 
@@ -186,8 +189,10 @@ def test_unmatched_topology_is_a_one_line_error(cln025, ff_cfg, md_files, tmp_pa
     other = tmp_path / "gag.pdb"
     other.write_text("".join(ln + "\n" for ln in cln025[0].read_text().splitlines()
                              if not ln.startswith("ATOM") or int(ln[22:26]) <= 3))
-    with pytest.raises(DataError, match=r"^cannot read trajectory .*md\.xtc \(topology .*gag\.pdb\): [^\n]*$"):
-        importer.import_trajectory(md_files["xtc"], other, out=tmp_path / "y.npz", **_run_args(cln025, ff_cfg))
+    pattern = r"^cannot read trajectory .*md\.xtc \(topology .*gag\.pdb\): [^\n]*$"
+    with pytest.raises(DataError, match=pattern):
+        importer.import_trajectory(md_files["xtc"], other, out=tmp_path / "y.npz",
+                                   **_run_args(cln025, ff_cfg))
     assert not (tmp_path / "x.npz").exists() and not (tmp_path / "y.npz").exists()
 
 
@@ -211,8 +216,8 @@ def test_killed_import_resumes_from_checkpoint(cln025, ff_cfg, md_files, tmp_pat
     monkeypatch.setattr(importer, "single_point", dies_at_frame_5)
     with pytest.raises(KeyboardInterrupt):
         importer.import_trajectory(md_files["dcd"], cln025[0], **{**args, "out": out})
-    partial = out.with_name(out.name + ".partial.npz")
-    assert partial.exists() and not out.exists()
+    partial = out.with_name(out.name + ".partial")
+    assert [f.name for f in partial.iterdir()] == ["0000000000.npz"] and not out.exists()
     calls.clear()
     monkeypatch.setattr(importer, "single_point", lambda c, p: (calls.append(1), real(c, p))[1])
     importer.import_trajectory(md_files["dcd"], cln025[0], **{**args, "out": out})

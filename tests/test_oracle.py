@@ -47,9 +47,10 @@ def test_energies_finite_and_frames_spaced(cln025_run):
 KILL_SCRIPT = """
 import sys
 from alcg.oracle import MDSpec, run_md
-ff = dict(files=["amber14-all.xml", "implicit/gbn2.xml"], solvent="implicit", temperature_k=340.0,
-          friction_per_ps=1.0, timestep_fs=4.0, hydrogen_mass_amu=1.5, constraints="HBonds",
-          platform="CPU", nonbonded_cutoff_nm=None)
+from alcg.settings import Explicit, ForceField
+ff = ForceField(files=("amber14-all.xml", "implicit/gbn2.xml"), solvent="implicit", temperature_k=340.0,
+                friction_per_ps=1.0, timestep_fs=4.0, hydrogen_mass_amu=1.5, constraints="HBonds",
+                platform="CPU", nonbonded_cutoff_nm=None, explicit=Explicit("tip3p", 1.0, 0.0))
 run_md(sys.argv[1], sys.argv[2], sys.argv[3],
        MDSpec(n_steps=4000, record_interval=20, checkpoint_every=25, seed=7), ff, threads=1,
        progress=False)
@@ -77,10 +78,13 @@ def test_explicit_solvent_system_works_the_same_way(tmp_path, ff_cfg):
     from alcg.oracle import MDSpec, run_md
     from alcg.prepare import prepare_system
 
-    ff = {**ff_cfg, "solvent": "explicit", "platform": "CPU",
-          "explicit": {"water_model": "tip3p", "padding_nm": 1.0, "ionic_strength_molar": 0.0}}
+    import dataclasses
+
+    from alcg.settings import System
+
+    ff = dataclasses.replace(ff_cfg, solvent="explicit", platform="CPU")
     pdb, xml = tmp_path / "s.pdb", tmp_path / "s.xml"
-    prepare_system({"sequence": "GAG", "ph": 7.0}, ff, None, pdb, xml)
+    prepare_system(System(sequence="GAG", pdb=None, ph=7.0, allow_chain_breaks=False, starts={}), ff, None, pdb, xml)
     _, system = load_prepared(pdb, xml)
     names = {f.__class__.__name__ for f in system.getForces()}
     assert "MonteCarloBarostat" in names

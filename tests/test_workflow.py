@@ -17,6 +17,7 @@ import pytest
 import json
 import re
 
+import numpy as np
 import torch
 
 from alcg import aarun
@@ -283,3 +284,31 @@ def test_profile_slurm_submits_every_job_and_survives_scancel(finished, tmp_path
         assert _digest(round0) == before
     finally:
         cluster.stop()
+
+
+def test_tiny_loop_runs_on_imported_trajectories(finished):
+    """Existing AA trajectories (DCD) as round-0 data: forces recomputed, then one AL round."""
+    import io
+
+    import mdtraj as md
+    import openmm.app as app
+
+    run = aarun.load_run(finished / "results/test/seed_1/initial/rep_0.npz")
+    top_pdb = finished / "data/protein.pdb"
+    top_pdb.parent.mkdir()
+    top_pdb.write_text(str(run["topology_pdb"]))
+    top = md.Topology.from_openmm(app.PDBFile(io.StringIO(str(run["topology_pdb"]))).topology)
+    md.Trajectory(run["positions"], top).save_dcd(str(finished / "data/run1.dcd"))
+    target = "results/imported/seed_1/rmsd/round_001/model/member_0/model.pt"
+    _snakemake(finished, "--config", "run=imported", "experiment={'seeds': [1], 'arms': ['rmsd']}",
+               "loop={'n_rounds': 1}",
+               "initial_md={'start': 'folded', 'trajectories': ['data/run1.dcd'], 'topology': 'data/protein.pdb', "
+               "'frame_interval_ps': 0.04}", "--", target)
+    imported = aarun.load_run(finished / "results/imported/imported/initial_md/run_0.npz")
+    np.testing.assert_allclose(imported["positions"], run["positions"], atol=1e-5)
+    rel = np.linalg.norm(imported["forces"] - run["forces"]) / np.linalg.norm(run["forces"])
+    assert rel < 1e-3  # the same force field at the same positions
+    assert imported["metadata"]["source"].endswith("run1.dcd")
+    data = load_dataset(finished / "results/imported/seed_1/rmsd/round_001/dataset/dataset.npz")
+    assert set(data["source"][data["round"] == 0].tolist()) == {"imported/initial_md/run_0.npz"}
+    assert (finished / target).exists()

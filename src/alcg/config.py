@@ -74,17 +74,6 @@ def _check_starts(cfg: dict) -> None:
                           f"system.starts (have {sorted(starts)})")
     if not cfg["system"]["pdb"] and not cfg["system"]["sequence"]:
         raise ConfigError("invalid config: give system.sequence or system.pdb")
-    if cfg["system"]["sequence"]:
-        _check_angles(starts, len(cfg["system"]["sequence"]))
-
-
-def _check_angles(starts: dict, n_res: int) -> None:
-    for name, start in starts.items():
-        for angle in ("phi", "psi"):
-            values = start.get(angle)
-            if values is not None and len(values) != n_res - 1:
-                raise ConfigError(f"invalid config: system.starts.{name}.{angle} has {len(values)} "
-                                  f"values; the {n_res}-residue chain needs {n_res - 1}")
 
 
 def _check_windows(sel: dict, where: str) -> None:
@@ -119,13 +108,37 @@ def _check_arms(cfg: dict) -> None:
         _check_windows({**base, **over}, f"select.overrides.{arm}.")
 
 
+def _as_list(value) -> list:
+    return [] if value is None else value if isinstance(value, list) else [value]
+
+
+def _check_structure(system: dict) -> None:
+    """Read and check ``system.pdb`` now, before any job; the sequence then comes from it."""
+    from alcg.errors import StructureError
+    from alcg.structure import check_pdb_file, check_starts
+
+    pdb = system["pdb"]
+    if pdb and not Path(pdb).is_file():
+        raise ConfigError(f"invalid config: system.pdb file not found: {pdb}")
+    try:
+        if pdb:
+            system["sequence"] = check_pdb_file(pdb, system["allow_chain_breaks"], system["sequence"])
+        check_starts(system["starts"], len(system["sequence"]))
+    except StructureError as exc:
+        key = "system.pdb" if pdb else "system.starts"
+        raise ConfigError(f"invalid config: {key}: {exc}") from None
+
+
 def _check_cross_keys(cfg: dict) -> None:
     _check_starts(cfg)
     _check_windows(cfg["select"], "select.")
     _check_arms(cfg)
-    pdb = cfg["system"]["pdb"]
-    if pdb and not Path(pdb).is_file():
-        raise ConfigError(f"invalid config: system.pdb file not found: {pdb}")
+    _check_structure(cfg["system"])
+    for section in ("initial_md", "reference_md"):
+        for key in ("trajectories", "topology"):
+            for path in _as_list(cfg[section].get(key)):
+                if not Path(path).is_file():
+                    raise ConfigError(f"invalid config: {section}.{key}: file not found: {path}")
     ev, sim = cfg["cg_evaluate"], cfg["cg_sim"]
     if ev["burn_in_steps"] + 2 * ev["save_interval"] > ev["n_steps"]:
         raise ConfigError(f"invalid config: cg_evaluate.n_steps ({ev['n_steps']}) must exceed "

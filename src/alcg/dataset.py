@@ -31,11 +31,12 @@ def run_key(path: str | Path) -> str:
     """A location-independent name of an AA run file: its path from the ``seed_*`` folder on.
 
     ``results/x/seed_1/rmsd/round_000/oracle/slot_000.npz`` -> ``seed_1/rmsd/round_000/oracle/slot_000.npz``.
-    Keys survive a moved results folder; stages resolve them against their declared inputs.
+    Imported runs (``results/x/imported/...``) are keyed from ``imported`` on. Keys survive a
+    moved results folder; stages resolve them against their declared inputs.
     """
     parts = Path(path).parts
     for i in range(len(parts) - 1, -1, -1):
-        if parts[i].startswith("seed_"):
+        if parts[i].startswith("seed_") or parts[i] == "imported":
             return "/".join(parts[i:])
     return "/".join(parts[-2:])
 

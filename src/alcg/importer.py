@@ -7,14 +7,18 @@ for a reference or oracle run of the prepared system:
 2. its atoms are matched to the prepared system (written by :mod:`alcg.prepare`:
    protonated by PDBFixer, force-field atom names) by (residue index, atom name), with a
    few unambiguous aliases (N-terminal ``H1``/``HT1`` for ``H``, CHARMM ``HN``, C-terminal
-   ``OT1``/``OT2`` and ``OC1``/``OC2``, Ile ``CD``); anything else that does not match
-   (e.g. ``HB1``/``HB2`` against ``HB2``/``HB3``) is an error listing the first
-   unmatched atoms, never a guess;
+   ``OT1``/``OT2`` and ``OC1``/``OC2``, Ile ``CD``); any other name that does not match
+   is an error listing the first unmatched atoms, never a guess. Note that MDTraj reads
+   pdb, gro, psf and prmtop topologies through OpenMM's atom-name table, the one PDBFixer
+   applies to ``system.pdb``: it already renames e.g. CHARMM's ``HB1``/``HB2`` to
+   ``HB3``/``HB2`` before the matching sees them;
 3. with ``forces=True`` every frame's force-field forces (kJ/mol/nm) and potential energy
    (kJ/mol) are recomputed with OpenMM by a single-point evaluation on the system XML;
-   a checkpoint ``<out>.partial.npz`` is written every ``checkpoint_every`` frames and a
-   re-run resumes from it. With ``forces=False`` (a reference only needs positions) the
-   run holds positions only and the energies are NaN.
+   every ``checkpoint_every`` frames the new frames' results are written as one chunk file
+   into the folder ``<out>.partial/`` (append-only, so checkpointing a long trajectory
+   costs O(n) I/O) and a re-run resumes after the last complete chunk. With
+   ``forces=False`` (a reference only needs positions) the run holds positions only and
+   the energies are NaN.
 
 Time bookkeeping
     :func:`alcg.aarun.recorded_ns` counts ``n_frames * record_interval_steps *
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import shutil
 import struct
 from pathlib import Path
 
@@ -91,7 +96,8 @@ def import_trajectory(trajectory: str | Path, topology: str | Path | None, syste
     threads
         CPU threads of the OpenMM CPU platform.
     checkpoint_every
-        Frames between checkpoints ``<out>.partial.npz`` of the force computation (0 = none).
+        Frames between checkpoints (chunk files in ``<out>.partial/``) of the force
+        computation (0 = none).
     source_frame_interval_ps
         Time between consecutive frames of the source file in ps; overrides what the file
         says (see the module doc).
@@ -135,7 +141,7 @@ def import_trajectory(trajectory: str | Path, topology: str | Path | None, syste
         first[indices] = positions[0]
     aarun.save_run(out, positions, frc, energy, time_ps, indices,
                    pdb_text(pdb.topology, first, indices), meta)
-    _partial(out).unlink(missing_ok=True)
+    shutil.rmtree(_partial(out), ignore_errors=True)
     log.info("imported %s: %d frames (stride %d), forces %s", trajectory, len(positions), stride,
              "recomputed" if forces else "not stored")
     return meta
@@ -364,7 +370,8 @@ def _metadata(trajectory, topology, system_pdb, stride: int, traj, interval_ps: 
 
 # --------------------------------------------------------------------------- forces
 def _partial(out: Path) -> Path:
-    return out.with_name(out.name + ".partial.npz")
+    """The checkpoint folder of the import writing ``out``."""
+    return out.with_name(out.name + ".partial")
 
 
 def _signature(positions: np.ndarray, system: mm.System) -> str:
@@ -393,20 +400,31 @@ def single_point(context: mm.Context, positions_nm: np.ndarray) -> tuple[float, 
 
 
 def _resume(partial: Path, signature: str, n_frames: int) -> tuple[list, list]:
-    if not partial.exists():
-        return [], []
-    data = load_npz(partial)
-    done = len(data["potential_energy"])
-    if data["metadata"].get("signature") != signature or done > n_frames:
-        log.warning("ignoring checkpoint %s: it belongs to a different import", partial)
-        return [], []
-    log.info("resuming %s from frame %d", partial.name, done)
-    return list(data["potential_energy"]), list(data["forces"])
+    """Energies and forces of the consecutive chunks in ``partial`` from frame 0 on."""
+    energies: list = []
+    forces: list = []
+    if not partial.is_dir():
+        return energies, forces
+    for chunk in sorted(partial.glob("*.npz")):
+        data = load_npz(chunk)
+        meta = data["metadata"]
+        if meta.get("signature") != signature:
+            log.warning("removing checkpoint %s: it belongs to a different import", partial)
+            shutil.rmtree(partial, ignore_errors=True)
+            return [], []
+        if meta.get("start") != len(energies) or len(energies) + len(data["potential_energy"]) > n_frames:
+            break
+        energies += list(data["potential_energy"])
+        forces += list(data["forces"])
+    log.info("resuming %s from frame %d", partial.name, len(energies))
+    return energies, forces
 
 
-def _checkpoint(partial: Path, signature: str, energies: list, forces: list) -> None:
-    save_npz(partial, metadata={"signature": signature}, potential_energy=np.asarray(energies),
-             forces=np.stack(forces))
+def _checkpoint(partial: Path, signature: str, start: int, energies: list, forces: list) -> None:
+    """Write frames ``start`` .. the last of ``energies`` as one chunk file."""
+    partial.mkdir(parents=True, exist_ok=True)
+    save_npz(partial / f"{start:010d}.npz", metadata={"signature": signature, "start": start},
+             potential_energy=np.asarray(energies[start:]), forces=np.stack(forces[start:]))
 
 
 def _recompute(positions: np.ndarray, pdb: app.PDBFile, system: mm.System, indices: np.ndarray,
@@ -415,6 +433,7 @@ def _recompute(positions: np.ndarray, pdb: app.PDBFile, system: mm.System, indic
     """Single-point energies (n,) and forces (n, n_atoms, 3) of every frame, resumable."""
     partial, signature = _partial(out), _signature(positions, system)
     energies, forces = _resume(partial, signature, len(positions))
+    saved = len(energies)
     context = make_context(system, ff, threads)
     full = np.asarray(pdb.getPositions(asNumpy=True).value_in_unit(unit.nanometer), np.float64)
     for k in range(len(energies), len(positions)):
@@ -427,5 +446,6 @@ def _recompute(positions: np.ndarray, pdb: app.PDBFile, system: mm.System, indic
         forces.append(frc[indices].astype(np.float32))
         done = len(energies)
         if checkpoint_every and done % checkpoint_every == 0 and done < len(positions):
-            _checkpoint(partial, signature, energies, forces)
+            _checkpoint(partial, signature, saved, energies, forces)
+            saved = done
     return np.asarray(energies), np.stack(forces), context.getPlatform().getName()

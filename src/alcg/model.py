@@ -5,10 +5,23 @@ continuous-filter convolutions with shifted softplus, per-bead energies summed p
 structure). Its neighbour search is :class:`StructureGraph`, written in plain torch, so
 that no compiled extension (pyg-lib / torch-cluster) is needed and neighbours are only
 searched inside each structure (no O(N^2) across replicas).
+
+Two exact ways to evaluate the same network (same parameters, same energies):
+
+- ``"edges"``: PyG's SchNet on an edge list (directed pairs within the cutoff) with scatter;
+- ``"dense"``: all pairs i<j of each structure as dense tensors (pairs, structures, features),
+  each filter evaluated once per pair since W(d_ij) = W(d_ji). For small molecules, where
+  most pairs are within the cutoff, this does half the filter work and no edge bookkeeping.
+
+``pair_path="auto"`` (the default) picks ``"dense"`` when at least half of the pairs are
+within the cutoff (then dense evaluates no more filters than the edge list), else ``"edges"``.
+Simulation uses the faster, tabulated :mod:`alcg.fastforces` instead.
 """
 from __future__ import annotations
 
 from pathlib import Path
+
+import math
 
 import torch
 from torch import nn
@@ -24,6 +37,21 @@ CHECKPOINT_FORMAT = 1
 
 DEFAULT_HPARAMS = dict(cutoff_nm=3.0, n_rbf=50, hidden=128, n_filters=128, n_interactions=3,
                        max_neighbors=64)
+
+#: ways to evaluate the network: see the module docstring
+PAIR_PATHS = ("auto", "dense", "edges")
+
+
+def pair_indices(n_beads: int, device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices (I, J) of all bead pairs i < j, each (N(N-1)/2,)."""
+    i, j = torch.triu_indices(n_beads, n_beads, offset=1, device=device)
+    return i, j
+
+
+def cosine_envelope(d: torch.Tensor, cutoff_nm: float) -> torch.Tensor:
+    """SchNet's cutoff envelope 0.5 (cos(pi d / c) + 1) for d < c, else 0 (dimensionless)."""
+    inside = d < cutoff_nm
+    return torch.where(inside, 0.5 * (torch.cos(d * (math.pi / cutoff_nm)) + 1.0), torch.zeros_like(d))
 
 
 class StructureGraph(nn.Module):
@@ -72,6 +100,11 @@ class CGModel(nn.Module):
         self.register_buffer("bead_types", torch.as_tensor(bead_types, dtype=torch.long))
         self.prior = prior
         self.net = None
+        #: "auto", "dense" or "edges" (see the module docstring); not saved with the model
+        self.pair_path = "auto"
+        pi, pj = pair_indices(self.n_beads)
+        self.register_buffer("pair_i", pi, persistent=False)
+        self.register_buffer("pair_j", pj, persistent=False)
         if h["n_interactions"] > 0:
             self.net = SchNet(hidden_channels=h["hidden"], num_filters=h["n_filters"],
                               num_interactions=h["n_interactions"], num_gaussians=h["n_rbf"],
@@ -82,11 +115,49 @@ class CGModel(nn.Module):
         """Energy (B,) in kJ/mol of coordinates x (B, N, 3) in nm."""
         energy = self.prior(x)
         if self.net is not None:
-            n_struct = x.shape[0]
-            z = self.bead_types.repeat(n_struct)
-            batch = torch.arange(n_struct, device=x.device).repeat_interleave(self.n_beads)
-            energy = energy + self.net(z, x.reshape(-1, 3), batch).view(-1)
+            energy = energy + self.network_energy(x)
         return energy
+
+    def network_energy(self, x: torch.Tensor, pair_path: str | None = None) -> torch.Tensor:
+        """Energy (B,) in kJ/mol of the SchNet part alone, by ``pair_path`` (default: the model's)."""
+        path = pair_path or self.pair_path
+        if path not in PAIR_PATHS:
+            raise ValueError(f"pair_path must be one of {PAIR_PATHS}, not {path!r}")
+        d = self._pair_distances(x)
+        if path == "auto":
+            path = "dense" if _dense_is_cheaper(d, self.hparams["cutoff_nm"]) else "edges"
+        if path == "dense":
+            return self._dense_energy(d)
+        n_struct = x.shape[0]
+        z = self.bead_types.repeat(n_struct)
+        batch = torch.arange(n_struct, device=x.device).repeat_interleave(self.n_beads)
+        return self.net(z, x.reshape(-1, 3), batch).view(-1)
+
+    def _pair_distances(self, x: torch.Tensor) -> torch.Tensor:
+        """Distances (P, B) in nm of the pairs i<j of each structure (pair-major)."""
+        xt = x.transpose(0, 1)
+        return (xt[self.pair_j] - xt[self.pair_i]).norm(dim=-1)
+
+    def _dense_energy(self, d: torch.Tensor) -> torch.Tensor:
+        """Network energy (B,) from pair distances d (P, B), all pairs at once (exact).
+
+        Same function as :class:`~torch_geometric.nn.SchNet` with sum readout: messages
+        m_i = sum_j W(d_ij) * lin1(h_j), each pair's filter evaluated once for both directions.
+        """
+        net = self.net
+        _check_plain_schnet(net)
+        n_pairs, n_struct = d.shape
+        env = cosine_envelope(d, self.hparams["cutoff_nm"])[..., None]
+        rbf = net.distance_expansion(d.reshape(-1))
+        h = net.embedding(self.bead_types)[:, None, :].expand(self.n_beads, n_struct, -1)
+        for block in net.interactions:
+            w = block.mlp(rbf).view(n_pairs, n_struct, -1) * env
+            y = block.conv.lin1(h)
+            m = torch.zeros_like(y).index_add(0, self.pair_i, w * y[self.pair_j])
+            m = m.index_add(0, self.pair_j, w * y[self.pair_i])
+            h = h + block.lin(block.act(block.conv.lin2(m)))
+        e = net.lin2(net.act(net.lin1(h)))
+        return e.sum(0).view(n_struct)
 
     def energy_and_forces(self, x: torch.Tensor, create_graph: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """Energy (B,) kJ/mol and forces (B, N, 3) kJ/mol/nm = -dE/dx."""
@@ -96,6 +167,19 @@ class CGModel(nn.Module):
             energy = self(x)
             (grad,) = torch.autograd.grad(energy.sum(), x, create_graph=create_graph)
         return energy, -grad
+
+
+def _dense_is_cheaper(d: torch.Tensor, cutoff_nm: float) -> bool:
+    """True when at least half of the pairs i<j are within the cutoff: then the dense path
+    evaluates no more filters (one per pair) than the edge list (two per pair within)."""
+    return bool(d.numel()) and float((d < cutoff_nm).float().mean()) >= 0.5
+
+
+def _check_plain_schnet(net: SchNet) -> None:
+    """The dense and tabulated paths reproduce SchNet with sum readout and no extras."""
+    if net.dipole or net.mean is not None or net.std is not None or net.atomref is not None \
+            or net.scale is not None:
+        raise ValueError("dense SchNet path supports sum readout without dipole/mean/std/atomref")
 
 
 def save_model(path: str | Path, model: CGModel, extra: dict | None = None) -> None:

@@ -52,21 +52,29 @@ class System:
 
 @dataclass(frozen=True)
 class ReferenceMD:
+    trajectories: tuple[str, ...] | None
+    topology: str | None
+    stride: int
+    frame_interval_ps: float | None
     starts: tuple[str, ...]
     replicas_per_start: int
-    length_ps: float
+    length_ps: float | None
     equilibration_ps: float
-    record_interval_steps: int
+    record_interval_steps: int | None
     checkpoint_every: int
 
 
 @dataclass(frozen=True)
 class InitialMD:
+    trajectories: tuple[str, ...] | None
+    topology: str | None
+    stride: int
+    frame_interval_ps: float | None
     start: str
     replicas: int
-    length_ps: float
+    length_ps: float | None
     equilibration_ps: float
-    record_interval_steps: int
+    record_interval_steps: int | None
     checkpoint_every: int
 
 
@@ -188,14 +196,14 @@ class Experiment:
 
 
 _NESTED = {(ForceField, "explicit"): Explicit}
-_TUPLES = {"files", "starts", "restraint_k", "seeds", "arms", "plugins"}
+_TUPLES = {"files", "starts", "restraint_k", "seeds", "arms", "plugins", "trajectories"}
 
 
 def parse(cls: type[T], section: Mapping[str, Any]) -> T:
     """Build settings object ``cls`` from a validated config section (a mapping)."""
     values = {}
     for f in dataclasses.fields(cls):
-        v = section[f.name]
+        v = section.get(f.name)  # only keys without a schema default may be absent
         nested = _NESTED.get((cls, f.name))
         if nested is not None:
             v = parse(nested, v)

@@ -239,7 +239,9 @@ def _check_records(text: str, source: str) -> None:
 
 
 def _protein_chains(topology: app.Topology) -> list:
-    return [c for c in topology.chains() if any(r.name not in WATER_IONS for r in c.residues())]
+    """Chains holding at least one amino acid (a ligand-only chain is not one)."""
+    return [c for c in topology.chains()
+            if any(r.name in ONE_LETTER or r.name in _VARIANTS for r in c.residues())]
 
 
 def check_pdb_file(path: str | Path, allow_chain_breaks: bool = False,
@@ -280,7 +282,7 @@ def check_pdb_file(path: str | Path, allow_chain_breaks: bool = False,
         raise StructureError(f"cannot read PDB file {source}: {_one_line(exc)}") from exc
     chains = _protein_chains(pdb.topology)
     if not chains:
-        raise StructureError(f"PDB file {source} has no protein residues (only water/ions)")
+        raise StructureError(f"PDB file {source} has no amino-acid residues")
     if len(chains) > 1:
         ids = ", ".join(repr(c.id) for c in chains)
         raise StructureError(f"PDB file {source} has {len(chains)} protein chains ({ids}); "

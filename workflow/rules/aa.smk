@@ -88,6 +88,34 @@ rule initial_md:
         "../../scripts/md_run.py"
 
 
+rule import_md:
+    input:
+        unpack(import_source),
+        pdb=lambda wc: f"{RES}/system/{INIT_START if wc.which == 'initial_md' else REF_STARTS[0]}.pdb",
+        xml=lambda wc: f"{RES}/system/{INIT_START if wc.which == 'initial_md' else REF_STARTS[0]}.xml",
+    output:
+        f"{RES}/imported/{{which}}/run_{{i}}.npz",
+    params:
+        md=lambda wc: config[wc.which],
+        ff=FF,
+        with_forces=lambda wc: wc.which == "initial_md",  # the reference needs positions only
+    log:
+        f"{LOGS}/imported/{{which}}/run_{{i}}.log",
+    benchmark:
+        f"{BENCH}/imported/{{which}}/run_{{i}}.tsv"
+    wildcard_constraints:
+        which="initial_md|reference_md",
+        i=r"\d+",
+    threads: 2
+    resources:
+        mem_mb=lambda wc, attempt: 4000 * attempt,
+        runtime=lambda wc, attempt: 720 * attempt,
+    conda:
+        ENV
+    script:
+        "../../scripts/import_md.py"
+
+
 rule project_initial:
     input:
         runs=lambda wc: initial_runs(wc.seed),

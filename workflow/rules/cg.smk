@@ -125,3 +125,16 @@ rule cg_evaluate:
         ENV
     script:
         "../../scripts/cg_evaluate.py"
+
+
+rule export_model:
+    input:
+        f"{RES}/seed_{{seed}}/{{rd}}/model/member_0/model.pt",
+    output:
+        f"{RES}/seed_{{seed}}/{{rd}}/model/member_0/model_torchscript.pt",
+    log:
+        f"{LOGS}/seed_{{seed}}/{{rd}}/export_model.log",
+    conda:
+        ENV
+    script:
+        "../../scripts/export_model.py"

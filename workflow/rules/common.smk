@@ -6,6 +6,7 @@
 #   seed_<s>/evaluate/starts.npz                 the seed's fixed evaluation starts
 #   summary/                                     tables and plots over arms and seeds
 import zlib
+from pathlib import Path
 
 from alcg import selectors
 from alcg.settings import Select
@@ -92,7 +93,19 @@ def all_models():
 
 
 # ---------------------------------------------------------------- input functions
+def imported(which):
+    """Trajectory files to import for ``initial_md`` or ``reference_md`` (empty: generate MD)."""
+    return config[which].get("trajectories") or []
+
+
+def imported_runs(which):
+    return [f"{RES}/imported/{which}/run_{i}.npz" for i in range(len(imported(which)))]
+
+
 def initial_runs(seed):
+    """Round-0 AA runs of a seed: generated per seed, or imported once for all seeds."""
+    if imported("initial_md"):
+        return imported_runs("initial_md")
     return [f"{RES}/seed_{seed}/initial/rep_{r}.npz" for r in range(config["initial_md"]["replicas"])]
 
 
@@ -110,12 +123,24 @@ def runs_in_dataset(seed, arm, k):
 
 
 def reference_runs():
+    if imported("reference_md"):
+        return imported_runs("reference_md")
     return [f"{RES}/reference/{s}_{r}.npz" for s in REF_STARTS
             for r in range(config["reference_md"]["replicas_per_start"])]
 
 
 def reference_run_starts():
+    """The group of each reference run (its start, or its file for imported ones)."""
+    if imported("reference_md"):
+        return [Path(f).stem for f in imported("reference_md")]
     return [s for s in REF_STARTS for _ in range(config["reference_md"]["replicas_per_start"])]
+
+
+def import_source(wc):
+    out = {"trajectory": imported(wc.which)[int(wc.i)]}
+    if config[wc.which]["topology"]:
+        out["topology"] = config[wc.which]["topology"]
+    return out
 
 
 def priors_input(wc):
@@ -193,6 +218,11 @@ def gpu_torch():
 
 def gpu_md():
     return 1 if FF["platform"] in ("auto", "CUDA") else 0
+
+
+def final_exports():
+    """TorchScript exports of the final model of every arm and seed."""
+    return sorted({f"{rnd(s, a, N_ROUNDS)}/model/member_0/model_torchscript.pt" for s in SEEDS for a in ARMS})
 
 
 def exploration(path):

@@ -50,6 +50,15 @@ def md_run(pdb: str, xml: str, out: str, md: ReferenceMD | InitialMD, ff: ForceF
     run_md(pdb, xml, out, spec, ff, threads=threads)
 
 
+def import_run(trajectory: str, topology: str | None, system_pdb: str, system_xml: str, md: ReferenceMD | InitialMD,
+               ff: ForceField, with_forces: bool, out: str, threads: int | None = None) -> None:
+    """Import one existing all-atom trajectory as a run file (forces recomputed when asked)."""
+    from alcg.importer import import_trajectory
+
+    import_trajectory(trajectory, topology, system_pdb, system_xml, ff, out, stride=md.stride,
+                      forces=with_forces, threads=threads, source_frame_interval_ps=md.frame_interval_ps)
+
+
 def project(run_files: list[str], system_pdb: str, system_xml: str, round_index: int, out: str,
             val_fraction: float | None = None) -> int:
     """Project the ``ok`` AA runs onto CG beads and write a dataset; return its frame count.

@@ -159,3 +159,11 @@ def cg_evaluate(model_path: str, starts_path: str, cg_pdb: str, sim: CGSim, ev: 
     _run(model_path, st["coords"], _masses(sim, st["bead_masses"]), cfg, device, cg_pdb, traj_out, status_out,
          {"purpose": "evaluation", "start_label": st["label"].tolist(),
           "burn_in_frames": ev.burn_in_steps // ev.save_interval})
+
+
+def export_model(model_path: str, out: str) -> None:
+    """Write the model as a TorchScript module: (B, N, 3) nm -> (energy kJ/mol, forces kJ/mol/nm)."""
+    from alcg.export import export_torchscript
+    from alcg.model import load_model
+
+    export_torchscript(load_model(model_path), out)
