@@ -56,8 +56,8 @@ def parse_rd(value):
     """(arm or None, round) of an ``rd`` wildcard value."""
     if value == "round_000":
         return None, 0
-    arm, k = value.split("/round_")
-    return arm, int(k)
+    arm, k = value.rsplit("round_", 1)
+    return arm.rstrip("/"), int(k)
 
 
 # ---------------------------------------------------------------- arms
@@ -71,12 +71,6 @@ def slots(arm):
 
 def n_members(arm):
     return select_settings(arm).committee_members if selectors.get(arm).uses_committee else 1
-
-
-def members_at(rd_value):
-    """Committee members to train in a round folder (round 0: what any arm needs)."""
-    arm, _ = parse_rd(rd_value)
-    return max(n_members(a) for a in ARMS) if arm is None else n_members(arm)
 
 
 def model(seed, arm, k, m=0):
@@ -144,7 +138,6 @@ def import_source(wc):
 
 
 def priors_input(wc):
-    arm, k = parse_rd(wc.rd)
     if config["priors"]["refit"]:
         return f"{RES}/seed_{wc.seed}/{wc.rd}/model/priors.json"
     return f"{RES}/seed_{wc.seed}/round_000/model/priors.json"
