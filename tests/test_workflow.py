@@ -36,12 +36,24 @@ def _copy_workflow(dest: Path) -> Path:
     return dest
 
 
-def _snakemake(cwd: Path, *args: str, timeout: int = 1800) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "config/test.yaml",
+def _snakemake(cwd: Path, *args: str, timeout: int = 1800, extra: dict | None = None) -> subprocess.CompletedProcess:
+    """Run Snakemake on the tiny config; ``extra`` is merged over it (an extra config file,
+    since ``--config`` reads nested values as strings)."""
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", *_configs(cwd, extra),
            "--rerun-incomplete", *args]
     res = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     return res
+
+
+def _configs(cwd: Path, extra: dict | None) -> list[str]:
+    if not extra:
+        return ["config/test.yaml"]
+    import yaml
+
+    path = cwd / f"extra_{abs(hash(repr(extra)))}.yaml"
+    path.write_text(yaml.safe_dump(extra))
+    return ["config/test.yaml", path.name]
 
 
 def _digest(paths) -> dict[str, tuple[str, float]]:
@@ -53,7 +65,7 @@ def _files(folder: Path) -> list[Path]:
 
 
 #: a one-seed, one-arm, one-round version of the tiny config (kill/resume and SLURM tests)
-SMALL = ["--config", "experiment={'seeds': [1], 'arms': ['rmsd']}", "loop={'n_rounds': 1}"]
+SMALL = {"experiment": {"seeds": [1], "arms": ["rmsd"]}, "loop": {"n_rounds": 1}}
 ARMS, SEEDS = ("rmsd", "md"), (1, 2)
 
 
@@ -174,8 +186,8 @@ def test_new_selector_runs_without_editing_a_rule(finished):
         "        return self\n")
     before = _digest(_files(finished / "results/test/seed_1/round_000"))
     target = "results/test/seed_1/toylast/round_000/select/selected.npz"
-    res = _snakemake(finished, "--config", "experiment={'seeds': [1, 2], 'arms': ['rmsd', 'md', 'toylast'], "
-                     "'plugins': ['toy.py']}", "--", target)
+    res = _snakemake(finished, target, extra={"experiment": {"seeds": [1, 2], "arms": ["rmsd", "md", "toylast"],
+                                                             "plugins": ["toy.py"]}})
     assert "localrule select:" in res.stdout + res.stderr
     sel = load_npz(finished / target)
     assert sel["picked"][0] == sel["metadata"]["n_selected"] and sel["metadata"]["arm"] == "toylast" or \
@@ -201,7 +213,7 @@ def test_forcerun_of_one_arm_leaves_the_other_arms_untouched(finished):
 
 def test_killed_workflow_resumes_to_same_counts(tmp_path):
     work = _copy_workflow(tmp_path)
-    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "config/test.yaml", *SMALL]
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", *_configs(work, SMALL)]
     proc = subprocess.Popen(cmd, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     marker = work / "results/test/seed_1/round_000/model/member_0/model.pt"
@@ -213,7 +225,7 @@ def test_killed_workflow_resumes_to_same_counts(tmp_path):
     proc.wait()
     subprocess.run([sys.executable, "-m", "snakemake", "--unlock", "--configfile", "config/test.yaml"],
                    cwd=work, check=True, capture_output=True)
-    _snakemake(work, *SMALL)
+    _snakemake(work, extra=SMALL)
     ds = load_dataset(work / "results/test/seed_1/rmsd/round_001/dataset/dataset.npz")
     ok = [r for r in (work / "results/test/seed_1/rmsd/round_000/oracle").glob("slot_*.npz")
           if aarun.status(r) is aarun.Status.OK]
@@ -246,7 +258,7 @@ def test_profile_slurm_submits_every_job_and_survives_scancel(finished, tmp_path
         (tmp_path / "wf").mkdir()
         work = _copy_workflow(tmp_path / "wf")
         os.symlink("profiles/slurm", work / "slurm")
-        cmd = [sys.executable, "-m", "snakemake", "--profile", "slurm", "--configfile", "config/test.yaml", *SMALL]
+        cmd = [sys.executable, "-m", "snakemake", "--profile", "slurm", "--configfile", *_configs(work, SMALL)]
         res = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=2400)
         out = res.stdout + res.stderr
         assert res.returncode == 0, out[-4000:] + cluster.log_tail()
@@ -300,10 +312,9 @@ def test_tiny_loop_runs_on_imported_trajectories(finished):
     top = md.Topology.from_openmm(app.PDBFile(io.StringIO(str(run["topology_pdb"]))).topology)
     md.Trajectory(run["positions"], top).save_dcd(str(finished / "data/run1.dcd"))
     target = "results/imported/seed_1/rmsd/round_001/model/member_0/model.pt"
-    _snakemake(finished, "--config", "run=imported", "experiment={'seeds': [1], 'arms': ['rmsd']}",
-               "loop={'n_rounds': 1}",
-               "initial_md={'start': 'folded', 'trajectories': ['data/run1.dcd'], 'topology': 'data/protein.pdb', "
-               "'frame_interval_ps': 0.04}", "--", target)
+    _snakemake(finished, target, extra={
+        "run": "imported", "experiment": {"seeds": [1], "arms": ["rmsd"]}, "loop": {"n_rounds": 1},
+        "initial_md": {"trajectories": ["data/run1.dcd"], "topology": "data/protein.pdb", "frame_interval_ps": 0.04}})
     imported = aarun.load_run(finished / "results/imported/imported/initial_md/run_0.npz")
     np.testing.assert_allclose(imported["positions"], run["positions"], atol=1e-5)
     rel = np.linalg.norm(imported["forces"] - run["forces"]) / np.linalg.norm(run["forces"])
