@@ -55,6 +55,16 @@ def test_defaults_come_from_the_schema_once(test_config):
     assert cfg["select"]["n_centers"] == 500
 
 
+def test_default_cg_time_step_is_the_validated_one(test_config):
+    """The schema's dt default is the step tests/test_simulate.py validates against 1 fs."""
+    from alcg.simulate import VALIDATED_DT_PS
+
+    cfg = copy.deepcopy(test_config)
+    del cfg["cg_sim"]["dt_ps"]
+    validate(cfg)
+    assert cfg["cg_sim"]["dt_ps"] == VALIDATED_DT_PS
+
+
 def test_dry_run_lists_every_arm_seed_and_round(tmp_path):
     import re
 

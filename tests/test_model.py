@@ -69,3 +69,44 @@ def test_checkpoint_reloads_alone(model, tmp_path):
     torch.save(blob, tmp_path / "old.pt")
     with pytest.raises(DataError, match="has format 99; this alcg .* reads format 1"):
         load_model(tmp_path / "old.pt")
+
+
+@pytest.mark.parametrize("cutoff_nm", [3.0, 0.9])
+def test_dense_path_equals_edge_list_path_also_for_training(cutoff_nm):
+    """All-pairs tensors give the edge list's energies, forces and force-matching gradients."""
+    torch.manual_seed(1)
+    model = CGModel(torch.arange(N_BEADS) % 5, chain_prior(sigma=0.3), dict(HP, cutoff_nm=cutoff_nm)).double()
+    x = torch.as_tensor(zigzag(4, seed=4)) + 0.05 * torch.randn(4, N_BEADS, 3, dtype=torch.float64)
+    d = model._pair_distances(x)
+    assert cutoff_nm > 2.0 or 0.2 < float((d < cutoff_nm).double().mean()) < 0.8  # some pairs cut off
+    target = torch.randn(4, N_BEADS, 3, dtype=torch.float64)
+    out = {}
+    for path in ("edges", "dense"):
+        model.pair_path = path
+        model.zero_grad()
+        e, f = model.energy_and_forces(x, create_graph=True)
+        ((f - target) ** 2).mean().backward()
+        out[path] = e.detach(), f.detach(), [p.grad if p.grad is None else p.grad.clone() for p in model.parameters()]
+    torch.testing.assert_close(out["dense"][0], out["edges"][0], rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(out["dense"][1], out["edges"][1], rtol=1e-9, atol=1e-9)
+    for (name, _), g_dense, g_edges in zip(model.named_parameters(), out["dense"][2], out["edges"][2]):
+        if g_edges is None:  # not used by SchNet's forward (the final bias: forces ignore it)
+            assert g_dense is None or float(g_dense.abs().max()) == 0.0, name
+            continue
+        # agree to ~1e-9 relative: softplus switches to the identity above 20, its slope does not
+        torch.testing.assert_close(g_dense, g_edges, rtol=1e-6, atol=1e-8 * float(g_edges.abs().max()),
+                                   msg=name)
+
+
+def test_automatic_path_is_dense_when_most_pairs_interact(model, monkeypatch):
+    from alcg.model import _dense_is_cheaper
+
+    x = torch.as_tensor(zigzag(2))
+    d = model._pair_distances(x)
+    assert _dense_is_cheaper(d, 3.0) and not _dense_is_cheaper(d, 0.5)
+    used = []
+    monkeypatch.setattr(CGModel, "_dense_energy", lambda self, d: used.append(1) or d.sum(0) * 0.0)
+    model(x)
+    assert used and model.pair_path == "auto"
+    with pytest.raises(ValueError, match="pair_path"):
+        model.network_energy(x, pair_path="sparse")

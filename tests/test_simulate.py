@@ -1,4 +1,5 @@
 """Batched Langevin simulation: equipartition, explosion handling, trajectory files."""
+import pytest
 import numpy as np
 import torch
 
@@ -98,3 +99,72 @@ def test_killed_simulation_resumes_to_the_same_trajectory(tmp_path):
     # the resumed run continues the same trajectory: its first frames equal an uninterrupted run's
     first = np.load(str(ref) + ".coords.npy")
     np.testing.assert_allclose(resumed[:, :300], first, atol=1e-4)
+
+
+SMALL_NET = dict(cutoff_nm=3.0, n_rbf=16, hidden=32, n_filters=32, n_interactions=2)
+
+
+def test_model_force_fn_is_the_validated_fast_path():
+    from alcg.fastforces import FastForceField, force_error
+    from alcg.simulate import model_force_fn
+    from cln025_cg import cln025_frames, cln025_model
+
+    model = cln025_model(SMALL_NET, readout_scale=20.0)
+    x = torch.as_tensor(cln025_frames(16, seed=8), dtype=torch.float32)
+    fn = model_force_fn(model, compile=False)
+    assert isinstance(fn, FastForceField)
+    e, f = fn(x)
+    assert fn.mode == "tabulated" and fn.info["force_rel_rms_vs_exact"] < 1e-4
+    e_ref, f_ref = model_force_fn(model, fast=False)(x)
+    assert force_error(f, f_ref) < 1e-4
+    torch.testing.assert_close(e, e_ref.detach(), rtol=1e-5, atol=1e-3)
+
+
+def _bond_angle_stats(coords: np.ndarray) -> dict:
+    from alcg.geometry import angles
+
+    c = torch.as_tensor(coords).reshape(-1, coords.shape[-2], 3)
+    b, a = bonds(c).numpy(), angles(c).numpy()
+    return {"bond_mean": b.mean(0), "bond_std": b.std(0), "angle_mean": a.mean(0), "angle_std": a.std(0)}
+
+
+@pytest.fixture
+def one_thread():
+    """Small tensors: one thread is as fast, and immune to a busy machine (spinning OpenMP
+    threads on shared cores made this test 50x slower)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_5_fs_time_step_samples_like_1_fs(one_thread):
+    """BAOAB at VALIDATED_DT_PS vs 1 fs: CLN025 prior (all-atom stiffness) + network, 1/ps.
+
+    Same equilibrated starts; equipartition (kinetic temperature) and the bond and angle
+    distributions (mean and width of each) must agree within tolerance.
+    """
+    from alcg.simulate import VALIDATED_DT_PS, model_force_fn
+    from cln025_cg import MASSES_AMU, TEMPERATURE_K, cln025_frames, cln025_model
+
+    assert VALIDATED_DT_PS >= 0.004
+    fn = model_force_fn(cln025_model(SMALL_NET, readout_scale=20.0), compile=False)
+    x0 = cln025_frames(96, seed=0, noise_nm=0.003, unfolded_fraction=0.0)
+
+    def run(x, dt_ps, ps, seed):
+        cfg = LangevinConfig(n_steps=int(round(ps / dt_ps)), dt_ps=dt_ps, friction_per_ps=1.0,
+                             temperature_k=TEMPERATURE_K, save_interval=int(round(0.02 / dt_ps)), seed=seed)
+        res = simulate(fn, x, MASSES_AMU, cfg, progress=False)
+        assert all(s == "ok" for s in res.status)
+        return res
+
+    start = run(x0, VALIDATED_DT_PS, 5.0, 1).coords[:, -1]  # soft modes take picoseconds
+    ref, long = run(start, 0.001, 2.0, 2), run(start, VALIDATED_DT_PS, 2.0, 3)
+    for res in (ref, long):  # run-to-run noise of this estimate here: ~1.5 %
+        assert abs(res.mean_kinetic_temperature_k / TEMPERATURE_K - 1) < 0.05
+    s_ref, s_long = _bond_angle_stats(ref.coords[:, 10:]), _bond_angle_stats(long.coords[:, 10:])
+    np.testing.assert_allclose(s_long["bond_mean"], s_ref["bond_mean"], atol=0.001)  # nm
+    np.testing.assert_allclose(s_long["angle_mean"], s_ref["angle_mean"], atol=0.02)  # rad
+    np.testing.assert_allclose(s_long["bond_std"].mean(), s_ref["bond_std"].mean(), rtol=0.04)
+    np.testing.assert_allclose(s_long["angle_std"].mean(), s_ref["angle_std"].mean(), rtol=0.04)
+    np.testing.assert_allclose(s_long["bond_std"], s_ref["bond_std"], rtol=0.15)  # each bond

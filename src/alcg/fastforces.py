@@ -1,31 +1,32 @@
-"""Fast forces of a trained, frozen CGSchNet model for simulation.
+"""Fast forces of a trained, frozen CGSchNet model, for simulation.
 
-Training keeps the exact network (:meth:`alcg.model.CGModel.energy_and_forces`). For
-simulation the weights are frozen, so three things make one force evaluation much cheaper
-while giving the same forces (relative RMS error ~1e-6 to 1e-5, see :func:`force_error`):
+Training keeps the exact network (:meth:`alcg.model.CGModel.energy_and_forces`, which
+shares :func:`network_forces` with this module, with exact filters). For simulation the
+weights are frozen, and three things make a force evaluation several times cheaper while
+giving the same forces (relative RMS error ~1e-6 for the network's forces):
 
 1. **Tabulated filters.** Each interaction block's filter network times its cosine cutoff
    envelope, W_b(d) (one value per filter channel), depends on the pair distance d only.
    It is tabulated once on a uniform grid from 0 to the cutoff, values *and* exact
-   derivatives, and evaluated by cubic Hermite interpolation (C1, with the analytic
-   derivative of the interpolant). The grid is refined until the interpolation error at the
-   interval midpoints is below a tolerance (:func:`tabulate_filters`). The interpolated
-   filter is a smooth function of d, so the forces are the exact gradient of a (very
-   slightly different) energy: dynamics stay conservative.
+   derivatives, and evaluated by cubic Hermite interpolation with the interpolant's own
+   derivative. The grid is refined until the interpolation error is below a tolerance
+   (:func:`tabulate_filters`). The interpolant is C1 in d, so the forces are the exact
+   gradient of a (very slightly different) energy: dynamics stay conservative.
 2. **All pairs as dense tensors, and a hand-written backward pass.** For a small molecule
-   every bead pair of a replica is handled at once, as (pairs, replicas, features) or
-   (replicas, N, N, features) tensors instead of an edge list with scatter; forces come
-   from one explicit backward sweep (node linears transposed, pair terms contracted with
-   the filter derivative), with no autograd graph.
-3. **Optional torch.compile** of the dense formulation: inductor fuses the table look-up,
-   Hermite polynomial and pair contractions into a few vectorized loops. Any failure (no C++
-   compiler, unsupported backend) falls back to eager, which is checked to give the same
-   forces.
+   all bead pairs i<j of all replicas are handled at once as (pairs, replicas, features)
+   tensors instead of an edge list with scatter, each pair's filter once (W_ij = W_ji);
+   the forces come from one explicit backward sweep (node linears transposed, pair terms
+   contracted with the filter derivative), with no autograd graph.
+3. **torch.compile where it works**: inductor fuses the table look-up, Hermite polynomial
+   and pair contractions into a few vectorized loops. Any failure (no C++ compiler, an
+   unsupported device, a wrong result) falls back to eager execution, with a warning.
 
-Units: nm, kJ/mol, kJ/mol/nm.
+:class:`FastForceField` puts these together, and checks its first evaluation against the
+exact model. Units: nm, kJ/mol, kJ/mol/nm.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from dataclasses import dataclass
@@ -42,6 +43,10 @@ LN2 = math.log(2.0)
 #: meet against the exact model before it is used for simulation
 FORCE_RTOL = 1e-4
 
+#: by default, a simulation's force function is compiled at this call (before: eager), so
+#: that short runs do not pay the compile time (seconds to a minute)
+COMPILE_AFTER_CALLS = 1000
+
 
 # ----------------------------------------------------------------------------- tabulation
 @dataclass
@@ -55,8 +60,8 @@ class FilterTable:
         filter units); the last knot is the cutoff, where value and slope are zero
     spacing_nm : grid spacing h in nm
     cutoff_nm : filters are zero (value and slope) from the cutoff on
-    max_rel_error : largest interpolation error found at interval midpoints, of value or
-        derivative, relative to that block's largest |W| or |dW/dd| (dimensionless)
+    max_rel_error : largest interpolation error found, of value or derivative, relative to
+        that block's largest |W| or |dW/dd| (dimensionless)
     """
 
     coef: torch.Tensor
@@ -125,14 +130,14 @@ def _knot(d: torch.Tensor, spacing_nm: float, n_intervals: int) -> tuple[torch.T
     return k.long(), s - k
 
 
-def tabulate_filters(net, tol: float = 1e-6, n_intervals: int = 256, max_intervals: int = 65536,
+def tabulate_filters(net, tol: float = 1e-5, n_intervals: int = 256, max_intervals: int = 65536,
                      dtype: torch.dtype | None = None) -> FilterTable:
     """Tabulate every block's filter (times envelope) of a frozen SchNet ``net``.
 
-    The grid spacing is halved until the Hermite interpolant's error at all interval
-    midpoints, in value and in derivative, is below ``tol`` times that block's largest
-    value (derivative). Tables are built in float64 and stored in ``dtype`` (default: the
-    network's).
+    The grid spacing is halved until the Hermite interpolant's error, in value and in
+    derivative (checked where the error terms peak in each interval), is below ``tol``
+    times that block's largest value (derivative). Tables are built in float64 and stored
+    in ``dtype`` (default: the network's).
 
     Parameters
     ----------
@@ -150,7 +155,7 @@ def tabulate_filters(net, tol: float = 1e-6, n_intervals: int = 256, max_interva
         v, dv = exact_filters(net64, knots)
         v[:, -1], dv[:, -1] = 0.0, 0.0  # exactly zero at the cutoff (envelope and slope)
         coef = _hermite_coefficients(v, dv, h)
-        err = _midpoint_error(net64, coef, h)
+        err = _interpolation_error(net64, coef, h)
         if err <= tol or 2 * n_intervals > max_intervals:
             break
         n_intervals *= 2
@@ -165,26 +170,33 @@ def _float64_copy(net):
     return copy.deepcopy(net).to(torch.float64)
 
 
-def _midpoint_error(net64, coef: torch.Tensor, h: float) -> float:
-    """Largest relative Hermite error (value or slope) at the interval midpoints."""
-    mid = (torch.arange(coef.shape[1], dtype=torch.float64, device=coef.device) + 0.5) * h
-    v, dv = exact_filters(net64, mid)
+def _interpolation_error(net64, coef: torch.Tensor, h: float) -> float:
+    """Largest relative Hermite error (value or slope) on the grid's intervals.
+
+    Checked where the cubic Hermite error terms peak: the value's at the interval
+    midpoints (t = 1/2), the derivative's at t = 1/2 -+ 1/(2 sqrt 3).
+    """
+    k = torch.arange(coef.shape[1], dtype=torch.float64, device=coef.device)
+    off = 0.5 / math.sqrt(3.0)
+    d = torch.cat([(k + t) * h for t in (0.5, 0.5 - off, 0.5 + off)])
+    v, dv = exact_filters(net64, d)
     worst = 0.0
     for b in range(coef.shape[0]):
-        w, dw = hermite_eval(coef[b], mid, h)
+        w, dw = hermite_eval(coef[b], d, h)
         scale_v = float(v[b].abs().max()) or 1.0
         scale_d = float(dv[b].abs().max()) or 1.0
         worst = max(worst, float((w - v[b]).abs().max()) / scale_v, float((dw - dv[b]).abs().max()) / scale_d)
     return worst
 
 
-# ------------------------------------------------------------------------ frozen weights
+# ------------------------------------------------------------------------------- weights
 class Weights(NamedTuple):
-    """Frozen SchNet weights as plain tensors (linear layers as (out, in) matrices).
+    """SchNet weights as plain tensors (linear layers as (out, in) matrices).
 
     ``h0`` (N, H) embeddings of the molecule's beads; per block b: ``lin1[b]`` (F, H),
     ``lin2[b]`` (H, F) and bias (H,), ``lin[b]`` (H, H) and bias (H,); read-out ``out1``
-    (H/2, H) + bias, ``out2`` (H/2,) + scalar bias; ``coef`` (T, K, 4, F) filter tables.
+    (H/2, H) + bias, ``out2`` (H/2,) + scalar bias; ``coef`` (T, K, 4, F) filter tables
+    (None for the exact network).
     """
 
     h0: torch.Tensor
@@ -197,27 +209,29 @@ class Weights(NamedTuple):
     out1_b: torch.Tensor
     out2: torch.Tensor
     out2_b: torch.Tensor
-    coef: torch.Tensor
+    coef: torch.Tensor | None
 
 
-def frozen_weights(net, bead_types: torch.Tensor, table: FilterTable) -> Weights:
-    """Copy the weights of SchNet ``net`` (detached) for beads of types ``bead_types`` (N,)."""
+def live_weights(net, bead_types: torch.Tensor, coef: torch.Tensor | None = None) -> Weights:
+    """The weights of SchNet ``net`` as views of its parameters (gradients flow to them)."""
     from alcg.model import _check_plain_schnet
 
     _check_plain_schnet(net)
+    blocks = list(net.interactions)
+    return Weights(h0=net.embedding(bead_types),
+                   lin1=[b.conv.lin1.weight for b in blocks],
+                   lin2=[b.conv.lin2.weight for b in blocks], lin2_b=[b.conv.lin2.bias for b in blocks],
+                   lin=[b.lin.weight for b in blocks], lin_b=[b.lin.bias for b in blocks],
+                   out1=net.lin1.weight, out1_b=net.lin1.bias, out2=net.lin2.weight[0], out2_b=net.lin2.bias,
+                   coef=coef)
+
+
+def frozen_weights(net, bead_types: torch.Tensor, table: FilterTable) -> Weights:
+    """Detached copies of the weights of SchNet ``net``, with the filter tables."""
     with torch.no_grad():
-        blocks = list(net.interactions)
-        w = Weights(
-            h0=net.embedding(bead_types).detach().clone(),
-            lin1=[b.conv.lin1.weight.detach().clone() for b in blocks],
-            lin2=[b.conv.lin2.weight.detach().clone() for b in blocks],
-            lin2_b=[b.conv.lin2.bias.detach().clone() for b in blocks],
-            lin=[b.lin.weight.detach().clone() for b in blocks],
-            lin_b=[b.lin.bias.detach().clone() for b in blocks],
-            out1=net.lin1.weight.detach().clone(), out1_b=net.lin1.bias.detach().clone(),
-            out2=net.lin2.weight.detach()[0].clone(), out2_b=net.lin2.bias.detach().clone(),
-            coef=table.coef.detach().clone())
-    return w
+        w = live_weights(net, bead_types, table.coef)
+        return Weights(*[[t.detach().clone() for t in v] if isinstance(v, list) else v.detach().clone()
+                         for v in w])
 
 
 # ------------------------------------------------------------------ node-level pieces
@@ -245,76 +259,307 @@ def _message_grad(g_h: torch.Tensor, u: torch.Tensor, w: Weights, b: int) -> tor
     return ((g_h @ w.lin[b]) * torch.sigmoid(u)) @ w.lin2[b]
 
 
-# ------------------------------------------------- formulation 1: pairs i<j (eager)
-def forces_pairs(x: torch.Tensor, w: Weights, pair_i: torch.Tensor, pair_j: torch.Tensor,
-                 spacing_nm: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Network energy (B,) and forces (B, N, 3) with pairs i<j in pair-major layout.
+# ------------------------------------------------------------------ filters per pair
+#: maps pair distances d (P, B) nm to one (W, dW/dd) pair of (P, B, F) tensors per block
+FilterFn = Callable[[torch.Tensor], list]
 
-    Each pair's filter is looked up once per block (W_ij = W_ji); tensors are (P, B, F) for
-    pairs and (N, B, F) for beads, so gathers and scatters move contiguous rows. Suited to
-    eager execution on any device.
+
+def tabulated_pair_filters(d: torch.Tensor, coef: torch.Tensor, spacing_nm: float) -> list:
+    """Filters and slopes of every block from the Hermite tables ``coef`` (T, K, 4, F)."""
+    return [hermite_eval(coef[b], d, spacing_nm) for b in range(coef.shape[0])]
+
+
+def exact_pair_filters(d: torch.Tensor, net) -> list:
+    """Filters and d-derivatives of every block of SchNet ``net`` at distances d (P, B).
+
+    The exact network (differentiable in its weights): W = mlp(rbf(d)) * env(d) and
+    dW/dd = (mlp' rbf'(d)) * env + mlp * env', written out (forward-mode by hand).
     """
+    cutoff = float(net.cutoff)
+    inside = d < cutoff
+    arg = d * (math.pi / cutoff)
+    zero = torch.zeros_like(d)
+    env = torch.where(inside, 0.5 * (torch.cos(arg) + 1.0), zero)[..., None]
+    denv = torch.where(inside, (-0.5 * math.pi / cutoff) * torch.sin(arg), zero)[..., None]
+    smear = net.distance_expansion
+    delta = d[..., None] - smear.offset
+    rbf = torch.exp(smear.coeff * delta * delta)
+    drbf = (2.0 * smear.coeff) * delta * rbf
+    out = []
+    for blk in net.interactions:
+        lin_a, lin_b = blk.mlp[0], blk.mlp[2]
+        a = F.linear(rbf, lin_a.weight, lin_a.bias)
+        raw = F.linear(_ssp(a), lin_b.weight, lin_b.bias)
+        draw = F.linear((drbf @ lin_a.weight.T) * torch.sigmoid(a), lin_b.weight)
+        out.append((raw * env, draw * env + raw * denv))
+    return out
+
+
+# ---------------------------------------------------------------- energy and forces
+class Pairs(NamedTuple):
+    """All bead pairs i<j of a molecule: ``i``, ``j`` (P,), and their incidence matrices
+    ``inc_i``, ``inc_j`` (N, P) (1 where bead n is pair p's i, resp. j)."""
+
+    i: torch.Tensor
+    j: torch.Tensor
+    inc_i: torch.Tensor
+    inc_j: torch.Tensor
+
+
+#: up to this many beads, sums over each bead's pairs are matmuls with the incidence
+#: matrices (no scatter: scatter's atomic adds make multithreaded compiled code slow);
+#: beyond, their cost (N^3) exceeds a scatter's and index_add is used
+INCIDENCE_MAX_BEADS = 48
+
+
+def all_pairs(n_beads: int, device: torch.device | str | None = None) -> Pairs:
+    """:class:`Pairs` of a molecule of ``n_beads`` beads."""
+    i, j = torch.triu_indices(n_beads, n_beads, offset=1, device=device)
+    beads = torch.arange(n_beads, device=device)[:, None]
+    return Pairs(i, j, (beads == i).float(), (beads == j).float())
+
+
+def pair_sums(a: torch.Tensor, b: torch.Tensor, pairs: Pairs) -> torch.Tensor:
+    """For each bead n: sum of a[p] over pairs p = (n, j) plus b[p] over pairs p = (i, n).
+
+    a, b : (P, ...) per-pair values; returns (N, ...).
+    """
+    n_beads = pairs.inc_i.shape[0]
+    if n_beads > INCIDENCE_MAX_BEADS:
+        out = torch.zeros((n_beads,) + a.shape[1:], dtype=a.dtype, device=a.device)
+        return out.index_add(0, pairs.i, a).index_add(0, pairs.j, b)
+    inc_i, inc_j = pairs.inc_i.to(a.dtype), pairs.inc_j.to(a.dtype)
+    flat = torch.addmm(inc_i @ a.reshape(a.shape[0], -1), inc_j, b.reshape(b.shape[0], -1))
+    return flat.view((n_beads,) + a.shape[1:])
+
+
+def pair_ends(per_bead: torch.Tensor, pairs: Pairs) -> tuple[torch.Tensor, torch.Tensor]:
+    """per_bead (N, ...) at the pairs' first and second beads: two (P, ...) tensors.
+
+    Indexing, except when autograd will differentiate the result for a small molecule:
+    then matmuls with the incidence matrices, whose backward is a matmul too instead of a
+    slow indexed accumulate (training). Compiled simulation code fuses the indexing.
+    """
+    n_beads = pairs.inc_i.shape[0]
+    for_autograd = torch.is_grad_enabled() and per_bead.requires_grad
+    if not for_autograd or n_beads > INCIDENCE_MAX_BEADS or per_bead.shape[0] != n_beads:
+        return per_bead[pairs.i], per_bead[pairs.j]
+    flat = per_bead.reshape(n_beads, -1)
+    shape = (pairs.i.shape[0],) + per_bead.shape[1:]
+    return ((pairs.inc_i.to(flat.dtype).T @ flat).view(shape),
+            (pairs.inc_j.to(flat.dtype).T @ flat).view(shape))
+
+
+def sum_over_pairs(per_pair: torch.Tensor, pairs: Pairs, per_bead: torch.Tensor) -> torch.Tensor:
+    """For each bead n: sum over its partners m of per_pair[pair(n, m)] * per_bead[m] -> (N, ...)."""
+    at_i, at_j = pair_ends(per_bead, pairs)
+    return pair_sums(per_pair * at_j, per_pair * at_i, pairs)
+
+
+def network_forces(x: torch.Tensor, w: Weights, pairs: Pairs, filters: FilterFn) -> tuple[torch.Tensor, torch.Tensor]:
+    """SchNet energy (B,) kJ/mol and forces (B, N, 3) kJ/mol/nm, by an explicit backward pass.
+
+    All pairs i<j of each replica at once, in pair-major layout: (P, B, F) tensors for
+    pairs and (N, B, F) for beads, so that gathers move contiguous rows and sums over a
+    bead's pairs are matmuls with the incidence matrices (:func:`pair_sums`). Each pair's
+    filter is evaluated once per block (W_ij = W_ji). The forces come from one hand-written
+    backward sweep instead of autograd; it is made of differentiable ops, so autograd can
+    take the forces' gradient in the weights (training). Works eagerly on any device, and
+    compiles well.
+
+    Parameters
+    ----------
+    x : (B, N, 3) coordinates in nm
+    w : weights (:func:`frozen_weights` or :func:`live_weights`)
+    pairs : the molecule's bead pairs (:func:`all_pairs`)
+    filters : per-block filters and slopes at the pair distances
+        (:func:`tabulated_pair_filters` or :func:`exact_pair_filters`)
+    """
+    n_rep = x.shape[0]
     xt = x.transpose(0, 1)
-    diff = xt[pair_j] - xt[pair_i]                       # (P, B, 3), x_j - x_i
+    diff = xt[pairs.j] - xt[pairs.i]                     # (P, B, 3), x_j - x_i
     d = diff.norm(dim=-1)                                # (P, B)
-    n_blocks = len(w.lin1)
-    h = w.h0[:, None, :].expand(-1, x.shape[0], -1)
+    per_block = filters(d)                               # [(W, dW/dd) (P, B, F)] per block
+    h = w.h0[:, None, :].expand(-1, n_rep, -1)           # (N, B, H), the same for all replicas
     saved = []
-    for b in range(n_blocks):
-        wf, dwf = hermite_eval(w.coef[b], d, spacing_nm)  # (P, B, F) each
-        y = F.linear(h, w.lin1[b])                       # (N, B, F)
-        m = torch.zeros_like(y).index_add_(0, pair_i, wf * y[pair_j]).index_add_(0, pair_j, wf * y[pair_i])
-        h, u = _node_update(h, m, w, b)
-        saved.append((wf, dwf, y, u))
-    e, g_h = _readout(h, w)
-    dedd = torch.zeros_like(d)
-    for b in reversed(range(n_blocks)):
-        wf, dwf, y, u = saved[b]
-        g_m = _message_grad(g_h, u, w, b)
-        gi, gj = g_m[pair_i], g_m[pair_j]
-        dedd += (dwf * (gi * y[pair_j] + gj * y[pair_i])).sum(-1)
-        g_y = torch.zeros_like(g_m).index_add_(0, pair_j, wf * gi).index_add_(0, pair_i, wf * gj)
-        g_h = g_h + g_y @ w.lin1[b]
-    fp = (dedd / d)[..., None] * diff                    # force on i from pair (i, j); -fp on j
-    f = torch.zeros_like(xt).index_add_(0, pair_i, fp).index_add_(0, pair_j, -fp)
-    return e.sum(0), f.transpose(0, 1)
-
-
-# ------------------------------------- formulation 2: all ordered pairs (for compile)
-def forces_dense(x: torch.Tensor, w: Weights, spacing_nm: float, cutoff_nm: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Network energy (B,) and forces (B, N, 3) on (B, N, N, F) all-pairs tensors.
-
-    Written for torch.compile: the table look-up, Hermite polynomial, pair product and
-    sum over partners are one fused loop per contraction, so no (B, N, N, F) tensor is
-    stored. (Eagerly it would materialize them: use :func:`forces_pairs` there.)
-    """
-    n = x.shape[1]
-    diff = x[:, None, :, :] - x[:, :, None, :]           # (B, N, N, 3): x_j - x_i
-    eye = torch.eye(n, dtype=torch.bool, device=x.device)
-    d = torch.sqrt((diff * diff).sum(-1) + eye.to(x.dtype))  # 1 on the diagonal (masked)
-    valid = ((d < cutoff_nm) & ~eye).to(x.dtype)[..., None]
-    k, t = _knot(d, spacing_nm, w.coef.shape[1])
-    t = t[..., None]
-    n_blocks = len(w.lin1)
-    h = w.h0.expand(x.shape[0], -1, -1)
-    saved = []
-    for b in range(n_blocks):
-        c = w.coef[b][k]                                 # (B, N, N, 4, F), fused away
-        wf = (c[..., 0, :] + t * (c[..., 1, :] + t * (c[..., 2, :] + t * c[..., 3, :]))) * valid
-        y = F.linear(h, w.lin1[b])                       # (B, N, F)
-        m = (wf * y[:, None, :, :]).sum(2)
-        h, u = _node_update(h, m, w, b)
+    for b, (wf, _) in enumerate(per_block):
+        # block 0 sees the embeddings only: its lin1 output is one (N, 1, F) row per bead
+        y = F.linear(w.h0, w.lin1[0])[:, None, :] if b == 0 else F.linear(h, w.lin1[b])
+        h, u = _node_update(h, sum_over_pairs(wf, pairs, y), w, b)  # message sum_j W_ij y_j
         saved.append((y, u))
     e, g_h = _readout(h, w)
     dedd = torch.zeros_like(d)
-    for b in reversed(range(n_blocks)):
-        y, u = saved[b]
+    for b in reversed(range(len(per_block))):
+        (wf, dwf), (y, u) = per_block[b], saved[b]
         g_m = _message_grad(g_h, u, w, b)
-        c = w.coef[b][k]
-        wf = (c[..., 0, :] + t * (c[..., 1, :] + t * (c[..., 2, :] + t * c[..., 3, :]))) * valid
-        dwf = (c[..., 1, :] + t * (2.0 * c[..., 2, :] + 3.0 * t * c[..., 3, :])) * (valid / spacing_nm)
-        dedd = dedd + (dwf * g_m[:, :, None, :] * y[:, None, :, :]).sum(-1)
-        g_h = g_h + (wf * g_m[:, None, :, :]).sum(2) @ w.lin1[b]
-    dedd = dedd + dedd.transpose(1, 2)                   # both orders of each pair
-    f = ((dedd / d)[..., None] * diff).sum(2)
-    return e.sum(-1), f
+        (g_i, g_j), (y_i, y_j) = pair_ends(g_m, pairs), pair_ends(y, pairs)
+        dedd = dedd + (dwf * (g_i * y_j + g_j * y_i)).sum(-1)
+        if b > 0:  # the embeddings do not depend on x
+            g_h = g_h + pair_sums(wf * g_j, wf * g_i, pairs) @ w.lin1[b]
+    fp = (dedd / d)[..., None] * diff                    # force on i from pair (i, j); -fp on j
+    f = pair_sums(fp, -fp, pairs)
+    return e.sum(0), f.transpose(0, 1)
+
+
+def prior_energy_forces(prior, x: torch.Tensor, functional: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Prior energy (B,) kJ/mol and forces (B, N, 3) kJ/mol/nm.
+
+    ``functional``: by :func:`torch.func.grad`, which also runs inside torch.compile (and
+    then fuses well); else by plain autograd, which is faster eagerly.
+    """
+    if not functional:
+        with torch.enable_grad():
+            y = x.detach().requires_grad_(True)
+            e = prior(y)
+            (grad,) = torch.autograd.grad(e.sum(), y)
+        return e.detach(), -grad
+
+    def total(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        e = prior(y)
+        return e.sum(), e
+
+    grad, energy = torch.func.grad(total, has_aux=True)(x)
+    return energy, -grad
+
+
+def force_error(f: torch.Tensor, f_ref: torch.Tensor) -> float:
+    """Relative RMS error of forces f against reference forces f_ref (dimensionless)."""
+    f, f_ref = f.detach().double(), f_ref.detach().double()
+    return float((f - f_ref).pow(2).mean().sqrt() / f_ref.pow(2).mean().sqrt().clamp_min(1e-300))
+
+
+# --------------------------------------------------------------------- the force field
+class FastForceField:
+    """``force_fn`` of a frozen :class:`~alcg.model.CGModel`: x (B, N, 3) nm -> (E (B,), F (B, N, 3)).
+
+    Tabulated filters, all pairs at once, explicit backward pass, prior by functional
+    autograd; compiled with torch.compile where that works. The weights are copied when
+    this object is made: later changes to the model are not seen.
+
+    The first call is checked against the exact model on the configurations it is given:
+    if the relative RMS force error exceeds :data:`FORCE_RTOL`, the table is refined (up to
+    twice, 10x tighter each time), and if that does not help the exact model is used
+    (with a warning). A compiled function is used only if it compiles, runs and gives the
+    eager forces (relative RMS below 1e-5); otherwise the eager one, with a warning.
+
+    Parameters
+    ----------
+    model : the trained model (left unchanged)
+    tol : filter-table interpolation tolerance, see :func:`tabulate_filters`
+    compile : True: compile at the first call; False: never; None (default): compile at
+        call ``compile_after_calls`` (compiling costs seconds to a minute, so short runs
+        stay eager), unless the environment variable ``ALCG_COMPILE`` is "0"
+    validate : check the first call against the exact model
+    compile_after_calls : see ``compile``
+    n_intervals : first grid of the filter tables (refined until ``tol`` is met)
+    """
+
+    def __init__(self, model, tol: float = 1e-5, compile: bool | None = None, validate: bool = True,
+                 compile_after_calls: int = COMPILE_AFTER_CALLS, n_intervals: int = 256):
+        import os
+
+        self.model = model
+        self.tol = tol
+        self.n_intervals = n_intervals
+        if compile is None:
+            self.compile_at = compile_after_calls if os.environ.get("ALCG_COMPILE", "1") != "0" else -1
+        else:
+            self.compile_at = 1 if compile else -1
+        self.validate = validate
+        self.mode = "pending"  # then "tabulated", "tabulated+compiled" or "exact"
+        self.info: dict = {}
+        self.calls = 0
+        self._build(tol)
+        self._fn = self.eager
+
+    def _build(self, tol: float) -> None:
+        net = self.model.net
+        self.table = tabulate_filters(net, tol=tol, n_intervals=self.n_intervals) if net is not None else None
+        self.weights = frozen_weights(net, self.model.bead_types, self.table) if net is not None else None
+
+    def eager(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Energy and forces without compilation (any device)."""
+        return self._forces(x, functional_prior=False)
+
+    def _forces(self, x: torch.Tensor, functional_prior: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        e, f = prior_energy_forces(self.model.prior, x, functional_prior)
+        if self.weights is not None:
+            filters = functools.partial(tabulated_pair_filters, coef=self.weights.coef,
+                                        spacing_nm=self.table.spacing_nm)
+            e_net, f_net = network_forces(x, self.weights, self.model.pairs, filters)
+            e, f = e + e_net, f + f_net
+        return e, f
+
+    def exact(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Energy and forces of the exact model (autograd)."""
+        e, f = self.model.energy_and_forces(x.detach())
+        return e.detach(), f.detach()
+
+    def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.no_grad():
+            self.calls += 1
+            if self.mode == "pending":
+                self._validate(x)
+            if self.calls == self.compile_at and self.mode == "tabulated" and len(x):
+                self._try_compile(x)
+            if self.mode != "tabulated+compiled":
+                return self._fn(x)
+            try:
+                return self._fn(x)
+            except Exception as exc:  # e.g. a recompilation for a new batch size fails
+                log.warning("compiled CG forces failed (%s): running eagerly", type(exc).__name__)
+                self._fn, self.mode = self.eager, "tabulated"
+                return self._fn(x)
+
+    def describe(self) -> str:
+        """One line: which path runs, with table and compile facts."""
+        facts = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.info.items())
+        return f"{self.mode} ({facts})"
+
+    # ------------------------------------------------------------------ set-up
+    def _validate(self, x: torch.Tensor) -> None:
+        self.mode = "tabulated"
+        if self.validate and self.weights is not None and len(x):
+            self._check_against_exact(x)
+        log.info("CG forces: %s", self.describe())
+
+    def _check_against_exact(self, x: torch.Tensor) -> bool:
+        probe = x[:32]
+        _, f_ref = self.exact(probe)
+        for _ in range(3):
+            err = force_error(self.eager(probe)[1], f_ref)
+            self.info.update(table_intervals=self.table.n_intervals, table_error=self.table.max_rel_error,
+                             force_rel_rms_vs_exact=err)
+            if err < FORCE_RTOL:
+                return True
+            self.tol /= 10.0
+            log.info("tabulated forces off by %.2g (relative RMS): refining the filter table", err)
+            self._build(self.tol)
+        log.warning("tabulated forces differ from the exact model by %.2g (relative RMS): "
+                    "simulating with the exact model", err)
+        self.mode, self._fn = "exact", self.exact
+        return False
+
+    def _try_compile(self, x: torch.Tensor) -> None:
+        """Switch to a torch.compile'd :meth:`eager` if it builds, runs and agrees."""
+        import time
+
+        t0 = time.perf_counter()
+        try:
+            fn = torch.compile(functools.partial(self._forces, functional_prior=True))
+            if len(x) > 1:  # one kernel for any number of replicas: none to recompile when some stop
+                x = x.clone()
+                torch._dynamo.mark_dynamic(x, 0)
+            _, f = fn(x)
+            err = force_error(f, self.eager(x)[1])
+            if not err < 1e-5:
+                raise RuntimeError(f"compiled forces differ from eager ones by {err:.2g}")
+        except Exception as exc:  # no compiler, unsupported backend, wrong result: stay eager
+            text = str(exc).strip().splitlines()
+            log.warning("torch.compile unavailable for CG forces (%s: %s): running eagerly",
+                        type(exc).__name__, text[0][:200] if text else "")
+            self.info["compile_error"] = type(exc).__name__
+            return
+        self._fn, self.mode = fn, "tabulated+compiled"
+        self.info["compile_s"] = time.perf_counter() - t0
+        log.info("CG forces: %s", self.describe())

@@ -1,4 +1,4 @@
-"""CGSchNet: prior energy + a SchNet network on the bead graph; forces by autograd.
+"""CGSchNet: prior energy + a SchNet network on the bead graph; forces = -dE/dx.
 
 The network is :class:`torch_geometric.nn.SchNet` (Gaussian radial basis, cosine cutoff,
 continuous-filter convolutions with shifted softplus, per-bead energies summed per
@@ -15,13 +15,17 @@ Two exact ways to evaluate the same network (same parameters, same energies):
 
 ``pair_path="auto"`` (the default) picks ``"dense"`` when at least half of the pairs are
 within the cutoff (then dense evaluates no more filters than the edge list), else ``"edges"``.
-Simulation uses the faster, tabulated :mod:`alcg.fastforces` instead.
+On the dense path :meth:`CGModel.energy_and_forces` computes the network's forces by an
+explicit backward pass (:func:`alcg.fastforces.network_forces`, exact filters), so that
+force-matching training needs a first-order backward pass only; on the edge path they come
+from autograd (double backward in training). Simulation uses the faster, tabulated
+:class:`alcg.fastforces.FastForceField` instead (:func:`alcg.simulate.model_force_fn`).
 """
 from __future__ import annotations
 
-from pathlib import Path
-
+import functools
 import math
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -29,6 +33,7 @@ from torch_geometric.nn import SchNet
 
 import alcg
 from alcg.errors import DataError
+from alcg.fastforces import Pairs, all_pairs, sum_over_pairs
 from alcg.io import atomic_path
 from alcg.priors import PriorEnergy
 
@@ -40,12 +45,6 @@ DEFAULT_HPARAMS = dict(cutoff_nm=3.0, n_rbf=50, hidden=128, n_filters=128, n_int
 
 #: ways to evaluate the network: see the module docstring
 PAIR_PATHS = ("auto", "dense", "edges")
-
-
-def pair_indices(n_beads: int, device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Indices (I, J) of all bead pairs i < j, each (N(N-1)/2,)."""
-    i, j = torch.triu_indices(n_beads, n_beads, offset=1, device=device)
-    return i, j
 
 
 def cosine_envelope(d: torch.Tensor, cutoff_nm: float) -> torch.Tensor:
@@ -102,9 +101,9 @@ class CGModel(nn.Module):
         self.net = None
         #: "auto", "dense" or "edges" (see the module docstring); not saved with the model
         self.pair_path = "auto"
-        pi, pj = pair_indices(self.n_beads)
-        self.register_buffer("pair_i", pi, persistent=False)
-        self.register_buffer("pair_j", pj, persistent=False)
+        pairs = all_pairs(self.n_beads)
+        for name, value in pairs._asdict().items():  # bead pairs i<j, see alcg.fastforces.Pairs
+            self.register_buffer(f"pair_{name}", value, persistent=False)
         if h["n_interactions"] > 0:
             self.net = SchNet(hidden_channels=h["hidden"], num_filters=h["n_filters"],
                               num_interactions=h["n_interactions"], num_gaussians=h["n_rbf"],
@@ -133,6 +132,11 @@ class CGModel(nn.Module):
         batch = torch.arange(n_struct, device=x.device).repeat_interleave(self.n_beads)
         return self.net(z, x.reshape(-1, 3), batch).view(-1)
 
+    @property
+    def pairs(self) -> Pairs:
+        """The molecule's bead pairs i<j (on the model's device)."""
+        return Pairs(self.pair_i, self.pair_j, self.pair_inc_i, self.pair_inc_j)
+
     def _pair_distances(self, x: torch.Tensor) -> torch.Tensor:
         """Distances (P, B) in nm of the pairs i<j of each structure (pair-major)."""
         xt = x.transpose(0, 1)
@@ -152,21 +156,52 @@ class CGModel(nn.Module):
         h = net.embedding(self.bead_types)[:, None, :].expand(self.n_beads, n_struct, -1)
         for block in net.interactions:
             w = block.mlp(rbf).view(n_pairs, n_struct, -1) * env
-            y = block.conv.lin1(h)
-            m = torch.zeros_like(y).index_add(0, self.pair_i, w * y[self.pair_j])
-            m = m.index_add(0, self.pair_j, w * y[self.pair_i])
+            m = sum_over_pairs(w, self.pairs, block.conv.lin1(h))
             h = h + block.lin(block.act(block.conv.lin2(m)))
         e = net.lin2(net.act(net.lin1(h)))
         return e.sum(0).view(n_struct)
 
     def energy_and_forces(self, x: torch.Tensor, create_graph: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-        """Energy (B,) kJ/mol and forces (B, N, 3) kJ/mol/nm = -dE/dx."""
+        """Energy (B,) kJ/mol and forces (B, N, 3) kJ/mol/nm = -dE/dx (exact).
+
+        ``create_graph``: keep the graph, so that a loss on the forces can be differentiated
+        in the weights (training). On the dense path the network's forces come from an
+        explicit backward pass (:func:`alcg.fastforces.network_forces` with the exact
+        filters): the same forces as autograd's, but training then needs only a first-order
+        backward pass; on the edge path autograd's double backward is used.
+        """
+        if self.net is not None and self._dense_chosen(x):
+            return self._explicit_energy_and_forces(x, create_graph)
         with torch.enable_grad():
             if not x.requires_grad:
                 x = x.detach().requires_grad_(True)
             energy = self(x)
             (grad,) = torch.autograd.grad(energy.sum(), x, create_graph=create_graph)
         return energy, -grad
+
+    def _dense_chosen(self, x: torch.Tensor) -> bool:
+        """Whether ``pair_path`` (resolving "auto" on x) means the dense path."""
+        if self.pair_path not in PAIR_PATHS:
+            raise ValueError(f"pair_path must be one of {PAIR_PATHS}, not {self.pair_path!r}")
+        if self.pair_path != "auto":
+            return self.pair_path == "dense"
+        with torch.no_grad():
+            return _dense_is_cheaper(self._pair_distances(x), self.hparams["cutoff_nm"])
+
+    def _explicit_energy_and_forces(self, x: torch.Tensor, create_graph: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """Prior forces by autograd, network forces by the explicit backward pass."""
+        from alcg.fastforces import exact_pair_filters, live_weights, network_forces
+
+        with torch.enable_grad():
+            xg = x if x.requires_grad else x.detach().requires_grad_(True)
+            e_prior = self.prior(xg)
+            (g_prior,) = torch.autograd.grad(e_prior.sum(), xg, create_graph=create_graph)
+        with torch.set_grad_enabled(create_graph):
+            w = live_weights(self.net, self.bead_types)
+            e_net, f_net = network_forces(x, w, self.pairs, functools.partial(exact_pair_filters, net=self.net))
+        if not create_graph:
+            e_prior, e_net, f_net = e_prior.detach(), e_net.detach(), f_net.detach()
+        return e_prior + e_net, f_net - g_prior
 
 
 def _dense_is_cheaper(d: torch.Tensor, cutoff_nm: float) -> bool:

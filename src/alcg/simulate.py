@@ -22,13 +22,20 @@ from alcg.priors import KB_KJ_MOL_K
 
 log = logging.getLogger(__name__)
 
+#: CG time step (ps) validated for BAOAB against 1 fs on a CLN025 prior fitted to all-atom
+#: data (C-alpha bonds ~85,000 kJ/mol/nm^2, glycine 57 amu: the fastest mode has a period of
+#: ~130 fs, omega dt = 0.24) plus a CGSchNet network, friction 1/ps, 340 K: kinetic
+#: temperature and bond/angle means and widths agree with 1 fs within 1-2 %
+#: (tests/test_simulate.py::test_5_fs_time_step_samples_like_1_fs)
+VALIDATED_DT_PS = 0.005
+
 
 @dataclass
 class LangevinConfig:
     """CG simulation settings (see the ``cg_sim`` config section)."""
 
     n_steps: int = 1000
-    dt_ps: float = 0.002
+    dt_ps: float = VALIDATED_DT_PS
     friction_per_ps: float = 1.0
     temperature_k: float = 340.0
     save_interval: int = 100
@@ -173,8 +180,21 @@ def _resume(path: str | Path, cfg: LangevinConfig, device: str, gen: torch.Gener
     return blob
 
 
-def model_force_fn(model):
-    """Adapter turning a :class:`~alcg.model.CGModel` into a ``force_fn``."""
+def model_force_fn(model, fast: bool = True, compile: bool | None = None):
+    """A ``force_fn`` of a trained, frozen :class:`~alcg.model.CGModel`.
+
+    By default the fast path of :class:`alcg.fastforces.FastForceField`: tabulated filters,
+    all pairs of a replica at once, an explicit backward pass, torch.compile where it works
+    (``compile=None``: unless ``ALCG_COMPILE=0``). Its first call is checked against the
+    exact model (relative RMS force error below :data:`alcg.fastforces.FORCE_RTOL`, else it
+    uses the exact model). The weights are copied now: train first, then call this.
+    ``fast=False`` gives the exact model's forces (:meth:`~alcg.model.CGModel.energy_and_forces`).
+    """
+    if fast:
+        from alcg.fastforces import FastForceField
+
+        return FastForceField(model, compile=compile)
+
     def force_fn(x: torch.Tensor):
         return model.energy_and_forces(x)
     return force_fn
