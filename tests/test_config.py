@@ -125,7 +125,7 @@ def test_bad_pdb_is_one_line_before_any_job(tmp_path, case, text, message):
     pdb = tmp_path / f"{case}.pdb"
     pdb.write_text(text)
     cfg = yaml.safe_load((ROOT / "config" / "test.yaml").read_text())
-    cfg["system"].update(pdb=str(pdb), sequence=None)
+    cfg["system"].update(pdb=str(pdb), sequence=None, starts={"folded": {}, "extended": {}})
     cfg["run"] = "never_created_pdb"
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -146,6 +146,9 @@ def test_pdb_sequence_mismatch_names_both(tmp_path):
     with pytest.raises(Exception, match="GYDPETGTWY.*YYDPETGTWY|YYDPETGTWY.*GYDPETGTWY"):
         validate(cfg)
     cfg["system"]["sequence"] = None
+    with pytest.raises(ConfigError, match="system.starts.folded.phi: .*system.pdb is set"):
+        validate(copy.deepcopy(cfg))  # dihedrals would be silently ignored
+    cfg["system"]["starts"] = {"folded": {}, "extended": {}}
     assert validate(cfg)["system"]["sequence"] == "YYDPETGTWY"  # the sequence comes from the PDB
 
 

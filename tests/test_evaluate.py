@@ -70,6 +70,18 @@ def test_kl_direction_reference_first():
     assert same < 0.1 * model_ref
 
 
+def test_kl_counts_model_mass_outside_the_reference_range():
+    """Half of the model far away: KL grows by ~log 2, not hidden by renormalizing the grid."""
+    from alcg.evaluate import kl_divergence_2d, tica_extent
+
+    rng = np.random.default_rng(1)
+    ref, model = rng.normal(0, 1.0, (20000, 2)), rng.normal(0, 1.0, (20000, 2))
+    extent = tica_extent(ref)
+    inside = kl_divergence_2d(ref, model, 30, extent)
+    model[::2] += 100.0  # outside the (padded) reference range
+    assert kl_divergence_2d(ref, model, 30, extent) == pytest.approx(inside + np.log(2), abs=0.05)
+
+
 def test_compare_reports_kl_end_to_end_and_per_start():
     ref, state = _slow_process(2000, 1)
     model, _ = _slow_process(1000, 2)

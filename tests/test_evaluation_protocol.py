@@ -51,3 +51,30 @@ def test_evaluation_ignores_the_arms_dataset_exploration_does_not(tmp_path):
     kept, first_half = analysis.kept_frames(xyz, replicas, EV.burn_in_steps // EV.save_interval)
     assert len(kept) == 4 * (8 - 2)  # 4 replicas x (80/10 frames - 2 burn-in frames)
     assert first_half.sum() == 4 * 3
+
+
+def test_exploded_replicas_count_against_the_valid_fraction():
+    """Two replicas of 100 frames, burn-in 10; one stopped after 30 frames."""
+    status = {"burn_in_frames": 10, "frames_per_replica": 100,
+              "replicas": [{"n_frames": 100, "frame_offset": 0}, {"n_frames": 30, "frame_offset": 100}]}
+    assert analysis.expected_kept_frames(status) == 180
+    kept, _ = analysis.kept_frames(np.zeros((130, N_BEADS, 3)), status["replicas"], 10)
+    assert len(kept) == 110  # the fraction that exists: 110 / 180
+    del status["frames_per_replica"]  # older status files: the longest replica
+    assert analysis.expected_kept_frames(status) == 180
+
+
+def test_reference_without_frame_times_is_one_clear_error(monkeypatch):
+    import pytest
+
+    from alcg.errors import DataError
+
+    meta = {"a.npz": {"record_interval_steps": 50, "timestep_fs": 4.0},
+            "b.npz": {"record_interval_steps": 0, "timestep_fs": 4.0},
+            "c.npz": {"record_interval_steps": 25, "timestep_fs": 4.0}}
+    monkeypatch.setattr(analysis.aarun, "metadata", meta.__getitem__)
+    assert analysis.frame_interval_ps(["a.npz", "a.npz"]) == pytest.approx(0.2)
+    with pytest.raises(DataError, match="b.npz: time between frames unknown.*reference_md.frame_interval_ps"):
+        analysis.frame_interval_ps(["a.npz", "b.npz"])
+    with pytest.raises(DataError, match="different frame intervals"):
+        analysis.frame_interval_ps(["a.npz", "c.npz"])

@@ -53,7 +53,7 @@ def test_all_exploded_simulation_is_a_clear_error(tmp_path, earlier_round):
             "sequence": np.array("A" * N_BEADS), "source": np.array(["x"] * 5), "frame": np.arange(5),
             "round": np.zeros(5, np.int64), "traj": np.array(["x"] * 5), "split": np.array(["train"] * 5)}
     save_dataset(tmp_path / "d.npz", data)
-    sel = Select(n_select=2, rmsd_lo_nm=0.1, rmsd_hi_nm=0.8, min_pair_rmsd_nm=0.1, n_centers=10,
+    sel = Select(n_select=2, n_spare=2, rmsd_lo_nm=0.1, rmsd_hi_nm=0.8, min_pair_rmsd_nm=0.1, n_centers=10,
                  bond_min_nm=0.3, bond_max_nm=0.45, min_distance_nm=0.3, committee_members=2,
                  force_sd_lo_kj_mol_nm=1.0, force_sd_hi_kj_mol_nm=10.0)
     with pytest.raises(SimulationError, match="holds no frames: every CG replica exploded"):

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from alcg.statistics import bootstrap_mean_ci, change_pct, paired_difference_ci
+from alcg.statistics import bootstrap_mean_ci, change_pct, paired_difference_ci, paired_difference_t_ci
 
 
 def test_paired_difference_ci_covers_the_true_difference_at_the_nominal_rate():
@@ -18,6 +18,21 @@ def test_paired_difference_ci_covers_the_true_difference_at_the_nominal_rate():
     coverage = hits / trials
     # the percentile bootstrap undercovers a little at n=10; it must still be near 95 %
     assert 0.87 <= coverage <= 0.99, coverage
+
+
+def test_with_three_seeds_only_the_t_interval_keeps_its_coverage():
+    """n = 3, as in config/chignolin_cpu.yaml: the percentile bootstrap is ~[min, max]."""
+    rng = np.random.default_rng(2)
+    trials, true_diff, hits_boot, hits_t = 600, -5.0, 0, 0
+    for t in range(trials):
+        shared = rng.normal(0, 20, 3)
+        a, b = shared + true_diff + rng.normal(0, 3, 3), shared + rng.normal(0, 3, 3)
+        _, lo, hi = paired_difference_ci(a, b, n_boot=500, seed=t)
+        hits_boot += lo <= true_diff <= hi
+        _, lo, hi = paired_difference_t_ci(a, b)
+        hits_t += lo <= true_diff <= hi
+    assert hits_boot / trials < 0.85
+    assert 0.92 <= hits_t / trials <= 0.98
 
 
 def test_pairing_removes_the_shared_seed_effect():

@@ -127,6 +127,12 @@ def _check_structure(system: dict) -> None:
     except StructureError as exc:
         key = "system.pdb" if pdb else "system.starts"
         raise ConfigError(f"invalid config: {key}: {exc}") from None
+    for name, start in system["starts"].items():
+        for key in ("phi", "psi"):
+            if pdb and (start or {}).get(key) is not None:
+                raise ConfigError(f"invalid config: system.starts.{name}.{key}: dihedrals build a start from "
+                                  f"the sequence, but system.pdb is set (every start is then {pdb}); "
+                                  f"remove {key}, or set system.pdb: null")
 
 
 def _check_cross_keys(cfg: dict) -> None:

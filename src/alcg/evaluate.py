@@ -108,12 +108,15 @@ def kl_divergence_2d(p_points: np.ndarray, q_points: np.ndarray, bins: int, exte
     """KL(P || Q) of two 2-D point sets on a shared histogram grid (nats).
 
     P is the first argument: with P the reference, the divergence is large where the model
-    (Q) misses reference mass. ``eps`` regularizes empty bins of both histograms.
+    (Q) misses reference mass. ``eps`` regularizes empty bins of both histograms. Each
+    histogram is normalized by all of its points, so Q's mass outside ``extent`` (where the
+    reference, padded, has none) is missing from the grid and raises the divergence, as an
+    overflow bin with P = 0 would.
     """
     hp, _, _ = np.histogram2d(p_points[:, 0], p_points[:, 1], bins=bins, range=extent)
     hq, _, _ = np.histogram2d(q_points[:, 0], q_points[:, 1], bins=bins, range=extent)
-    p = (hp + eps) / (hp + eps).sum()
-    q = (hq + eps) / (hq + eps).sum()
+    p = (hp + eps) / (len(p_points) + eps * hp.size)
+    q = (hq + eps) / (len(q_points) + eps * hq.size)
     return float((p * np.log(p / q)).sum())
 
 

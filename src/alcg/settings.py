@@ -149,6 +149,7 @@ class Select:
     """Selection settings of one arm (``overrides`` already applied, see :meth:`for_arm`)."""
 
     n_select: int
+    n_spare: int
     rmsd_lo_nm: float
     rmsd_hi_nm: float
     min_pair_rmsd_nm: float

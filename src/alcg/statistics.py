@@ -1,8 +1,14 @@
-"""Statistics over seeds: bootstrap confidence intervals of means and of paired differences.
+"""Statistics over seeds: confidence intervals of means and of paired differences.
 
 Seeds are the replicates: each seed is one full run of the loop (its own round-0 data, model
 and evaluation noise). Arms are compared seed by seed (paired), since they share the seed's
 round 0 and evaluation starts.
+
+Two intervals are given. The percentile bootstrap makes no normality assumption but is too
+narrow with few seeds: with 3 it is about [min, max] and covers the true mean ~75 % of the
+time at a nominal 95 %. The Student-t interval assumes roughly normal seed-to-seed spread and
+keeps its coverage at small n (tests/test_statistics.py measures both). A claim that an arm
+beats another should rest on the t interval while there are fewer than ~10 seeds.
 """
 from __future__ import annotations
 
@@ -26,11 +32,27 @@ def bootstrap_mean_ci(values, n_boot: int = 2000, level: float = 0.95, seed: int
     return float(v.mean()), float(lo), float(hi)
 
 
+def t_mean_ci(values, level: float = 0.95) -> tuple[float, float, float]:
+    """Mean of ``values`` and its Student-t ``level`` confidence interval (nan with < 2 values)."""
+    from scipy import stats
+
+    v = np.asarray([x for x in values if x is not None and np.isfinite(x)], dtype=np.float64)
+    if len(v) < 2:
+        return (float(v[0]) if len(v) else float("nan")), float("nan"), float("nan")
+    half = stats.t.ppf(0.5 + level / 2, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))
+    return float(v.mean()), float(v.mean() - half), float(v.mean() + half)
+
+
 def paired_difference_ci(a, b, n_boot: int = 2000, level: float = 0.95,
                          seed: int = 0) -> tuple[float, float, float]:
     """Mean and bootstrap CI of ``a - b`` over paired replicates (same seeds, same order)."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     return bootstrap_mean_ci(a - b, n_boot, level, seed)
+
+
+def paired_difference_t_ci(a, b, level: float = 0.95) -> tuple[float, float, float]:
+    """Mean and Student-t CI of ``a - b`` over paired replicates (the paired t interval)."""
+    return t_mean_ci(np.asarray(a, np.float64) - np.asarray(b, np.float64), level)
 
 
 def change_pct(value: float, base: float) -> float:

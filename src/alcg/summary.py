@@ -17,20 +17,34 @@ import numpy as np
 from alcg import aarun, dataset
 from alcg.aarun import Status
 from alcg.io import atomic_path
-from alcg.statistics import bootstrap_mean_ci, change_pct, paired_difference_ci
+from alcg.statistics import (bootstrap_mean_ci, change_pct, paired_difference_ci, paired_difference_t_ci,
+                             t_mean_ci)
 
 #: metrics compared between arms (all: lower is better, except fraction_folded and valid_fraction)
 METRICS = ["tica_w1", "kl_ref_model", "bond_w1_nm", "angle_w1_rad", "dihedral_w1_rad", "rg_w1_nm",
            "end_to_end_w1_nm", "rmsd_folded_w1_nm", "fraction_folded", "valid_fraction"]
 ROUND_COLUMNS = ["seed", "arm", "round", "n_train_frames", "oracle_ns", "n_selected", "n_rejected_backmap",
-                 "n_failed_oracle", "val_loss", "valid_fraction", "low_valid_fraction", "exploded_fraction",
+                 "n_fallback_starts", "n_failed_oracle", "val_loss", "valid_fraction", "low_valid_fraction", "exploded_fraction",
                  "tica_w1", "tica_w1_sd", "tica_w1_halves", "tica_w1_change_pct"] + \
                 [m for m in METRICS if m not in ("tica_w1", "valid_fraction")]
-EXPERIMENT_COLUMNS = ["arm", "round", "oracle_ns", "metric", "comparison", "mean", "ci_low", "ci_high", "n_seeds"]
+#: ci_*: percentile bootstrap over seeds; t_ci_*: Student t (see alcg.statistics for which to trust)
+EXPERIMENT_COLUMNS = ["arm", "round", "oracle_ns", "metric", "comparison", "mean", "ci_low", "ci_high",
+                      "t_ci_low", "t_ci_high", "n_seeds"]
 
 
 def _json(path: str | None) -> dict:
     return json.loads(Path(path).read_text()) if path else {}
+
+
+def _starts_sum(round_files: dict, key: str) -> int:
+    """Sum of a start file's metadata ``key`` over the round's slots (backmap attempts
+    rejected, fallback starts); a start that was itself rejected counts one rejection."""
+    total = 0
+    for f in round_files.get("starts", []):
+        meta = aarun.metadata(f)
+        total += int(meta.get(key) or 0) + (key == "n_rejected" and meta.get("status") == Status.REJECTED.value
+                                             and "n_rejected" not in meta)
+    return total
 
 
 def round_rows(layout: dict) -> list[dict]:
@@ -45,7 +59,8 @@ def round_rows(layout: dict) -> list[dict]:
                 row = {"seed": seed, "arm": arm, "round": k, "oracle_ns": spent,
                        "n_train_frames": int(len(dataset.load(r["dataset"])["frame"])),
                        "n_selected": sel.get("n_selected"),
-                       "n_rejected_backmap": aarun.count(r.get("starts", []), Status.REJECTED) if oracles else None,
+                       "n_rejected_backmap": _starts_sum(r, "n_rejected") if oracles else None,
+                       "n_fallback_starts": _starts_sum(r, "fallback") if oracles else None,
                        "n_failed_oracle": aarun.count(oracles, Status.FAILED) if oracles else None,
                        "val_loss": tr.get("best_val_loss"),
                        **{m: ev.get(m) for m in METRICS},
@@ -78,17 +93,20 @@ def experiment_rows(rows: list[dict], n_boot: int, level: float) -> list[dict]:
             for metric in METRICS:
                 mine = changes(arm, k, metric)
                 mean, lo, hi = bootstrap_mean_ci(mine, n_boot, level)
+                _, t_lo, t_hi = t_mean_ci(mine, level)
                 out.append(dict(arm=arm, round=k, oracle_ns=ns, metric=metric, comparison="change_vs_round0_pct",
-                                mean=mean, ci_low=lo, ci_high=hi, n_seeds=int(np.isfinite(mine).sum())))
+                                mean=mean, ci_low=lo, ci_high=hi, t_ci_low=t_lo, t_ci_high=t_hi,
+                                n_seeds=int(np.isfinite(mine).sum())))
                 for other in arms:
                     if other == arm:
                         continue
                     theirs = changes(other, k, metric)
                     mean, lo, hi = paired_difference_ci(mine, theirs, n_boot, level)
+                    _, t_lo, t_hi = paired_difference_t_ci(mine, theirs, level)
                     ok = np.isfinite(np.asarray(mine) - np.asarray(theirs)).sum()
                     out.append(dict(arm=arm, round=k, oracle_ns=ns, metric=metric,
                                     comparison=f"minus_{other}_pct_points", mean=mean, ci_low=lo, ci_high=hi,
-                                    n_seeds=int(ok)))
+                                    t_ci_low=t_lo, t_ci_high=t_hi, n_seeds=int(ok)))
     return out
 
 

@@ -5,6 +5,7 @@ Units follow OpenMM: nm, ps, kJ/mol, K, amu.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 
 import openmm as mm
@@ -99,6 +100,8 @@ def choose_platform(name: str = "auto", threads: int | None = None) -> tuple[mm.
     """Return an OpenMM platform and its properties.
 
     ``auto`` takes the fastest available of CUDA, OpenCL and CPU (then Reference).
+    ``threads`` (CPU platform): by default the job's thread count that Snakemake exports as
+    ``OMP_NUM_THREADS``, else OpenMM's default (all cores).
     """
     available = [mm.Platform.getPlatform(i).getName() for i in range(mm.Platform.getNumPlatforms())]
     if name == "auto":
@@ -107,6 +110,7 @@ def choose_platform(name: str = "auto", threads: int | None = None) -> tuple[mm.
     elif name not in available:
         raise ConfigError(f"forcefield.platform: {name!r} is not available here (have {available})")
     props: dict[str, str] = {}
+    threads = threads or int(os.environ.get("OMP_NUM_THREADS", "0") or 0)
     if name == "CPU" and threads:
         props["Threads"] = str(threads)
     if name in ("CUDA", "OpenCL"):

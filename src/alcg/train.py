@@ -1,9 +1,10 @@
 """Force-matching training of a :class:`~alcg.model.CGModel`.
 
 Loss: mean squared error between predicted and mapped forces, (kJ/mol/nm)^2. Adam with an
-exponential learning-rate decay per epoch; validation frames are whole trajectories held
-out (never frames of a training trajectory); early stopping keeps the best validation
-model. A checkpoint of the training state is written after every epoch, so a killed job
+exponential learning-rate decay per epoch; the validation frames are given by the caller
+(the workflow: the dataset's fixed ``val`` frames, the last part of each round-0
+trajectory; by default whole trajectories are held out); early stopping keeps the best
+validation model. A checkpoint of the training state is written after every epoch, so a killed job
 resumes; a NaN loss stops with :class:`~alcg.errors.TrainingError` and leaves the last
 good checkpoint in place.
 """

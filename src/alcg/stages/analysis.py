@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from alcg import aarun
+from alcg.errors import DataError
 from alcg.io import write_json
 from alcg.settings import Evaluate, Select
 
@@ -28,9 +29,30 @@ def reference_trajs(run_files: list[str], system_pdb: str, system_xml: str) -> l
     return out
 
 
-def _frame_interval_ps(run_file: str) -> float:
-    meta = aarun.metadata(run_file)
-    return meta["record_interval_steps"] * meta["timestep_fs"] / 1000.0
+def frame_interval_ps(run_files: list[str]) -> float:
+    """Time between stored frames (ps), the same in every reference run (else DataError)."""
+    intervals = {}
+    for f in run_files:
+        meta = aarun.metadata(f)
+        intervals[f] = round(meta["record_interval_steps"] * meta["timestep_fs"] / 1000.0, 9)
+        if intervals[f] <= 0:
+            raise DataError(f"{f}: time between frames unknown, so the TICA lag (ps) cannot be set; "
+                            "give reference_md.frame_interval_ps")
+    if len(set(intervals.values())) > 1:
+        raise DataError(f"reference runs have different frame intervals (ps) {intervals}; "
+                        "TICA needs one lag: import them with one stride and frame interval")
+    return next(iter(intervals.values()))
+
+
+def expected_kept_frames(status: dict) -> int:
+    """Frames the evaluation would keep had no replica stopped early (after burn-in).
+
+    A replica that exploded stops saving frames, so the valid fraction is taken over this
+    count, not over the frames that exist: an unstable model cannot look valid.
+    """
+    replicas = status["replicas"]
+    per = status.get("frames_per_replica") or max((r["n_frames"] for r in replicas), default=0)
+    return len(replicas) * max(per - status.get("burn_in_frames", 0), 0)
 
 
 def kept_frames(xyz: np.ndarray, replicas: list[dict], burn_in_frames: int) -> tuple[np.ndarray, np.ndarray]:
@@ -65,19 +87,20 @@ def evaluate(reference_runs: list[str], reference_starts: list[str], system_pdb:
     refs = reference_trajs(reference_runs, system_pdb, system_xml)
     ref_xyz = np.concatenate(refs)
     labels = np.concatenate([[s] * len(t) for s, t in zip(reference_starts, refs)])
-    lag = max(1, int(round(ev.tica_lag_ps / _frame_interval_ps(reference_runs[0]))))
+    lag = max(1, int(round(ev.tica_lag_ps / frame_interval_ps(reference_runs))))
     tica = TicaSpace.fit(refs, lag, ev.tica_dim)
     folded = md.load(folded_pdb)
     folded_ca = folded.xyz[0][folded.topology.select("name CA")]
     xyz, replicas, _ = load_trajectory(traj, status)
-    burn_in = json.loads(Path(status).read_text()).get("burn_in_frames", 0)
+    run_status = json.loads(Path(status).read_text())
+    burn_in = run_status.get("burn_in_frames", 0)
     kept, first_half = kept_frames(xyz, replicas, burn_in)
     valid = physical_mask(kept, sel.bond_min_nm, sel.bond_max_nm, sel.min_distance_nm) \
         if len(kept) else np.zeros(0, bool)
     groups = {s: labels == s for s in dict.fromkeys(reference_starts)}
     metrics = compare(kept[valid], ref_xyz, tica, folded_ca, ev.folded_rmsd_nm, ev.n_subsamples,
                       ev.subsample_size, seed, ev.kl_bins, groups)
-    valid_fraction = float(valid.mean()) if len(valid) else 0.0
+    valid_fraction = float(valid.sum()) / max(expected_kept_frames(run_status), len(valid), 1)
     a, b = kept[valid & first_half], kept[valid & ~first_half]
     metrics.update(
         tica_lag_frames=lag, burn_in_frames=burn_in, n_kept_frames=int(len(kept)),

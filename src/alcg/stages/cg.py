@@ -50,6 +50,7 @@ def train(dataset_path: str, priors_path: str, previous_model: str | None, model
     device = resolve_device(device)
     prior = load_prior(priors_path)
     data = dataset.load(dataset_path, n_beads=prior.n_beads)
+    torch.manual_seed(seed)  # the initial weights: committee members and seeds start apart
     model = CGModel(torch.as_tensor(data["bead_types"]), prior, model_cfg.hparams())
     if previous_model:
         old = load_model(previous_model)
@@ -158,7 +159,8 @@ def cg_evaluate(model_path: str, starts_path: str, cg_pdb: str, sim: CGSim, ev: 
     cfg = _langevin(sim, ev.n_steps, ev.save_interval, temperature_k, seed)
     _run(model_path, st["coords"], _masses(sim, st["bead_masses"]), cfg, device, cg_pdb, traj_out, status_out,
          {"purpose": "evaluation", "start_label": st["label"].tolist(),
-          "burn_in_frames": ev.burn_in_steps // ev.save_interval})
+          "burn_in_frames": ev.burn_in_steps // ev.save_interval,
+          "frames_per_replica": ev.n_steps // ev.save_interval})
 
 
 def export_model(model_path: str, out: str) -> None:

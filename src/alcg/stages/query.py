@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -53,47 +54,87 @@ def select(arm: str, traj: str | None, status: str | None, dataset_path: str, me
                                   "save; lower cg_sim.dt_ps or check the model")
     inp = selectors.SelectionInput(xyz, data["coords"][idx], idx,
                                    _committee(members, device) if cls.uses_committee else [])
-    res = cls(settings, seed).fit(inp).fetch_model()
-    table = {**res.table, "arm": arm, "n_exploded_replicas": n_exploded}
+    n_slots = settings.n_select
+    ask = replace(settings, n_select=n_slots * (1 + settings.n_spare)) if cls.uses_cg else settings
+    res = cls(ask, seed).fit(inp).fetch_model()
+    n_primary = min(len(res.template), n_slots)
+    table = {**res.table, "arm": arm, "n_exploded_replicas": n_exploded, "n_slots": n_slots,
+             "n_selected": n_primary, "n_spares": int(len(res.template) - n_primary)}
+    # a training frame per slot, drawn now (seeded): the start of a slot whose picks all fail
+    fallback = np.random.default_rng([seed, 1]).choice(idx, n_slots, replace=len(idx) < n_slots)
     save_npz(out, metadata=table, targets=np.asarray(res.targets, np.float32),
              template=np.asarray(res.template, np.int64), backmap=np.array(res.backmap),
-             picked=np.asarray(res.picked, np.int64))
+             picked=np.asarray(res.picked, np.int64), n_slots=np.array(n_slots),
+             fallback_template=np.asarray(fallback, np.int64))
     write_json(table_out, table)
-    plot_histogram(res.scores, res.picked, *res.window, res.score_label or "score", plot_out)
+    plot_histogram(res.scores, res.picked[:n_slots], *res.window, res.score_label or "score", plot_out)
     log.info("selection (%s): %s", arm, table)
+
+
+def slot_candidates(n_picks: int, n_slots: int, slot: int) -> list[int]:
+    """Picks tried for ``slot``, in order: its own, then its spares (pick slot + k n_slots)."""
+    return list(range(slot, n_picks, n_slots))
 
 
 def backmap(selected: str, dataset_path: str, runs: list[str], system_pdb: str, system_xml: str,
             ff: ForceField, bm: Backmap, slot: int, out: str) -> None:
-    """The start structure of ``slot``: the backmapped CG pick, or the training frame as is.
+    """The start structure of ``slot``: its CG pick backmapped, or a training frame as is.
 
-    ``runs`` are the AA run files the dataset may name (declared inputs); the template is
-    read from them by run key.
+    A rejected backmap tries the slot's spare picks in rank order; when none is accepted (or
+    the selector found too few frames) the slot starts from its fallback training frame, so
+    that the oracle budget is the same for every arm. ``runs`` are the AA run files the
+    dataset may name (declared inputs); templates are read from them by run key.
     """
     import openmm.app as app
 
+    sel = load_npz(selected)
+    data = dataset.load(dataset_path)
+    pdb = app.PDBFile(system_pdb)
+    n_slots = int(sel["n_slots"]) if "n_slots" in sel else len(sel["template"])
+    if not bool(sel["backmap"]):
+        if slot >= len(sel["template"]):
+            aarun.save_status(out, Status.SKIPPED, "no frame selected for this slot", slot=slot)
+            return
+        _write_training_start(out, pdb, data, runs, int(sel["template"][slot]),
+                              {"slot": slot, "reason": "training frame, as is"})
+        return
+    rejected = []
+    for c in slot_candidates(len(sel["template"]), n_slots, slot):
+        template = _frame(data, runs, int(sel["template"][c]))
+        res, text = _backmap(pdb, ff, bm, sel["targets"][c].astype(np.float64), template[0])
+        meta = {"template_source": template[1], "template_frame": template[2], "slot": slot, "pick": c,
+                "ca_rmsd_nm": res.ca_rmsd_nm, "n_clashes": res.n_clashes, "chirality_ok": res.chirality_ok,
+                "energy_kj_mol": res.energy_kj_mol, "reason": res.reason}
+        if res.accepted:
+            meta.update(status=Status.OK.value, n_rejected=len(rejected), rejected=rejected, fallback=False)
+            log.info("backmap slot %d: %s", slot, meta)
+            save_npz(out, metadata=meta, pdb=np.array(text))
+            return
+        rejected.append({"pick": c, "reason": res.reason})
+        log.info("backmap slot %d: pick %d rejected (%s)", slot, c, res.reason)
+    if "fallback_template" not in sel:  # selections written before spares existed
+        aarun.save_status(out, Status.REJECTED, "; ".join(r["reason"] for r in rejected) or "no pick",
+                          slot=slot, n_rejected=len(rejected))
+        return
+    _write_training_start(out, pdb, data, runs, int(sel["fallback_template"][slot]),
+                          {"slot": slot, "fallback": True, "n_rejected": len(rejected), "rejected": rejected,
+                           "reason": "no accepted CG pick: a training frame as is (as the md arm)"})
+
+
+def _frame(data: dict, runs: list[str], k: int) -> tuple[np.ndarray, str, int]:
+    """AA positions (nm) of dataset frame ``k``, with its run key and frame number."""
+    key, frame = str(data["source"][k]), int(data["frame"][k])
+    positions = aarun.load_run(dataset.resolve_runs([key], runs)[key])["positions"][frame]
+    return positions.astype(np.float64), key, frame
+
+
+def _write_training_start(out: str, pdb, data: dict, runs: list[str], k: int, meta: dict) -> None:
     from alcg.structure import pdb_text
 
-    sel = load_npz(selected)
-    if slot >= len(sel["template"]):
-        aarun.save_status(out, Status.SKIPPED, "no frame selected for this slot", slot=slot)
-        return
-    data = dataset.load(dataset_path)
-    k = int(sel["template"][slot])
-    key, frame = str(data["source"][k]), int(data["frame"][k])
-    template = aarun.load_run(dataset.resolve_runs([key], runs)[key])["positions"][frame].astype(np.float64)
-    pdb = app.PDBFile(system_pdb)
-    meta = {"template_source": key, "template_frame": frame, "slot": slot}
-    if not bool(sel["backmap"]):
-        save_npz(out, metadata={**meta, "status": Status.OK.value, "reason": "training frame, as is"},
-                 pdb=np.array(pdb_text(pdb.topology, template)))
-        return
-    res, text = _backmap(pdb, ff, bm, sel["targets"][slot].astype(np.float64), template)
-    meta.update(status=(Status.OK if res.accepted else Status.REJECTED).value, reason=res.reason,
-                ca_rmsd_nm=res.ca_rmsd_nm, n_clashes=res.n_clashes, chirality_ok=res.chirality_ok,
-                energy_kj_mol=res.energy_kj_mol)
-    log.info("backmap slot %d: %s", slot, meta)
-    save_npz(out, metadata=meta, pdb=np.array(text))
+    positions, key, frame = _frame(data, runs, k)
+    meta = {"template_source": key, "template_frame": frame, **meta, "status": Status.OK.value}
+    log.info("start of slot %d: %s", meta["slot"], meta)
+    save_npz(out, metadata=meta, pdb=np.array(pdb_text(pdb.topology, positions)))
 
 
 def _backmap(pdb, ff: ForceField, bm: Backmap, target: np.ndarray, template: np.ndarray):

@@ -1,0 +1,95 @@
+"""Every slot of a round gets a start: spare picks after a rejected backmap, then a training frame."""
+from types import SimpleNamespace
+
+import numpy as np
+
+from alcg.aarun import Status
+from alcg.io import load_npz, save_npz
+from alcg.stages import query
+
+
+def test_slot_candidates_are_the_slots_pick_then_its_spares_in_rank_order():
+    assert query.slot_candidates(12, 4, 1) == [1, 5, 9]
+    assert query.slot_candidates(5, 4, 3) == [3]       # too few picks for a spare
+    assert query.slot_candidates(2, 4, 3) == []        # too few picks for the slot itself
+
+
+def _run_backmap(tmp_path, monkeypatch, accept, n_picks=6, n_slots=2, slot=0):
+    """query.backmap with the physics replaced: ``accept(pick)`` decides each backmap."""
+    sel = tmp_path / "sel.npz"
+    save_npz(sel, metadata={}, targets=np.zeros((n_picks, 3, 3), np.float32),
+             template=np.arange(n_picks, dtype=np.int64) + 100, backmap=np.array(True),
+             picked=np.arange(n_picks), n_slots=np.array(n_slots),
+             fallback_template=np.array([7, 8], np.int64))
+    tried = []
+
+    def fake_backmap(pdb, ff, bm, target, template):
+        pick = int(template[0, 0]) - 100
+        tried.append(pick)
+        res = SimpleNamespace(accepted=accept(pick), reason="" if accept(pick) else "clash", ca_rmsd_nm=0.01,
+                              n_clashes=0, chirality_ok=True, energy_kj_mol=-1.0, positions_nm=None)
+        return res, "PDB TEXT"
+    monkeypatch.setattr(query, "_backmap", fake_backmap)
+    monkeypatch.setattr(query, "_frame", lambda data, runs, k: (np.full((1, 3), float(k)), "seed_1/x", k))
+    monkeypatch.setattr(query.dataset, "load", lambda path: {})
+    monkeypatch.setattr("openmm.app.PDBFile", lambda path: SimpleNamespace(topology=None))
+    monkeypatch.setattr("alcg.structure.pdb_text", lambda top, pos: f"frame {pos[0, 0]:.0f}")
+    out = tmp_path / "start.npz"
+    query.backmap(str(sel), "d.npz", [], "sys.pdb", "sys.xml", None, None, slot, str(out))
+    return tried, load_npz(out)
+
+
+def test_a_rejected_backmap_tries_the_spares(tmp_path, monkeypatch):
+    tried, start = _run_backmap(tmp_path, monkeypatch, accept=lambda pick: pick == 4)
+    assert tried == [0, 2, 4]
+    meta = start["metadata"]
+    assert meta["status"] == Status.OK.value and meta["pick"] == 4 and meta["n_rejected"] == 2
+    assert not meta["fallback"] and str(start["pdb"]) == "PDB TEXT"
+
+
+def test_a_slot_with_no_accepted_pick_starts_from_its_training_frame(tmp_path, monkeypatch):
+    tried, start = _run_backmap(tmp_path, monkeypatch, accept=lambda pick: False, slot=1)
+    assert tried == [1, 3, 5]
+    meta = start["metadata"]
+    assert meta["status"] == Status.OK.value and meta["fallback"] and meta["n_rejected"] == 3
+    assert meta["template_frame"] == 8 and str(start["pdb"]) == "frame 8"  # slot 1's fallback frame
+
+
+def test_select_writes_ranked_spares_and_a_fallback_frame_per_slot(tmp_path):
+    """A real rmsd selection on a short CG run: the first n_select picks are the ones a
+    selection without spares makes; spares follow; fallbacks are training frames."""
+    from alcg.cgtraj import write_trajectory
+    from alcg.dataset import save as save_dataset
+    from alcg.settings import Select
+    from alcg.simulate import LangevinConfig, simulate
+    from cg_helpers import N_BEADS, chain_prior, energy_force_fn, zigzag
+
+    cfg = LangevinConfig(n_steps=400, save_interval=10, temperature_k=600.0, seed=3)
+    res = simulate(energy_force_fn(chain_prior(sigma=0.3)), zigzag(4), np.full(N_BEADS, 50.0), cfg,
+                   progress=False)
+    (tmp_path / "cg.pdb").write_text("".join(
+        f"ATOM  {i + 1:5d}  CA  ALA A{i + 1:4d}       0.000   0.000   0.000  1.00  0.00           C\n"
+        for i in range(N_BEADS)) + "END\n")
+    traj, status = tmp_path / "t.h5", tmp_path / "s.json"
+    write_trajectory(res, tmp_path / "cg.pdb", traj, status, cfg.dt_ps, cfg.save_interval)
+    n = 6
+    save_dataset(tmp_path / "d.npz", {
+        "coords": np.asarray(zigzag(n), np.float32), "forces": np.zeros((n, N_BEADS, 3), np.float32),
+        "bead_types": np.zeros(N_BEADS, np.int64), "bead_masses": np.full(N_BEADS, 50.0),
+        "sequence": np.array("A" * N_BEADS), "source": np.array(["x"] * n), "frame": np.arange(n),
+        "round": np.zeros(n, np.int64), "traj": np.array(["x"] * n),
+        "split": np.array(["train"] * 4 + ["val"] * 2)})
+
+    def run(n_spare):
+        sel = Select(n_select=2, n_spare=n_spare, rmsd_lo_nm=0.0, rmsd_hi_nm=5.0, min_pair_rmsd_nm=0.01,
+                     n_centers=10, bond_min_nm=0.2, bond_max_nm=0.6, min_distance_nm=0.1, committee_members=2,
+                     force_sd_lo_kj_mol_nm=1.0, force_sd_hi_kj_mol_nm=10.0)
+        out = tmp_path / f"sel{n_spare}.npz"
+        query.select("rmsd", str(traj), str(status), str(tmp_path / "d.npz"), [], sel, "cpu", 0, str(out),
+                     str(tmp_path / "tab.json"), str(tmp_path / "h.png"))
+        return load_npz(out)
+    plain, spared = run(0), run(2)
+    assert int(spared["n_slots"]) == 2 and len(spared["picked"]) == 6
+    np.testing.assert_array_equal(spared["picked"][:2], plain["picked"])
+    assert spared["metadata"]["n_selected"] == 2 and spared["metadata"]["n_spares"] == 4
+    assert set(spared["fallback_template"].tolist()) <= {0, 1, 2, 3}  # training frames, never validation
