@@ -34,6 +34,8 @@ def test_shipped_configs_are_valid(name):
      "select.overrides.random: 'random' is not in experiment.arms"),
     (lambda c: c["select"].update(overrides={"md": {"rmsd_hi": 0.5}}), "unknown key 'select.overrides.md.rmsd_hi'"),
     (lambda c: c.update(control={"enabled": True}), "unknown key 'control'"),
+    (lambda c: c["cg_evaluate"].update(n_steps=300), "cg_evaluate.n_steps (300) must not be shorter than the "
+     "exploration run, cg_sim.n_steps (400)"),
 ])
 def test_bad_config_names_the_key(test_config, edit, message):
     cfg = copy.deepcopy(test_config)

@@ -149,6 +149,9 @@ def _check_cross_keys(cfg: dict) -> None:
     if ev["burn_in_steps"] + 2 * ev["save_interval"] > ev["n_steps"]:
         raise ConfigError(f"invalid config: cg_evaluate.n_steps ({ev['n_steps']}) must exceed "
                           f"cg_evaluate.burn_in_steps ({ev['burn_in_steps']}) by two save intervals")
+    if ev["n_steps"] < sim["n_steps"]:
+        raise ConfigError(f"invalid config: cg_evaluate.n_steps ({ev['n_steps']}) must not be shorter than the "
+                          f"exploration run, cg_sim.n_steps ({sim['n_steps']})")
     if sim["save_interval"] > sim["n_steps"]:
         raise ConfigError("invalid config: cg_sim.save_interval must not exceed cg_sim.n_steps")
 
