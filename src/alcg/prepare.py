@@ -1,7 +1,6 @@
 """The ``prepare_system`` stage: structure -> minimized PDB + serialized OpenMM System."""
 from __future__ import annotations
 
-import dataclasses
 import logging
 from pathlib import Path
 
@@ -21,7 +20,7 @@ def prepare_system(system_cfg: System, ff: ForceField, start: dict | None, pdb_o
 
     Returns the minimized potential energy in kJ/mol.
     """
-    prepared = structure.prepare_from_config(dataclasses.asdict(system_cfg), start)
+    prepared = structure.prepare_from_config(system_cfg, start)
     return write_system(prepared.topology, prepared.positions, ff, pdb_out, xml_out, seed)
 
 

@@ -17,6 +17,7 @@ import openmm.app as app
 import openmm.unit as unit
 
 from alcg.errors import StructureError
+from alcg.settings import System
 
 #: one-letter to three-letter codes of the 20 standard amino acids
 THREE_LETTER = {
@@ -190,20 +191,18 @@ def prepare(pdb_text: str, source: str, ph: float = 7.0,
     return PreparedStructure(fixer.topology, fixer.positions, sequence)
 
 
-def prepare_from_config(system_cfg: dict, start: dict | None = None) -> PreparedStructure:
-    """Prepare the structure described by the ``system`` config section.
+def prepare_from_config(system: System, start: dict | None = None) -> PreparedStructure:
+    """Prepare the structure described by the ``system`` settings (a PDB, or the sequence).
 
     ``start`` optionally gives ``phi``/``psi`` lists (degrees) for a sequence-built start.
     """
     start = start or {}
-    if system_cfg.get("pdb"):
-        text = read_pdb_text(system_cfg["pdb"])
-        source = str(system_cfg["pdb"])
+    if system.pdb:
+        text, source = read_pdb_text(system.pdb), str(system.pdb)
     else:
-        text = build_from_sequence(system_cfg["sequence"], start.get("phi"), start.get("psi"))
-        source = f"sequence {system_cfg['sequence']}"
-    return prepare(text, source, ph=system_cfg.get("ph", 7.0),
-                   allow_chain_breaks=system_cfg.get("allow_chain_breaks", False))
+        text = build_from_sequence(system.sequence, start.get("phi"), start.get("psi"))
+        source = f"sequence {system.sequence}"
+    return prepare(text, source, ph=system.ph, allow_chain_breaks=system.allow_chain_breaks)
 
 
 def _one_line(exc: Exception) -> str:
