@@ -110,6 +110,17 @@ def test_disk_full_while_writing_leaves_no_complete_looking_file(tmp_path, monke
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.npz"]  # no temp leftovers
 
 
+def test_rewrite_after_a_killed_write_removes_its_temporary(tmp_path):
+    # what SIGKILL during a write leaves: a hidden temporary named by mkstemp
+    killed = tmp_path / ".loss.k1ll3d_x.png"
+    killed.write_bytes(b"\x89PNG half")
+    other = tmp_path / ".model.abcd1234.pt"  # another file's temporary: not ours to remove
+    other.write_bytes(b"x")
+    aio.write_text(tmp_path / "loss.png", "complete")
+    assert (tmp_path / "loss.png").read_text() == "complete"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".model.abcd1234.pt", "loss.png"]
+
+
 def test_projection_of_runs_checks_recorded_atoms(cln025, cln025_run):
     pdb, system = load_prepared(*cln025)
     mapping = CAMapping(pdb.topology, system)

@@ -7,6 +7,7 @@ complete.
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import tempfile
@@ -22,12 +23,15 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
     The temporary name keeps the suffix of ``path`` (libraries such as numpy or mdtraj
     choose the format from it). On an exception the temporary file is removed and
-    ``path`` is left as it was.
+    ``path`` is left as it was. A job killed outright (SIGKILL, node loss) cannot clean
+    up, so temporaries of ``path`` left by an earlier attempt are removed first: only
+    the job that owns ``path`` writes it, so none of them can still be in use.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix="".join(path.suffixes) or ".tmp",
-                               dir=path.parent)
+    prefix, suffix = f".{path.stem}.", "".join(path.suffixes) or ".tmp"
+    _remove_stale_temporaries(path.parent, prefix, suffix)
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -38,6 +42,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+def _remove_stale_temporaries(folder: Path, prefix: str, suffix: str) -> None:
+    """Remove ``prefix + <8 random characters> + suffix`` files, as ``mkstemp`` names them."""
+    for stale in folder.glob(glob.escape(prefix) + "?" * 8 + glob.escape(suffix)):
+        stale.unlink(missing_ok=True)
 
 
 def save_npz(path: str | os.PathLike, metadata: dict[str, Any] | None = None, **arrays: Any) -> None:
