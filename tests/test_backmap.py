@@ -30,6 +30,20 @@ def test_backmap_reaches_target(backmapper, cln025_run):
 def test_impossible_target_is_rejected(backmapper, cln025_run):
     run = load_run(cln025_run)
     target = run["positions"][10][backmapper.ca].astype(np.float64)
-    target[5:] += [0.4, 0.0, 0.0]  # a 0.8 nm C-alpha "bond": no all-atom structure fits
+    along = (target[5] - target[4]) / np.linalg.norm(target[5] - target[4])
+    target[5:] += 0.4 * along  # a ~0.78 nm C-alpha "bond" (trans peptide: 0.38 nm): nothing fits
+    assert np.linalg.norm(target[5] - target[4]) > 0.75
     res = backmapper.backmap(target, run["positions"][0].astype(np.float64))
-    assert not res.accepted and "C-alpha RMSD" in res.reason
+    assert not res.accepted
+    assert "C-alpha RMSD" in res.reason or "covalent bonds" in res.reason, res.reason
+    assert res.info["max_bond_deviation_nm"] > 0.0
+
+
+def test_accepted_backmaps_keep_covalent_geometry(backmapper, cln025_run):
+    run = load_run(cln025_run)
+    rng = np.random.default_rng(1)
+    for frame in (10, 30):
+        target = run["positions"][frame][backmapper.ca].astype(np.float64) + rng.normal(0, 0.02, (len(backmapper.ca), 3))
+        res = backmapper.backmap(target, run["positions"][0].astype(np.float64))
+        assert res.accepted, res.reason
+        assert res.info["max_bond_deviation_nm"] < 0.01  # thermal RMS ~0.004 nm

@@ -4,6 +4,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from alcg.aarun import Status
+from alcg.backmap import BackmapResult
 from alcg.io import load_npz, save_npz
 from alcg.stages import query
 
@@ -26,8 +27,8 @@ def _run_backmap(tmp_path, monkeypatch, accept, n_picks=6, n_slots=2, slot=0):
     def fake_backmap(pdb, ff, bm, target, template):
         pick = int(template[0, 0]) - 100
         tried.append(pick)
-        res = SimpleNamespace(accepted=accept(pick), reason="" if accept(pick) else "clash", ca_rmsd_nm=0.01,
-                              n_clashes=0, chirality_ok=True, energy_kj_mol=-1.0, positions_nm=None)
+        res = BackmapResult(positions_nm=None, ca_rmsd_nm=0.01, n_clashes=0, chirality_ok=True,
+                            accepted=accept(pick), reason="" if accept(pick) else "clash", energy_kj_mol=-1.0)
         return res, "PDB TEXT"
     monkeypatch.setattr(query, "_backmap", fake_backmap)
     monkeypatch.setattr(query, "_frame", lambda data, runs, k: (np.full((1, 3), float(k)), "seed_1/x", k))

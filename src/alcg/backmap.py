@@ -4,7 +4,7 @@
 trace is nearest to the target, superposes it onto the target (MDTraj), then minimizes
 it with OpenMM under harmonic restraints that pull each C-alpha onto its target, with the
 restraint constant stepped down. Each result reports the final C-alpha RMSD to the target,
-clashes and chirality. Other methods implement :class:`Backmapper`.
+clashes, covalent bond lengths and chirality. Other methods implement :class:`Backmapper`.
 """
 from __future__ import annotations
 
@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 
 #: atoms closer than this (nm) and more than two bonds apart count as a clash
 CLASH_DISTANCE_NM = 0.1
+#: a covalent bond farther than this (nm) from its force-field length is broken; thermal
+#: fluctuations of a bond (k ~ 2.5e5 kJ/mol/nm^2) at 340 K are ~0.004 nm (RMS)
+MAX_BOND_DEVIATION_NM = 0.02
 
 
 @dataclass
@@ -74,6 +77,22 @@ def _excluded_pairs(topology: md.Topology) -> set[tuple[int, int]]:
     return excluded
 
 
+def covalent_bonds(system: mm.System) -> tuple[np.ndarray, np.ndarray]:
+    """Atom pairs (B, 2) and force-field lengths (B,) nm of all bonds and constraints of ``system``."""
+    pairs, lengths = [], []
+    for f in system.getForces():
+        if isinstance(f, mm.HarmonicBondForce):
+            for b in range(f.getNumBonds()):
+                i, j, r0, _ = f.getBondParameters(b)
+                pairs.append((i, j))
+                lengths.append(r0.value_in_unit(unit.nanometer))
+    for c in range(system.getNumConstraints()):
+        i, j, r0 = system.getConstraintParameters(c)
+        pairs.append((i, j))
+        lengths.append(r0.value_in_unit(unit.nanometer))
+    return np.array(pairs, dtype=np.int64).reshape(-1, 2), np.array(lengths, dtype=np.float64)
+
+
 class RestrainedMinimizationBackmapper:
     """Template superposition + C-alpha-restrained OpenMM minimization.
 
@@ -109,6 +128,7 @@ class RestrainedMinimizationBackmapper:
         i, j = np.triu_indices(topology.getNumAtoms(), k=1)
         keep = np.array([(a, b) not in excl for a, b in zip(i.tolist(), j.tolist())])
         self.pairs = np.stack([i[keep], j[keep]], axis=1)
+        self.bonds, self.bond_lengths = covalent_bonds(system)
 
     def superpose_template(self, target_ca_nm: np.ndarray, template_nm: np.ndarray) -> np.ndarray:
         """Template positions superposed onto the target by their C-alpha atoms."""
@@ -142,6 +162,9 @@ class RestrainedMinimizationBackmapper:
         now = _chirality_signs(md.Trajectory(xyz[None].astype(np.float32), self.md_top))
         before = _chirality_signs(md.Trajectory(template[None].astype(np.float32), self.md_top))
         chiral_ok = bool(np.array_equal(now, before))
+        r = np.linalg.norm(xyz[self.bonds[:, 0]] - xyz[self.bonds[:, 1]], axis=-1)
+        bond_dev = np.abs(r - self.bond_lengths)
+        n_broken = int((bond_dev > MAX_BOND_DEVIATION_NM).sum())
         reasons = []
         if rmsd > self.max_ca_rmsd_nm:
             reasons.append(f"C-alpha RMSD {rmsd:.3f} nm > {self.max_ca_rmsd_nm} nm")
@@ -149,9 +172,13 @@ class RestrainedMinimizationBackmapper:
             reasons.append(f"{n_clash} clashes")
         if not chiral_ok:
             reasons.append("chirality changed")
+        if n_broken:
+            reasons.append(f"{n_broken} covalent bonds off their length by > {MAX_BOND_DEVIATION_NM} nm "
+                           f"(worst {bond_dev.max():.3f} nm)")
         if not np.isfinite(energy):
             reasons.append("non-finite energy")
-        return BackmapResult(xyz, rmsd, n_clash, chiral_ok, not reasons, "; ".join(reasons), energy)
+        return BackmapResult(xyz, rmsd, n_clash, chiral_ok, not reasons, "; ".join(reasons), energy,
+                             {"max_bond_deviation_nm": float(bond_dev.max(initial=0.0))})
 
     def pdb_text(self, positions_nm: np.ndarray) -> str:
         """PDB text of the backmapped structure."""

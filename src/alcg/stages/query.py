@@ -104,7 +104,7 @@ def backmap(selected: str, dataset_path: str, runs: list[str], system_pdb: str, 
         res, text = _backmap(pdb, ff, bm, sel["targets"][c].astype(np.float64), template[0])
         meta = {"template_source": template[1], "template_frame": template[2], "slot": slot, "pick": c,
                 "ca_rmsd_nm": res.ca_rmsd_nm, "n_clashes": res.n_clashes, "chirality_ok": res.chirality_ok,
-                "energy_kj_mol": res.energy_kj_mol, "reason": res.reason}
+                "energy_kj_mol": res.energy_kj_mol, "reason": res.reason, **res.info}
         if res.accepted:
             meta.update(status=Status.OK.value, n_rejected=len(rejected), rejected=rejected, fallback=False)
             log.info("backmap slot %d: %s", slot, meta)
