@@ -5,7 +5,7 @@
 
 Parts, all in one process on the same torch/OpenMM threads:
 
-- oracle: all-atom ns/day of CLN025 (config force field), bare OpenMM and through alcg.oracle;
+- oracle: all-atom ns/day of CLN025 (config force field), bare OpenMM and through alcg.allatom_md;
 - matmul: dense fp32 matmul GFLOP/s, the practical peak of this machine;
 - cg_sim: aggregate CG ns/day of CLN025 with 100 replicas and the default network, by the
   fast path the workflow uses (:func:`alcg.simulate.model_force_fn`: tabulated filters,
@@ -33,6 +33,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from alcg import settings as S
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,14 +93,14 @@ def _bare_openmm_ns_per_day(pdb, xml, n_steps: int, record_interval: int, repeat
 
 
 def bench_oracle(tmp: Path, n_steps: int = 5000) -> dict:
-    """All-atom ns/day: bare OpenMM (what CG is compared with) and through alcg.oracle."""
-    from alcg.oracle import MDSpec, run_md
+    """All-atom ns/day: bare OpenMM (what CG is compared with) and through alcg.allatom_md."""
+    from alcg.allatom_md import MDSpec, run_md
 
     pdb, xml = _system(tmp)
     rec = CFG["initial_md"]["record_interval_steps"]
     bare = _bare_openmm_ns_per_day(pdb, xml, n_steps, rec)
     t0 = time.perf_counter()
-    run_md(pdb, xml, tmp / "r.npz", MDSpec(n_steps=n_steps, record_interval=rec, checkpoint_every=100, seed=1),
+    run_md(pdb, xml, tmp / "r.npz", MDSpec(n_steps=n_steps, record_interval=rec, checkpoint_every=100, restraint_k=0.0, seed=1),
            _ff(), threads=torch.get_num_threads(), progress=False)
     alcg_rate = n_steps * CFG["forcefield"]["timestep_fs"] * 1e-6 / (time.perf_counter() - t0) * 86400
     return {"aa_bare_openmm_ns_per_day": max(bare), "aa_bare_openmm_ns_per_day_runs": bare,
@@ -126,9 +128,10 @@ def _cln025_model(device: str):
 
     rng = np.random.default_rng(0)
     x = np.cumsum(rng.normal(0, 0.22, (10, 3)), 0)[None] + rng.normal(0, 0.02, (500, 10, 3))
-    prior = fit_priors(x, 340.0)
+    prior = fit_priors(x, 340.0, S.parse(S.Priors, CFG["priors"]))
     torch.manual_seed(0)
-    model = CGModel(torch.as_tensor(bead_types(CFG["system"]["sequence"])), prior, CFG["model"]).to(device)
+    model = CGModel(torch.as_tensor(bead_types(CFG["system"]["sequence"])), prior,
+                    S.parse(S.Model, CFG["model"])).to(device)
     return model, x
 
 
@@ -168,13 +171,13 @@ def _ms_per_call(fn, x: torch.Tensor, n: int, repeats: int = 3) -> float:
 
 
 def _sim_steps_per_s(force_fn, x0: np.ndarray, device: str, n_steps: int, repeats: int) -> list[float]:
-    from alcg.simulate import LangevinConfig, simulate
+    from alcg.simulate import LangevinRun, simulate
 
+    sim = S.parse(S.CGSim, {**CFG["cg_sim"], "max_bond_nm": 10.0, "max_force_kj_mol_nm": 1e12})  # never stop
     rates = []
     for r in range(repeats):
-        cfg = LangevinConfig(n_steps=n_steps, dt_ps=CFG["cg_sim"]["dt_ps"], save_interval=50, seed=r,
-                             temperature_k=CFG["forcefield"]["temperature_k"],
-                             max_bond_nm=10.0, max_force_kj_mol_nm=1e12)
+        cfg = LangevinRun.of(sim, n_steps=n_steps, save_interval=50, temperature_k=CFG["forcefield"]["temperature_k"],
+                             seed=r)
         rates.append(simulate(force_fn, x0, np.full(10, 110.0), cfg, device=device, progress=False).steps_per_s)
     return rates
 
@@ -182,18 +185,19 @@ def _sim_steps_per_s(force_fn, x0: np.ndarray, device: str, n_steps: int, repeat
 def bench_cg_sim(device: str, matmul_gflop_per_s: float | None, aa_ns_per_day: float | None,
                  n_steps: int = 300, repeats: int = 3) -> dict:
     """Aggregate CG ns/day of 100 CLN025 replicas, default network: fast path vs exact."""
+    from alcg.fastforces import FastForceField
     from alcg.simulate import VALIDATED_DT_PS, model_force_fn
 
     model, x = _cln025_model(device)
     n_rep = 100
     x0 = x[:n_rep]
     xt = torch.as_tensor(x0, dtype=torch.float32, device=device)
-    fast = model_force_fn(model, compile=True)
+    fast = FastForceField(model, compile=True, compile_after_calls=1)  # the workflow's path, compiled now
     t0 = time.perf_counter()
     fast(xt)  # validation against the exact model, table, compilation
     setup_s = time.perf_counter() - t0
     rates = _sim_steps_per_s(fast, x0, device, n_steps, repeats)
-    exact = model_force_fn(model, fast=False)  # exact network: dense path, explicit backward
+    exact = model_force_fn(model, compile=False, fast=False)  # exact network: dense path, explicit backward
     model.pair_path = "edges"
     baseline_rate = max(_sim_steps_per_s(exact, x0, device, 20, 1))  # PyG edge list, autograd
     flops = {"fast": _flops(fast.eager, xt), "exact_edges": _flops(exact, xt)}
@@ -227,7 +231,9 @@ def bench_train(device: str, n_frames: int = 1024, epochs: int = 2, repeats: int
 
     The two paths alternate, ``repeats`` times each; best and median are reported.
     """
-    from alcg.train import TrainConfig, train
+    import dataclasses
+
+    from alcg.train import train
 
     rates: dict[str, list[float]] = {"dense": [], "edges": []}
     for _ in range(repeats):
@@ -239,7 +245,7 @@ def bench_train(device: str, n_frames: int = 1024, epochs: int = 2, repeats: int
             t0 = time.perf_counter()
             with tempfile.TemporaryDirectory() as d:
                 train(model, xs, f, np.repeat(np.arange(8), len(xs) // 8).astype(str),
-                      TrainConfig(epochs=epochs, batch_size=CFG["train"]["batch_size"], val_fraction=0.0),
+                      dataclasses.replace(S.parse(S.Train, CFG["train"]), epochs=epochs, val_fraction=0.0), 0,
                       Path(d) / "s.pt", device=device, progress=False)
             rates[name].append(epochs * len(xs) / (time.perf_counter() - t0))
     return {"device": device, "batch_size": CFG["train"]["batch_size"], "frames_per_s": max(rates["dense"]),
@@ -249,7 +255,7 @@ def bench_train(device: str, n_frames: int = 1024, epochs: int = 2, repeats: int
 
 
 def bench_select(sizes=(10_000, 100_000)) -> dict:
-    from alcg.select import RMSDSelector
+    from alcg.coverage import RMSDSelector
 
     rng = np.random.default_rng(0)
     base = np.cumsum(rng.normal(0, 0.22, (10, 3)), 0)
@@ -259,8 +265,9 @@ def bench_select(sizes=(10_000, 100_000)) -> dict:
         cg = base[None] + rng.normal(0, 0.07, (n, 10, 3))
         far = rng.random(n) < 0.1  # 10 % of the CG frames drift away: candidates need exact RMSD
         cg[far] = np.cumsum(rng.normal(0, 0.22, (10, 3)), 0)[None] + rng.normal(0, 0.07, (far.sum(), 10, 3))
-        sel = RMSDSelector(rmsd_lo_nm=0.15, rmsd_hi_nm=0.8, n_select=8, n_centers=CFG["select"]["n_centers"],
-                           bond_min_nm=0.0, bond_max_nm=9.0, min_distance_nm=0.0)
+        sel = RMSDSelector(S.defaults(S.Select, rmsd_lo_nm=0.15, rmsd_hi_nm=0.8, n_select=8,
+                                      n_centers=CFG["select"]["n_centers"], bond_min_nm=0.0, bond_max_nm=9.0,
+                                      min_distance_nm=0.0), 0)
         t0 = time.perf_counter()
         res = sel.fit(cg, train).fetch_model()
         out[f"{n}x{n}"] = {"seconds": time.perf_counter() - t0, **res.table()}

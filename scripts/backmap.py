@@ -9,5 +9,6 @@ from alcg.stages import query  # noqa: E402
 
 with job_log(snakemake.log[0]):  # noqa: F821
     i, p = snakemake.input, snakemake.params  # noqa: F821
-    query.backmap(i.selected, i.dataset, list(i.runs), i.pdb, i.xml, S.parse(S.ForceField, p.ff),
+    query.backmap(i.selected, i.dataset, list(i.runs), i.pdb, i.xml, i.get("native") or None,
+                  S.parse(S.ForceField, p.ff),
                   S.parse(S.Backmap, p.backmap), int(snakemake.wildcards.slot), snakemake.output[0])  # noqa: F821

@@ -10,5 +10,5 @@ from alcg.stages import analysis  # noqa: E402
 with job_log(snakemake.log[0]):  # noqa: F821
     i, o, p = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
     analysis.evaluate(list(i.reference), list(p.reference_starts), i.pdb, i.xml, i.folded, i.traj, i.status,
-                      S.parse(S.Evaluate, p.evaluate), S.Select.for_arm(p.select, ""), p.seed, o.metrics,
+                      S.parse(S.Evaluate, p.evaluate), S.parse(S.PhysicalChecks, p.physical), p.seed, o.metrics,
                       o.fes, o.dist)

@@ -9,4 +9,5 @@ from alcg.stages import aa  # noqa: E402
 
 with job_log(snakemake.log[0]):  # noqa: F821
     i, o, p, wc = snakemake.input, snakemake.output, snakemake.params, snakemake.wildcards  # noqa: F821
-    aa.prepare_system(S.parse(S.System, p.system), S.parse(S.ForceField, p.ff), p.start, p.seed, o.pdb, o.xml)
+    aa.prepare_system(S.parse(S.System, p.system), S.parse(S.ForceField, p.ff), p.start, i.get("native"), p.seed,
+                      o.pdb, o.xml)

@@ -2,7 +2,9 @@
 import numpy as np
 import torch
 
+from alcg import settings
 from alcg.priors import KB_KJ_MOL_K, PriorEnergy
+from alcg.simulate import LangevinRun
 
 N_BEADS = 8
 KT = KB_KJ_MOL_K * 300.0
@@ -32,3 +34,9 @@ def energy_force_fn(energy):
             (g,) = torch.autograd.grad(e.sum(), x)
         return e.detach(), -g
     return fn
+
+
+def langevin(n_steps: int, save_interval: int, temperature_k: float, seed: int, **sim) -> LangevinRun:
+    """A Langevin run with the schema's ``cg_sim`` settings, ``sim`` overriding some of them."""
+    return LangevinRun.of(settings.defaults(settings.CGSim, **sim), n_steps=n_steps, save_interval=save_interval,
+                          temperature_k=temperature_k, seed=seed)

@@ -9,6 +9,7 @@ So bond stiffnesses (~85,000 kJ/mol/nm^2, the fastest CG motion) and masses (gly
 import numpy as np
 import torch
 
+from alcg import settings
 from alcg.model import CGModel
 from alcg.priors import KB_KJ_MOL_K, PriorEnergy
 
@@ -36,9 +37,10 @@ def cln025_prior() -> PriorEnergy:
 
 
 def cln025_model(hparams: dict | None = None, seed: int = 0, readout_scale: float = 1.0) -> CGModel:
-    """Prior + a randomly initialised SchNet; ``readout_scale`` scales the network energy."""
+    """Prior + a randomly initialised SchNet (the schema's ``model`` settings, ``hparams``
+    overriding some); ``readout_scale`` scales the network energy."""
     torch.manual_seed(seed)
-    model = CGModel(torch.tensor(BEAD_TYPES), cln025_prior(), hparams)
+    model = CGModel(torch.tensor(BEAD_TYPES), cln025_prior(), settings.defaults(settings.Model, **(hparams or {})))
     if model.net is not None and readout_scale != 1.0:
         with torch.no_grad():
             model.net.lin2.weight.mul_(readout_scale)

@@ -42,9 +42,9 @@ def cln025(tmp_path_factory, test_config, ff_cfg):
 @pytest.fixture(scope="session")
 def cln025_run(tmp_path_factory, cln025, ff_cfg):
     """A short recorded oracle run of CLN025 (2 ps, 50 frames)."""
-    from alcg.oracle import MDSpec, run_md
+    from alcg.allatom_md import MDSpec, run_md
 
     out = tmp_path_factory.mktemp("run") / "run.npz"
-    run_md(cln025[0], cln025[1], out, MDSpec(n_steps=500, record_interval=10,
+    run_md(cln025[0], cln025[1], out, MDSpec(n_steps=500, record_interval=10, checkpoint_every=50, restraint_k=0.0,
                                              equilibration_steps=50, seed=3), ff_cfg, progress=False)
     return out

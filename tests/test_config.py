@@ -13,9 +13,19 @@ from alcg.errors import ConfigError
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("name", ["config.yaml", "test.yaml", "chignolin_cpu.yaml"])
+def _merged(name: str) -> dict:
+    """``name`` merged over config/config.yaml, as Snakemake merges a --configfile."""
+    def merge(a, b):
+        for k, v in b.items():
+            a[k] = merge(a[k], v) if isinstance(v, dict) and isinstance(a.get(k), dict) else v
+        return a
+    return merge(yaml.safe_load((ROOT / "config" / "config.yaml").read_text()),
+                 yaml.safe_load((ROOT / "config" / name).read_text()))
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "test.yaml", "chignolin_cpu.yaml", "go_test.yaml", "go_cpu.yaml"])
 def test_shipped_configs_are_valid(name):
-    validate(yaml.safe_load((ROOT / "config" / name).read_text()))
+    validate(_merged(name))
 
 
 @pytest.mark.parametrize("edit, message", [
@@ -34,6 +44,11 @@ def test_shipped_configs_are_valid(name):
      "select.overrides.random: 'random' is not in experiment.arms"),
     (lambda c: c["select"].update(overrides={"md": {"rmsd_hi": 0.5}}), "unknown key 'select.overrides.md.rmsd_hi'"),
     (lambda c: c.update(control={"enabled": True}), "unknown key 'control'"),
+    (lambda c: c["forcefield"].update(kind="go", solvent="explicit"),
+     "forcefield.solvent: only for forcefield.kind: atomistic"),
+    (lambda c: c["forcefield"].update(kind="go", hydrogen_mass_amu=2.0),
+     "forcefield.hydrogen_mass_amu: only for forcefield.kind: atomistic"),
+    (lambda c: c["forcefield"]["go"].update(cooperativity="frustration"), "forcefield.go.cooperativity: bad value"),
     (lambda c: c["cg_evaluate"].update(n_steps=300), "cg_evaluate.n_steps (300) must not be shorter than the "
      "exploration run, cg_sim.n_steps (400)"),
 ])
@@ -140,18 +155,50 @@ def test_bad_pdb_is_one_line_before_any_job(tmp_path, case, text, message):
     assert not (ROOT / "results" / "never_created_pdb").exists()
 
 
-def test_pdb_sequence_mismatch_names_both(tmp_path):
-    pdb = tmp_path / "cln.pdb"
-    pdb.write_text("".join(_cln025_pdb_lines()))
-    cfg = yaml.safe_load((ROOT / "config" / "test.yaml").read_text())
-    cfg["system"].update(pdb=str(pdb), sequence="GYDPETGTWY")
-    with pytest.raises(Exception, match="GYDPETGTWY.*YYDPETGTWY|YYDPETGTWY.*GYDPETGTWY"):
+def test_pdb_overlay_over_the_default_config(tmp_path):
+    """An overlay holding only ``system: {pdb: ...}`` over config/config.yaml (as Snakemake
+    merges ``--configfile`` files): the default's sequence and start dihedrals cannot leak."""
+    from alcg.structure import build_from_sequence
+
+    pdb = tmp_path / "trpcage.pdb"
+    pdb.write_text(build_from_sequence("NLYIQWLKDGGPSSGRPPPS"))
+    cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    cfg["system"].update(pdb=str(pdb))  # what the merge of the overlay gives
+    out = validate(cfg)["system"]
+    assert out["sequence"] == "NLYIQWLKDGGPSSGRPPPS"  # from the PDB, not YYDPETGTWY
+    assert out["starts"] == {"folded": {}, "extended": {}}  # no dihedrals reach a job
+
+
+def test_overlay_dry_run_with_a_pdb_and_with_imported_trajectories(tmp_path):
+    from alcg.structure import build_from_sequence
+
+    pdb = tmp_path / "trpcage.pdb"
+    pdb.write_text(build_from_sequence("NLYIQWLKDGGPSSGRPPPS"))
+    overlay = tmp_path / "mine.yaml"
+    overlay.write_text(yaml.safe_dump({"run": "never_created_overlay", "system": {"pdb": str(pdb)}}))
+    res = _snakemake("-n", "--cores", "1", "--configfile", str(overlay))
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    assert "prepare_system" in res.stdout and "Traceback" not in res.stderr
+    traj = tmp_path / "run.dcd"
+    traj.write_bytes(b"")  # the dry run only checks that the file exists
+    overlay.write_text(yaml.safe_dump({"run": "never_created_overlay", "initial_md": {
+        "trajectories": [str(traj)], "topology": str(pdb)}}))
+    res = _snakemake("-n", "--cores", "1", "--configfile", str(overlay))
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    assert "rule import_md:" in res.stdout and "rule initial_md:" not in res.stdout
+    assert not (ROOT / "results" / "never_created_overlay").exists()
+
+
+@pytest.mark.parametrize("over, message", [
+    ({"n_select": "many"}, "select.overrides.md.n_select: bad value 'many'"),
+    ({"rmsd_hi_nm": -1.0}, "select.overrides.md.rmsd_hi_nm: bad value -1.0"),
+    ({"n_spare": 1.5}, "select.overrides.md.n_spare: bad value 1.5"),
+])
+def test_bad_override_value_is_one_line(test_config, over, message):
+    cfg = copy.deepcopy(test_config)
+    cfg["select"]["overrides"] = {"md": over}
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         validate(cfg)
-    cfg["system"]["sequence"] = None
-    with pytest.raises(ConfigError, match="system.starts.folded.phi: .*system.pdb is set"):
-        validate(copy.deepcopy(cfg))  # dihedrals would be silently ignored
-    cfg["system"]["starts"] = {"folded": {}, "extended": {}}
-    assert validate(cfg)["system"]["sequence"] == "YYDPETGTWY"  # the sequence comes from the PDB
 
 
 def _cln025_pdb_lines() -> list[str]:

@@ -3,7 +3,12 @@ import numpy as np
 import pytest
 from scipy.stats import wasserstein_distance
 
+from alcg import settings
 from alcg.evaluate import TicaSpace, compare, w1_emd
+
+
+def _settings(**overrides) -> settings.Evaluate:
+    return settings.defaults(settings.Evaluate, **overrides)
 
 
 def test_w1_of_shifted_gaussians_is_the_shift():
@@ -11,11 +16,11 @@ def test_w1_of_shifted_gaussians_is_the_shift():
     d = 2.0
     a = rng.normal(size=(3000, 2))
     b = rng.normal(size=(3000, 2)) + [d, 0.0]
-    mean, sd = w1_emd(a, b, n_subsamples=3, size=1500, seed=1)
+    mean, sd = w1_emd(a, b, n_subsamples=3, subsample_size=1500, seed=1)
     assert mean == pytest.approx(d, abs=0.1)  # finite-sample EMD is biased up by a few %
     assert 0 < sd < 0.05
     assert wasserstein_distance(a[:, 0], b[:, 0]) == pytest.approx(d, abs=0.05)
-    same, _ = w1_emd(a, rng.normal(size=(3000, 2)), 2, 1500)
+    same, _ = w1_emd(a, rng.normal(size=(3000, 2)), 2, 1500, seed=0)
     assert same < 0.2
 
 
@@ -45,14 +50,15 @@ def test_compare_reports_all_metrics():
     ref, _ = _slow_process(2000, 1)
     model, _ = _slow_process(1000, 2)
     tica = TicaSpace.fit([ref], 10, 2)
-    m = compare(model, ref, tica, ref[0], folded_rmsd_nm=0.1, n_subsamples=2, size=500)
+    m = compare(model, ref, tica, ref[0], _settings(folded_rmsd_nm=0.1, n_subsamples=2, subsample_size=500), seed=0)
     for key in ("tica_w1", "tica_w1_sd", "bond_w1_nm", "angle_w1_rad", "dihedral_w1_rad", "rg_w1_nm",
                 "rmsd_folded_w1_nm", "fraction_folded"):
         assert np.isfinite(m[key]), key
     assert m["tica_w1"] < 0.5  # same process: close
     shifted = model.copy()
     shifted[:, 5, 1] += 0.5
-    assert compare(shifted, ref, tica, ref[0], n_subsamples=2, size=500)["tica_w1"] > m["tica_w1"]
+    assert compare(shifted, ref, tica, ref[0], _settings(n_subsamples=2, subsample_size=500), seed=0)["tica_w1"] \
+        > m["tica_w1"]
 
 
 def test_kl_direction_reference_first():
@@ -87,6 +93,6 @@ def test_compare_reports_kl_end_to_end_and_per_start():
     model, _ = _slow_process(1000, 2)
     tica = TicaSpace.fit([ref], 10, 2)
     groups = {"a": state == 0, "b": state == 1}
-    m = compare(model, ref, tica, ref[0], n_subsamples=1, size=500, ref_groups=groups)
+    m = compare(model, ref, tica, ref[0], _settings(n_subsamples=1, subsample_size=500), seed=0, ref_groups=groups)
     assert m["kl_ref_model"] > 0 and np.isfinite(m["end_to_end_w1_nm"])
     assert set(m["tica_w1_by_start"]) == {"a", "b"}

@@ -1,18 +1,17 @@
 """The evaluation protocol: the same fixed starts and noise for every arm; burn-in dropped."""
 import numpy as np
+import pytest
 import torch
 
-from alcg import dataset
-from alcg.cgtraj import load_trajectory
-from alcg.io import save_npz
+from alcg import cgtraj, dataset, evalstarts
 from alcg.model import CGModel, save_model
-from alcg.settings import CGEvaluate, CGSim
+from alcg.settings import CGEvaluate, CGSim, Model, defaults
 from alcg.stages import analysis, cg
 from cg_helpers import N_BEADS, chain_prior, zigzag
 
-SIM = CGSim(n_replicas=4, n_steps=60, dt_ps=0.002, friction_per_ps=1.0, save_interval=10, bead_mass=50.0,
-            max_bond_nm=0.6, max_force_kj_mol_nm=1e5, keep_exploration=True)
-EV = CGEvaluate(replicas_per_start=2, n_dataset_starts=0, n_steps=80, burn_in_steps=20, save_interval=10)
+SIM = defaults(CGSim, n_replicas=4, n_steps=60, dt_ps=0.002, friction_per_ps=1.0, save_interval=10, bead_mass=50.0,
+               max_bond_nm=0.6, max_force_kj_mol_nm=1e5, compile=False)
+EV = defaults(CGEvaluate, replicas_per_start=2, n_dataset_starts=0, n_steps=80, burn_in_steps=20, save_interval=10)
 
 
 def _cg_pdb(path):
@@ -23,19 +22,25 @@ def _cg_pdb(path):
 
 def _dataset(path, seed):
     x = zigzag(20, seed).astype(np.float32)
-    data = {**dataset.empty(np.zeros(N_BEADS, np.int64), np.full(N_BEADS, 50.0), "A" * N_BEADS),
-            "coords": x, "forces": np.zeros_like(x), "source": np.array(["a"] * 20), "frame": np.arange(20),
-            "round": np.zeros(20, np.int64), "traj": np.array(["a"] * 20), "split": np.array(["train"] * 20)}
+    data = dataset.with_frames(dataset.empty(np.zeros(N_BEADS, np.int64), np.full(N_BEADS, 50.0), "A" * N_BEADS),
+                               coords=x, forces=np.zeros_like(x), source=np.array(["a"] * 20), frame=np.arange(20),
+                               round=np.zeros(20, np.int64), traj=np.array(["a"] * 20),
+                               split=np.array(["train"] * 20))
     dataset.save(path, data)
 
 
-def test_evaluation_ignores_the_arms_dataset_exploration_does_not(tmp_path):
-    model = CGModel(torch.zeros(N_BEADS, dtype=torch.long), chain_prior(), {"n_interactions": 0})
+def test_evaluation_ignores_the_arms_dataset_exploration_does_not(tmp_path, monkeypatch):
+    import alcg.simulate
+
+    compile_flags, force_fn = [], alcg.simulate.model_force_fn
+    monkeypatch.setattr(alcg.simulate, "model_force_fn",
+                        lambda model, compile: compile_flags.append(compile) or force_fn(model, compile=compile))
+    model = CGModel(torch.zeros(N_BEADS, dtype=torch.long), chain_prior(), defaults(Model, n_interactions=0))
     save_model(tmp_path / "m.pt", model)
     pdb = _cg_pdb(tmp_path / "cg.pdb")
-    starts = np.repeat(zigzag(2, 9).astype(np.float32), EV.replicas_per_start, axis=0)
-    save_npz(tmp_path / "starts.npz", metadata={}, coords=starts, label=np.array(["a", "a", "b", "b"]),
-             bead_masses=np.full(N_BEADS, 50.0))
+    starts = evalstarts.EvaluationStarts.repeated(list(zigzag(2, 9)), ["a", "b"], EV.replicas_per_start,
+                                                  np.full(N_BEADS, 50.0))
+    evalstarts.save(tmp_path / "starts.npz", starts)
     explored, evaluated = [], []
     for arm, seed in (("one", 1), ("two", 2)):  # two arms whose datasets differ
         _dataset(tmp_path / f"{arm}.npz", seed)
@@ -43,25 +48,53 @@ def test_evaluation_ignores_the_arms_dataset_exploration_does_not(tmp_path):
                    str(tmp_path / f"x_{arm}.h5"), str(tmp_path / f"x_{arm}.json"))
         cg.cg_evaluate(str(tmp_path / "m.pt"), str(tmp_path / "starts.npz"), str(pdb), SIM, EV, 300.0, "cpu", 5,
                        str(tmp_path / f"e_{arm}.h5"), str(tmp_path / f"e_{arm}.json"))
-        explored.append(load_trajectory(tmp_path / f"x_{arm}.h5", tmp_path / f"x_{arm}.json")[0])
-        evaluated.append(load_trajectory(tmp_path / f"e_{arm}.h5", tmp_path / f"e_{arm}.json"))
+        explored.append(cgtraj.load(tmp_path / f"x_{arm}.h5", tmp_path / f"x_{arm}.json").xyz)
+        evaluated.append(cgtraj.load(tmp_path / f"e_{arm}.h5", tmp_path / f"e_{arm}.json"))
+    assert compile_flags == [False] * 4  # cg_sim.compile reaches every simulation
     assert not np.allclose(explored[0], explored[1])          # exploration starts from the arm's data
-    np.testing.assert_array_equal(evaluated[0][0], evaluated[1][0])  # evaluation: identical frames
-    xyz, replicas, _ = evaluated[0]
-    kept, first_half = analysis.kept_frames(xyz, replicas, EV.burn_in_steps // EV.save_interval)
+    np.testing.assert_array_equal(evaluated[0].xyz, evaluated[1].xyz)  # evaluation: identical frames
+    run = evaluated[0]
+    assert (run.run.purpose, run.run.start_label) == ("evaluation", ("a", "a", "b", "b"))
+    assert (run.run.burn_in_frames, run.run.frames_per_replica) == (2, 8)
+    kept, first_half = run.kept_frames()
     assert len(kept) == 4 * (8 - 2)  # 4 replicas x (80/10 frames - 2 burn-in frames)
     assert first_half.sum() == 4 * 3
 
 
 def test_exploded_replicas_count_against_the_valid_fraction():
     """Two replicas of 100 frames, burn-in 10; one stopped after 30 frames."""
-    status = {"burn_in_frames": 10, "frames_per_replica": 100,
-              "replicas": [{"n_frames": 100, "frame_offset": 0}, {"n_frames": 30, "frame_offset": 100}]}
-    assert analysis.expected_kept_frames(status) == 180
-    kept, _ = analysis.kept_frames(np.zeros((130, N_BEADS, 3)), status["replicas"], 10)
+    info = cgtraj.RunInfo(mean_kinetic_temperature_k=300.0, steps_per_s=1.0, elapsed_s=1.0, n_steps=1000,
+                          resumed_from_step=0, device="cpu", purpose="evaluation", start_label=("a", "b"),
+                          burn_in_frames=10, frames_per_replica=100)
+    replicas = (cgtraj.Replica(0, "ok", "", 100, 0, -1), cgtraj.Replica(1, "exploded", "bond", 30, 100, 300))
+    run = cgtraj.CGTrajectory(np.zeros((130, N_BEADS, 3)), None, replicas, info)
+    assert run.expected_kept_frames() == 180
+    kept, _ = run.kept_frames()
     assert len(kept) == 110  # the fraction that exists: 110 / 180
-    del status["frames_per_replica"]  # older status files: the longest replica
-    assert analysis.expected_kept_frames(status) == 180
+    assert run.exploded_fraction == 0.5
+
+
+def test_evaluation_starts_round_trip(tmp_path):
+    coords = [np.full((N_BEADS, 3), 0.1), np.full((N_BEADS, 3), 0.2, np.float32), np.full((N_BEADS, 3), 0.3)]
+    starts = evalstarts.EvaluationStarts.repeated(coords, ["folded", "round0_3", "round0_7"], 2,
+                                                  np.arange(N_BEADS) + 50.0)
+    assert starts.coords.shape == (6, N_BEADS, 3) and starts.coords.dtype == np.float32
+    assert starts.label.tolist() == ["folded", "folded", "round0_3", "round0_3", "round0_7", "round0_7"]
+    evalstarts.save(tmp_path / "starts.npz", starts)
+    back = evalstarts.load(tmp_path / "starts.npz")
+    for name in ("coords", "label", "bead_masses"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(starts, name))
+        assert getattr(back, name).dtype == getattr(starts, name).dtype
+    assert (back.n_starts, back.replicas_per_start) == (3, 2)
+
+
+def test_a_file_that_is_not_an_evaluation_starts_file_is_refused(tmp_path):
+    from alcg.errors import DataError
+    from alcg.io import save_npz
+
+    save_npz(tmp_path / "x.npz", metadata={}, coords=np.zeros((1, N_BEADS, 3)))
+    with pytest.raises(DataError, match="x.npz is not an evaluation starts file"):
+        evalstarts.load(tmp_path / "x.npz")
 
 
 def test_reference_without_frame_times_is_one_clear_error(monkeypatch):

@@ -10,13 +10,15 @@ import numpy as np
 import pytest
 import torch
 
+from alcg import settings
 from alcg.export import METADATA_FILE, export_torchscript
 from alcg.mapping import bead_types
 from alcg.model import CGModel
 from alcg.priors import fit_priors
 
 # a small network with a 1 nm cutoff, so that the neighbour lists differ between frames
-HP = dict(cutoff_nm=1.0, n_rbf=16, hidden=16, n_filters=16, n_interactions=2, max_neighbors=32)
+HP = settings.defaults(settings.Model, cutoff_nm=1.0, n_rbf=16, hidden=16, n_filters=16, n_interactions=2,
+                       max_neighbors=32)
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +35,7 @@ def frames(cln025) -> torch.Tensor:
 @pytest.fixture(scope="module")
 def model(frames) -> CGModel:
     torch.manual_seed(0)
-    prior = fit_priors(frames.numpy(), 340.0, dihedral_terms=2, n_bins=12)
+    prior = fit_priors(frames.numpy(), 340.0, settings.defaults(settings.Priors, dihedral_terms=2, n_bins=12))
     return CGModel(torch.as_tensor(bead_types("YYDPETGTWY")), prior, HP).float()
 
 

@@ -1,6 +1,7 @@
 """Fast simulation forces: tabulated filters, all-pairs path, explicit backward, compile fallback."""
 import torch
 
+from alcg import dense_schnet
 from alcg import fastforces as ff
 from alcg.fastforces import FastForceField, force_error
 from cln025_cg import cln025_frames, cln025_model
@@ -37,7 +38,7 @@ def test_tabulated_forces_match_the_exact_model():
     table = ff.tabulate_filters(model.net)
     w = ff.frozen_weights(model.net, model.bead_types, table)
     filters = lambda d: ff.tabulated_pair_filters(d, table.coef, table.spacing_nm)  # noqa: E731
-    e_tab, f_tab = ff.network_forces(x, w, model.pairs, filters)
+    e_tab, f_tab = dense_schnet.network_forces(x, w, model.pairs, filters)
     e_ref, f_ref = _network_forces_exact(model, x)
     assert force_error(f_tab, f_ref) < 1e-4  # the network's forces alone
     torch.testing.assert_close(e_tab, e_ref, rtol=1e-4, atol=1e-4)
@@ -81,7 +82,7 @@ def test_compile_failures_fall_back_to_eager(monkeypatch, caplog):
     def no_compiler(fn, *args, **kwargs):
         raise RuntimeError("no C++ compiler found")
     monkeypatch.setattr(torch, "compile", no_compiler)
-    field = FastForceField(model, compile=True)
+    field = FastForceField(model, compile=True, compile_after_calls=1)
     torch.testing.assert_close(field(x)[1], ref)
     assert field.mode == "tabulated" and field.info["compile_error"] == "RuntimeError"
 
@@ -95,7 +96,7 @@ def test_compile_failures_fall_back_to_eager(monkeypatch, caplog):
             return fn(y)
         return run
     monkeypatch.setattr(torch, "compile", breaks_later)
-    field = FastForceField(model, compile=True)
+    field = FastForceField(model, compile=True, compile_after_calls=1)
     field(x)
     assert field.mode == "tabulated+compiled"
     torch.testing.assert_close(field(x[:5])[1], ref[:5])
@@ -107,23 +108,33 @@ def test_automatic_compile_waits_for_a_long_run(monkeypatch):
     monkeypatch.setattr(torch, "compile", lambda fn, *a, **k: compiled.append(1) or fn)
     model = cln025_model(SMALL)
     x = torch.as_tensor(cln025_frames(4, seed=5), dtype=torch.float32)
-    field = FastForceField(model, compile_after_calls=3)
+    field = FastForceField(model, compile=True, compile_after_calls=3)
     for _ in range(2):
         field(x)
     assert not compiled and field.mode == "tabulated"
     field(x)
     assert compiled and field.mode == "tabulated+compiled"
-    monkeypatch.setenv("ALCG_COMPILE", "0")
-    field = FastForceField(model, compile_after_calls=1)
-    field(x)
-    assert field.mode == "tabulated"
+    field = FastForceField(model, compile=False, compile_after_calls=1)  # cg_sim.compile: false
+    for _ in range(3):
+        field(x)
+    assert len(compiled) == 1 and field.mode == "tabulated"
+
+
+def test_the_compile_setting_reaches_the_force_field():
+    """``cg_sim.compile`` (no environment variable): on, compile once a run is long; off, never."""
+    from alcg.fastforces import COMPILE_AFTER_CALLS
+    from alcg.simulate import model_force_fn
+
+    model = cln025_model(SMALL)
+    assert model_force_fn(model, compile=True).compile_at == COMPILE_AFTER_CALLS
+    assert model_force_fn(model, compile=False).compile_at == -1
 
 
 def test_compiled_forces_equal_eager_ones_also_after_replicas_stop():
     """Real torch.compile (inductor; needs a C++ compiler, else the fallback is what runs)."""
     model = cln025_model(SMALL)
     x = torch.as_tensor(cln025_frames(12, seed=6), dtype=torch.float32)
-    field = FastForceField(model, compile=True)
+    field = FastForceField(model, compile=True, compile_after_calls=1)
     e, f = field(x)
     e0, f0 = field.eager(x)
     assert field.mode in ("tabulated+compiled", "tabulated")
@@ -182,7 +193,7 @@ def test_scatter_path_for_larger_molecules_gives_the_same_forces(monkeypatch):
         ((f - target) ** 2).mean().backward()
         return field(x)[1], f.detach(), [p.grad.clone() for p in model.net.interactions.parameters()]
     small = run()
-    monkeypatch.setattr(ff, "INCIDENCE_MAX_BEADS", 0)
+    monkeypatch.setattr(dense_schnet, "INCIDENCE_MAX_BEADS", 0)
     large = run()
     torch.testing.assert_close(large[0], small[0])
     torch.testing.assert_close(large[1], small[1])

@@ -67,25 +67,26 @@ def _assert_forces_close(got: np.ndarray, want: np.ndarray, rel: float) -> None:
     assert np.abs(got - want).max() < rel * scale, (np.abs(got - want).max(), scale)
 
 
-def _run_args(cln025, ff_cfg):
-    return dict(system_pdb=cln025[0], system_xml=cln025[1], ff_cfg=ff_cfg)
+def _run_args(cln025, ff_cfg, stride=1, checkpoint_every=200):
+    return dict(system_pdb=cln025[0], system_xml=cln025[1], ff_cfg=ff_cfg, checkpoint_every=checkpoint_every,
+                stride=stride)
 
 
 def test_import_dcd_recomputes_forces(cln025, ff_cfg, md_files, tmp_path):
     out = tmp_path / "dcd.npz"
     meta = importer.import_trajectory(md_files["dcd"], cln025[0], out=out, **_run_args(cln025, ff_cfg))
-    run = aarun.load_run(out)
+    run = aarun.load(out)
     file_xyz = md.load(str(md_files["dcd"]), top=str(cln025[0])).xyz
-    np.testing.assert_array_equal(run["positions"], file_xyz)  # float32, as read
-    np.testing.assert_allclose(run["positions"], md_files["xyz"], atol=2e-6)
+    np.testing.assert_array_equal(run.positions, file_xyz)  # float32, as read
+    np.testing.assert_allclose(run.positions, md_files["xyz"], atol=2e-6)
     energy, forces = _reference_forces(cln025, file_xyz)
-    _assert_forces_close(run["forces"], forces, 1e-5)
-    np.testing.assert_allclose(run["potential_energy"], energy, rtol=1e-5, atol=1e-2)
-    _assert_forces_close(run["forces"], md_files["forces"], 1e-3)  # MD forces at unrounded positions
+    _assert_forces_close(run.forces, forces, 1e-5)
+    np.testing.assert_allclose(run.potential_energy, energy, rtol=1e-5, atol=1e-2)
+    _assert_forces_close(run.forces, md_files["forces"], 1e-3)  # MD forces at unrounded positions
     # time from the DCD header: 5 steps x 4 fs per frame
     assert meta["frame_interval_from"] == "dcd header"
     assert meta["source_frame_interval_ps"] == pytest.approx(md_files["interval_ps"])
-    np.testing.assert_allclose(run["time_ps"], np.arange(N_FRAMES) * md_files["interval_ps"])
+    np.testing.assert_allclose(run.time_ps, np.arange(N_FRAMES) * md_files["interval_ps"])
     assert aarun.recorded_ns(out) == pytest.approx(N_FRAMES * md_files["interval_ps"] / 1000)
     assert meta["source"] == str(md_files["dcd"]) and meta["source_frames"] == {
         "start": 0, "step": 1, "count": N_FRAMES}
@@ -94,22 +95,22 @@ def test_import_dcd_recomputes_forces(cln025, ff_cfg, md_files, tmp_path):
     expected = [(a.residue.name, a.name) for a in pdb.topology.atoms()]
     aarun.check_topology(run, expected, str(out), str(cln025[0]))
     data = project_runs([out], CAMapping(pdb.topology, omm.deserialize(cln025[1].read_text())), 0)
-    assert data["coords"].shape == (N_FRAMES, 10, 3) and np.isfinite(data["forces"]).all()
+    assert data.coords.shape == (N_FRAMES, 10, 3) and np.isfinite(data.forces).all()
 
 
 def test_import_xtc_with_stride(cln025, ff_cfg, md_files, tmp_path):
     out = tmp_path / "xtc.npz"
-    meta = importer.import_trajectory(md_files["xtc"], cln025[0], out=out, stride=2,
-                                      **_run_args(cln025, ff_cfg))
-    run = aarun.load_run(out)
+    meta = importer.import_trajectory(md_files["xtc"], cln025[0], out=out,
+                                      **_run_args(cln025, ff_cfg, stride=2))
+    run = aarun.load(out)
     file_xyz = md.load(str(md_files["xtc"]), top=str(cln025[0])).xyz[::2]
-    np.testing.assert_array_equal(run["positions"], file_xyz)
-    np.testing.assert_allclose(run["positions"], md_files["xyz"][::2], atol=1e-3)  # XTC precision
+    np.testing.assert_array_equal(run.positions, file_xyz)
+    np.testing.assert_allclose(run.positions, md_files["xyz"][::2], atol=1e-3)  # XTC precision
     _, forces = _reference_forces(cln025, file_xyz)
-    _assert_forces_close(run["forces"], forces, 1e-5)
+    _assert_forces_close(run.forces, forces, 1e-5)
     assert meta["source_frames"] == {"start": 0, "step": 2, "count": N_FRAMES // 2}
     assert meta["frame_interval_from"] == "frame times"
-    np.testing.assert_allclose(run["time_ps"], np.arange(0, N_FRAMES, 2) * md_files["interval_ps"], atol=1e-5)
+    np.testing.assert_allclose(run.time_ps, np.arange(0, N_FRAMES, 2) * md_files["interval_ps"], atol=1e-5)
     assert aarun.recorded_ns(out) == pytest.approx(N_FRAMES * md_files["interval_ps"] / 1000, rel=1e-4)
 
 
@@ -117,9 +118,9 @@ def test_import_as_reference_positions_only(cln025, ff_cfg, md_files, tmp_path):
     out = tmp_path / "ref.npz"
     meta = importer.import_trajectory(md_files["xtc"], cln025[0], out=out, forces=False,
                                       **_run_args(cln025, ff_cfg))
-    run = aarun.load_run(out)
-    assert "forces" not in run and np.isnan(run["potential_energy"]).all()
-    assert run["positions"].shape == (N_FRAMES, 166, 3) and not meta["forces_recomputed"]
+    run = aarun.load(out)
+    assert run.forces is None and np.isnan(run.potential_energy).all()
+    assert run.positions.shape == (N_FRAMES, 166, 3) and not meta["forces_recomputed"]
     assert aarun.status(out) is aarun.Status.OK
 
 
@@ -143,10 +144,10 @@ def test_import_pdb_strips_water_and_ions(cln025, ff_cfg, md_files, tmp_path):
         app.PDBFile.writeFooter(modeller.topology, fh)
     out = tmp_path / "wet.npz"
     meta = importer.import_trajectory(wet, None, out=out, **_run_args(cln025, ff_cfg))
-    run = aarun.load_run(out)
-    np.testing.assert_allclose(run["positions"], md_files["xyz"][:3], atol=6e-4)  # PDB: 0.001 A
-    assert run["forces"].shape == (3, 166, 3) and meta["frame_interval_from"] == "unknown"
-    assert aarun.recorded_ns(out) == 0.0 and np.isnan(run["time_ps"]).all()
+    run = aarun.load(out)
+    np.testing.assert_allclose(run.positions, md_files["xyz"][:3], atol=6e-4)  # PDB: 0.001 A
+    assert run.forces.shape == (3, 166, 3) and meta["frame_interval_from"] == "unknown"
+    assert aarun.recorded_ns(out) == 0.0 and np.isnan(run.time_ps).all()
 
 
 def _edit_gro(gro, out, renames: dict[tuple[int, str], str]):
@@ -166,14 +167,14 @@ def test_common_atom_name_aliases_are_matched(cln025, ff_cfg, md_files, tmp_path
                     {(1, "H"): "H1", (10, "O"): "OC1", (10, "OXT"): "OC2", (5, "H"): "HN"})
     out = tmp_path / "gmx.npz"
     importer.import_trajectory(md_files["xtc"], gro, out=out, forces=False, **_run_args(cln025, ff_cfg))
-    np.testing.assert_array_equal(aarun.load_run(out)["positions"], xyz)
+    np.testing.assert_array_equal(aarun.load(out).positions, xyz)
     # MDTraj reads every topology format through OpenMM's name table (as PDBFixer reads
     # system.pdb), which maps CHARMM's HB1/HB2 to HB3/HB2: the two hydrogens swap places
     gro = _edit_gro(md_files["gro"], tmp_path / "charmm.gro", {(1, "HB2"): "HB1", (1, "HB3"): "HB2"})
     importer.import_trajectory(md_files["xtc"], gro, out=out, forces=False, **_run_args(cln025, ff_cfg))
     names = [a.name for a in md.load_topology(str(cln025[0])).atoms]
     hb2, hb3 = names.index("HB2"), names.index("HB3")  # of TYR1
-    swapped = aarun.load_run(out)["positions"]
+    swapped = aarun.load(out).positions
     np.testing.assert_array_equal(swapped[:, [hb2, hb3]], xyz[:, [hb3, hb2]])
 
 
@@ -199,9 +200,9 @@ def test_unmatched_topology_is_a_one_line_error(cln025, ff_cfg, md_files, tmp_pa
 def test_killed_import_resumes_from_checkpoint(cln025, ff_cfg, md_files, tmp_path, monkeypatch):
     # the Reference platform is deterministic, so a resumed import can be compared bit by bit
     reference = dataclasses.replace(ff_cfg, platform="Reference")
-    args = dict(out=tmp_path / "full.npz", checkpoint_every=3, **_run_args(cln025, reference))
+    args = dict(out=tmp_path / "full.npz", **_run_args(cln025, reference, checkpoint_every=3))
     importer.import_trajectory(md_files["dcd"], cln025[0], **args)
-    full = aarun.load_run(tmp_path / "full.npz")
+    full = aarun.load(tmp_path / "full.npz")
 
     calls = []
     real = importer.single_point
@@ -222,6 +223,6 @@ def test_killed_import_resumes_from_checkpoint(cln025, ff_cfg, md_files, tmp_pat
     monkeypatch.setattr(importer, "single_point", lambda c, p: (calls.append(1), real(c, p))[1])
     importer.import_trajectory(md_files["dcd"], cln025[0], **{**args, "out": out})
     assert len(calls) == N_FRAMES - 3 and not partial.exists()
-    resumed = aarun.load_run(out)
+    resumed = aarun.load(out)
     for key in ("positions", "forces", "potential_energy", "time_ps", "atom_indices"):
-        np.testing.assert_array_equal(resumed[key], full[key])
+        np.testing.assert_array_equal(getattr(resumed, key), getattr(full, key))

@@ -1,15 +1,22 @@
-"""CGSchNet: forces are -grad E, symmetry, batching, self-contained checkpoints."""
+"""CGSchNet: forces are -grad E, symmetry, batching, self-contained checkpoints; no import cycles."""
+import ast
+import dataclasses
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from alcg import settings
 from alcg.errors import DataError
 from alcg.model import CGModel, load_model, save_model
 from cg_helpers import N_BEADS, chain_prior, zigzag
 
-HP = dict(cutoff_nm=3.0, n_rbf=16, hidden=16, n_filters=16, n_interactions=2, max_neighbors=32)
+HP = settings.defaults(settings.Model, cutoff_nm=3.0, n_rbf=16, hidden=16, n_filters=16, n_interactions=2,
+                       max_neighbors=32)
 
 
 @pytest.fixture()
@@ -63,7 +70,7 @@ def test_checkpoint_reloads_alone(model, tmp_path):
     loaded = load_model(tmp_path / "m.pt")
     x = torch.as_tensor(zigzag(2), dtype=torch.float32)
     torch.testing.assert_close(loaded(x), model(x))
-    assert loaded.hparams == model.hparams
+    assert loaded.hparams == model.hparams == HP.hparams()
     blob = torch.load(tmp_path / "m.pt", weights_only=False)
     blob["format"] = 99
     torch.save(blob, tmp_path / "old.pt")
@@ -75,7 +82,7 @@ def test_checkpoint_reloads_alone(model, tmp_path):
 def test_dense_path_equals_edge_list_path_also_for_training(cutoff_nm):
     """All-pairs tensors give the edge list's energies, forces and force-matching gradients."""
     torch.manual_seed(1)
-    model = CGModel(torch.arange(N_BEADS) % 5, chain_prior(sigma=0.3), dict(HP, cutoff_nm=cutoff_nm)).double()
+    model = CGModel(torch.arange(N_BEADS) % 5, chain_prior(sigma=0.3), dataclasses.replace(HP, cutoff_nm=cutoff_nm)).double()
     x = torch.as_tensor(zigzag(4, seed=4)) + 0.05 * torch.randn(4, N_BEADS, 3, dtype=torch.float64)
     d = model._pair_distances(x)
     assert cutoff_nm > 2.0 or 0.2 < float((d < cutoff_nm).double().mean()) < 0.8  # some pairs cut off
@@ -110,3 +117,60 @@ def test_automatic_path_is_dense_when_most_pairs_interact(model, monkeypatch):
     assert used and model.pair_path == "auto"
     with pytest.raises(ValueError, match="pair_path"):
         model.network_energy(x, pair_path="sparse")
+
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+#: the CG side: models, forces, training, simulation and their files, evaluation, summaries
+CG_MODULES = {"alcg.dense_schnet", "alcg.model", "alcg.fastforces", "alcg.priors", "alcg.geometry", "alcg.train",
+              "alcg.simulate", "alcg.export", "alcg.cgtraj", "alcg.evalstarts", "alcg.evaluate",
+              "alcg.statistics", "alcg.summary", "alcg.plots", "alcg.stages.cg", "alcg.stages.analysis"}
+
+
+def _alcg_imports(top_level_only: bool) -> dict[str, set[str]]:
+    """Module -> the alcg modules it imports (at module level only, or anywhere in it)."""
+    files = {".".join(p.relative_to(SRC).with_suffix("").parts).removesuffix(".__init__"): p
+             for p in SRC.rglob("*.py")}
+    graph = {}
+    for name, path in files.items():
+        tree = ast.parse(path.read_text())
+        nodes = tree.body if top_level_only else ast.walk(tree)
+        targets = set()
+        for node in nodes:
+            if isinstance(node, ast.Import):
+                targets |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                targets |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
+        graph[name] = {t for t in targets if t in files and t not in (name, "alcg")}
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every cycle a depth-first search meets (each as its path, first module repeated)."""
+    found, state = [], {}
+
+    def visit(node, path):
+        state[node] = "open"
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == "open":
+                found.append(path[path.index(nxt):] + [node, nxt])
+            elif nxt not in state:
+                visit(nxt, path + [node])
+        state[node] = "done"
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [])
+    return found
+
+
+def test_no_import_cycles():
+    """No cycle among alcg's module-level imports; none at all (function-level imports too)
+    through a CG-side module: the dense SchNet kernel is a leaf the model and the fast force
+    field both import."""
+    assert _cycles(_alcg_imports(top_level_only=True)) == []
+    assert _cycles(_alcg_imports(top_level_only=False)) == []
+    assert _alcg_imports(top_level_only=False)["alcg.dense_schnet"] == set()
+
+
+@pytest.mark.parametrize("module", ["alcg.model", "alcg.fastforces", "alcg.dense_schnet"])
+def test_modules_import_alone(module):
+    subprocess.run([sys.executable, "-c", f"import {module}"], check=True, timeout=120)

@@ -1,23 +1,28 @@
-"""Boltzmann-inverted priors reproduce the distributions they were fitted on."""
+"""Boltzmann-inverted priors reproduce the distributions they were fitted on; priors.json round-trips."""
 import numpy as np
+import pytest
 import torch
 
+from alcg import priors, settings
 from alcg.geometry import angles, bonds, dihedrals
 from alcg.priors import fit_priors
-from alcg.simulate import LangevinConfig, simulate
-from cg_helpers import N_BEADS, chain_prior, energy_force_fn, zigzag
+from alcg.simulate import simulate
+from cg_helpers import N_BEADS, chain_prior, energy_force_fn, langevin, zigzag
+
+
+def _terms(dihedral_terms: int) -> settings.Priors:
+    return settings.defaults(settings.Priors, dihedral_terms=dihedral_terms)
 
 
 def _sample(energy, seed):
-    cfg = LangevinConfig(n_steps=5000, dt_ps=0.002, friction_per_ps=5.0, temperature_k=300.0,
-                         save_interval=25, seed=seed)
+    cfg = langevin(n_steps=5000, save_interval=25, temperature_k=300.0, seed=seed, dt_ps=0.002, friction_per_ps=5.0)
     res = simulate(energy_force_fn(energy), zigzag(128, seed), np.full(N_BEADS, 50.0), cfg, progress=False)
     return res.coords[:, 40:].reshape(-1, N_BEADS, 3)  # drop the first 2 ps
 
 
 def test_prior_alone_reproduces_fitted_bond_and_angle_histograms():
     data = _sample(chain_prior(angle_k=60.0, sigma=0.3), seed=1)
-    prior = fit_priors(data, 300.0, dihedral_terms=2)
+    prior = fit_priors(data, 300.0, _terms(2))
     resampled = _sample(prior, seed=2)
     for fn in (bonds, angles):
         a = fn(torch.as_tensor(data)).numpy()
@@ -29,7 +34,7 @@ def test_prior_alone_reproduces_fitted_bond_and_angle_histograms():
 
 def test_fitted_prior_energy_is_finite_and_dihedral_term_present():
     data = _sample(chain_prior(angle_k=60.0), seed=3)
-    prior = fit_priors(data, 300.0, dihedral_terms=3)
+    prior = fit_priors(data, 300.0, _terms(3))
     terms = prior.terms(torch.as_tensor(data[:10], dtype=torch.float32))
     assert set(terms) == {"bonds", "angles", "dihedrals", "repulsion"}
     assert all(torch.isfinite(t).all() for t in terms.values())
@@ -38,3 +43,27 @@ def test_fitted_prior_energy_is_finite_and_dihedral_term_present():
     b = bonds(torch.as_tensor(data)).numpy()
     np.testing.assert_allclose(prior.bond_k.numpy(), prior.kt / b.var(0), rtol=1e-4)
     assert dihedrals(torch.as_tensor(data[:2])).shape == (2, N_BEADS - 3)
+
+
+@pytest.mark.parametrize("n_beads", [8, 3])
+def test_priors_file_round_trips(tmp_path, n_beads):
+    """save then load gives the same parameters, provenance and energies (also without dihedrals)."""
+    rng = np.random.default_rng(4)
+    data = zigzag(200, 4)[:, :n_beads] + rng.normal(0, 0.01, (200, n_beads, 3))
+    prior = fit_priors(data, 300.0, _terms(2))
+    priors.save(tmp_path / "priors.json", prior, fitted_on="seed_1/round_000/dataset/dataset.npz", n_frames=200)
+    loaded = priors.load(tmp_path / "priors.json")
+    assert loaded == priors.FittedPriors.of(prior, "seed_1/round_000/dataset/dataset.npz", 200)
+    assert (loaded.fitted_on, loaded.n_frames, loaded.n_beads) == ("seed_1/round_000/dataset/dataset.npz", 200,
+                                                                   n_beads)
+    assert loaded.energy().params() == prior.params()
+    x = torch.as_tensor(data[:5], dtype=torch.float32)
+    torch.testing.assert_close(loaded.energy()(x), prior(x), rtol=0, atol=0)
+
+
+def test_a_file_that_is_not_a_priors_file_is_refused(tmp_path):
+    from alcg.errors import DataError
+
+    (tmp_path / "p.json").write_text('{"n_beads": 3}')
+    with pytest.raises(DataError, match="p.json is not a priors file: no kt"):
+        priors.load(tmp_path / "p.json")

@@ -5,26 +5,45 @@ import numpy as np
 
 from alcg.aarun import Status
 from alcg.backmap import BackmapResult
-from alcg.io import load_npz, save_npz
+from alcg import selection_file, slot_start
 from alcg.stages import query
 
 
+def _selection(n_picks: int, n_slots: int) -> selection_file.SelectionFile:
+    return selection_file.SelectionFile(
+        targets=np.zeros((n_picks, 3, 3), np.float32), template=np.arange(n_picks, dtype=np.int64) + 100,
+        backmap=True, picked=np.arange(n_picks), n_slots=n_slots, fallback_template=np.array([7, 8], np.int64),
+        table={"n_selected": min(n_picks, n_slots)})
+
+
 def test_slot_candidates_are_the_slots_pick_then_its_spares_in_rank_order():
-    assert query.slot_candidates(12, 4, 1) == [1, 5, 9]
-    assert query.slot_candidates(5, 4, 3) == [3]       # too few picks for a spare
-    assert query.slot_candidates(2, 4, 3) == []        # too few picks for the slot itself
+    assert _selection(12, 4).slot_candidates(1) == [1, 5, 9]
+    assert _selection(5, 4).slot_candidates(3) == [3]       # too few picks for a spare
+    assert _selection(2, 4).slot_candidates(3) == []        # too few picks for the slot itself
+
+
+def test_selection_and_slot_start_files_round_trip(tmp_path):
+    sel = _selection(6, 2)
+    selection_file.save(tmp_path / "s.npz", sel)
+    back = selection_file.load(tmp_path / "s.npz")
+    for name in ("targets", "template", "picked", "fallback_template"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(sel, name))
+    assert (back.backmap, back.n_slots, back.table) == (sel.backmap, sel.n_slots, sel.table)
+    slot_start.save_structure(tmp_path / "a.npz", "PDB TEXT", slot=1, reason="training frame, as is")
+    a = slot_start.load(tmp_path / "a.npz")
+    assert a.ok and a.pdb == "PDB TEXT" and a.metadata["slot"] == 1 and a.reason == "training frame, as is"
+    slot_start.save_without_structure(tmp_path / "b.npz", Status.SKIPPED, "nothing selected", slot=2)
+    b = slot_start.load(tmp_path / "b.npz")
+    assert not b.ok and b.status is Status.SKIPPED and b.pdb is None and b.reason == "nothing selected"
 
 
 def _run_backmap(tmp_path, monkeypatch, accept, n_picks=6, n_slots=2, slot=0):
     """query.backmap with the physics replaced: ``accept(pick)`` decides each backmap."""
     sel = tmp_path / "sel.npz"
-    save_npz(sel, metadata={}, targets=np.zeros((n_picks, 3, 3), np.float32),
-             template=np.arange(n_picks, dtype=np.int64) + 100, backmap=np.array(True),
-             picked=np.arange(n_picks), n_slots=np.array(n_slots),
-             fallback_template=np.array([7, 8], np.int64))
+    selection_file.save(sel, _selection(n_picks, n_slots))
     tried = []
 
-    def fake_backmap(pdb, ff, bm, target, template):
+    def fake_backmap(pdb, system_xml, native, ff, bm, target, template):
         pick = int(template[0, 0]) - 100
         tried.append(pick)
         res = BackmapResult(positions_nm=None, ca_rmsd_nm=0.01, n_clashes=0, chirality_ok=True,
@@ -36,36 +55,36 @@ def _run_backmap(tmp_path, monkeypatch, accept, n_picks=6, n_slots=2, slot=0):
     monkeypatch.setattr("openmm.app.PDBFile", lambda path: SimpleNamespace(topology=None))
     monkeypatch.setattr("alcg.structure.pdb_text", lambda top, pos: f"frame {pos[0, 0]:.0f}")
     out = tmp_path / "start.npz"
-    query.backmap(str(sel), "d.npz", [], "sys.pdb", "sys.xml", None, None, slot, str(out))
-    return tried, load_npz(out)
+    query.backmap(str(sel), "d.npz", [], "sys.pdb", "sys.xml", None, None, None, slot, str(out))
+    return tried, slot_start.load(out)
 
 
 def test_a_rejected_backmap_tries_the_spares(tmp_path, monkeypatch):
     tried, start = _run_backmap(tmp_path, monkeypatch, accept=lambda pick: pick == 4)
     assert tried == [0, 2, 4]
-    meta = start["metadata"]
-    assert meta["status"] == Status.OK.value and meta["pick"] == 4 and meta["n_rejected"] == 2
-    assert not meta["fallback"] and str(start["pdb"]) == "PDB TEXT"
+    meta = start.metadata
+    assert start.ok and meta["pick"] == 4 and meta["n_rejected"] == 2
+    assert not meta["fallback"] and start.pdb == "PDB TEXT"
 
 
 def test_a_slot_with_no_accepted_pick_starts_from_its_training_frame(tmp_path, monkeypatch):
     tried, start = _run_backmap(tmp_path, monkeypatch, accept=lambda pick: False, slot=1)
     assert tried == [1, 3, 5]
-    meta = start["metadata"]
-    assert meta["status"] == Status.OK.value and meta["fallback"] and meta["n_rejected"] == 3
-    assert meta["template_frame"] == 8 and str(start["pdb"]) == "frame 8"  # slot 1's fallback frame
+    meta = start.metadata
+    assert start.ok and meta["fallback"] and meta["n_rejected"] == 3
+    assert meta["template_frame"] == 8 and start.pdb == "frame 8"  # slot 1's fallback frame
 
 
 def test_select_writes_ranked_spares_and_a_fallback_frame_per_slot(tmp_path):
     """A real rmsd selection on a short CG run: the first n_select picks are the ones a
     selection without spares makes; spares follow; fallbacks are training frames."""
     from alcg.cgtraj import write_trajectory
-    from alcg.dataset import save as save_dataset
-    from alcg.settings import Select
-    from alcg.simulate import LangevinConfig, simulate
-    from cg_helpers import N_BEADS, chain_prior, energy_force_fn, zigzag
+    from alcg.dataset import CGDataset, save as save_dataset
+    from alcg.settings import Select, defaults
+    from alcg.simulate import simulate
+    from cg_helpers import N_BEADS, chain_prior, energy_force_fn, langevin, zigzag
 
-    cfg = LangevinConfig(n_steps=400, save_interval=10, temperature_k=600.0, seed=3)
+    cfg = langevin(n_steps=400, save_interval=10, temperature_k=600.0, seed=3)
     res = simulate(energy_force_fn(chain_prior(sigma=0.3)), zigzag(4), np.full(N_BEADS, 50.0), cfg,
                    progress=False)
     (tmp_path / "cg.pdb").write_text("".join(
@@ -74,23 +93,23 @@ def test_select_writes_ranked_spares_and_a_fallback_frame_per_slot(tmp_path):
     traj, status = tmp_path / "t.h5", tmp_path / "s.json"
     write_trajectory(res, tmp_path / "cg.pdb", traj, status, cfg.dt_ps, cfg.save_interval)
     n = 6
-    save_dataset(tmp_path / "d.npz", {
-        "coords": np.asarray(zigzag(n), np.float32), "forces": np.zeros((n, N_BEADS, 3), np.float32),
-        "bead_types": np.zeros(N_BEADS, np.int64), "bead_masses": np.full(N_BEADS, 50.0),
-        "sequence": np.array("A" * N_BEADS), "source": np.array(["x"] * n), "frame": np.arange(n),
-        "round": np.zeros(n, np.int64), "traj": np.array(["x"] * n),
-        "split": np.array(["train"] * 4 + ["val"] * 2)})
+    save_dataset(tmp_path / "d.npz", CGDataset(
+        coords=np.asarray(zigzag(n), np.float32), forces=np.zeros((n, N_BEADS, 3), np.float32),
+        bead_types=np.zeros(N_BEADS, np.int64), bead_masses=np.full(N_BEADS, 50.0),
+        sequence="A" * N_BEADS, source=np.array(["x"] * n), frame=np.arange(n),
+        round=np.zeros(n, np.int64), traj=np.array(["x"] * n),
+        split=np.array(["train"] * 4 + ["val"] * 2)))
 
     def run(n_spare):
-        sel = Select(n_select=2, n_spare=n_spare, rmsd_lo_nm=0.0, rmsd_hi_nm=5.0, min_pair_rmsd_nm=0.01,
-                     n_centers=10, bond_min_nm=0.2, bond_max_nm=0.6, min_distance_nm=0.1, committee_members=2,
-                     force_sd_lo_kj_mol_nm=1.0, force_sd_hi_kj_mol_nm=10.0)
+        sel = defaults(Select, n_select=2, n_spare=n_spare, rmsd_lo_nm=0.0, rmsd_hi_nm=5.0, min_pair_rmsd_nm=0.01,
+                       n_centers=10, bond_min_nm=0.2, bond_max_nm=0.6, min_distance_nm=0.1, committee_members=2,
+                       force_sd_lo_kj_mol_nm=1.0, force_sd_hi_kj_mol_nm=10.0)
         out = tmp_path / f"sel{n_spare}.npz"
         query.select("rmsd", str(traj), str(status), str(tmp_path / "d.npz"), [], sel, "cpu", 0, str(out),
                      str(tmp_path / "tab.json"), str(tmp_path / "h.png"))
-        return load_npz(out)
+        return selection_file.load(out)
     plain, spared = run(0), run(2)
-    assert int(spared["n_slots"]) == 2 and len(spared["picked"]) == 6
-    np.testing.assert_array_equal(spared["picked"][:2], plain["picked"])
-    assert spared["metadata"]["n_selected"] == 2 and spared["metadata"]["n_spares"] == 4
-    assert set(spared["fallback_template"].tolist()) <= {0, 1, 2, 3}  # training frames, never validation
+    assert spared.n_slots == 2 and len(spared.picked) == 6
+    np.testing.assert_array_equal(spared.picked[:2], plain.picked)
+    assert spared.table["n_selected"] == 2 and spared.table["n_spares"] == 4
+    assert set(spared.fallback_template.tolist()) <= {0, 1, 2, 3}  # training frames, never validation

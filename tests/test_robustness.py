@@ -7,16 +7,17 @@ import pytest
 import torch
 
 from alcg import io as aio
-from alcg.settings import CGSim, Select
+from alcg.settings import CGSim, Model, Select, defaults
 from alcg.stages import analysis, cg, query
 from alcg.errors import DataError, SimulationError
-from alcg.dataset import save as save_dataset
+from alcg import aarun
+from alcg.dataset import CGDataset, save as save_dataset
 from alcg.mapping import CAMapping, project_runs
 from alcg.model import CGModel, save_model
 from alcg.prepare import load_prepared
 from alcg.cgtraj import write_trajectory
-from alcg.simulate import LangevinConfig, simulate
-from cg_helpers import N_BEADS, chain_prior, energy_force_fn, zigzag
+from alcg.simulate import simulate
+from cg_helpers import N_BEADS, chain_prior, energy_force_fn, langevin, zigzag
 
 
 def _digest(folder):
@@ -43,19 +44,18 @@ def test_all_exploded_simulation_is_a_clear_error(tmp_path, earlier_round):
     before = _digest(earlier_round)
     x0 = zigzag(3)
     x0[:, 5] = x0[:, 2] + 0.01  # every replica clashes at once
-    cfg = LangevinConfig(n_steps=50, save_interval=10, temperature_k=300.0)
+    cfg = langevin(n_steps=50, save_interval=10, temperature_k=300.0, seed=0)
     res = simulate(energy_force_fn(chain_prior(sigma=0.3)), x0, np.full(N_BEADS, 50.0), cfg, progress=False)
     assert set(res.status) == {"exploded"}
     traj, status = tmp_path / "t.h5", tmp_path / "s.json"
     write_trajectory(res, _cg_pdb(tmp_path / "cg.pdb", N_BEADS), traj, status, cfg.dt_ps, cfg.save_interval)
-    data = {"coords": np.asarray(zigzag(5), np.float32), "forces": np.zeros((5, N_BEADS, 3), np.float32),
-            "bead_types": np.zeros(N_BEADS, np.int64), "bead_masses": np.full(N_BEADS, 50.0),
-            "sequence": np.array("A" * N_BEADS), "source": np.array(["x"] * 5), "frame": np.arange(5),
-            "round": np.zeros(5, np.int64), "traj": np.array(["x"] * 5), "split": np.array(["train"] * 5)}
+    data = CGDataset(coords=np.asarray(zigzag(5), np.float32), forces=np.zeros((5, N_BEADS, 3), np.float32),
+                     bead_types=np.zeros(N_BEADS, np.int64), bead_masses=np.full(N_BEADS, 50.0),
+                     sequence="A" * N_BEADS, source=np.array(["x"] * 5), frame=np.arange(5),
+                     round=np.zeros(5, np.int64), traj=np.array(["x"] * 5), split=np.array(["train"] * 5))
     save_dataset(tmp_path / "d.npz", data)
-    sel = Select(n_select=2, n_spare=2, rmsd_lo_nm=0.1, rmsd_hi_nm=0.8, min_pair_rmsd_nm=0.1, n_centers=10,
-                 bond_min_nm=0.3, bond_max_nm=0.45, min_distance_nm=0.3, committee_members=2,
-                 force_sd_lo_kj_mol_nm=1.0, force_sd_hi_kj_mol_nm=10.0)
+    sel = defaults(Select, n_select=2, n_spare=2, rmsd_lo_nm=0.1, rmsd_hi_nm=0.8, min_pair_rmsd_nm=0.1,
+                   n_centers=10, committee_members=2, force_sd_lo_kj_mol_nm=1.0, force_sd_hi_kj_mol_nm=10.0)
     with pytest.raises(SimulationError, match="holds no frames: every CG replica exploded"):
         query.select("rmsd", str(traj), str(status), str(tmp_path / "d.npz"), [], sel, "cpu", 0,
                      str(tmp_path / "sel.npz"), str(tmp_path / "tab.json"), str(tmp_path / "h.png"))
@@ -64,15 +64,15 @@ def test_all_exploded_simulation_is_a_clear_error(tmp_path, earlier_round):
 
 
 def test_dataset_with_wrong_bead_count_is_refused(tmp_path):
-    model = CGModel(torch.zeros(N_BEADS, dtype=torch.long), chain_prior(), {"n_interactions": 0})
+    model = CGModel(torch.zeros(N_BEADS, dtype=torch.long), chain_prior(), defaults(Model, n_interactions=0))
     save_model(tmp_path / "m.pt", model)
-    data = {"coords": np.zeros((4, 5, 3), np.float32), "forces": np.zeros((4, 5, 3), np.float32),
-            "bead_types": np.zeros(5, np.int64), "bead_masses": np.ones(5), "sequence": np.array("AAAAA"),
-            "source": np.array(["x"] * 4), "frame": np.arange(4), "round": np.zeros(4, np.int64),
-            "traj": np.array(["x"] * 4), "split": np.array(["train"] * 4)}
+    data = CGDataset(coords=np.zeros((4, 5, 3), np.float32), forces=np.zeros((4, 5, 3), np.float32),
+                     bead_types=np.zeros(5, np.int64), bead_masses=np.ones(5), sequence="AAAAA",
+                     source=np.array(["x"] * 4), frame=np.arange(4), round=np.zeros(4, np.int64),
+                     traj=np.array(["x"] * 4), split=np.array(["train"] * 4))
     save_dataset(tmp_path / "d.npz", data)
-    sim = CGSim(n_replicas=2, n_steps=10, dt_ps=0.002, friction_per_ps=1.0, save_interval=5, bead_mass="residue",
-                max_bond_nm=0.6, max_force_kj_mol_nm=1e5, keep_exploration=True)
+    sim = defaults(CGSim, n_replicas=2, n_steps=10, dt_ps=0.002, friction_per_ps=1.0, save_interval=5,
+                   bead_mass="residue", max_bond_nm=0.6, max_force_kj_mol_nm=1e5)
     with pytest.raises(DataError, match="has 5 beads per frame; the model expects 8"):
         cg.explore(str(tmp_path / "m.pt"), str(tmp_path / "d.npz"), "cg.pdb", sim, 300.0, "cpu", 0,
                    str(tmp_path / "t.h5"), str(tmp_path / "s.json"))
@@ -80,12 +80,12 @@ def test_dataset_with_wrong_bead_count_is_refused(tmp_path):
 
 
 def test_reference_with_other_topology_is_refused(cln025, cln025_run, tmp_path):
-    run = aio.load_npz(cln025_run)
+    run = aarun.load(cln025_run)
     keep = np.arange(100)  # a "reference" that recorded only part of the protein
-    text = "\n".join(str(run["topology_pdb"]).splitlines()[:100]) + "\nEND\n"
-    aio.save_npz(tmp_path / "ref.npz", metadata=run["metadata"], positions=run["positions"][:, keep],
-                 forces=run["forces"][:, keep], potential_energy=run["potential_energy"],
-                 time_ps=run["time_ps"], atom_indices=keep, topology_pdb=np.array(text))
+    text = "\n".join(str(run.topology_pdb).splitlines()[:100]) + "\nEND\n"
+    aio.save_npz(tmp_path / "ref.npz", metadata=run.metadata, positions=run.positions[:, keep],
+                 forces=run.forces[:, keep], potential_energy=run.potential_energy,
+                 time_ps=run.time_ps, atom_indices=keep, topology_pdb=np.array(text))
     with pytest.raises(DataError, match="ref.npz does not match the topology"):
         analysis.reference_trajs([str(tmp_path / "ref.npz")], str(cln025[0]), str(cln025[1]))
     assert len(analysis.reference_trajs([str(cln025_run)], str(cln025[0]), str(cln025[1]))[0]) == 50
@@ -124,7 +124,7 @@ def test_rewrite_after_a_killed_write_removes_its_temporary(tmp_path):
 def test_projection_of_runs_checks_recorded_atoms(cln025, cln025_run):
     pdb, system = load_prepared(*cln025)
     mapping = CAMapping(pdb.topology, system)
-    run = aio.load_npz(cln025_run)
+    run = aarun.load(cln025_run)
     with pytest.raises(DataError, match="was not recorded"):
-        mapping.map_coords(run["positions"][:, :10], np.arange(10))
-    assert project_runs([cln025_run], mapping, 0)["coords"].shape == (50, 10, 3)
+        mapping.map_coords(run.positions[:, :10], np.arange(10))
+    assert project_runs([cln025_run], mapping, 0).coords.shape == (50, 10, 3)

@@ -4,9 +4,9 @@ import pytest
 
 from alcg import selectors
 from alcg.errors import ConfigError
-from alcg.select import physical_mask
+from alcg.coverage import physical_mask
 from alcg.settings import Select
-from test_select import _hairpin, _helix, _noisy
+from test_coverage import _hairpin, _helix, _noisy
 
 SEL = Select(n_select=5, n_spare=0, rmsd_lo_nm=0.08, rmsd_hi_nm=0.5, min_pair_rmsd_nm=0.05, n_centers=20, bond_min_nm=0.2,
              bond_max_nm=0.6, min_distance_nm=0.2, committee_members=3, force_sd_lo_kj_mol_nm=1.0,

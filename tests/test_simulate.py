@@ -4,16 +4,15 @@ import numpy as np
 import torch
 
 from alcg.geometry import bonds
-from alcg.simulate import LangevinConfig, simulate
-from cg_helpers import KT, N_BEADS, chain_prior, energy_force_fn, zigzag
+from alcg.simulate import simulate
+from cg_helpers import KT, N_BEADS, chain_prior, energy_force_fn, langevin, zigzag
 from proc_helpers import kill_after_checkpoint
 
 
 def test_equipartition_on_harmonic_chain():
     prior = chain_prior(angle_k=0.0, bond_k=5000.0)
     masses = np.full(N_BEADS, 50.0)
-    cfg = LangevinConfig(n_steps=6000, dt_ps=0.002, friction_per_ps=5.0, temperature_k=300.0,
-                         save_interval=20, seed=1)
+    cfg = langevin(n_steps=6000, save_interval=20, temperature_k=300.0, seed=1, dt_ps=0.002, friction_per_ps=5.0)
     res = simulate(energy_force_fn(prior), zigzag(64), masses, cfg, progress=False)
     assert all(s == "ok" for s in res.status)
     assert abs(res.mean_kinetic_temperature_k - 300.0) < 0.03 * 300.0
@@ -36,8 +35,8 @@ def test_exploding_replicas_are_stopped_and_others_finish():
     x0[2, 0, 0] += 100.0  # pulled apart over time: explodes mid-run
     x0[2, 1:, 0] += 100.0
     x0[4, 5] = x0[4, 2] + 0.01  # a bead on top of another: explodes at once
-    cfg = LangevinConfig(n_steps=400, dt_ps=0.002, temperature_k=300.0, save_interval=5,
-                         max_bond_nm=0.6, max_force_kj_mol_nm=1e5, seed=2)
+    cfg = langevin(n_steps=400, save_interval=5, temperature_k=300.0, seed=2, dt_ps=0.002, max_bond_nm=0.6,
+                   max_force_kj_mol_nm=1e5)
     res = simulate(pulled, x0, np.full(N_BEADS, 50.0), cfg, progress=False)
     assert res.status == ["ok", "ok", "exploded", "ok", "exploded", "ok"]
     assert "bond" in res.reason[2] and res.stopped_at_step[2] > 0
@@ -47,30 +46,62 @@ def test_exploding_replicas_are_stopped_and_others_finish():
     assert list(res.n_frames[[0, 1, 3, 5]]) == [80] * 4
 
 
+def _cg_pdb(path):
+    path.write_text("".join(f"ATOM  {i + 1:5d}  CA  ALA A{i + 1:4d}       0.000   0.000   0.000  1.00  0.00           C\n"
+                            for i in range(N_BEADS)) + "END\n")
+    return path
+
+
 def test_trajectory_file_roundtrip(tmp_path):
-    import json
+    from alcg import cgtraj
 
-    from alcg.cgtraj import load_trajectory, write_trajectory
+    top = _cg_pdb(tmp_path / "cg.pdb")
+    cfg = langevin(n_steps=100, save_interval=10, temperature_k=300.0, seed=0)
+    x0 = zigzag(3)
+    x0[2, 5] = x0[2, 2] + 0.01  # a bead on top of another: replica 2 stops at once
+    res = simulate(energy_force_fn(chain_prior(sigma=0.3)), x0, np.full(N_BEADS, 50.0), cfg, progress=False)
+    res.info.update(device="cpu", purpose="evaluation", start_label=["a", "a", "b"], burn_in_frames=2,
+                    frames_per_replica=10)
+    cgtraj.write_trajectory(res, top, tmp_path / "t.h5", tmp_path / "s.json", cfg.dt_ps, cfg.save_interval)
+    run = cgtraj.load(tmp_path / "t.h5", tmp_path / "s.json")
+    assert run.xyz.shape == (20, N_BEADS, 3) and run.topology.n_atoms == N_BEADS
+    np.testing.assert_allclose(run.xyz[run.replicas[1].frames], res.coords[1], atol=1e-5)
+    assert run.replicas == tuple(cgtraj.Replica(r, res.status[r], res.reason[r], int(res.n_frames[r]), 10 * r,
+                                                int(res.stopped_at_step[r])) for r in range(3))
+    assert [r.ok for r in run.replicas] == [True, True, False] and run.n_exploded == 1
+    assert run.exploded_fraction == pytest.approx(1 / 3)
+    assert run.run == cgtraj.RunInfo(
+        mean_kinetic_temperature_k=res.mean_kinetic_temperature_k, steps_per_s=res.steps_per_s,
+        elapsed_s=res.info["elapsed_s"], n_steps=100, resumed_from_step=0, device="cpu", purpose="evaluation",
+        start_label=("a", "a", "b"), burn_in_frames=2, frames_per_replica=10)
+    kept, first_half = run.kept_frames()  # 8 frames after burn-in of each replica that ran
+    np.testing.assert_array_equal(kept, np.concatenate([run.xyz[2:10], run.xyz[12:20]]))
+    assert list(first_half) == [True] * 4 + [False] * 4 + [True] * 4 + [False] * 4
+    assert run.expected_kept_frames() == 3 * 8
+    assert cgtraj.dcd_path(tmp_path / "t.h5").exists()
 
-    top = tmp_path / "cg.pdb"
-    top.write_text("".join(f"ATOM  {i + 1:5d}  CA  ALA A{i + 1:4d}       0.000   0.000   0.000  1.00  0.00           C\n"
-                           for i in range(N_BEADS)) + "END\n")
-    cfg = LangevinConfig(n_steps=100, save_interval=10, temperature_k=300.0)
-    res = simulate(energy_force_fn(chain_prior()), zigzag(3), np.full(N_BEADS, 50.0), cfg, progress=False)
-    write_trajectory(res, top, tmp_path / "t.h5", tmp_path / "s.json", cfg.dt_ps, cfg.save_interval)
-    xyz, status, _ = load_trajectory(tmp_path / "t.h5", tmp_path / "s.json")
-    assert xyz.shape == (30, N_BEADS, 3)
-    np.testing.assert_allclose(xyz[10:20], res.coords[1], atol=1e-5)
-    assert json.loads((tmp_path / "s.json").read_text())["n_exploded"] == 0
+
+def test_a_run_without_burn_in_is_no_evaluation_run(tmp_path):
+    from alcg import cgtraj
+    from alcg.errors import DataError
+
+    cfg = langevin(n_steps=20, save_interval=10, temperature_k=300.0, seed=0)
+    res = simulate(energy_force_fn(chain_prior()), zigzag(2), np.full(N_BEADS, 50.0), cfg, progress=False)
+    cgtraj.write_trajectory(res, _cg_pdb(tmp_path / "cg.pdb"), tmp_path / "t.h5", tmp_path / "s.json", cfg.dt_ps,
+                            cfg.save_interval)
+    run = cgtraj.load(tmp_path / "t.h5", tmp_path / "s.json")
+    assert run.run.purpose is None and run.run.start_label is None and run.n_exploded == 0
+    with pytest.raises(DataError, match="not an evaluation run"):
+        run.kept_frames()
 
 
 KILL_SCRIPT = """
 import sys
 sys.path.insert(0, sys.argv[1])
 import numpy as np
-from alcg.simulate import LangevinConfig, simulate
-from cg_helpers import N_BEADS, chain_prior, energy_force_fn, zigzag
-cfg = LangevinConfig(n_steps=int(sys.argv[3]), save_interval=10, temperature_k=300.0, seed=5)
+from alcg.simulate import simulate
+from cg_helpers import N_BEADS, chain_prior, energy_force_fn, langevin, zigzag
+cfg = langevin(n_steps=int(sys.argv[3]), save_interval=10, temperature_k=300.0, seed=5)
 res = simulate(energy_force_fn(chain_prior(sigma=0.3)), zigzag(16, 1), np.full(N_BEADS, 50.0), cfg,
                progress=False, checkpoint=sys.argv[2], checkpoint_every_steps=100)
 np.save(sys.argv[2] + ".coords.npy", res.coords)
@@ -115,7 +146,7 @@ def test_model_force_fn_is_the_validated_fast_path():
     assert isinstance(fn, FastForceField)
     e, f = fn(x)
     assert fn.mode == "tabulated" and fn.info["force_rel_rms_vs_exact"] < 1e-4
-    e_ref, f_ref = model_force_fn(model, fast=False)(x)
+    e_ref, f_ref = model_force_fn(model, compile=False, fast=False)(x)
     assert force_error(f, f_ref) < 1e-4
     torch.testing.assert_close(e, e_ref.detach(), rtol=1e-5, atol=1e-3)
 
@@ -152,8 +183,8 @@ def test_5_fs_time_step_samples_like_1_fs(one_thread):
     x0 = cln025_frames(96, seed=0, noise_nm=0.003, unfolded_fraction=0.0)
 
     def run(x, dt_ps, ps, seed):
-        cfg = LangevinConfig(n_steps=int(round(ps / dt_ps)), dt_ps=dt_ps, friction_per_ps=1.0,
-                             temperature_k=TEMPERATURE_K, save_interval=int(round(0.02 / dt_ps)), seed=seed)
+        cfg = langevin(n_steps=int(round(ps / dt_ps)), save_interval=int(round(0.02 / dt_ps)),
+                       temperature_k=TEMPERATURE_K, seed=seed, dt_ps=dt_ps, friction_per_ps=1.0)
         res = simulate(fn, x, MASSES_AMU, cfg, progress=False)
         assert all(s == "ok" for s in res.status)
         return res

@@ -2,7 +2,11 @@
 import numpy as np
 import pytest
 
+from alcg import settings
 from alcg.statistics import bootstrap_mean_ci, change_pct, paired_difference_ci, paired_difference_t_ci
+
+#: the schema's bootstrap resamples and confidence level (evaluate.n_bootstrap, evaluate.ci_level)
+EV = settings.defaults(settings.Evaluate)
 
 
 def test_paired_difference_ci_covers_the_true_difference_at_the_nominal_rate():
@@ -13,7 +17,7 @@ def test_paired_difference_ci_covers_the_true_difference_at_the_nominal_rate():
         shared = rng.normal(0, 20, n_seeds)          # seed effect, common to both arms (paired)
         a = shared + true_diff + rng.normal(0, 3, n_seeds)
         b = shared + rng.normal(0, 3, n_seeds)
-        _, lo, hi = paired_difference_ci(a, b, n_boot=1000, level=0.95, seed=t)
+        _, lo, hi = paired_difference_ci(a, b, n_bootstrap=1000, ci_level=0.95, seed=t)
         hits += lo <= true_diff <= hi
     coverage = hits / trials
     # the percentile bootstrap undercovers a little at n=10; it must still be near 95 %
@@ -29,9 +33,9 @@ def test_with_few_seeds_only_the_t_interval_keeps_its_coverage(n_seeds, boot_bel
         shared = rng.normal(0, 20, n_seeds)
         a = shared + true_diff + rng.normal(0, 3, n_seeds)
         b = shared + rng.normal(0, 3, n_seeds)
-        _, lo, hi = paired_difference_ci(a, b, n_boot=500, seed=t)
+        _, lo, hi = paired_difference_ci(a, b, n_bootstrap=500, ci_level=0.95, seed=t)
         hits_boot += lo <= true_diff <= hi
-        _, lo, hi = paired_difference_t_ci(a, b)
+        _, lo, hi = paired_difference_t_ci(a, b, ci_level=0.95)
         hits_t += lo <= true_diff <= hi
     assert hits_boot / trials < boot_below
     assert 0.92 <= hits_t / trials <= 0.98
@@ -41,14 +45,14 @@ def test_pairing_removes_the_shared_seed_effect():
     rng = np.random.default_rng(1)
     shared = rng.normal(0, 50, 8)
     a, b = shared - 10 + rng.normal(0, 1, 8), shared + rng.normal(0, 1, 8)
-    _, lo, hi = paired_difference_ci(a, b)
+    _, lo, hi = paired_difference_ci(a, b, EV.n_bootstrap, EV.ci_level)
     assert hi < 0  # resolved when paired
-    _, lo_u, hi_u = bootstrap_mean_ci(a - b.mean())
+    _, lo_u, hi_u = bootstrap_mean_ci(a - b.mean(), EV.n_bootstrap, EV.ci_level)
     assert hi_u - lo_u > 5 * (hi - lo)
 
 
 def test_one_seed_has_no_interval_and_change_is_relative():
-    mean, lo, hi = bootstrap_mean_ci([3.0])
+    mean, lo, hi = bootstrap_mean_ci([3.0], EV.n_bootstrap, EV.ci_level)
     assert mean == 3.0 and np.isnan(lo) and np.isnan(hi)
     assert change_pct(0.6, 0.8) == pytest.approx(-25.0)
     assert np.isnan(change_pct(1.0, 0.0))

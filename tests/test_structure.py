@@ -32,7 +32,7 @@ def test_folded_start_has_requested_backbone(cln025, test_config):
 
 
 def test_extended_chain_is_built_and_protonated():
-    prepared = prepare(build_from_sequence("GAG"), "GAG")
+    prepared = prepare(build_from_sequence("GAG"), "GAG", ph=7.0, allow_chain_breaks=False)
     names = [a.name for a in prepared.topology.atoms()]
     assert prepared.sequence == "GAG"
     assert "OXT" in names and "H2" in names and "H3" in names and sum(n.startswith("H") for n in names) > 5
@@ -57,15 +57,15 @@ def test_chain_break_is_an_error_unless_allowed(tmp_path):
         lines.append(line)
     broken = "\n".join(lines) + "\n"
     with pytest.raises(StructureError, match="chain break .* between GLY3-ALA4"):
-        prepare(broken, "broken.pdb")
-    prepared = prepare(broken, "broken.pdb", allow_chain_breaks=True)
+        prepare(broken, "broken.pdb", ph=7.0, allow_chain_breaks=False)
+    prepared = prepare(broken, "broken.pdb", ph=7.0, allow_chain_breaks=True)
     assert prepared.sequence == "GAGAG"
 
 
 def test_nonstandard_residue_is_named(tmp_path):
     text = build_from_sequence("GAG").replace("ALA", "MSE")
     with pytest.raises(StructureError, match="non-standard residue MSE"):
-        prepare(text, "mse.pdb")
+        prepare(text, "mse.pdb", ph=7.0, allow_chain_breaks=False)
 
 
 # --------------------------------------------------------------------------- check_pdb_file
@@ -73,9 +73,13 @@ def _atom_lines(pdb_path) -> list[str]:
     return [ln for ln in pdb_path.read_text().splitlines() if ln.startswith(("ATOM", "HETATM"))]
 
 
+def _check(path, allow_chain_breaks=False, sequence=None) -> str:
+    return check_pdb_file(path, allow_chain_breaks, sequence)
+
+
 def _one_line_error(path, **kwargs) -> str:
     with pytest.raises(StructureError) as info:
-        check_pdb_file(path, **kwargs)
+        _check(path, **kwargs)
     message = str(info.value)
     assert "\n" not in message and str(path) in message
     return message
@@ -84,8 +88,8 @@ def _one_line_error(path, **kwargs) -> str:
 def test_check_pdb_file_returns_sequence(cln025, tmp_path):
     good = tmp_path / "good.pdb"
     good.write_text(cln025[0].read_text())
-    assert check_pdb_file(good) == "YYDPETGTWY"
-    assert check_pdb_file(good, sequence="yydpetgtwy") == "YYDPETGTWY"
+    assert _check(good) == "YYDPETGTWY"
+    assert _check(good, sequence="yydpetgtwy") == "YYDPETGTWY"
 
 
 def test_check_pdb_file_ignores_water_and_ions(cln025, tmp_path):
@@ -94,7 +98,7 @@ def test_check_pdb_file_ignores_water_and_ions(cln025, tmp_path):
              "HETATM 9002 NA    NA W   2      12.000  10.000  10.000  1.00  0.00          Na"]
     path = tmp_path / "wet.pdb"
     path.write_text("\n".join(lines + ["TER"] + water + ["END"]) + "\n")
-    assert check_pdb_file(path) == "YYDPETGTWY"
+    assert _check(path) == "YYDPETGTWY"
 
 
 def test_check_pdb_file_truncated_mid_record(cln025, tmp_path):
@@ -149,7 +153,7 @@ def test_check_pdb_file_chain_break(tmp_path):
     path = tmp_path / "broken.pdb"
     path.write_text("\n".join(lines) + "\n")
     assert "chain break" in _one_line_error(path)
-    assert check_pdb_file(path, allow_chain_breaks=True) == "GAGAG"
+    assert _check(path, allow_chain_breaks=True) == "GAGAG"
 
 
 def test_check_starts():

@@ -1,19 +1,27 @@
 """Force matching recovers a known analytic CG potential; training resumes and stops on NaN."""
+import dataclasses
 import json
 
 import numpy as np
 import pytest
 import torch
 
+from alcg import settings
 from alcg.errors import TrainingError
 from alcg.model import CGModel
 from alcg.priors import fit_priors
-from alcg.simulate import LangevinConfig, simulate
-from alcg.train import TrainConfig, split_by_trajectory, train
-from cg_helpers import KT, N_BEADS, chain_prior, energy_force_fn, zigzag
+from alcg.simulate import simulate
+from alcg.train import split_by_trajectory, train
+from cg_helpers import KT, N_BEADS, chain_prior, energy_force_fn, langevin, zigzag
 from proc_helpers import kill_after_checkpoint
 
-HP = dict(cutoff_nm=2.0, n_rbf=24, hidden=32, n_filters=32, n_interactions=2, max_neighbors=32)
+HP = settings.defaults(settings.Model, cutoff_nm=2.0, n_rbf=24, hidden=32, n_filters=32, n_interactions=2,
+                       max_neighbors=32)
+PRIORS = settings.defaults(settings.Priors, dihedral_terms=2)
+
+
+def _train_settings(**overrides) -> settings.Train:
+    return settings.defaults(settings.Train, **overrides)
 
 
 class Truth(torch.nn.Module):
@@ -31,8 +39,7 @@ class Truth(torch.nn.Module):
 @pytest.fixture(scope="module")
 def data():
     truth = Truth()
-    cfg = LangevinConfig(n_steps=3000, dt_ps=0.002, friction_per_ps=5.0, temperature_k=300.0,
-                         save_interval=100, seed=4)
+    cfg = langevin(n_steps=3000, save_interval=100, temperature_k=300.0, seed=4, dt_ps=0.002, friction_per_ps=5.0)
     res = simulate(energy_force_fn(truth), zigzag(64, 4), np.full(N_BEADS, 50.0), cfg, progress=False)
     coords = res.coords[:, 5:].reshape(-1, N_BEADS, 3)
     _, forces = energy_force_fn(truth)(torch.as_tensor(coords))
@@ -44,16 +51,16 @@ def test_split_holds_out_whole_trajectories():
     traj = np.repeat(["a", "b", "c", "d", "e"], 10)
     tr, va = split_by_trajectory(traj, 0.2, seed=1)
     assert set(traj[tr]).isdisjoint(traj[va]) and len(va) == 10
-    tr1, va1 = split_by_trajectory(np.repeat(["a"], 10), 0.3)
+    tr1, va1 = split_by_trajectory(np.repeat(["a"], 10), 0.3, seed=0)
     assert list(va1) == [7, 8, 9]
 
 
 def test_force_matching_recovers_analytic_potential(data, tmp_path):
     coords, forces, traj = data
     torch.manual_seed(0)
-    model = CGModel(torch.zeros(N_BEADS, dtype=torch.long), fit_priors(coords, 300.0, 2), HP)
-    metrics = train(model, coords, forces, traj, TrainConfig(epochs=40, batch_size=64, lr=3e-3,
-                    lr_decay=0.97, patience=40), tmp_path / "state.pt", progress=False)
+    model = CGModel(torch.zeros(N_BEADS, dtype=torch.long), fit_priors(coords, 300.0, PRIORS), HP)
+    metrics = train(model, coords, forces, traj, _train_settings(epochs=40, batch_size=64, lr=3e-3, lr_decay=0.97,
+                    patience=40), 0, tmp_path / "state.pt", progress=False)
     assert metrics["n_val"] > 0
     assert metrics["best_val_loss"] < 0.7 * metrics["prior_only_val_loss"]  # the net learns the well
     assert metrics["best_val_loss"] < 0.02 * metrics["force_scale"]
@@ -62,25 +69,25 @@ def test_force_matching_recovers_analytic_potential(data, tmp_path):
 
 def test_resume_from_epoch_checkpoint(data, tmp_path):
     coords, forces, traj = data
-    cfg = TrainConfig(epochs=2, batch_size=128, patience=10)
-    model = CGModel(torch.zeros(N_BEADS, dtype=torch.long), fit_priors(coords, 300.0, 2), HP)
-    first = train(model, coords[:300], forces[:300], traj[:300], cfg, tmp_path / "s.pt", progress=False)
-    cfg.epochs = 4  # as if the job had been killed after epoch 1 of 4
-    second = train(model, coords[:300], forces[:300], traj[:300], cfg, tmp_path / "s.pt", progress=False)
+    cfg = _train_settings(epochs=2, batch_size=128, patience=10)
+    model = CGModel(torch.zeros(N_BEADS, dtype=torch.long), fit_priors(coords, 300.0, PRIORS), HP)
+    first = train(model, coords[:300], forces[:300], traj[:300], cfg, 0, tmp_path / "s.pt", progress=False)
+    cfg = dataclasses.replace(cfg, epochs=4)  # as if the job had been killed after epoch 1 of 4
+    second = train(model, coords[:300], forces[:300], traj[:300], cfg, 0, tmp_path / "s.pt", progress=False)
     assert second["history"]["epoch"] == [0, 1, 2, 3]
     assert second["history"]["train_loss"][:2] == first["history"]["train_loss"]
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(data, tmp_path):
     coords, forces, traj = data
-    model = CGModel(torch.zeros(N_BEADS, dtype=torch.long), fit_priors(coords, 300.0, 2), HP)
-    train(model, coords[:200], forces[:200], traj[:200], TrainConfig(epochs=1), tmp_path / "s.pt",
+    model = CGModel(torch.zeros(N_BEADS, dtype=torch.long), fit_priors(coords, 300.0, PRIORS), HP)
+    train(model, coords[:200], forces[:200], traj[:200], _train_settings(epochs=1), 0, tmp_path / "s.pt",
           progress=False)
     good = (tmp_path / "s.pt").read_bytes()
     bad = forces[:200].copy()
     bad[0, 0, 0] = np.nan
     with pytest.raises(TrainingError, match="non-finite"):
-        train(model, coords[:200], bad, traj[:200], TrainConfig(epochs=3), tmp_path / "s.pt",
+        train(model, coords[:200], bad, traj[:200], _train_settings(epochs=3), 0, tmp_path / "s.pt",
               progress=False)
     assert (tmp_path / "s.pt").read_bytes() == good
 
@@ -91,18 +98,20 @@ sys.path.insert(0, sys.argv[1])
 import json
 import numpy as np
 import torch
+from alcg import settings as S
 from alcg.model import CGModel
 from alcg.priors import fit_priors
-from alcg.train import TrainConfig, train
+from alcg.train import train
 from cg_helpers import N_BEADS, zigzag
 rng = np.random.default_rng(0)
 x = zigzag(400, 1) + rng.normal(0, 0.01, (400, N_BEADS, 3))
 f = rng.normal(0, 50, x.shape)
 torch.manual_seed(0)
-model = CGModel(torch.zeros(N_BEADS, dtype=torch.long), fit_priors(x, 300.0, 2),
-                dict(hidden=32, n_filters=32, n_rbf=16, n_interactions=2))
+prior = fit_priors(x, 300.0, S.defaults(S.Priors, dihedral_terms=2))
+model = CGModel(torch.zeros(N_BEADS, dtype=torch.long), prior,
+                S.defaults(S.Model, hidden=32, n_filters=32, n_rbf=16, n_interactions=2))
 m = train(model, x, f, np.repeat(np.arange(8), 50).astype(str),
-          TrainConfig(epochs=int(sys.argv[3]), batch_size=32, patience=1000), sys.argv[2], progress=False)
+          S.defaults(S.Train, epochs=int(sys.argv[3]), batch_size=32, patience=1000), 0, sys.argv[2], progress=False)
 open(sys.argv[2] + ".json", "w").write(json.dumps(m["history"]))
 """
 

@@ -20,7 +20,7 @@ import re
 import numpy as np
 import torch
 
-from alcg import aarun
+from alcg import aarun, slot_start
 from alcg.dataset import load as load_dataset
 from alcg.io import load_npz
 from alcg.summary import read_tsv
@@ -81,24 +81,24 @@ def test_arms_and_seeds_end_to_end(finished):
     res_dir = finished / "results" / "test"
     for seed in SEEDS:
         r0 = res_dir / f"seed_{seed}/round_000"
-        n0 = len(load_dataset(r0 / "dataset/dataset.npz")["coords"])
+        n0 = len(load_dataset(r0 / "dataset/dataset.npz").coords)
         assert n0 == 2 * 100  # 2 initial replicas x 4 ps / (10 steps x 4 fs)
         assert not (res_dir / f"seed_{seed}/rmsd/round_000/model").exists()  # round 0 is shared, not copied
         for arm in ARMS:
-            sizes = [n0] + [len(load_dataset(res_dir / f"seed_{seed}/{arm}/round_{k:03d}/dataset/dataset.npz")
-                                 ["coords"]) for k in (1, 2)]
+            sizes = [n0] + [load_dataset(res_dir / f"seed_{seed}/{arm}/round_{k:03d}/dataset/dataset.npz").n_frames
+                            for k in (1, 2)]
             for k in (0, 1):
                 runs = sorted((res_dir / f"seed_{seed}/{arm}/round_{k:03d}/oracle").glob("slot_*.npz"))
                 ok = [r for r in runs if aarun.status(r) is aarun.Status.OK]
                 assert sizes[k + 1] == sizes[k] + 25 * len(ok)  # 1 ps / (10 steps x 4 fs) per oracle run
             assert sizes[2] > sizes[0], f"no oracle data added to seed {seed} {arm}"
             data = load_dataset(res_dir / f"seed_{seed}/{arm}/round_002/dataset/dataset.npz")
-            assert len(set(zip(data["source"].tolist(), data["frame"].tolist()))) == len(data["coords"])
+            assert len(set(zip(data.source.tolist(), data.frame.tolist()))) == len(data.coords)
             assert (res_dir / f"seed_{seed}/{arm}/round_002/evaluate/tica_fes.png").stat().st_size > 5000
     # the md arm starts its queries from training frames, the rmsd arm from backmapped CG frames
-    md_start = aarun.metadata(res_dir / "seed_1/md/round_000/start/slot_000.npz")
-    assert md_start["reason"] == "training frame, as is" and md_start["template_source"].startswith("seed_1/")
-    assert "ca_rmsd_nm" in aarun.metadata(res_dir / "seed_1/rmsd/round_000/start/slot_000.npz")
+    md_start = slot_start.load(res_dir / "seed_1/md/round_000/start/slot_000.npz")
+    assert md_start.reason == "training frame, as is" and md_start.template_source.startswith("seed_1/")
+    assert "ca_rmsd_nm" in slot_start.load(res_dir / "seed_1/rmsd/round_000/start/slot_000.npz").metadata
     assert (res_dir / "seed_1/rmsd/round_001/explore/trajectory.dcd").exists()  # viewer-friendly copy
     res = _snakemake(finished, "-n")
     assert "Nothing to be done" in res.stdout + res.stderr
@@ -116,12 +116,12 @@ def test_priors_frozen_and_validation_fixed(finished):
                                    weights_only=False)["prior"]
                 assert prior["bond_k"] == r0["bond_k"] and prior["dih_cos"] == r0["dih_cos"]
                 data = load_dataset(res_dir / f"seed_{seed}/{arm}/round_{k:03d}/dataset/dataset.npz")
-                val = set(zip(data["source"][data["split"] == "val"].tolist(),
-                              data["frame"][data["split"] == "val"].tolist()))
+                val = set(zip(data.source[data.split == "val"].tolist(),
+                              data.frame[data.split == "val"].tolist()))
                 assert val and (val0 is None or val == val0)
                 val0 = val
                 assert all(src.startswith(f"seed_{seed}/initial/") for src, _ in val)  # no oracle frame
-                assert set(data["round"][data["split"] == "val"].tolist()) == {0}
+                assert set(data.round[data.split == "val"].tolist()) == {0}
 
 
 def test_evaluation_uses_the_seeds_fixed_starts(finished):
@@ -158,6 +158,25 @@ def test_summary_tables_and_report(finished):
     _snakemake(finished, "--report", "report.html")
     html = (finished / "report.html").read_text(errors="replace")
     assert "TICA free energy" in html and "Selection" in html and "experiment.tsv" in html
+
+
+def _dry_run_jobs(cwd: Path, extra: dict) -> list[str]:
+    """Rule names and wildcards of the jobs a dry run would run with ``extra`` merged over."""
+    out = _snakemake(cwd, "-n", extra=extra)
+    text = out.stdout + out.stderr
+    return re.findall(r"^(?:local)?rule (\w+):\n(?:.*\n)*?\s+wildcards: (.*)$", text, flags=re.M) \
+        if "Nothing to be done" not in text else []
+
+
+def test_storage_switch_reruns_nothing(finished):
+    assert _dry_run_jobs(finished, {"cg_sim": {"keep_exploration": False}}) == []
+
+
+def test_one_arms_override_reruns_only_that_arm(finished):
+    jobs = _dry_run_jobs(finished, {"select": {"overrides": {"md": {"n_spare": 3}}}})
+    assert jobs and any(rule == "select" for rule, _ in jobs), jobs
+    for rule, wildcards in jobs:
+        assert rule == "summary" or "arm=md" in wildcards or "md/round" in wildcards, (rule, wildcards)
 
 
 def test_bad_config_on_existing_results_changes_nothing(finished):
@@ -232,8 +251,8 @@ def test_killed_workflow_resumes_to_same_counts(tmp_path):
     ds = load_dataset(work / "results/test/seed_1/rmsd/round_001/dataset/dataset.npz")
     ok = [r for r in (work / "results/test/seed_1/rmsd/round_000/oracle").glob("slot_*.npz")
           if aarun.status(r) is aarun.Status.OK]
-    assert len(ds["coords"]) == 200 + 25 * len(ok)
-    assert len(set(zip(ds["source"].tolist(), ds["frame"].tolist()))) == len(ds["coords"])
+    assert len(ds.coords) == 200 + 25 * len(ok)
+    assert len(set(zip(ds.source.tolist(), ds.frame.tolist()))) == len(ds.coords)
     leftovers = [p for p in (work / "results").rglob(".*") if p.is_file()]
     assert not leftovers, leftovers
 
@@ -275,7 +294,7 @@ def test_profile_slurm_submits_every_job_and_survives_scancel(finished, tmp_path
         for rd in ("round_000", "rmsd/round_001"):  # the same jobs as the local run of the full config
             a = load_dataset(work / f"results/test/seed_1/{rd}/dataset/dataset.npz")
             b = load_dataset(finished / f"results/test/seed_1/{rd}/dataset/dataset.npz")
-            assert a["coords"].shape == b["coords"].shape, rd
+            assert a.coords.shape == b.coords.shape, rd
         slurm_files = sorted(p.relative_to(work / "results") for p in (work / "results").rglob("*.npz"))
         assert all((finished / "results" / f).exists() for f in slurm_files)
 
@@ -308,24 +327,66 @@ def test_tiny_loop_runs_on_imported_trajectories(finished):
     import mdtraj as md
     import openmm.app as app
 
-    run = aarun.load_run(finished / "results/test/seed_1/initial/rep_0.npz")
+    run = aarun.load(finished / "results/test/seed_1/initial/rep_0.npz")
     top_pdb = finished / "data/protein.pdb"
-    top_pdb.parent.mkdir()
-    top_pdb.write_text(str(run["topology_pdb"]))
-    top = md.Topology.from_openmm(app.PDBFile(io.StringIO(str(run["topology_pdb"]))).topology)
-    md.Trajectory(run["positions"], top).save_dcd(str(finished / "data/run1.dcd"))
+    top_pdb.parent.mkdir(exist_ok=True)
+    top_pdb.write_text(str(run.topology_pdb))
+    top = md.Topology.from_openmm(app.PDBFile(io.StringIO(str(run.topology_pdb))).topology)
+    md.Trajectory(run.positions, top).save_dcd(str(finished / "data/run1.dcd"))
     target = "results/imported/seed_1/rmsd/round_001/model/member_0/model.pt"
     _snakemake(finished, target, extra={
         "run": "imported", "experiment": {"seeds": [1], "arms": ["rmsd"]}, "loop": {"n_rounds": 1},
         "initial_md": {"trajectories": ["data/run1.dcd"], "topology": "data/protein.pdb", "frame_interval_ps": 0.04}})
-    imported = aarun.load_run(finished / "results/imported/imported/initial_md/run_0.npz")
-    np.testing.assert_allclose(imported["positions"], run["positions"], atol=1e-5)
-    rel = np.linalg.norm(imported["forces"] - run["forces"]) / np.linalg.norm(run["forces"])
+    imported = aarun.load(finished / "results/imported/imported/initial_md/run_0.npz")
+    np.testing.assert_allclose(imported.positions, run.positions, atol=1e-5)
+    rel = np.linalg.norm(imported.forces - run.forces) / np.linalg.norm(run.forces)
     assert rel < 1e-3  # the same force field at the same positions
-    assert imported["metadata"]["source"].endswith("run1.dcd")
+    assert imported.metadata["source"].endswith("run1.dcd")
     data = load_dataset(finished / "results/imported/seed_1/rmsd/round_001/dataset/dataset.npz")
-    sources = set(data["source"].tolist())
+    sources = set(data.source.tolist())
     assert "imported/initial_md/run_0.npz" in sources  # round-0 data are the imported frames
     assert all(s == "imported/initial_md/run_0.npz" or s.startswith("seed_1/rmsd/round_000/oracle/")
                for s in sources)
     assert (finished / target).exists()
+
+
+def test_tiny_loop_starts_from_a_pdb_overlay(finished):
+    """A user's PDB through an overlay that names only it (merged over the tiny config): the
+    sequence-built starts do not leak; one round runs end to end from the PDB."""
+    pdb = finished / "data/mine.pdb"
+    pdb.parent.mkdir(exist_ok=True)
+    pdb.write_text((finished / "results/test/system/folded.pdb").read_text())
+    target = "results/frompdb/seed_1/rmsd/round_001/dataset/dataset.npz"
+    _snakemake(finished, target, extra={"run": "frompdb", "system": {"pdb": "data/mine.pdb"},
+                                        "experiment": {"seeds": [1], "arms": ["rmsd"]}, "loop": {"n_rounds": 1}})
+    data = load_dataset(finished / target)
+    assert str(data.sequence) == "YYDPETGTWY" and len(data.coords) > 200
+    pdb.write_text(pdb.read_text().replace("REMARK", "REMARK edited", 1) + "\n")
+    res = _snakemake(finished, target, "-n", extra={"run": "frompdb", "system": {"pdb": "data/mine.pdb"},
+                                                    "experiment": {"seeds": [1], "arms": ["rmsd"]},
+                                                    "loop": {"n_rounds": 1}})
+    assert "rule prepare_system:" in res.stdout  # the PDB is a declared input
+
+
+def test_go_model_loop_end_to_end(tmp_path):
+    """The tiny loop on the two-bead Go model (2 arms x 1 seed x 1 round): the same rules and
+    stages; backmapped side chains are accepted and queried; the short reference fails its
+    convergence check and the summary says so."""
+    work = _copy_workflow(tmp_path)
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "config/go_test.yaml"]
+    res = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=1800)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    out = work / "results/go_test"
+    assert (out / "system/contact_map.png").stat().st_size > 5000
+    check = json.loads((out / "reference/convergence.json").read_text())
+    assert check["folded_by"].startswith("Q >") and not check["converged"]  # 2 x 400 ps: too short
+    rows = read_tsv(out / "summary/rounds.tsv")
+    assert {(r["arm"], r["round"]) for r in rows} == {("rmsd", "0"), ("rmsd", "1"), ("md", "0"), ("md", "1")}
+    assert all(r["reference_converged"] == "False" for r in rows)
+    starts = [slot_start.load(p) for p in sorted((out / "seed_1/rmsd/round_000/start").glob("slot_*.npz"))]
+    assert any(s.ok and not s.fallback and s.metadata["ca_rmsd_nm"] < 0.05 for s in starts)
+    oracles = sorted((out / "seed_1/rmsd/round_000/oracle").glob("slot_*.npz"))
+    assert all(aarun.status(p) is aarun.Status.OK for p in oracles)
+    r0, r1 = (load_dataset(out / f"seed_1/{d}/dataset/dataset.npz") for d in ("round_000", "rmsd/round_001"))
+    assert r1.n_frames == r0.n_frames + sum(aarun.load(p).n_frames for p in oracles)
+    assert r0.bead_masses.min() > 50  # mapped masses of the Go beads, not two carbon atoms

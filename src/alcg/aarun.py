@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import enum
 import io as _io
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -67,9 +68,44 @@ def save_status(path: str | Path, status: Status, reason: str = "", **extra: Any
     save_npz(path, metadata={**extra, "status": Status(status).value, "reason": reason})
 
 
-def load_run(path: str | Path) -> dict:
-    """Read a run file (every key; ``metadata`` decoded)."""
-    return load_npz(path)
+@dataclass(frozen=True)
+class AARun:
+    """A fine-grained run as :func:`load` reads it (units and shapes: the module doc).
+
+    ``forces`` is None for position-only runs; a run with another status than ``ok`` holds no
+    trajectory (its arrays are None): check :attr:`status` first.
+    """
+
+    positions: np.ndarray | None
+    forces: np.ndarray | None
+    potential_energy: np.ndarray | None
+    time_ps: np.ndarray | None
+    atom_indices: np.ndarray | None
+    topology_pdb: str | None
+    metadata: dict
+
+    @property
+    def status(self) -> Status:
+        return Status(self.metadata.get("status", Status.OK.value))
+
+    @property
+    def n_frames(self) -> int:
+        return 0 if self.potential_energy is None else len(self.potential_energy)
+
+    def topology(self):
+        """The OpenMM topology of the recorded atoms."""
+        import openmm.app as app
+
+        return app.PDBFile(_io.StringIO(self.topology_pdb)).topology
+
+
+def load(path: str | Path) -> AARun:
+    """Read a run file."""
+    d = load_npz(path)
+    pdb = d.get("topology_pdb")
+    return AARun(positions=d.get("positions"), forces=d.get("forces"), potential_energy=d.get("potential_energy"),
+                 time_ps=d.get("time_ps"), atom_indices=d.get("atom_indices"),
+                 topology_pdb=None if pdb is None else str(pdb), metadata=d.get("metadata", {}))
 
 
 def metadata(path: str | Path) -> dict:
@@ -100,16 +136,13 @@ def count(paths: list[str | Path], which: Status) -> int:
     return sum(status(p) is which for p in paths)
 
 
-def check_topology(run: dict, expected: list[tuple[str, str]], name: str, system_pdb: str) -> None:
+def check_topology(run: AARun, expected: list[tuple[str, str]], name: str, system_pdb: str) -> None:
     """Raise :class:`DataError` unless the run's recorded atoms are the system's atoms.
 
     ``expected`` lists (residue name, atom name) of every atom of the prepared system.
     """
-    import openmm.app as app
-
-    top = app.PDBFile(_io.StringIO(str(run["topology_pdb"]))).topology
-    got = [(a.residue.name, a.name) for a in top.atoms()]
-    idx = run["atom_indices"]
+    got = [(a.residue.name, a.name) for a in run.topology().atoms()]
+    idx = run.atom_indices
     ok = len(got) == len(idx) and all(i < len(expected) and expected[i] == g for i, g in zip(idx, got))
     if not ok:
         raise DataError(f"reference/AA run {name} does not match the topology of {system_pdb} "

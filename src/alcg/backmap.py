@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import logging
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Callable, Protocol
 
 import mdtraj as md
 import numpy as np
@@ -20,11 +20,16 @@ import openmm.app as app
 import openmm.unit as unit
 
 from alcg.structure import pdb_text
+from alcg.settings import Backmap
 
 log = logging.getLogger(__name__)
 
 #: atoms closer than this (nm) and more than two bonds apart count as a clash
 CLASH_DISTANCE_NM = 0.1
+#: a chiral centre counts as inverted when its torsion after is closer to the mirror image of
+#: its torsion before than to that torsion itself, by more than this (rad): a torsion near 0 or
+#: pi (a Go side-chain bead close to the C-alpha plane) is its own mirror image and cannot flip
+CHIRAL_MARGIN_RAD = 0.35
 #: a covalent bond farther than this (nm) from its force-field length is broken; thermal
 #: fluctuations of a bond (k ~ 2.5e5 kJ/mol/nm^2) at 340 K are ~0.004 nm (RMS)
 MAX_BOND_DEVIATION_NM = 0.02
@@ -51,15 +56,31 @@ class Backmapper(Protocol):
         """Return a :class:`BackmapResult` for target (N, 3) from template (n_atoms, 3)."""
 
 
-def _chirality_signs(traj: md.Trajectory) -> np.ndarray:
+def _chirality_torsions(traj: md.Trajectory) -> np.ndarray:
+    """The torsion (rad) whose sign is the handedness of each chiral centre: N-CA-C-CB of an
+    atomistic residue, or for a Go model's side-chain bead (``SC``) CA(i-1)-CA(i)-CA(i+1)-SC(i)."""
     quads = []
-    for res in traj.topology.residues:
+    residues = list(traj.topology.residues)
+    for k, res in enumerate(residues):
         names = {a.name: a.index for a in res.atoms}
-        if all(k in names for k in ("N", "CA", "C", "CB")):
+        if all(n in names for n in ("N", "CA", "C", "CB")):
             quads.append([names["N"], names["CA"], names["C"], names["CB"]])
+        elif "SC" in names and 0 < k < len(residues) - 1:
+            before, after = ({a.name: a.index for a in r.atoms}.get("CA") for r in (residues[k - 1], residues[k + 1]))
+            if before is not None and after is not None:
+                quads.append([before, names["CA"], after, names["SC"]])
     if not quads:
         return np.zeros(0)
-    return np.sign(md.compute_dihedrals(traj, np.array(quads))[0])
+    return md.compute_dihedrals(traj, np.array(quads))[0]
+
+
+def _wrapped(angle: np.ndarray) -> np.ndarray:
+    return np.abs((angle + np.pi) % (2 * np.pi) - np.pi)
+
+
+def chirality_kept(before: np.ndarray, after: np.ndarray) -> bool:
+    """No chiral centre's torsion (rad) moved to its mirror image (see :data:`CHIRAL_MARGIN_RAD`)."""
+    return bool(np.all(_wrapped(after + before) + CHIRAL_MARGIN_RAD >= _wrapped(after - before)))
 
 
 def _excluded_pairs(topology: md.Topology) -> set[tuple[int, int]]:
@@ -100,19 +121,24 @@ class RestrainedMinimizationBackmapper:
     ----------
     topology : OpenMM topology of the protein (template atom order)
     system : OpenMM System for that topology (no periodic box)
-    restraint_k : restraint constants in kJ/mol/nm^2, applied in turn (decreasing)
-    max_ca_rmsd_nm : results farther than this from the target are rejected
-    max_clashes : results with more clashes are rejected
+    settings : the ``backmap`` settings: ``restraint_k`` (restraint constants in kJ/mol/nm^2,
+        applied in turn, decreasing), ``max_ca_rmsd_nm`` (results farther than this from the
+        target are rejected), ``max_clashes`` (results with more clashes are rejected)
+    platform : OpenMM platform name (see :func:`alcg.system.choose_platform`)
+    place : the start of the minimization, ``place(target_ca_nm, template_nm) -> (n_atoms, 3)``
+        nm; None: the template superposed onto the target by its C-alpha atoms
     """
 
-    def __init__(self, topology: app.Topology, system: mm.System, restraint_k=(1e5, 1e4, 1e3),
-                 max_ca_rmsd_nm: float = 0.05, max_clashes: int = 0, platform: str = "auto"):
+    def __init__(self, topology: app.Topology, system: mm.System, settings: Backmap, platform: str = "auto",
+                 place: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None):
+        restraint_k, max_ca_rmsd_nm, max_clashes = settings.restraint_k, settings.max_ca_rmsd_nm, settings.max_clashes
         from alcg.system import choose_platform
 
         self.topology = topology
         self.md_top = md.Topology.from_openmm(topology)
         self.ca = self.md_top.select("name CA")
         self.restraint_k = list(restraint_k)
+        self.place = place or self.superpose_template
         self.max_ca_rmsd_nm, self.max_clashes = max_ca_rmsd_nm, max_clashes
         self.system = copy.deepcopy(system)
         self.force = mm.CustomExternalForce("0.5*k_bm*((x-x0)^2+(y-y0)^2+(z-z0)^2)")
@@ -141,7 +167,7 @@ class RestrainedMinimizationBackmapper:
 
     def backmap(self, target_ca_nm: np.ndarray, template_nm: np.ndarray) -> BackmapResult:
         """Backmap one C-alpha target (N, 3) nm starting from template (n_atoms, 3) nm."""
-        start = self.superpose_template(np.asarray(target_ca_nm), np.asarray(template_nm))
+        start = self.place(np.asarray(target_ca_nm), np.asarray(template_nm))
         for k, i in enumerate(self.ca):
             self.force.setParticleParameters(k, int(i), [float(v) for v in target_ca_nm[k]])
         self.force.updateParametersInContext(self.context)
@@ -159,9 +185,9 @@ class RestrainedMinimizationBackmapper:
         rmsd = float(np.sqrt(((xyz[self.ca] - target_ca) ** 2).sum(-1).mean()))
         d = np.linalg.norm(xyz[self.pairs[:, 0]] - xyz[self.pairs[:, 1]], axis=-1)
         n_clash = int((d < CLASH_DISTANCE_NM).sum())
-        now = _chirality_signs(md.Trajectory(xyz[None].astype(np.float32), self.md_top))
-        before = _chirality_signs(md.Trajectory(template[None].astype(np.float32), self.md_top))
-        chiral_ok = bool(np.array_equal(now, before))
+        now = _chirality_torsions(md.Trajectory(xyz[None].astype(np.float32), self.md_top))
+        before = _chirality_torsions(md.Trajectory(template[None].astype(np.float32), self.md_top))
+        chiral_ok = chirality_kept(before, now)
         r = np.linalg.norm(xyz[self.bonds[:, 0]] - xyz[self.bonds[:, 1]], axis=-1)
         bond_dev = np.abs(r - self.bond_lengths)
         n_broken = int((bond_dev > MAX_BOND_DEVIATION_NM).sum())

@@ -14,13 +14,14 @@ from typing import Any
 import yaml
 
 from alcg.errors import ConfigError
+from alcg.schema import SCHEMA_PATH, load_schema  # noqa: F401  (the Snakefile imports it from here)
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
-
-
-def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
-    """The config JSON schema (YAML-encoded)."""
-    return yaml.safe_load(Path(path).read_text())
+#: the shipped default config, under which Snakemake merges every --configfile
+DEFAULT_CONFIG_PATH = SCHEMA_PATH.parents[2] / "config" / "config.yaml"
+#: keys that only mean something for an atomistic model, refused with ``forcefield.kind: go``
+ATOMISTIC_ONLY = (("forcefield", "files"), ("forcefield", "solvent"), ("forcefield", "explicit"),
+                  ("forcefield", "nonbonded_cutoff_nm"), ("forcefield", "hydrogen_mass_amu"),
+                  ("forcefield", "constraints"), ("system", "ph"))
 
 
 def _key_path(error) -> str:
@@ -58,7 +59,7 @@ def validate(config: dict[str, Any], schema: dict | None = None) -> dict[str, An
     errors = sorted(validator.iter_errors(config), key=lambda e: len(list(e.absolute_path)), reverse=True)
     if errors:
         raise ConfigError("invalid config: " + _key_path(errors[0]))
-    _check_cross_keys(config)
+    _check_cross_keys(config, schema)
     return config
 
 
@@ -87,7 +88,7 @@ def _check_windows(sel: dict, where: str) -> None:
                           f"{where}force_sd_hi_kj_mol_nm")
 
 
-def _check_arms(cfg: dict) -> None:
+def _check_arms(cfg: dict, schema: dict) -> None:
     from alcg import selectors
 
     for plugin in cfg["experiment"]["plugins"]:
@@ -102,10 +103,23 @@ def _check_arms(cfg: dict) -> None:
     for arm, over in sel["overrides"].items():
         if arm not in cfg["experiment"]["arms"]:
             raise ConfigError(f"invalid config: select.overrides.{arm}: {arm!r} is not in experiment.arms")
-        for key in over:
-            if key not in base:
-                raise ConfigError(f"invalid config: unknown key 'select.overrides.{arm}.{key}'")
+        _check_override(arm, over, schema)
         _check_windows({**base, **over}, f"select.overrides.{arm}.")
+
+
+def _check_override(arm: str, over: dict, schema: dict) -> None:
+    """An arm's override gets the types and ranges of the ``select`` keys it replaces."""
+    import jsonschema
+
+    props = {k: v for k, v in schema["properties"]["select"]["properties"].items() if k != "overrides"}
+    sub = {"definitions": schema.get("definitions", {}), "type": "object",
+           "additionalProperties": False, "properties": props}
+    errors = list(jsonschema.Draft202012Validator(sub).iter_errors(over))
+    if errors:
+        msg = _key_path(errors[0])
+        msg = msg.replace("unknown key '", f"unknown key 'select.overrides.{arm}.", 1) if msg.startswith("unknown") \
+            else f"select.overrides.{arm}.{msg}"
+        raise ConfigError("invalid config: " + msg)
 
 
 def _as_list(value) -> list:
@@ -113,32 +127,61 @@ def _as_list(value) -> list:
 
 
 def _check_structure(system: dict) -> None:
-    """Read and check ``system.pdb`` now, before any job; the sequence then comes from it."""
+    """Read and check ``system.pdb`` now, before any job; the sequence then comes from it.
+
+    With ``system.pdb`` every start is that structure: the sequence and the backbone dihedrals
+    that build starts from a sequence (as in the default config, under which an overlay naming
+    only a PDB is merged) are dropped here, with one note, so that they can neither clash with
+    the PDB nor reach a job.
+    """
     from alcg.errors import StructureError
     from alcg.structure import check_pdb_file, check_starts
 
     pdb = system["pdb"]
     if pdb and not Path(pdb).is_file():
         raise ConfigError(f"invalid config: system.pdb file not found: {pdb}")
+    if pdb:
+        _drop_sequence_starts(system)
     try:
         if pdb:
-            system["sequence"] = check_pdb_file(pdb, system["allow_chain_breaks"], system["sequence"])
+            system["sequence"] = check_pdb_file(pdb, system["allow_chain_breaks"], None)
         check_starts(system["starts"], len(system["sequence"]))
     except StructureError as exc:
         key = "system.pdb" if pdb else "system.starts"
         raise ConfigError(f"invalid config: {key}: {exc}") from None
-    for name, start in system["starts"].items():
-        for key in ("phi", "psi"):
-            if pdb and (start or {}).get(key) is not None:
-                raise ConfigError(f"invalid config: system.starts.{name}.{key}: dihedrals build a start from "
-                                  f"the sequence, but system.pdb is set (every start is then {pdb}); "
-                                  f"remove {key}, or set system.pdb: null")
 
 
-def _check_cross_keys(cfg: dict) -> None:
+def _drop_sequence_starts(system: dict) -> None:
+    built = sorted(n for n, s in system["starts"].items()
+                   if any((s or {}).get(k) is not None for k in ("phi", "psi")))
+    if built or system["sequence"]:
+        import logging
+
+        logging.getLogger(__name__).warning(
+            "system.pdb is set (%s): every start is that structure; system.sequence%s not used",
+            system["pdb"], f" and the phi/psi of starts {', '.join(built)} are" if built else " is")
+    system["starts"] = {name: {} for name in system["starts"]}
+    system["sequence"] = None
+
+
+def _check_go(cfg: dict, schema: dict) -> None:
+    """With ``forcefield.kind: go``, an atomistic-only key may only hold the value the default
+    config gives it (a file merged over the default config inherits those); any other value
+    was set for the Go run and means nothing there: refused in one line."""
+    if cfg["forcefield"]["kind"] != "go":
+        return
+    base = apply_defaults(yaml.safe_load(DEFAULT_CONFIG_PATH.read_text()), schema)
+    for section, key in ATOMISTIC_ONLY:
+        if cfg[section].get(key) != base[section].get(key):
+            raise ConfigError(f"invalid config: {section}.{key}: only for forcefield.kind: atomistic; the Go "
+                              f"model is built from the native structure's beads (remove {section}.{key})")
+
+
+def _check_cross_keys(cfg: dict, schema: dict) -> None:
+    _check_go(cfg, schema)
     _check_starts(cfg)
     _check_windows(cfg["select"], "select.")
-    _check_arms(cfg)
+    _check_arms(cfg, schema)
     _check_structure(cfg["system"])
     for section in ("initial_md", "reference_md"):
         for key in ("trajectories", "topology"):

@@ -13,6 +13,8 @@ frames, so every arm and round validates on the same frames and no oracle frame 
 """
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
@@ -51,69 +53,94 @@ def resolve_runs(keys: Iterable[str], run_files: Iterable[str | Path]) -> dict[s
     return {k: by_key[k] for k in keys}
 
 
-def empty(bead_types: np.ndarray, bead_masses: np.ndarray, sequence: str) -> dict:
+@dataclass(frozen=True)
+class CGDataset:
+    """A CG dataset (see the module doc for each field's meaning and units)."""
+
+    coords: np.ndarray
+    forces: np.ndarray
+    bead_types: np.ndarray
+    bead_masses: np.ndarray
+    sequence: str
+    source: np.ndarray
+    frame: np.ndarray
+    round: np.ndarray
+    traj: np.ndarray
+    split: np.ndarray
+
+    @property
+    def n_frames(self) -> int:
+        return len(self.coords)
+
+    @property
+    def n_beads(self) -> int:
+        return len(self.bead_types)
+
+    def train_indices(self) -> np.ndarray:
+        """Indices of training frames."""
+        return np.flatnonzero(self.split != VAL)
+
+    def val_indices(self) -> np.ndarray:
+        """Indices of validation frames."""
+        return np.flatnonzero(self.split == VAL)
+
+    def frame_source(self, k: int) -> tuple[str, int]:
+        """(run key, frame in that run) of frame ``k``."""
+        return str(self.source[k]), int(self.frame[k])
+
+
+def empty(bead_types: np.ndarray, bead_masses: np.ndarray, sequence: str) -> CGDataset:
     """A dataset with no frames."""
     n = len(bead_types)
-    return {"bead_types": np.asarray(bead_types, np.int64), "bead_masses": np.asarray(bead_masses),
-            "sequence": np.array(sequence), "coords": np.zeros((0, n, 3), np.float32),
-            "forces": np.zeros((0, n, 3), np.float32), "source": np.array([], dtype="<U1"),
-            "frame": np.zeros(0, np.int64), "round": np.zeros(0, np.int64),
-            "traj": np.array([], dtype="<U1"), "split": np.array([], dtype="<U5")}
+    return CGDataset(bead_types=np.asarray(bead_types, np.int64), bead_masses=np.asarray(bead_masses),
+                     sequence=str(sequence), coords=np.zeros((0, n, 3), np.float32),
+                     forces=np.zeros((0, n, 3), np.float32), source=np.array([], dtype="<U1"),
+                     frame=np.zeros(0, np.int64), round=np.zeros(0, np.int64),
+                     traj=np.array([], dtype="<U1"), split=np.array([], dtype="<U5"))
 
 
-def assign_validation(data: dict, val_fraction: float) -> dict:
+def with_frames(data: CGDataset, **per_frame: np.ndarray) -> CGDataset:
+    """``data`` with its per-frame arrays replaced (all of :data:`PER_FRAME`, or ``split``)."""
+    return dataclasses.replace(data, **per_frame)
+
+
+def assign_validation(data: CGDataset, val_fraction: float) -> CGDataset:
     """Mark the last ``val_fraction`` of every trajectory (by frame index) as validation."""
-    split = np.full(len(data["coords"]), TRAIN, dtype="<U5")
-    for t in np.unique(data["traj"]):
-        idx = np.flatnonzero(data["traj"] == t)
-        idx = idx[np.argsort(data["frame"][idx], kind="stable")]
+    split = np.full(data.n_frames, TRAIN, dtype="<U5")
+    for t in np.unique(data.traj):
+        idx = np.flatnonzero(data.traj == t)
+        idx = idx[np.argsort(data.frame[idx], kind="stable")]
         n_val = int(round(len(idx) * val_fraction))
         if n_val and len(idx) - n_val >= 1:
             split[idx[-n_val:]] = VAL
-    return {**data, "split": split}
+    return dataclasses.replace(data, split=split)
 
 
-def merge(datasets: Iterable[dict]) -> dict:
+def merge(datasets: Iterable[CGDataset]) -> CGDataset:
     """Concatenate datasets of the same molecule (bead types must match)."""
     datasets = list(datasets)
     first = datasets[0]
     for d in datasets[1:]:
-        if not np.array_equal(d["bead_types"], first["bead_types"]):
-            raise DataError(f"cannot merge datasets of different molecules: "
-                            f"{str(first['sequence'])} vs {str(d['sequence'])}")
-    out = {k: first[k] for k in ("bead_types", "bead_masses", "sequence")}
-    for key in PER_FRAME:
-        out[key] = np.concatenate([d[key] for d in datasets])
-    return out
+        if not np.array_equal(d.bead_types, first.bead_types):
+            raise DataError(f"cannot merge datasets of different molecules: {first.sequence} vs {d.sequence}")
+    return dataclasses.replace(first, **{k: np.concatenate([getattr(d, k) for d in datasets]) for k in PER_FRAME})
 
 
-def save(path: str | Path, data: dict) -> None:
+def save(path: str | Path, data: CGDataset) -> None:
     """Write a CG dataset atomically."""
-    missing = [k for k in KEYS if k not in data]
-    if missing:
-        raise DataError(f"dataset is missing {missing}")
-    n = len(data["coords"])
+    arrays = {k: getattr(data, k) for k in KEYS}
+    arrays["sequence"] = np.array(data.sequence)
     save_npz(path, metadata={"units": {"coords": "nm", "forces": "kJ/mol/nm", "bead_masses": "amu"},
-                             "n_frames": int(n), "n_val": int((data["split"] == VAL).sum())},
-             **{k: data[k] for k in KEYS})
+                             "n_frames": int(data.n_frames), "n_val": int((data.split == VAL).sum())},
+             **arrays)
 
 
-def load(path: str | Path, n_beads: int | None = None) -> dict:
+def load(path: str | Path, n_beads: int | None = None) -> CGDataset:
     """Read a CG dataset; with ``n_beads``, check it matches the model's bead count."""
-    data = load_npz(path)
-    missing = [k for k in KEYS if k not in data]
+    raw = load_npz(path)
+    missing = [k for k in KEYS if k not in raw]
     if missing:
         raise DataError(f"{path} is not a CG dataset (missing {missing})")
-    if n_beads is not None and data["coords"].shape[1] != n_beads:
-        raise DataError(f"{path} has {data['coords'].shape[1]} beads per frame; the model expects {n_beads}")
-    return data
-
-
-def train_indices(data: dict) -> np.ndarray:
-    """Indices of training frames."""
-    return np.flatnonzero(data["split"] != VAL)
-
-
-def val_indices(data: dict) -> np.ndarray:
-    """Indices of validation frames."""
-    return np.flatnonzero(data["split"] == VAL)
+    if n_beads is not None and raw["coords"].shape[1] != n_beads:
+        raise DataError(f"{path} has {raw['coords'].shape[1]} beads per frame; the model expects {n_beads}")
+    return CGDataset(**{k: raw[k] for k in KEYS if k != "sequence"}, sequence=str(raw["sequence"]))

@@ -21,6 +21,7 @@ import torch
 from scipy.stats import wasserstein_distance
 
 from alcg import geometry
+from alcg.settings import Evaluate
 
 
 def pair_distances(xyz: np.ndarray) -> np.ndarray:
@@ -37,8 +38,9 @@ class TicaSpace:
     dim: int
 
     @classmethod
-    def fit(cls, reference_trajs: list[np.ndarray], lag_frames: int, dim: int = 2) -> "TicaSpace":
-        """Fit on a list of reference C-alpha trajectories, each (T_i, N, 3) nm."""
+    def fit(cls, reference_trajs: list[np.ndarray], lag_frames: int, dim: int) -> "TicaSpace":
+        """Fit on a list of reference C-alpha trajectories, each (T_i, N, 3) nm, at a lag of
+        ``lag_frames`` frames, keeping ``dim`` components (``evaluate.tica_dim``)."""
         from deeptime.decomposition import TICA
 
         feats = [pair_distances(t).astype(np.float64) for t in reference_trajs if len(t) > lag_frames]
@@ -54,16 +56,18 @@ class TicaSpace:
         return self.model.transform(pair_distances(xyz).astype(np.float64))[:, :self.dim]
 
 
-def w1_emd(a: np.ndarray, b: np.ndarray, n_subsamples: int = 5, size: int = 2000,
-           seed: int = 0) -> tuple[float, float]:
-    """Exact W1 (Euclidean ground cost) between point clouds, mean and sd over subsamples."""
+def w1_emd(a: np.ndarray, b: np.ndarray, n_subsamples: int, subsample_size: int,
+           seed: int) -> tuple[float, float]:
+    """Exact W1 (Euclidean ground cost) between point clouds a (F, k) and b (G, k), in the
+    points' units: mean and sd over ``n_subsamples`` seeded subsamples of at most
+    ``subsample_size`` points of each cloud."""
     import ot
 
     rng = np.random.default_rng(seed)
     values = []
     for _ in range(n_subsamples):
-        x = a[rng.choice(len(a), min(size, len(a)), replace=False)]
-        y = b[rng.choice(len(b), min(size, len(b)), replace=False)]
+        x = a[rng.choice(len(a), min(subsample_size, len(a)), replace=False)]
+        y = b[rng.choice(len(b), min(subsample_size, len(b)), replace=False)]
         cost = ot.dist(x, y, metric="euclidean")
         values.append(float(ot.emd2(ot.unif(len(x)), ot.unif(len(y)), cost, numItermax=10_000_000)))
     return float(np.mean(values)), float(np.std(values))
@@ -84,7 +88,7 @@ def internal_coordinates(xyz: np.ndarray) -> dict[str, np.ndarray]:
 
 def rmsd_to_structure(xyz: np.ndarray, ref_ca: np.ndarray) -> np.ndarray:
     """C-alpha RMSD (nm) of every frame to ``ref_ca`` (N, 3) after superposition."""
-    from alcg.select import ca_trajectory
+    from alcg.coverage import ca_trajectory
 
     return md.rmsd(ca_trajectory(xyz), ca_trajectory(ref_ca[None]), 0).astype(np.float64)
 
@@ -128,24 +132,30 @@ def tica_extent(ref_tic: np.ndarray, pad: float = 0.25) -> list[list[float]]:
 
 
 def compare(model_xyz: np.ndarray, ref_xyz: np.ndarray, tica: TicaSpace, folded_ca: np.ndarray,
-            folded_rmsd_nm: float = 0.2, n_subsamples: int = 5, size: int = 2000, seed: int = 0,
-            kl_bins: int = 40, ref_groups: dict[str, np.ndarray] | None = None) -> dict:
-    """All metrics of ``model_xyz`` (F, N, 3) against ``ref_xyz`` (G, N, 3); see module doc.
+            settings: Evaluate, seed: int, ref_groups: dict[str, np.ndarray] | None = None) -> dict:
+    """All metrics of ``model_xyz`` (F, N, 3) nm against ``ref_xyz`` (G, N, 3) nm; see module doc.
 
-    ``ref_groups`` maps a reference start name to a mask over reference frames: TICA W1 is
-    also reported against each start's runs (``tica_w1_by_start``).
+    Parameters
+    ----------
+    folded_ca : (N, 3) C-alpha coordinates of the folded structure, nm
+    settings : the ``evaluate`` settings: folded RMSD threshold (nm), W1 subsamples and their
+        size, KL histogram bins
+    seed : seeds the W1 subsamples
+    ref_groups : maps a reference start name to a mask over reference frames: TICA W1 is
+        also reported against each start's runs (``tica_w1_by_start``)
     """
     if len(model_xyz) == 0:
         return {"n_model_frames": 0}
+    size, folded_rmsd_nm = settings.subsample_size, settings.folded_rmsd_nm
     tm, tr = tica.transform(model_xyz), tica.transform(ref_xyz)
-    w1, w1_sd = w1_emd(tm, tr, n_subsamples, size, seed)
+    w1, w1_sd = w1_emd(tm, tr, settings.n_subsamples, size, seed)
     im, ir = internal_coordinates(model_xyz), internal_coordinates(ref_xyz)
     rm, rr = rmsd_to_structure(model_xyz, folded_ca), rmsd_to_structure(ref_xyz, folded_ca)
     out = {
         "n_model_frames": int(len(model_xyz)), "n_reference_frames": int(len(ref_xyz)),
         "tica_w1": w1, "tica_w1_sd": w1_sd,
         "tica_w1_per_component": [float(wasserstein_distance(tm[:, c], tr[:, c])) for c in range(tica.dim)],
-        "kl_ref_model": kl_divergence_2d(tr, tm, kl_bins, tica_extent(tr)) if tica.dim >= 2 else None,
+        "kl_ref_model": kl_divergence_2d(tr, tm, settings.kl_bins, tica_extent(tr)) if tica.dim >= 2 else None,
         "bond_w1_nm": mean_w1_1d(im["bonds"], ir["bonds"]),
         "angle_w1_rad": mean_w1_1d(im["angles"], ir["angles"]),
         "dihedral_w1_rad": _dihedral_w1(ir["dihedrals"], im["dihedrals"]),

@@ -70,8 +70,8 @@ _SHOW = 6
 
 
 def import_trajectory(trajectory: str | Path, topology: str | Path | None, system_pdb: str | Path,
-                      system_xml: str | Path, ff_cfg: ForceField, out: str | Path, stride: int = 1,
-                      forces: bool = True, threads: int | None = None, checkpoint_every: int = 200,
+                      system_xml: str | Path, ff_cfg: ForceField, out: str | Path, *, stride: int,
+                      checkpoint_every: int, forces: bool = True, threads: int | None = None,
                       source_frame_interval_ps: float | None = None) -> dict:
     """Import an all-atom trajectory of the prepared system as a run file.
 
@@ -165,7 +165,7 @@ def _is_solvent(residue_name: str, is_water: bool = False) -> bool:
 
 
 def load_protein_trajectory(trajectory: str | Path, topology: str | Path | None,
-                            stride: int = 1):
+                            stride: int):
     """Read ``trajectory`` without its water and ions (an ``mdtraj.Trajectory``, nm, ps).
 
     Only the kept atoms are read (``atom_indices``), so a solvated trajectory costs the

@@ -22,7 +22,7 @@ import openmm.app as app
 
 from alcg.errors import DataError
 from alcg import dataset
-from alcg.aarun import load_run
+from alcg import aarun
 from alcg.structure import ONE_LETTER
 
 #: bead type alphabet: bead type = index of the residue letter here
@@ -60,7 +60,10 @@ class CAMapping:
     topology
         All-atom topology (atom order = the system's particle order).
     system
-        The OpenMM System, whose constraints define which atoms move with each C-alpha.
+        The OpenMM System, whose constraints define which atoms move with each C-alpha, and
+        whose particle masses, summed over a residue, give its bead mass (amu: what the bead
+        represents in the fine-grained model, hydrogen mass repartitioning or not). Without a
+        System: element masses.
     """
 
     def __init__(self, topology: app.Topology, system: mm.System | None = None):
@@ -70,7 +73,11 @@ class CAMapping:
             raise DataError("topology has no C-alpha atoms")
         residues = [atoms[i].residue for i in self.ca_indices]
         self.sequence = "".join(ONE_LETTER.get(r.name, "X") for r in residues)
-        self.bead_masses = np.array([sum(a.element.mass._value for a in r.atoms()) for r in residues])
+        if system is None:
+            self.bead_masses = np.array([sum(a.element.mass._value for a in r.atoms()) for r in residues])
+        else:
+            self.bead_masses = np.array([sum(system.getParticleMass(a.index)._value for a in r.atoms())
+                                         for r in residues])
         if system is None:
             self.force_groups = [np.array([i]) for i in self.ca_indices]
         else:
@@ -111,23 +118,23 @@ class CAMapping:
         return pdb_text(topology, positions, self.ca_indices)
 
 
-def project_runs(run_files: Sequence[str | Path], mapping: CAMapping, round_index: int) -> dict:
+def project_runs(run_files: Sequence[str | Path], mapping: CAMapping, round_index: int) -> dataset.CGDataset:
     """Project AA run files (status ``ok``) onto CG beads; return a CG dataset dict.
 
     Frames are ``train``; :func:`alcg.dataset.assign_validation` marks round-0 validation.
     """
     parts = []
     for path in run_files:
-        run = load_run(path)
-        n = len(run["potential_energy"])
+        run = aarun.load(path)
+        n = run.n_frames
         key = dataset.run_key(path)
         parts.append(dict(
-            coords=mapping.map_coords(run["positions"], run["atom_indices"]).astype(np.float32),
-            forces=mapping.map_forces(run["forces"], run["atom_indices"]),
+            coords=mapping.map_coords(run.positions, run.atom_indices).astype(np.float32),
+            forces=mapping.map_forces(run.forces, run.atom_indices),
             source=np.array([key] * n), frame=np.arange(n, dtype=np.int64),
             round=np.full(n, round_index, dtype=np.int64), traj=np.array([key] * n),
             split=np.full(n, dataset.TRAIN, dtype="<U5")))
     out = dataset.empty(bead_types(mapping.sequence), mapping.bead_masses, mapping.sequence)
     if parts:
-        out.update({k: np.concatenate([p[k] for p in parts]) for k in parts[0]})
+        out = dataset.with_frames(out, **{k: np.concatenate([p[k] for p in parts]) for k in parts[0]})
     return out

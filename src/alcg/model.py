@@ -16,7 +16,7 @@ Two exact ways to evaluate the same network (same parameters, same energies):
 ``pair_path="auto"`` (the default) picks ``"dense"`` when at least half of the pairs are
 within the cutoff (then dense evaluates no more filters than the edge list), else ``"edges"``.
 On the dense path :meth:`CGModel.energy_and_forces` computes the network's forces by an
-explicit backward pass (:func:`alcg.fastforces.network_forces`, exact filters), so that
+explicit backward pass (:func:`alcg.dense_schnet.network_forces`, exact filters), so that
 force-matching training needs a first-order backward pass only; on the edge path they come
 from autograd (double backward in training). Simulation uses the faster, tabulated
 :class:`alcg.fastforces.FastForceField` instead (:func:`alcg.simulate.model_force_fn`).
@@ -24,7 +24,6 @@ from autograd (double backward in training). Simulation uses the faster, tabulat
 from __future__ import annotations
 
 import functools
-import math
 from pathlib import Path
 
 import torch
@@ -32,25 +31,18 @@ from torch import nn
 from torch_geometric.nn import SchNet
 
 import alcg
+from alcg.dense_schnet import (Pairs, all_pairs, check_plain_schnet, cosine_envelope, exact_pair_filters,
+                               live_weights, network_forces, sum_over_pairs)
 from alcg.errors import DataError
-from alcg.fastforces import Pairs, all_pairs, sum_over_pairs
 from alcg.io import atomic_path
 from alcg.priors import PriorEnergy
+from alcg.settings import Model, parse
 
 #: bump when the checkpoint layout changes incompatibly
 CHECKPOINT_FORMAT = 1
 
-DEFAULT_HPARAMS = dict(cutoff_nm=3.0, n_rbf=50, hidden=128, n_filters=128, n_interactions=3,
-                       max_neighbors=64)
-
 #: ways to evaluate the network: see the module docstring
 PAIR_PATHS = ("auto", "dense", "edges")
-
-
-def cosine_envelope(d: torch.Tensor, cutoff_nm: float) -> torch.Tensor:
-    """SchNet's cutoff envelope 0.5 (cos(pi d / c) + 1) for d < c, else 0 (dimensionless)."""
-    inside = d < cutoff_nm
-    return torch.where(inside, 0.5 * (torch.cos(d * (math.pi / cutoff_nm)) + 1.0), torch.zeros_like(d))
 
 
 class StructureGraph(nn.Module):
@@ -88,12 +80,13 @@ class CGModel(nn.Module):
     ----------
     bead_types : (N,) integer type per bead (residue type)
     prior : fitted :class:`~alcg.priors.PriorEnergy`
-    hparams : network hyperparameters (keys of :data:`DEFAULT_HPARAMS`)
+    network : the network's hyperparameters (the ``model`` settings; cutoff in nm), kept as
+        the dict :attr:`hparams` that checkpoints store
     """
 
-    def __init__(self, bead_types: torch.Tensor, prior: PriorEnergy, hparams: dict | None = None):
+    def __init__(self, bead_types: torch.Tensor, prior: PriorEnergy, network: Model):
         super().__init__()
-        self.hparams = {**DEFAULT_HPARAMS, **(hparams or {})}
+        self.hparams = network.hparams()
         h = self.hparams
         self.n_beads = int(len(bead_types))
         self.register_buffer("bead_types", torch.as_tensor(bead_types, dtype=torch.long))
@@ -102,7 +95,7 @@ class CGModel(nn.Module):
         #: "auto", "dense" or "edges" (see the module docstring); not saved with the model
         self.pair_path = "auto"
         pairs = all_pairs(self.n_beads)
-        for name, value in pairs._asdict().items():  # bead pairs i<j, see alcg.fastforces.Pairs
+        for name, value in pairs._asdict().items():  # bead pairs i<j, see alcg.dense_schnet.Pairs
             self.register_buffer(f"pair_{name}", value, persistent=False)
         if h["n_interactions"] > 0:
             self.net = SchNet(hidden_channels=h["hidden"], num_filters=h["n_filters"],
@@ -149,7 +142,7 @@ class CGModel(nn.Module):
         m_i = sum_j W(d_ij) * lin1(h_j), each pair's filter evaluated once for both directions.
         """
         net = self.net
-        _check_plain_schnet(net)
+        check_plain_schnet(net)
         n_pairs, n_struct = d.shape
         env = cosine_envelope(d, self.hparams["cutoff_nm"])[..., None]
         rbf = net.distance_expansion(d.reshape(-1))
@@ -166,7 +159,7 @@ class CGModel(nn.Module):
 
         ``create_graph``: keep the graph, so that a loss on the forces can be differentiated
         in the weights (training). On the dense path the network's forces come from an
-        explicit backward pass (:func:`alcg.fastforces.network_forces` with the exact
+        explicit backward pass (:func:`alcg.dense_schnet.network_forces` with the exact
         filters): the same forces as autograd's, but training then needs only a first-order
         backward pass; on the edge path autograd's double backward is used.
         """
@@ -190,8 +183,6 @@ class CGModel(nn.Module):
 
     def _explicit_energy_and_forces(self, x: torch.Tensor, create_graph: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """Prior forces by autograd, network forces by the explicit backward pass."""
-        from alcg.fastforces import exact_pair_filters, live_weights, network_forces
-
         with torch.enable_grad():
             xg = x if x.requires_grad else x.detach().requires_grad_(True)
             e_prior = self.prior(xg)
@@ -208,13 +199,6 @@ def _dense_is_cheaper(d: torch.Tensor, cutoff_nm: float) -> bool:
     """True when at least half of the pairs i<j are within the cutoff: then the dense path
     evaluates no more filters (one per pair) than the edge list (two per pair within)."""
     return bool(d.numel()) and float((d < cutoff_nm).float().mean()) >= 0.5
-
-
-def _check_plain_schnet(net: SchNet) -> None:
-    """The dense and tabulated paths reproduce SchNet with sum readout and no extras."""
-    if net.dipole or net.mean is not None or net.std is not None or net.atomref is not None \
-            or net.scale is not None:
-        raise ValueError("dense SchNet path supports sum readout without dipole/mean/std/atomref")
 
 
 def save_model(path: str | Path, model: CGModel, extra: dict | None = None) -> None:
@@ -238,7 +222,7 @@ def load_model(path: str | Path, device: str = "cpu") -> CGModel:
         raise DataError(f"model checkpoint {path} has format {found!r}; this alcg "
                         f"({alcg.__version__}) reads format {CHECKPOINT_FORMAT}")
     prior = PriorEnergy(**blob["prior"])
-    model = CGModel(blob["bead_types"], prior, blob["hparams"])
+    model = CGModel(blob["bead_types"], prior, parse(Model, blob["hparams"]))
     model.load_state_dict(blob["state_dict"])
     model.extra = blob.get("extra", {})
     return model.to(device)

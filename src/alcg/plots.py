@@ -55,7 +55,7 @@ def distributions(ref_xyz: np.ndarray, model_xyz: np.ndarray, path: str | Path) 
     save_figure(fig, path)
 
 
-def experiment(rows: list[dict], n_boot: int, level: float, path: str | Path) -> None:
+def experiment(rows: list[dict], n_bootstrap: int, ci_level: float, path: str | Path) -> None:
     """TICA W1 and KL(ref||model) against oracle ns spent, per arm: mean over seeds, CI bands."""
     from alcg.summary import curve
 
@@ -65,11 +65,28 @@ def experiment(rows: list[dict], n_boot: int, level: float, path: str | Path) ->
     for ax, metric, label in ((axes[0], "tica_w1", "TICA W1 to reference (TIC units)"),
                               (axes[1], "kl_ref_model", "KL(reference || model) / nats")):
         for c, arm in enumerate(arms):
-            ns, mean, lo, hi = curve(rows, arm, metric, n_boot, level)
+            ns, mean, lo, hi = curve(rows, arm, metric, n_bootstrap, ci_level)
             ax.plot(ns, mean, marker="o", color=f"C{c}", label=arm)
             if np.isfinite(lo).any():
                 ax.fill_between(ns, lo, hi, color=f"C{c}", alpha=0.2)
         ax.set_xlabel("all-atom oracle time spent / ns")
         ax.set_ylabel(label)
-    axes[0].legend(title=f"arm ({n_seeds} seeds, {int(level * 100)}% CI)")
+    axes[0].legend(title=f"arm ({n_seeds} seeds, {int(ci_level * 100)}% CI)")
+    save_figure(fig, path)
+
+
+def reference_halves(groups: dict[str, list[dict]], report: dict, path: str | Path) -> None:
+    """Histograms of each order parameter per reference start group: at equilibrium they agree."""
+    keys = [k for k in next(iter(groups.values()))[0] if k != "folded"]
+    fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3.2))
+    for ax, key in zip(np.atleast_1d(axes), keys):
+        for name, runs in groups.items():
+            values = np.concatenate([r[key] for r in runs])
+            g = report["groups"][name]
+            ax.hist(values, bins=40, density=True, histtype="step",
+                    label=f"{name}: P_fold {g['p_fold']:.2f} ± {g['p_fold_se']:.2f}")
+        ax.set_xlabel(key)
+        ax.set_title(f"|z| = {report['z'].get(key, float('nan')):.1f}")
+    np.atleast_1d(axes)[0].legend(fontsize=7)
+    fig.suptitle("reference " + ("converged" if report["converged"] else "NOT converged"))
     save_figure(fig, path)

@@ -20,7 +20,7 @@ def prepare_system(system_cfg: System, ff: ForceField, start: dict | None, pdb_o
 
     Returns the minimized potential energy in kJ/mol.
     """
-    prepared = structure.prepare_from_config(system_cfg, start)
+    prepared = structure.prepare_from_config(system_cfg, start, seed)
     return write_system(prepared.topology, prepared.positions, ff, pdb_out, xml_out, seed)
 
 

@@ -7,14 +7,25 @@ Terms (energies in kJ/mol, lengths in nm, angles in rad):
 - pseudo-dihedrals (i..i+3): Fourier series fitted to ``-kT ln p(phi)``
 - repulsion of pairs |i-j| >= 3: ``kT (sigma / r)^6`` with ``sigma`` a low percentile of
   the observed distances (excluded volume)
+
+The fitted parameters are stored as ``priors.json``; this module owns that file
+(:func:`save`, :func:`load`, :class:`FittedPriors`).
 """
 from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
 from alcg import geometry
+from alcg.errors import DataError
+from alcg.io import write_json
+from alcg.settings import Priors
 
 #: Boltzmann constant, kJ/mol/K
 KB_KJ_MOL_K = 0.0083144626
@@ -72,9 +83,18 @@ def _fourier_fit(phi: np.ndarray, kt: float, n_terms: int, n_bins: int) -> tuple
     return coef[1:1 + n_terms], coef[1 + n_terms:]
 
 
-def fit_priors(coords_nm: np.ndarray, temperature_k: float, dihedral_terms: int = 3,
-               n_bins: int = 60, repulsion_percentile: float = 0.5) -> PriorEnergy:
-    """Fit a :class:`PriorEnergy` to CG coordinates (n, N, 3) by Boltzmann inversion."""
+def fit_priors(coords_nm: np.ndarray, temperature_k: float, settings: Priors) -> PriorEnergy:
+    """Fit a :class:`PriorEnergy` to CG coordinates by Boltzmann inversion.
+
+    Parameters
+    ----------
+    coords_nm : (n, N, 3) C-alpha coordinates in nm
+    temperature_k : temperature of the ensemble in K (kT in kJ/mol sets the energy scale)
+    settings : ``priors`` settings: Fourier terms per pseudo-dihedral, histogram bins of the
+        dihedral fit, percentile (in %) of the non-bonded distances that sets the repulsion
+    """
+    dihedral_terms, n_bins = settings.dihedral_terms, settings.n_bins
+    repulsion_percentile = settings.repulsion_percentile
     kt = KB_KJ_MOL_K * temperature_k
     x = torch.as_tensor(np.asarray(coords_nm, dtype=np.float64))
     n_beads = x.shape[1]
@@ -96,3 +116,64 @@ def fit_priors(coords_nm: np.ndarray, temperature_k: float, dihedral_terms: int 
     else:
         sigma = 0.0
     return PriorEnergy(n_beads, kt, r.mean(0), bond_k, t.mean(0), angle_k, dih_cos, dih_sin, sigma)
+
+
+# ------------------------------------------------------------------ the priors.json file
+@dataclass(frozen=True)
+class FittedPriors:
+    """The content of ``priors.json``: fitted prior parameters and where they come from.
+
+    Attributes
+    ----------
+    n_beads : beads of the chain
+    kt : kT in kJ/mol
+    bond_r0 : (N-1,) bond lengths in nm; ``bond_k`` (N-1,) in kJ/mol/nm^2
+    angle_t0 : (N-2,) angles in rad; ``angle_k`` (N-2,) in kJ/mol/rad^2
+    dih_cos, dih_sin : (N-3, terms) Fourier coefficients of the pseudo-dihedrals in kJ/mol
+    rep_sigma : repulsion distance in nm
+    fitted_on : run key of the dataset the priors were fitted on
+    n_frames : training frames used by the fit
+    """
+
+    n_beads: int
+    kt: float
+    bond_r0: tuple
+    bond_k: tuple
+    angle_t0: tuple
+    angle_k: tuple
+    dih_cos: tuple
+    dih_sin: tuple
+    rep_sigma: float
+    fitted_on: str
+    n_frames: int
+
+    @classmethod
+    def of(cls, prior: PriorEnergy, fitted_on: str, n_frames: int) -> "FittedPriors":
+        """The file content of a fitted ``prior``."""
+        return cls(**{k: _frozen(v) for k, v in prior.params().items()}, fitted_on=fitted_on,
+                   n_frames=int(n_frames))
+
+    def energy(self) -> PriorEnergy:
+        """The :class:`PriorEnergy` with these parameters."""
+        names = [f.name for f in dataclasses.fields(self) if f.name not in ("fitted_on", "n_frames")]
+        return PriorEnergy(**{k: getattr(self, k) for k in names})
+
+
+def _frozen(value):
+    """Nested lists as nested tuples (a frozen, comparable copy of JSON arrays)."""
+    return tuple(_frozen(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+
+def save(path: str | Path, prior: PriorEnergy, fitted_on: str, n_frames: int) -> None:
+    """Write ``priors.json``: the parameters of ``prior`` and their provenance (atomically)."""
+    write_json(path, dataclasses.asdict(FittedPriors.of(prior, fitted_on, n_frames)))
+
+
+def load(path: str | Path) -> FittedPriors:
+    """Read ``priors.json`` written by :func:`save`."""
+    raw = json.loads(Path(path).read_text())
+    names = [f.name for f in dataclasses.fields(FittedPriors)]
+    missing = [k for k in names if k not in raw]
+    if missing:
+        raise DataError(f"{path} is not a priors file: no {', '.join(missing)}")
+    return FittedPriors(**{k: _frozen(raw[k]) for k in names})

@@ -21,14 +21,14 @@ file listed in ``experiment.plugins`` is imported before the config is checked.
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, ClassVar
 
 import numpy as np
 
 from alcg.errors import ConfigError
-from alcg.select import RMSDSelector, diverse_picks, physical_mask
+from alcg.coverage import RMSDSelector, diverse_picks, physical_mask
 from alcg.settings import Select
 
 ForceFn = Callable[[np.ndarray], np.ndarray]  # (B, N, 3) nm -> forces (B, N, 3) kJ/mol/nm
@@ -133,9 +133,7 @@ def load_plugin(path: str | Path) -> None:
 
 
 def _rmsd_fit(s: Select, seed: int, inp: SelectionInput):
-    fields = ("rmsd_lo_nm", "rmsd_hi_nm", "n_select", "min_pair_rmsd_nm", "n_centers", "bond_min_nm",
-              "bond_max_nm", "min_distance_nm")
-    sel = RMSDSelector(seed=seed, **{k: getattr(s, k) for k in fields})
+    sel = RMSDSelector(s, seed)
     return sel.fit(inp.cg_frames, inp.train_coords).fetch_model()
 
 
@@ -230,8 +228,8 @@ class Committee(Selector):
         picks = diverse_picks(inp.cg_frames, order, s.n_select, s.min_pair_rmsd_nm)
         nearest = np.full(len(inp.cg_frames), -1, dtype=np.int64)
         if len(picks):  # backmapping templates: the nearest training frame of each pick
-            rmsd = RMSDSelector(rmsd_lo_nm=0.0, rmsd_hi_nm=np.inf, n_centers=s.n_centers, bond_min_nm=0.0,
-                                bond_max_nm=np.inf, min_distance_nm=0.0, seed=self.seed)
+            rmsd = RMSDSelector(replace(s, rmsd_lo_nm=0.0, rmsd_hi_nm=np.inf, bond_min_nm=0.0,
+                                        bond_max_nm=np.inf, min_distance_nm=0.0), self.seed)
             _, nearest[picks] = rmsd._nearest(inp.cg_frames[picks], inp.train_coords)
         table = {"n_frames": int(len(scores)), "n_failed": int((~ok).sum() + (scores[ok] > hi).sum()),
                  "n_covered": int((scores[ok] < lo).sum()), "n_candidates": int(len(cand)),

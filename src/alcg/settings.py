@@ -22,9 +22,79 @@ class Explicit:
 
 
 @dataclass(frozen=True)
-class ForceField:
-    """All-atom physics: force-field files, solvent, thermostat and integrator, platform."""
+class Go:
+    """The two-bead Go model (``forcefield.go``; terms in :mod:`alcg.gomodel`, defaults in the schema).
 
+    Attributes
+    ----------
+    epsilon_kj_mol
+        Contact energy ``eps`` (kJ/mol); every other term but the bonds scales with it.
+    bond_k_kj_mol_nm2
+        Bond stiffness ``k_b`` (kJ/mol/nm^2), absolute (not scaled by ``eps``).
+    angle_k_per_epsilon
+        Angle stiffness ``k_a`` in ``eps`` per rad^2 (``0.5 k_a eps dtheta^2``: Clementi's
+        ``20 eps dtheta^2``).
+    dihedral_k_per_epsilon
+        Scale ``k_d`` of the Clementi C-alpha torsion term.
+    chirality_k_per_epsilon
+        Stiffness ``k_c`` of the side-chain chirality torsion in ``eps`` per rad^2
+        (``0.5 k_c eps dphi^2``).
+    contact_cutoff_nm
+        Residues ``i, j`` with any heavy atoms closer than this in the native structure are in
+        contact (nm).
+    min_sequence_separation
+        Smallest ``|i - j|`` of a native contact and of a repulsive pair.
+    repulsion_radius_nm
+        ``r_rep`` of the non-native repulsion (nm); below the native contact distances.
+    cooperativity
+        ``"desolvation"`` (the barrier term described in the module docstring) or ``"none"``.
+    desolvation_barrier_per_epsilon
+        Height ``h_db`` of the desolvation Gaussian, in ``eps``.
+    solvent_separated_well_per_epsilon
+        Depth ``h_ssm`` of the solvent-separated Gaussian well, in ``eps``.
+    water_diameter_nm
+        ``d_w``: barrier at ``s + d_w / 2``, solvent-separated minimum at ``s + d_w`` (nm).
+    desolvation_width_nm
+        Width ``w`` (standard deviation) of both Gaussians, and of the switch at the native
+        distance (nm).
+    q_threshold
+        A frame is folded when its fraction of native contacts ``Q``
+        (:func:`fraction_native_contacts`) exceeds this.
+    bead_mass
+        ``"mapped"``: each bead weighs what it represents (C-alpha bead: backbone heavy atoms
+        and their hydrogens; side-chain bead: side-chain heavy atoms and their hydrogens), or
+        one number (amu) for every bead. Equilibrium does not depend on it.
+    reference_friction_per_ps
+        Langevin friction of the Go reference runs (1/ps). Equilibrium does not depend on it;
+        low friction crosses barriers faster.
+    """
+
+    epsilon_kj_mol: float
+    bond_k_kj_mol_nm2: float
+    angle_k_per_epsilon: float
+    dihedral_k_per_epsilon: float
+    chirality_k_per_epsilon: float
+    contact_cutoff_nm: float
+    min_sequence_separation: int
+    repulsion_radius_nm: float
+    cooperativity: str
+    desolvation_barrier_per_epsilon: float
+    solvent_separated_well_per_epsilon: float
+    water_diameter_nm: float
+    desolvation_width_nm: float
+    q_threshold: float
+    bead_mass: str | float
+    reference_friction_per_ps: float
+
+
+@dataclass(frozen=True)
+class ForceField:
+    """Fine-grained physics: the model (``kind``), its parameters, thermostat and integrator,
+    platform. ``files``, ``solvent``, ``explicit``, ``nonbonded_cutoff_nm``,
+    ``hydrogen_mass_amu`` and ``constraints`` are for ``kind: atomistic`` only."""
+
+    kind: str
+    go: Go
     files: tuple[str, ...]
     solvent: str
     explicit: Explicit
@@ -85,7 +155,6 @@ class Oracle:
     length_ps: float
     record_interval_steps: int
     checkpoint_every: int
-    max_failure_fraction: float
 
 
 @dataclass(frozen=True)
@@ -132,7 +201,7 @@ class CGSim:
     bead_mass: str | float
     max_bond_nm: float
     max_force_kj_mol_nm: float
-    keep_exploration: bool
+    compile: bool
 
 
 @dataclass(frozen=True)
@@ -169,6 +238,16 @@ class Select:
 
 
 @dataclass(frozen=True)
+class PhysicalChecks:
+    """The bead-geometry checks that selection and evaluation share (nm): a view of ``select``
+    (the global keys; an arm's overrides do not change how every arm is evaluated)."""
+
+    bond_min_nm: float
+    bond_max_nm: float
+    min_distance_nm: float
+
+
+@dataclass(frozen=True)
 class Backmap:
     max_ca_rmsd_nm: float
     restraint_k: tuple[float, ...]
@@ -196,15 +275,71 @@ class Experiment:
     plugins: tuple[str, ...]
 
 
-_NESTED = {(ForceField, "explicit"): Explicit}
+_NESTED = {(ForceField, "explicit"): Explicit, (ForceField, "go"): Go}
 _TUPLES = {"files", "starts", "restraint_k", "seeds", "arms", "plugins", "trajectories"}
 
 
+#: settings class -> its config section (dotted path in the schema)
+SECTIONS: dict[type, str] = {
+    Explicit: "forcefield.explicit", Go: "forcefield.go", ForceField: "forcefield", System: "system",
+    ReferenceMD: "reference_md", InitialMD: "initial_md", Oracle: "oracle", Priors: "priors",
+    Model: "model", Train: "train", CGSim: "cg_sim", CGEvaluate: "cg_evaluate", Select: "select",
+    Backmap: "backmap", Evaluate: "evaluate", Experiment: "experiment",
+}
+
+#: schema keys with no settings field, and why: the workflow reads them, no library function does
+WORKFLOW_ONLY = {
+    "cg_sim.keep_exploration": "a storage switch: the rule file marks exploration outputs temp()",
+    "select.overrides": "per-arm values, folded into Select by Select.for_arm",
+    "oracle.max_failure_fraction": "read by the merge rule alone (a float param), so oracle jobs ignore it",
+}
+
+
+def fields_of(cls: type) -> list[str]:
+    """Names of the settings fields of ``cls`` (the config keys one job needs)."""
+    return [f.name for f in dataclasses.fields(cls)]
+
+
+def job_params(cls: type, section: Mapping[str, Any]) -> dict:
+    """The keys of ``section`` that ``cls`` holds: what a rule passes as params, so that a key
+    no job of the rule reads (a storage switch) is not a rerun trigger."""
+    return {name: section[name] for name in fields_of(cls) if name in section}
+
+
+def _schema_section(cls: type) -> dict:
+    from alcg.schema import load_schema
+
+    node = load_schema()
+    for part in SECTIONS[cls].split("."):
+        node = node["properties"][part]
+    return node
+
+
+def defaults(cls: type[T], **overrides: Any) -> T:
+    """Settings ``cls`` from the schema's defaults, with ``overrides`` (for keys without a default,
+    or to change one). For tests, benchmarks and library users: no second copy of a default."""
+    props = _schema_section(cls)["properties"]
+    unknown = set(overrides) - set(props)
+    if unknown:
+        raise TypeError(f"{cls.__name__}: no config key {sorted(unknown)[0]!r}")
+    values = {**{k: v["default"] for k, v in props.items() if "default" in v}, **overrides}
+    for (owner, name), nested in _NESTED.items():
+        if owner is cls and isinstance(values.get(name), Mapping):
+            values[name] = dataclasses.asdict(defaults(nested, **values[name]))
+    return parse(cls, values)
+
+
 def parse(cls: type[T], section: Mapping[str, Any]) -> T:
-    """Build settings object ``cls`` from a validated config section (a mapping)."""
+    """Build settings object ``cls`` from a validated config section (a mapping).
+
+    Every field must be present (validation applied the schema's defaults); a missing key is a
+    ``KeyError`` naming it, never a silent ``None``. Keys that are not fields are ignored.
+    """
     values = {}
     for f in dataclasses.fields(cls):
-        v = section.get(f.name)  # only keys without a schema default may be absent
+        if f.name not in section:
+            raise KeyError(f"{SECTIONS.get(cls, cls.__name__)}.{f.name}: missing from the settings given")
+        v = section[f.name]
         nested = _NESTED.get((cls, f.name))
         if nested is not None:
             v = parse(nested, v)

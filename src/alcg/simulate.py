@@ -7,6 +7,7 @@ and the others go on.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from tqdm import tqdm
 from alcg import geometry
 from alcg.io import atomic_path
 from alcg.priors import KB_KJ_MOL_K
+from alcg.settings import CGSim
 
 log = logging.getLogger(__name__)
 
@@ -30,18 +32,32 @@ log = logging.getLogger(__name__)
 VALIDATED_DT_PS = 0.005
 
 
-@dataclass
-class LangevinConfig:
-    """CG simulation settings (see the ``cg_sim`` config section)."""
+@dataclass(frozen=True)
+class LangevinRun:
+    """One Langevin run: the integrator settings of ``cg_sim`` plus what differs between runs.
 
-    n_steps: int = 1000
-    dt_ps: float = VALIDATED_DT_PS
-    friction_per_ps: float = 1.0
-    temperature_k: float = 340.0
-    save_interval: int = 100
-    max_bond_nm: float = 0.6
-    max_force_kj_mol_nm: float = 1e5
-    seed: int = 0
+    Build it with :meth:`of`. Attributes: ``n_steps`` time steps, a frame saved every
+    ``save_interval`` steps, ``temperature_k`` (K), noise ``seed``; from the settings: time
+    step ``dt_ps`` (ps), ``friction_per_ps`` (1/ps) and the explosion limits ``max_bond_nm``
+    (nm) and ``max_force_kj_mol_nm`` (kJ/mol/nm).
+    """
+
+    n_steps: int
+    save_interval: int
+    temperature_k: float
+    seed: int
+    dt_ps: float
+    friction_per_ps: float
+    max_bond_nm: float
+    max_force_kj_mol_nm: float
+
+    @classmethod
+    def of(cls, sim: CGSim, *, n_steps: int, save_interval: int, temperature_k: float,
+           seed: int) -> "LangevinRun":
+        """A run of ``n_steps`` steps with the integrator settings of ``sim``."""
+        return cls(n_steps=n_steps, save_interval=save_interval, temperature_k=temperature_k, seed=seed,
+                   dt_ps=sim.dt_ps, friction_per_ps=sim.friction_per_ps, max_bond_nm=sim.max_bond_nm,
+                   max_force_kj_mol_nm=sim.max_force_kj_mol_nm)
 
 
 @dataclass
@@ -62,7 +78,7 @@ class SimResult:
     info: dict = field(default_factory=dict)
 
 
-def _check(x: torch.Tensor, f: torch.Tensor, cfg: LangevinConfig) -> tuple[torch.Tensor, list[str]]:
+def _check(x: torch.Tensor, f: torch.Tensor, cfg: LangevinRun) -> tuple[torch.Tensor, list[str]]:
     finite = torch.isfinite(x).all((-1, -2)) & torch.isfinite(f).all((-1, -2))
     max_bond = geometry.bonds(torch.nan_to_num(x, nan=1e6)).amax(-1)
     max_force = torch.nan_to_num(f, nan=1e30).norm(dim=-1).amax(-1)
@@ -78,15 +94,16 @@ def _check(x: torch.Tensor, f: torch.Tensor, cfg: LangevinConfig) -> tuple[torch
     return bad, reasons
 
 
-def simulate(force_fn, x0: np.ndarray, masses_amu: np.ndarray, cfg: LangevinConfig,
+def simulate(force_fn, x0: np.ndarray, masses_amu: np.ndarray, cfg: LangevinRun,
              device: str = "cpu", progress: bool = True, checkpoint: str | Path | None = None,
              checkpoint_every_steps: int = 0) -> SimResult:
     """Integrate replicas x0 (R, N, 3) nm with BAOAB Langevin dynamics.
 
     Parameters
     ----------
-    force_fn : callable mapping x (B, N, 3) to (energy (B,), forces (B, N, 3))
+    force_fn : callable mapping x (B, N, 3) nm to (energy (B,) kJ/mol, forces (B, N, 3) kJ/mol/nm)
     masses_amu : (N,) bead masses
+    cfg : the run (:meth:`LangevinRun.of`)
     checkpoint : file for the integrator state (positions, velocities, saved frames, RNG);
         written every ``checkpoint_every_steps`` steps, resumed from when it exists
     """
@@ -161,18 +178,18 @@ def _stop(st: dict, bad: torch.Tensor, why: list[str], step: int) -> torch.Tenso
     return keep
 
 
-def _save_checkpoint(path: str | Path, st: dict, cfg: LangevinConfig, gen: torch.Generator) -> None:
-    blob = {**st, "cfg": cfg.__dict__, "rng": gen.get_state()}
+def _save_checkpoint(path: str | Path, st: dict, cfg: LangevinRun, gen: torch.Generator) -> None:
+    blob = {**st, "cfg": dataclasses.asdict(cfg), "rng": gen.get_state()}
     with atomic_path(path) as tmp:
         torch.save(blob, tmp)
 
 
-def _resume(path: str | Path, cfg: LangevinConfig, device: str, gen: torch.Generator) -> dict | None:
+def _resume(path: str | Path, cfg: LangevinRun, device: str, gen: torch.Generator) -> dict | None:
     path = Path(path)
     if not path.exists():
         return None
     blob = torch.load(path, map_location=device, weights_only=False)
-    if blob.pop("cfg") != cfg.__dict__:
+    if blob.pop("cfg") != dataclasses.asdict(cfg):
         log.warning("ignoring CG checkpoint %s: it belongs to different settings", path)
         return None
     gen.set_state(blob.pop("rng"))
@@ -180,12 +197,13 @@ def _resume(path: str | Path, cfg: LangevinConfig, device: str, gen: torch.Gener
     return blob
 
 
-def model_force_fn(model, fast: bool = True, compile: bool | None = None):
+def model_force_fn(model, compile: bool, fast: bool = True):
     """A ``force_fn`` of a trained, frozen :class:`~alcg.model.CGModel`.
 
     By default the fast path of :class:`alcg.fastforces.FastForceField`: tabulated filters,
-    all pairs of a replica at once, an explicit backward pass, torch.compile where it works
-    (``compile=None``: unless ``ALCG_COMPILE=0``). Its first call is checked against the
+    all pairs of a replica at once, an explicit backward pass, and, with ``compile`` (the
+    setting ``cg_sim.compile``), torch.compile where it works, once a run is long enough
+    (:data:`alcg.fastforces.COMPILE_AFTER_CALLS`). Its first call is checked against the
     exact model (relative RMS force error below :data:`alcg.fastforces.FORCE_RTOL`, else it
     uses the exact model). The weights are copied now: train first, then call this.
     ``fast=False`` gives the exact model's forces (:meth:`~alcg.model.CGModel.energy_and_forces`).

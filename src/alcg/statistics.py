@@ -15,10 +15,12 @@ from __future__ import annotations
 import numpy as np
 
 
-def bootstrap_mean_ci(values, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
-    """Mean of ``values`` and its percentile-bootstrap ``level`` confidence interval.
+def bootstrap_mean_ci(values, n_bootstrap: int, ci_level: float, seed: int = 0) -> tuple[float, float, float]:
+    """Mean of ``values`` and its percentile-bootstrap confidence interval.
 
-    With one value the interval is (nan, nan): one run is an anecdote, not an interval.
+    ``n_bootstrap`` resamples (seeded by ``seed``), interval at ``ci_level`` (e.g. 0.95); None
+    and non-finite values are left out. With one value the interval is (nan, nan): one run is
+    an anecdote, not an interval.
     """
     v = np.asarray([x for x in values if x is not None and np.isfinite(x)], dtype=np.float64)
     if len(v) == 0:
@@ -26,33 +28,32 @@ def bootstrap_mean_ci(values, n_boot: int = 2000, level: float = 0.95, seed: int
     if len(v) == 1:
         return float(v[0]), float("nan"), float("nan")
     rng = np.random.default_rng(seed)
-    means = v[rng.integers(len(v), size=(n_boot, len(v)))].mean(1)
-    alpha = (1 - level) / 2
+    means = v[rng.integers(len(v), size=(n_bootstrap, len(v)))].mean(1)
+    alpha = (1 - ci_level) / 2
     lo, hi = np.quantile(means, [alpha, 1 - alpha])
     return float(v.mean()), float(lo), float(hi)
 
 
-def t_mean_ci(values, level: float = 0.95) -> tuple[float, float, float]:
-    """Mean of ``values`` and its Student-t ``level`` confidence interval (nan with < 2 values)."""
+def t_mean_ci(values, ci_level: float) -> tuple[float, float, float]:
+    """Mean of ``values`` and its Student-t confidence interval at ``ci_level`` (nan with < 2 values)."""
     from scipy import stats
 
     v = np.asarray([x for x in values if x is not None and np.isfinite(x)], dtype=np.float64)
     if len(v) < 2:
         return (float(v[0]) if len(v) else float("nan")), float("nan"), float("nan")
-    half = stats.t.ppf(0.5 + level / 2, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))
+    half = stats.t.ppf(0.5 + ci_level / 2, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))
     return float(v.mean()), float(v.mean() - half), float(v.mean() + half)
 
 
-def paired_difference_ci(a, b, n_boot: int = 2000, level: float = 0.95,
-                         seed: int = 0) -> tuple[float, float, float]:
+def paired_difference_ci(a, b, n_bootstrap: int, ci_level: float, seed: int = 0) -> tuple[float, float, float]:
     """Mean and bootstrap CI of ``a - b`` over paired replicates (same seeds, same order)."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    return bootstrap_mean_ci(a - b, n_boot, level, seed)
+    return bootstrap_mean_ci(a - b, n_bootstrap, ci_level, seed)
 
 
-def paired_difference_t_ci(a, b, level: float = 0.95) -> tuple[float, float, float]:
+def paired_difference_t_ci(a, b, ci_level: float) -> tuple[float, float, float]:
     """Mean and Student-t CI of ``a - b`` over paired replicates (the paired t interval)."""
-    return t_mean_ci(np.asarray(a, np.float64) - np.asarray(b, np.float64), level)
+    return t_mean_ci(np.asarray(a, np.float64) - np.asarray(b, np.float64), ci_level)
 
 
 def change_pct(value: float, base: float) -> float:

@@ -166,8 +166,7 @@ def check_chain_breaks(topology: app.Topology, positions: unit.Quantity, source:
     return breaks
 
 
-def prepare(pdb_text: str, source: str, ph: float = 7.0,
-            allow_chain_breaks: bool = False) -> PreparedStructure:
+def prepare(pdb_text: str, source: str, *, ph: float, allow_chain_breaks: bool, seed: int = 0) -> PreparedStructure:
     """Run PDBFixer on ``pdb_text``: add missing heavy atoms, terminal atoms and hydrogens.
 
     Heterogens (ligands, waters) are removed; non-standard residues and unallowed chain
@@ -186,12 +185,12 @@ def prepare(pdb_text: str, source: str, ph: float = 7.0,
         names = ", ".join(f"{r.name}{r.id}" for r, _ in fixer.nonstandardResidues)
         raise StructureError(f"non-standard residues in {source}: {names}")
     fixer.findMissingAtoms()
-    fixer.addMissingAtoms()
+    fixer.addMissingAtoms(seed=seed)  # PDBFixer places missing atoms at random unless seeded
     fixer.addMissingHydrogens(ph)
     return PreparedStructure(fixer.topology, fixer.positions, sequence)
 
 
-def prepare_from_config(system: System, start: dict | None = None) -> PreparedStructure:
+def prepare_from_config(system: System, start: dict | None, seed: int = 0) -> PreparedStructure:
     """Prepare the structure described by the ``system`` settings (a PDB, or the sequence).
 
     ``start`` optionally gives ``phi``/``psi`` lists (degrees) for a sequence-built start.
@@ -202,7 +201,7 @@ def prepare_from_config(system: System, start: dict | None = None) -> PreparedSt
     else:
         text = build_from_sequence(system.sequence, start.get("phi"), start.get("psi"))
         source = f"sequence {system.sequence}"
-    return prepare(text, source, ph=system.ph, allow_chain_breaks=system.allow_chain_breaks)
+    return prepare(text, source, ph=system.ph, allow_chain_breaks=system.allow_chain_breaks, seed=seed)
 
 
 def _one_line(exc: Exception) -> str:
@@ -243,8 +242,7 @@ def _protein_chains(topology: app.Topology) -> list:
             if any(r.name in ONE_LETTER or r.name in _VARIANTS for r in c.residues())]
 
 
-def check_pdb_file(path: str | Path, allow_chain_breaks: bool = False,
-                   sequence: str | None = None) -> str:
+def check_pdb_file(path: str | Path, allow_chain_breaks: bool, sequence: str | None) -> str:
     """Check a user PDB file cheaply (no PDBFixer, no minimization) and return its sequence.
 
     Meant to run when the workflow starts, before any job. The file must parse, hold

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from alcg import aarun, dataset
+from alcg import aarun, dataset, slot_start
 from alcg.aarun import Status
 from alcg.io import atomic_path
 from alcg.statistics import (bootstrap_mean_ci, change_pct, paired_difference_ci, paired_difference_t_ci,
@@ -23,7 +23,7 @@ from alcg.statistics import (bootstrap_mean_ci, change_pct, paired_difference_ci
 #: metrics compared between arms (all: lower is better, except fraction_folded and valid_fraction)
 METRICS = ["tica_w1", "kl_ref_model", "bond_w1_nm", "angle_w1_rad", "dihedral_w1_rad", "rg_w1_nm",
            "end_to_end_w1_nm", "rmsd_folded_w1_nm", "fraction_folded", "valid_fraction"]
-ROUND_COLUMNS = ["seed", "arm", "round", "n_train_frames", "oracle_ns", "n_selected", "n_rejected_backmap",
+ROUND_COLUMNS = ["seed", "arm", "round", "reference_converged", "n_train_frames", "oracle_ns", "n_selected", "n_rejected_backmap",
                  "n_fallback_starts", "n_failed_oracle", "val_loss", "valid_fraction", "low_valid_fraction", "exploded_fraction",
                  "tica_w1", "tica_w1_sd", "tica_w1_halves", "tica_w1_change_pct"] + \
                 [m for m in METRICS if m not in ("tica_w1", "valid_fraction")]
@@ -36,15 +36,9 @@ def _json(path: str | None) -> dict:
     return json.loads(Path(path).read_text()) if path else {}
 
 
-def _starts_sum(round_files: dict, key: str) -> int:
-    """Sum of a start file's metadata ``key`` over the round's slots (backmap attempts
-    rejected, fallback starts); a start that was itself rejected counts one rejection."""
-    total = 0
-    for f in round_files.get("starts", []):
-        meta = aarun.metadata(f)
-        total += int(meta.get(key) or 0) + (key == "n_rejected" and meta.get("status") == Status.REJECTED.value
-                                             and "n_rejected" not in meta)
-    return total
+def _starts_sum(round_files: dict, field: str) -> int:
+    """Sum of a slot start's ``field`` (``n_rejected``, ``fallback``) over the round's slots."""
+    return sum(int(getattr(slot_start.load(f), field)) for f in round_files.get("starts", []))
 
 
 def round_rows(layout: dict) -> list[dict]:
@@ -57,7 +51,7 @@ def round_rows(layout: dict) -> list[dict]:
                 ev, tr, sel = _json(r["evaluate"]), _json(r["train"]), _json(r.get("select"))
                 oracles = r.get("oracles", [])
                 row = {"seed": seed, "arm": arm, "round": k, "oracle_ns": spent,
-                       "n_train_frames": int(len(dataset.load(r["dataset"])["frame"])),
+                       "n_train_frames": dataset.load(r["dataset"]).n_frames,
                        "n_selected": sel.get("n_selected"),
                        "n_rejected_backmap": _starts_sum(r, "n_rejected") if oracles else None,
                        "n_fallback_starts": _starts_sum(r, "fallback") if oracles else None,
@@ -74,7 +68,7 @@ def round_rows(layout: dict) -> list[dict]:
     return rows
 
 
-def experiment_rows(rows: list[dict], n_boot: int, level: float) -> list[dict]:
+def experiment_rows(rows: list[dict], n_bootstrap: int, ci_level: float) -> list[dict]:
     """Per arm and round: mean change (%) vs round 0 over seeds with CI, and paired differences
     of that change against every other arm (same seeds) with CI."""
     arms = sorted({r["arm"] for r in rows})
@@ -92,8 +86,8 @@ def experiment_rows(rows: list[dict], n_boot: int, level: float) -> list[dict]:
             ns = float(np.mean([by[(s, arm, k)]["oracle_ns"] for s in seeds if (s, arm, k) in by]))
             for metric in METRICS:
                 mine = changes(arm, k, metric)
-                mean, lo, hi = bootstrap_mean_ci(mine, n_boot, level)
-                _, t_lo, t_hi = t_mean_ci(mine, level)
+                mean, lo, hi = bootstrap_mean_ci(mine, n_bootstrap, ci_level)
+                _, t_lo, t_hi = t_mean_ci(mine, ci_level)
                 out.append(dict(arm=arm, round=k, oracle_ns=ns, metric=metric, comparison="change_vs_round0_pct",
                                 mean=mean, ci_low=lo, ci_high=hi, t_ci_low=t_lo, t_ci_high=t_hi,
                                 n_seeds=int(np.isfinite(mine).sum())))
@@ -101,8 +95,8 @@ def experiment_rows(rows: list[dict], n_boot: int, level: float) -> list[dict]:
                     if other == arm:
                         continue
                     theirs = changes(other, k, metric)
-                    mean, lo, hi = paired_difference_ci(mine, theirs, n_boot, level)
-                    _, t_lo, t_hi = paired_difference_t_ci(mine, theirs, level)
+                    mean, lo, hi = paired_difference_ci(mine, theirs, n_bootstrap, ci_level)
+                    _, t_lo, t_hi = paired_difference_t_ci(mine, theirs, ci_level)
                     ok = np.isfinite(np.asarray(mine) - np.asarray(theirs)).sum()
                     out.append(dict(arm=arm, round=k, oracle_ns=ns, metric=metric,
                                     comparison=f"minus_{other}_pct_points", mean=mean, ci_low=lo, ci_high=hi,
@@ -110,13 +104,13 @@ def experiment_rows(rows: list[dict], n_boot: int, level: float) -> list[dict]:
     return out
 
 
-def curve(rows: list[dict], arm: str, metric: str, n_boot: int, level: float) -> tuple[np.ndarray, ...]:
+def curve(rows: list[dict], arm: str, metric: str, n_bootstrap: int, ci_level: float) -> tuple[np.ndarray, ...]:
     """(oracle ns, mean, ci low, ci high) per round of ``metric`` for ``arm`` over seeds."""
     rounds = sorted({r["round"] for r in rows if r["arm"] == arm})
     pts = []
     for k in rounds:
         sel = [r for r in rows if r["arm"] == arm and r["round"] == k]
-        mean, lo, hi = bootstrap_mean_ci([r.get(metric) for r in sel], n_boot, level)
+        mean, lo, hi = bootstrap_mean_ci([r.get(metric) for r in sel], n_bootstrap, ci_level)
         pts.append((np.mean([r["oracle_ns"] for r in sel]), mean, lo, hi))
     return tuple(np.array(c) for c in zip(*pts))
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,28 +21,17 @@ from tqdm import tqdm
 from alcg.errors import TrainingError
 from alcg.io import atomic_path, write_json
 from alcg.model import CGModel
+from alcg.settings import Train
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class TrainConfig:
-    """Training hyperparameters (see the ``train`` config section)."""
-
-    epochs: int = 60
-    batch_size: int = 128
-    lr: float = 1e-3
-    lr_decay: float = 0.97
-    val_fraction: float = 0.2
-    patience: int = 10
-    max_frames: int | None = None
-    seed: int = 0
-
-
-def split_by_trajectory(traj: np.ndarray, val_fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def split_by_trajectory(traj: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Train/validation frame indices with whole trajectories held out.
 
-    With a single trajectory the last ``val_fraction`` of it (in time) is held out.
+    With a single trajectory the last ``val_fraction`` of it (in time) is held out; else
+    trajectories are drawn in a random order (``seed``) until ``val_fraction`` of the frames
+    are held out.
     """
     ids = np.unique(traj)
     if len(ids) < 2 or val_fraction == 0:
@@ -79,7 +67,7 @@ def _epoch_loss(model: CGModel, x: torch.Tensor, f: torch.Tensor, idx: np.ndarra
     return total / max(count, 1)
 
 
-def train(model: CGModel, coords: np.ndarray, forces: np.ndarray, traj: np.ndarray, cfg: TrainConfig,
+def train(model: CGModel, coords: np.ndarray, forces: np.ndarray, traj: np.ndarray, cfg: Train, seed: int,
           state_path: str | Path, device: str = "cpu", progress: bool = True,
           split: tuple[np.ndarray, np.ndarray] | None = None) -> dict:
     """Train ``model`` in place by force matching; return the metrics dict.
@@ -88,15 +76,18 @@ def train(model: CGModel, coords: np.ndarray, forces: np.ndarray, traj: np.ndarr
     ----------
     coords, forces : (n, N, 3) nm and kJ/mol/nm
     traj : (n,) trajectory id of each frame (for the validation split)
+    cfg : the ``train`` settings (epochs, batch size, learning rate and its decay per epoch,
+        validation fraction, early-stopping patience, frames per epoch)
+    seed : seeds torch, the epochs' frame order and the default split
     state_path : per-epoch checkpoint; if it exists the run resumes from it
     split : (train indices, validation indices); default :func:`split_by_trajectory`
     """
-    torch.manual_seed(cfg.seed)
+    torch.manual_seed(seed)
     model.to(device)
     x = torch.as_tensor(coords, dtype=torch.float32, device=device)
     f = torch.as_tensor(forces, dtype=torch.float32, device=device)
     train_idx, val_idx = split if split is not None else \
-        split_by_trajectory(np.asarray(traj), cfg.val_fraction, cfg.seed)
+        split_by_trajectory(np.asarray(traj), cfg.val_fraction, seed)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=cfg.lr) if params else None
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, cfg.lr_decay) if optimizer else None
@@ -111,7 +102,7 @@ def train(model: CGModel, coords: np.ndarray, forces: np.ndarray, traj: np.ndarr
         scheduler.load_state_dict(ckpt["scheduler"])
         history, best, start_epoch = ckpt["history"], ckpt["best"], ckpt["epoch"] + 1
         log.info("resuming training from epoch %d", start_epoch)
-    rng = np.random.default_rng(cfg.seed + start_epoch)
+    rng = np.random.default_rng(seed + start_epoch)
     force_scale = float((f[val_idx] ** 2).mean()) if len(val_idx) else float((f ** 2).mean())
     bar = tqdm(range(start_epoch, cfg.epochs), desc="train", unit="epoch", disable=not progress)
     for epoch in bar:

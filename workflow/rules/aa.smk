@@ -1,12 +1,38 @@
 # All-atom side: system preparation, reference and initial MD, AA -> CG projection.
 
 
+rule go_native:
+    input:
+        pdb=config["system"]["pdb"] or [],
+    output:
+        native=GO_NATIVE,
+        plot=report(f"{RES}/system/contact_map.png", category="Go model", caption="../report/contact_map.rst"),
+    params:
+        system=lambda wc: {**config["system"], "starts": {FOLDED: config["system"]["starts"][FOLDED]}},
+        ff=FF,
+        start=config["system"]["starts"][FOLDED],
+        seed=config["seed"],
+    log:
+        f"{LOGS}/go_native.log",
+    threads: 1
+    resources:
+        mem_mb=lambda wc, attempt: 2000 * attempt,
+        runtime=lambda wc, attempt: 20 * attempt,
+    conda:
+        ENV
+    script:
+        "../../scripts/go_native.py"
+
+
 rule prepare_system:
+    input:
+        pdb=config["system"]["pdb"] or [],  # a user's PDB: editing it reruns preparation
+        native=native_input,
     output:
         pdb=f"{RES}/system/{{start}}.pdb",
         xml=f"{RES}/system/{{start}}.xml",
     params:
-        system=config["system"],
+        system=prepare_params,
         ff=FF,
         start=lambda wc: config["system"]["starts"][wc.start],
         seed=config["seed"],

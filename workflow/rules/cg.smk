@@ -1,18 +1,18 @@
 # CG model: priors, force-matching training (committee members as a wildcard), exploration and
-# evaluation simulations. {rd} is a round folder: round_000 (shared by the seed's arms) or
+# evaluation simulations. {round_dir} is a round folder: round_000 (shared by the seed's arms) or
 # <arm>/round_<kkk>.
 
 
 rule fit_priors:
     input:
-        dataset=f"{RES}/seed_{{seed}}/{{rd}}/dataset/dataset.npz",
+        dataset=f"{RES}/seed_{{seed}}/{{round_dir}}/dataset/dataset.npz",
     output:
-        f"{RES}/seed_{{seed}}/{{rd}}/model/priors.json",
+        f"{RES}/seed_{{seed}}/{{round_dir}}/model/priors.json",
     params:
         priors=config["priors"],
         temperature_k=FF["temperature_k"],
     log:
-        f"{LOGS}/seed_{{seed}}/{{rd}}/fit_priors.log",
+        f"{LOGS}/seed_{{seed}}/{{round_dir}}/fit_priors.log",
     conda:
         ENV
     script:
@@ -21,24 +21,24 @@ rule fit_priors:
 
 rule train:
     input:
-        dataset=f"{RES}/seed_{{seed}}/{{rd}}/dataset/dataset.npz",
+        dataset=f"{RES}/seed_{{seed}}/{{round_dir}}/dataset/dataset.npz",
         priors=priors_input,
         previous=previous_model,
     output:
-        model=f"{RES}/seed_{{seed}}/{{rd}}/model/member_{{m}}/model.pt",
-        metrics=f"{RES}/seed_{{seed}}/{{rd}}/model/member_{{m}}/metrics.json",
-        plot=report(f"{RES}/seed_{{seed}}/{{rd}}/model/member_{{m}}/loss.png", category="Training",
-                    subcategory="seed {seed}", labels={"round": "{rd}", "member": "{m}"},
+        model=f"{RES}/seed_{{seed}}/{{round_dir}}/model/member_{{m}}/model.pt",
+        metrics=f"{RES}/seed_{{seed}}/{{round_dir}}/model/member_{{m}}/metrics.json",
+        plot=report(f"{RES}/seed_{{seed}}/{{round_dir}}/model/member_{{m}}/loss.png", category="Training",
+                    subcategory="seed {seed}", labels={"round": "{round_dir}", "member": "{m}"},
                     caption="../report/loss.rst"),
     params:
         model=config["model"],
         train=config["train"],
         device=config["device"],
-        seed=lambda wc: seed_of(wc.seed, "train", wc.rd, wc.m),
+        seed=lambda wc: seed_of(wc.seed, "train", wc.round_dir, wc.m),
     log:
-        f"{LOGS}/seed_{{seed}}/{{rd}}/train_{{m}}.log",
+        f"{LOGS}/seed_{{seed}}/{{round_dir}}/train_{{m}}.log",
     benchmark:
-        f"{BENCH}/seed_{{seed}}/{{rd}}/train_{{m}}.tsv"
+        f"{BENCH}/seed_{{seed}}/{{round_dir}}/train_{{m}}.tsv"
     threads: 2
     resources:
         mem_mb=lambda wc, attempt: 6000 * attempt,
@@ -52,21 +52,21 @@ rule train:
 
 rule explore:
     input:
-        model=f"{RES}/seed_{{seed}}/{{rd}}/model/member_0/model.pt",
-        dataset=f"{RES}/seed_{{seed}}/{{rd}}/dataset/dataset.npz",
+        model=f"{RES}/seed_{{seed}}/{{round_dir}}/model/member_0/model.pt",
+        dataset=f"{RES}/seed_{{seed}}/{{round_dir}}/dataset/dataset.npz",
         cg_pdb=f"{RES}/system/cg.pdb",
     output:
-        traj=exploration(f"{RES}/seed_{{seed}}/{{rd}}/explore/trajectory.h5"),
-        status=exploration(f"{RES}/seed_{{seed}}/{{rd}}/explore/replicas.json"),
+        traj=exploration(f"{RES}/seed_{{seed}}/{{round_dir}}/explore/trajectory.h5"),
+        status=exploration(f"{RES}/seed_{{seed}}/{{round_dir}}/explore/replicas.json"),
     params:
-        sim=config["cg_sim"],
+        sim=job(S.CGSim, "cg_sim"),
         temperature_k=FF["temperature_k"],
         device=config["device"],
-        seed=lambda wc: seed_of(wc.seed, "explore", wc.rd),
+        seed=lambda wc: seed_of(wc.seed, "explore", wc.round_dir),
     log:
-        f"{LOGS}/seed_{{seed}}/{{rd}}/explore.log",
+        f"{LOGS}/seed_{{seed}}/{{round_dir}}/explore.log",
     benchmark:
-        f"{BENCH}/seed_{{seed}}/{{rd}}/explore.tsv"
+        f"{BENCH}/seed_{{seed}}/{{round_dir}}/explore.tsv"
     threads: 2
     resources:
         mem_mb=lambda wc, attempt: 6000 * attempt,
@@ -100,22 +100,22 @@ rule eval_starts:
 
 rule cg_evaluate:
     input:
-        model=f"{RES}/seed_{{seed}}/{{rd}}/model/member_0/model.pt",
+        model=f"{RES}/seed_{{seed}}/{{round_dir}}/model/member_0/model.pt",
         starts=f"{RES}/seed_{{seed}}/evaluate/starts.npz",
         cg_pdb=f"{RES}/system/cg.pdb",
     output:
-        traj=f"{RES}/seed_{{seed}}/{{rd}}/evaluate/trajectory.h5",
-        status=f"{RES}/seed_{{seed}}/{{rd}}/evaluate/replicas.json",
+        traj=f"{RES}/seed_{{seed}}/{{round_dir}}/evaluate/trajectory.h5",
+        status=f"{RES}/seed_{{seed}}/{{round_dir}}/evaluate/replicas.json",
     params:
-        sim=config["cg_sim"],
+        sim=job(S.CGSim, "cg_sim"),
         cg_evaluate=config["cg_evaluate"],
         temperature_k=FF["temperature_k"],
         device=config["device"],
         seed=lambda wc: seed_of(wc.seed, "cg_evaluate"),  # the same noise for every arm and round
     log:
-        f"{LOGS}/seed_{{seed}}/{{rd}}/cg_evaluate.log",
+        f"{LOGS}/seed_{{seed}}/{{round_dir}}/cg_evaluate.log",
     benchmark:
-        f"{BENCH}/seed_{{seed}}/{{rd}}/cg_evaluate.tsv"
+        f"{BENCH}/seed_{{seed}}/{{round_dir}}/cg_evaluate.tsv"
     threads: 2
     resources:
         mem_mb=lambda wc, attempt: 6000 * attempt,
@@ -129,11 +129,11 @@ rule cg_evaluate:
 
 rule export_model:
     input:
-        f"{RES}/seed_{{seed}}/{{rd}}/model/member_0/model.pt",
+        f"{RES}/seed_{{seed}}/{{round_dir}}/model/member_0/model.pt",
     output:
-        f"{RES}/seed_{{seed}}/{{rd}}/model/member_0/model_torchscript.pt",
+        f"{RES}/seed_{{seed}}/{{round_dir}}/model/member_0/model_torchscript.pt",
     log:
-        f"{LOGS}/seed_{{seed}}/{{rd}}/export_model.log",
+        f"{LOGS}/seed_{{seed}}/{{round_dir}}/export_model.log",
     conda:
         ENV
     script:

@@ -8,7 +8,10 @@
 import zlib
 from pathlib import Path
 
+import dataclasses
+
 from alcg import selectors
+from alcg import settings as S
 from alcg.settings import Select
 
 RES = f"results/{config['run']}"
@@ -21,6 +24,8 @@ FF = config["forcefield"]
 INIT_START = config["initial_md"]["start"]
 REF_STARTS = config["reference_md"]["starts"]
 FOLDED = config["evaluate"]["folded_start"] or REF_STARTS[0]
+GO = FF["kind"] == "go"  # the fine-grained model: the Go model (else atomistic)
+GO_NATIVE = f"{RES}/system/go_native.npz"
 PLUGINS = config["experiment"]["plugins"]
 ENV = "../../envs/alcg.yaml"
 
@@ -33,27 +38,27 @@ wildcard_constraints:
     m=r"\d+",
     rep=r"\d+",
     start=r"[A-Za-z0-9_]+",
-    rd=r"round_000|[a-z][a-z0-9_]*/round_\d{3}",
+    round_dir=r"round_000|[a-z][a-z0-9_]*/round_\d{3}",
 
 
 # ---------------------------------------------------------------- folders
-def rd(arm, k):
+def round_dir(arm, k):
     """Round folder of an arm, relative to its seed folder: round 0 is the seed's shared one."""
     return "round_000" if int(k) == 0 else f"{arm}/round_{int(k):03d}"
 
 
-def rnd(seed, arm, k):
+def model_dir(seed, arm, k):
     """Model-side folder (dataset, model, explore, evaluate) of an arm's round."""
-    return f"{RES}/seed_{seed}/{rd(arm, k)}"
+    return f"{RES}/seed_{seed}/{round_dir(arm, k)}"
 
 
-def qry(seed, arm, k):
+def query_dir(seed, arm, k):
     """Query-side folder (select, start, oracle) of an arm's round: never shared."""
     return f"{RES}/seed_{seed}/{arm}/round_{int(k):03d}"
 
 
-def parse_rd(value):
-    """(arm or None, round) of an ``rd`` wildcard value."""
+def parse_round_dir(value):
+    """(arm or None, round) of a ``round_dir`` wildcard value."""
     if value == "round_000":
         return None, 0
     arm, k = value.rsplit("round_", 1)
@@ -65,6 +70,26 @@ def select_settings(arm):
     return Select.for_arm(config["select"], arm)
 
 
+def select_params(wc):
+    """The arm's own selection settings: another arm's override is not a rerun trigger here."""
+    return dataclasses.asdict(select_settings(wc.arm))
+
+
+def job(cls, section):
+    """The keys of config ``section`` that settings ``cls`` holds (see alcg.settings.job_params)."""
+    return S.job_params(cls, config[section])
+
+
+def native_input(wc=None):
+    """The Go model's native file, which every Go start and query needs (atomistic: none)."""
+    return GO_NATIVE if GO else []
+
+
+def prepare_params(wc):
+    """The system settings with only this job's start: editing another start reruns nothing here."""
+    return {**config["system"], "starts": {wc.start: config["system"]["starts"][wc.start]}}
+
+
 def slots(arm):
     return [f"{s:03d}" for s in range(select_settings(arm).n_select)]
 
@@ -74,7 +99,7 @@ def n_members(arm):
 
 
 def model(seed, arm, k, m=0):
-    return f"{rnd(seed, arm, k)}/model/member_{m}/model.pt"
+    return f"{model_dir(seed, arm, k)}/model/member_{m}/model.pt"
 
 
 def all_models():
@@ -104,7 +129,7 @@ def initial_runs(seed):
 
 
 def oracle_runs(seed, arm, k):
-    return [f"{qry(seed, arm, k)}/oracle/slot_{s}.npz" for s in slots(arm)]
+    return [f"{query_dir(seed, arm, k)}/oracle/slot_{s}.npz" for s in slots(arm)]
 
 
 def runs_in_dataset(seed, arm, k):
@@ -139,12 +164,12 @@ def import_source(wc):
 
 def priors_input(wc):
     if config["priors"]["refit"]:
-        return f"{RES}/seed_{wc.seed}/{wc.rd}/model/priors.json"
+        return f"{RES}/seed_{wc.seed}/{wc.round_dir}/model/priors.json"
     return f"{RES}/seed_{wc.seed}/round_000/model/priors.json"
 
 
 def previous_model(wc):
-    arm, k = parse_rd(wc.rd)
+    arm, k = parse_round_dir(wc.round_dir)
     if k == 0 or not config["train"]["warm_start"]:
         return []
     return [model(wc.seed, arm, k - 1, wc.m)]
@@ -153,19 +178,19 @@ def previous_model(wc):
 def select_inputs(wc):
     k = int(wc.k)
     cls = selectors.get(wc.arm)
-    out = {"dataset": f"{rnd(wc.seed, wc.arm, k)}/dataset/dataset.npz", "plugins": PLUGINS}
+    out = {"dataset": f"{model_dir(wc.seed, wc.arm, k)}/dataset/dataset.npz", "plugins": PLUGINS}
     if cls.uses_cg:
-        out["traj"] = f"{rnd(wc.seed, wc.arm, k)}/explore/trajectory.h5"
-        out["status"] = f"{rnd(wc.seed, wc.arm, k)}/explore/replicas.json"
+        out["traj"] = f"{model_dir(wc.seed, wc.arm, k)}/explore/trajectory.h5"
+        out["status"] = f"{model_dir(wc.seed, wc.arm, k)}/explore/replicas.json"
     out["members"] = [model(wc.seed, wc.arm, k, m) for m in range(n_members(wc.arm))] \
         if cls.uses_committee else []
     return out
 
 
 def merge_inputs(wc):
-    arm, k = parse_rd(wc.rd)
-    return {"previous": f"{rnd(wc.seed, arm, k - 1)}/dataset/dataset.npz",
-            "new": f"{qry(wc.seed, arm, k - 1)}/oracle/projected.npz",
+    arm, k = parse_round_dir(wc.round_dir)
+    return {"previous": f"{model_dir(wc.seed, arm, k - 1)}/dataset/dataset.npz",
+            "new": f"{query_dir(wc.seed, arm, k - 1)}/oracle/projected.npz",
             "runs": oracle_runs(wc.seed, arm, k - 1)}
 
 
@@ -177,12 +202,12 @@ def summary_layout():
         for a in ARMS:
             rounds = []
             for k in range(N_ROUNDS + 1):
-                r = {"dataset": f"{rnd(s, a, k)}/dataset/dataset.npz",
-                     "train": f"{rnd(s, a, k)}/model/member_0/metrics.json",
-                     "evaluate": f"{rnd(s, a, k)}/evaluate/metrics.json"}
+                r = {"dataset": f"{model_dir(s, a, k)}/dataset/dataset.npz",
+                     "train": f"{model_dir(s, a, k)}/model/member_0/metrics.json",
+                     "evaluate": f"{model_dir(s, a, k)}/evaluate/metrics.json"}
                 if k < N_ROUNDS:
-                    r["select"] = f"{qry(s, a, k)}/select/table.json"
-                    r["starts"] = [f"{qry(s, a, k)}/start/slot_{x}.npz" for x in slots(a)]
+                    r["select"] = f"{query_dir(s, a, k)}/select/table.json"
+                    r["starts"] = [f"{query_dir(s, a, k)}/start/slot_{x}.npz" for x in slots(a)]
                     r["oracles"] = oracle_runs(s, a, k)
                 rounds.append(r)
             layout[s][a] = rounds
@@ -215,7 +240,7 @@ def gpu_md():
 
 def final_exports():
     """TorchScript exports of the final model of every arm and seed."""
-    return sorted({f"{rnd(s, a, N_ROUNDS)}/model/member_0/model_torchscript.pt" for s in SEEDS for a in ARMS})
+    return sorted({f"{model_dir(s, a, N_ROUNDS)}/model/member_0/model_torchscript.pt" for s in SEEDS for a in ARMS})
 
 
 def exploration(path):

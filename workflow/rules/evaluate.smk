@@ -7,23 +7,23 @@ rule evaluate:
         pdb=f"{RES}/system/{INIT_START}.pdb",
         xml=f"{RES}/system/{INIT_START}.xml",
         folded=f"{RES}/system/{FOLDED}.pdb",
-        traj=f"{RES}/seed_{{seed}}/{{rd}}/evaluate/trajectory.h5",
-        status=f"{RES}/seed_{{seed}}/{{rd}}/evaluate/replicas.json",
+        traj=f"{RES}/seed_{{seed}}/{{round_dir}}/evaluate/trajectory.h5",
+        status=f"{RES}/seed_{{seed}}/{{round_dir}}/evaluate/replicas.json",
     output:
-        metrics=f"{RES}/seed_{{seed}}/{{rd}}/evaluate/metrics.json",
-        fes=report(f"{RES}/seed_{{seed}}/{{rd}}/evaluate/tica_fes.png", category="TICA free energy",
-                   subcategory="seed {seed}", labels={"round": "{rd}"}, caption="../report/fes.rst"),
-        dist=report(f"{RES}/seed_{{seed}}/{{rd}}/evaluate/distributions.png", category="Distributions",
-                    subcategory="seed {seed}", labels={"round": "{rd}"}, caption="../report/distributions.rst"),
+        metrics=f"{RES}/seed_{{seed}}/{{round_dir}}/evaluate/metrics.json",
+        fes=report(f"{RES}/seed_{{seed}}/{{round_dir}}/evaluate/tica_fes.png", category="TICA free energy",
+                   subcategory="seed {seed}", labels={"round": "{round_dir}"}, caption="../report/fes.rst"),
+        dist=report(f"{RES}/seed_{{seed}}/{{round_dir}}/evaluate/distributions.png", category="Distributions",
+                    subcategory="seed {seed}", labels={"round": "{round_dir}"}, caption="../report/distributions.rst"),
     params:
         reference_starts=reference_run_starts(),
         evaluate=config["evaluate"],
-        select=config["select"],
+        physical=job(S.PhysicalChecks, "select"),
         seed=lambda wc: seed_of(wc.seed, "evaluate"),
     log:
-        f"{LOGS}/seed_{{seed}}/{{rd}}/evaluate.log",
+        f"{LOGS}/seed_{{seed}}/{{round_dir}}/evaluate.log",
     benchmark:
-        f"{BENCH}/seed_{{seed}}/{{rd}}/evaluate.tsv"
+        f"{BENCH}/seed_{{seed}}/{{round_dir}}/evaluate.tsv"
     threads: 1
     resources:
         mem_mb=lambda wc, attempt: 4000 * attempt,
@@ -34,9 +34,37 @@ rule evaluate:
         "../../scripts/evaluate.py"
 
 
+rule reference_check:
+    input:
+        reference=reference_runs(),
+        pdb=f"{RES}/system/{INIT_START}.pdb",
+        xml=f"{RES}/system/{INIT_START}.xml",
+        folded=f"{RES}/system/{FOLDED}.pdb",
+        native=native_input,
+    output:
+        report=f"{RES}/reference/convergence.json",
+        plot=report(f"{RES}/reference/convergence.png", category="Reference",
+                    caption="../report/convergence.rst"),
+    params:
+        reference_starts=reference_run_starts(),
+        evaluate=config["evaluate"],
+        q_threshold=FF["go"]["q_threshold"] if GO else None,
+    log:
+        f"{LOGS}/reference_check.log",
+    threads: 1
+    resources:
+        mem_mb=lambda wc, attempt: 4000 * attempt,
+        runtime=lambda wc, attempt: 30 * attempt,
+    conda:
+        ENV
+    script:
+        "../../scripts/reference_check.py"
+
+
 rule summary:
     input:
         summary_files,
+        reference_check=f"{RES}/reference/convergence.json",
     output:
         rounds=report(f"{RES}/summary/rounds.tsv", category="Summary", caption="../report/rounds.rst"),
         experiment=report(f"{RES}/summary/experiment.tsv", category="Summary",

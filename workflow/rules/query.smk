@@ -13,7 +13,7 @@ rule select:
                     subcategory="seed {seed}", labels={"arm": "{arm}", "round": "{k}"},
                     caption="../report/select.rst"),
     params:
-        select=lambda wc: config["select"],
+        select=select_params,
         device=config["device"],
         seed=lambda wc: seed_of(wc.seed, wc.arm, "select", wc.k),
     log:
@@ -29,10 +29,11 @@ rule select:
 rule backmap:
     input:
         selected=f"{RES}/seed_{{seed}}/{{arm}}/round_{{k}}/select/selected.npz",
-        dataset=lambda wc: f"{rnd(wc.seed, wc.arm, wc.k)}/dataset/dataset.npz",
+        dataset=lambda wc: f"{model_dir(wc.seed, wc.arm, wc.k)}/dataset/dataset.npz",
         runs=lambda wc: runs_in_dataset(wc.seed, wc.arm, wc.k),
         pdb=f"{RES}/system/{INIT_START}.pdb",
         xml=f"{RES}/system/{INIT_START}.xml",
+        native=native_input,
     output:
         f"{RES}/seed_{{seed}}/{{arm}}/round_{{k}}/start/slot_{{slot}}.npz",
     params:
@@ -54,12 +55,13 @@ rule backmap:
 
 rule oracle:
     input:
-        f"{RES}/seed_{{seed}}/{{arm}}/round_{{k}}/start/slot_{{slot}}.npz",
+        start=f"{RES}/seed_{{seed}}/{{arm}}/round_{{k}}/start/slot_{{slot}}.npz",
+        xml=f"{RES}/system/{INIT_START}.xml",  # the Go model's System (atomistic: rebuilt from the start)
     output:
         f"{RES}/seed_{{seed}}/{{arm}}/round_{{k}}/oracle/slot_{{slot}}.npz",
     params:
         ff=FF,
-        oracle=config["oracle"],
+        oracle=job(S.Oracle, "oracle"),
         seed=lambda wc: seed_of(wc.seed, wc.arm, "oracle", wc.k, wc.slot),
     log:
         f"{LOGS}/seed_{{seed}}/{{arm}}/round_{{k}}/oracle/slot_{{slot}}.log",
@@ -98,11 +100,11 @@ rule merge:
     input:
         unpack(merge_inputs),
     output:
-        f"{RES}/seed_{{seed}}/{{rd,[a-z][a-z0-9_]*/round_(?!000)\\d{{3}}}}/dataset/dataset.npz",
+        f"{RES}/seed_{{seed}}/{{round_dir,[a-z][a-z0-9_]*/round_(?!000)\\d{{3}}}}/dataset/dataset.npz",
     params:
         max_failure_fraction=config["oracle"]["max_failure_fraction"],
     log:
-        f"{LOGS}/seed_{{seed}}/{{rd}}/merge.log",
+        f"{LOGS}/seed_{{seed}}/{{round_dir}}/merge.log",
     conda:
         ENV
     script:

@@ -12,11 +12,23 @@ from alcg.settings import ForceField, InitialMD, ReferenceMD, System
 log = logging.getLogger(__name__)
 
 
-def prepare_system(system: System, ff: ForceField, start: dict, seed: int, pdb_out: str, xml_out: str) -> None:
-    """Build or read the structure, protonate it, minimize; write PDB and System XML."""
-    from alcg.prepare import prepare_system as prepare
+def prepare_system(system: System, ff: ForceField, start: dict, native: str | None, seed: int, pdb_out: str,
+                   xml_out: str) -> None:
+    """Build or read the start structure, prepare it for the fine-grained model, minimize; write
+    its PDB and the System XML (``native``: the Go model's native file, else None)."""
+    from alcg.finegrained import for_forcefield
 
-    prepare(system, ff, start, pdb_out, xml_out, seed)
+    for_forcefield(ff).prepare(system, start, native, pdb_out, xml_out, seed)
+
+
+def go_native(system: System, ff: ForceField, native_start: dict, seed: int, out: str, plot: str) -> None:
+    """The Go model's native beads and contacts, from the native start; a contact-map plot."""
+    from alcg import gomodel
+    from alcg.finegrained import GoModel
+
+    native = GoModel(ff).native(system, native_start, seed)
+    gomodel.save_native(out, native)
+    gomodel.plot_contact_map(native, plot)
 
 
 def mapping_of(system_pdb: str, system_xml: str):
@@ -41,11 +53,15 @@ def cg_topology(system_pdb: str, system_xml: str, out: str) -> None:
 
 def md_run(pdb: str, xml: str, out: str, md: ReferenceMD | InitialMD, ff: ForceField, seed: int,
            threads: int | None = None) -> None:
-    """Reference or initial MD: equilibrate, then record ``length_ps`` of MD."""
-    from alcg.oracle import MDSpec, run_md
+    """Reference or initial MD: equilibrate, then record ``length_ps`` of MD (the reference of
+    the Go model at its own friction: equilibrium does not depend on it)."""
+    from alcg.allatom_md import MDSpec, run_md
+    from alcg.finegrained import for_forcefield
 
+    if isinstance(md, ReferenceMD):
+        ff = for_forcefield(ff).reference_forcefield()
     spec = MDSpec(n_steps=steps(md.length_ps, ff.timestep_fs), record_interval=md.record_interval_steps,
-                  equilibration_steps=steps(md.equilibration_ps, ff.timestep_fs),
+                  equilibration_steps=steps(md.equilibration_ps, ff.timestep_fs), restraint_k=0.0,
                   checkpoint_every=md.checkpoint_every, seed=seed)
     run_md(pdb, xml, out, spec, ff, threads=threads)
 
@@ -56,11 +72,12 @@ def import_run(trajectory: str, topology: str | None, system_pdb: str, system_xm
     from alcg.importer import import_trajectory
 
     import_trajectory(trajectory, topology, system_pdb, system_xml, ff, out, stride=md.stride,
-                      forces=with_forces, threads=threads, source_frame_interval_ps=md.frame_interval_ps)
+                      forces=with_forces, threads=threads, checkpoint_every=md.checkpoint_every,
+                      source_frame_interval_ps=md.frame_interval_ps)
 
 
 def project(run_files: list[str], system_pdb: str, system_xml: str, round_index: int, out: str,
-            val_fraction: float | None = None) -> int:
+            val_fraction: float | None) -> int:
     """Project the ``ok`` AA runs onto CG beads and write a dataset; return its frame count.
 
     With ``val_fraction`` (round 0 only) the fixed validation frames are marked.
@@ -73,5 +90,5 @@ def project(run_files: list[str], system_pdb: str, system_xml: str, round_index:
     if val_fraction is not None:
         data = dataset.assign_validation(data, val_fraction)
     dataset.save(out, data)
-    log.info("projected %d runs -> %d CG frames", len(good), len(data["coords"]))
-    return len(data["coords"])
+    log.info("projected %d runs -> %d CG frames", len(good), data.n_frames)
+    return data.n_frames

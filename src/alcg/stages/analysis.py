@@ -1,16 +1,14 @@
 """Stages of ``evaluate.smk``: evaluation of one model against the reference, and the summaries."""
 from __future__ import annotations
 
-import json
 import logging
-from pathlib import Path
 
 import numpy as np
 
 from alcg import aarun
 from alcg.errors import DataError
 from alcg.io import write_json
-from alcg.settings import Evaluate, Select
+from alcg.settings import Evaluate, PhysicalChecks
 
 log = logging.getLogger(__name__)
 
@@ -23,9 +21,9 @@ def reference_trajs(run_files: list[str], system_pdb: str, system_xml: str) -> l
     expected = [(a.residue.name, a.name) for a in pdb.topology.atoms()]
     out = []
     for f in run_files:
-        run = aarun.load_run(f)
+        run = aarun.load(f)
         aarun.check_topology(run, expected, f, system_pdb)
-        out.append(mapping.map_coords(run["positions"], run["atom_indices"]))
+        out.append(mapping.map_coords(run.positions, run.atom_indices))
     return out
 
 
@@ -44,32 +42,8 @@ def frame_interval_ps(run_files: list[str]) -> float:
     return next(iter(intervals.values()))
 
 
-def expected_kept_frames(status: dict) -> int:
-    """Frames the evaluation would keep had no replica stopped early (after burn-in).
-
-    A replica that exploded stops saving frames, so the valid fraction is taken over this
-    count, not over the frames that exist: an unstable model cannot look valid.
-    """
-    replicas = status["replicas"]
-    per = status.get("frames_per_replica") or max((r["n_frames"] for r in replicas), default=0)
-    return len(replicas) * max(per - status.get("burn_in_frames", 0), 0)
-
-
-def kept_frames(xyz: np.ndarray, replicas: list[dict], burn_in_frames: int) -> tuple[np.ndarray, np.ndarray]:
-    """Frames after each replica's burn-in, and a mask of those in the first half (in time)
-    of each replica's kept frames (for the convergence check)."""
-    keep, first = [], []
-    for r in replicas:
-        idx = np.arange(r["frame_offset"] + burn_in_frames, r["frame_offset"] + r["n_frames"])
-        keep.append(idx)
-        first.append(np.arange(len(idx)) < len(idx) // 2)
-    if not keep:
-        return xyz[:0], np.zeros(0, bool)
-    return xyz[np.concatenate(keep)], np.concatenate(first)
-
-
 def evaluate(reference_runs: list[str], reference_starts: list[str], system_pdb: str, system_xml: str,
-             folded_pdb: str, traj: str, status: str, ev: Evaluate, sel: Select, seed: int, out: str,
+             folded_pdb: str, traj: str, status: str, ev: Evaluate, sel: PhysicalChecks, seed: int, out: str,
              fes_plot: str, dist_plot: str) -> None:
     """Metrics of one evaluation simulation (after burn-in) against the reference ensemble.
 
@@ -79,10 +53,9 @@ def evaluate(reference_runs: list[str], reference_starts: list[str], system_pdb:
     """
     import mdtraj as md
 
-    from alcg import plots
-    from alcg.cgtraj import load_trajectory
+    from alcg import cgtraj, plots
+    from alcg.coverage import physical_mask
     from alcg.evaluate import TicaSpace, compare, w1_emd
-    from alcg.select import physical_mask
 
     refs = reference_trajs(reference_runs, system_pdb, system_xml)
     ref_xyz = np.concatenate(refs)
@@ -91,22 +64,20 @@ def evaluate(reference_runs: list[str], reference_starts: list[str], system_pdb:
     tica = TicaSpace.fit(refs, lag, ev.tica_dim)
     folded = md.load(folded_pdb)
     folded_ca = folded.xyz[0][folded.topology.select("name CA")]
-    xyz, replicas, _ = load_trajectory(traj, status)
-    run_status = json.loads(Path(status).read_text())
-    burn_in = run_status.get("burn_in_frames", 0)
-    kept, first_half = kept_frames(xyz, replicas, burn_in)
+    sim = cgtraj.load(traj, status)
+    kept, first_half = sim.kept_frames()
     valid = physical_mask(kept, sel.bond_min_nm, sel.bond_max_nm, sel.min_distance_nm) \
         if len(kept) else np.zeros(0, bool)
     groups = {s: labels == s for s in dict.fromkeys(reference_starts)}
-    metrics = compare(kept[valid], ref_xyz, tica, folded_ca, ev.folded_rmsd_nm, ev.n_subsamples,
-                      ev.subsample_size, seed, ev.kl_bins, groups)
-    valid_fraction = float(valid.sum()) / max(expected_kept_frames(run_status), len(valid), 1)
+    metrics = compare(kept[valid], ref_xyz, tica, folded_ca, ev, seed, groups)
+    valid_fraction = float(valid.sum()) / max(sim.expected_kept_frames(), len(valid), 1)
     a, b = kept[valid & first_half], kept[valid & ~first_half]
     metrics.update(
-        tica_lag_frames=lag, burn_in_frames=burn_in, n_kept_frames=int(len(kept)),
+        tica_lag_frames=lag, burn_in_frames=sim.run.burn_in_frames, n_kept_frames=int(len(kept)),
         valid_fraction=valid_fraction, low_valid_fraction=valid_fraction < ev.min_valid_fraction,
-        exploded_fraction=sum(r["status"] != "ok" for r in replicas) / max(len(replicas), 1),
-        tica_w1_halves=w1_emd(tica.transform(a), tica.transform(b), 1, ev.subsample_size, seed)[0]
+        exploded_fraction=sim.exploded_fraction,
+        tica_w1_halves=w1_emd(tica.transform(a), tica.transform(b), n_subsamples=1,
+                              subsample_size=ev.subsample_size, seed=seed)[0]
         if len(a) > 1 and len(b) > 1 else None)
     write_json(out, metrics)
     plots.tica_fes(tica.transform(ref_xyz), tica.transform(kept[valid]), fes_plot)
@@ -114,12 +85,53 @@ def evaluate(reference_runs: list[str], reference_starts: list[str], system_pdb:
     log.info("evaluation: %s", metrics)
 
 
-def summarize(layout: dict, ev: Evaluate, rounds_out: str, experiment_out: str, experiment_plot: str) -> None:
-    """``rounds.tsv``, ``experiment.tsv`` and the W1-vs-oracle-cost plot."""
-    from alcg import plots
+def summarize(layout: dict, ev: Evaluate, reference_report: str, rounds_out: str, experiment_out: str,
+              experiment_plot: str) -> None:
+    """``rounds.tsv``, ``experiment.tsv`` and the W1-vs-oracle-cost plot. Every row says whether
+    the reference its metrics are measured against passed its convergence check."""
+    from alcg import convergence, plots
     from alcg.summary import EXPERIMENT_COLUMNS, ROUND_COLUMNS, experiment_rows, round_rows, write_tsv
 
-    rows = round_rows(layout)
+    converged = bool(convergence.load(reference_report)["converged"])
+    if not converged:
+        log.warning("the reference is NOT converged: every metric against it is marked "
+                    "(rounds.tsv reference_converged = False)")
+    rows = [{**r, "reference_converged": converged} for r in round_rows(layout)]
     write_tsv(rows, ROUND_COLUMNS, rounds_out)
     write_tsv(experiment_rows(rows, ev.n_bootstrap, ev.ci_level), EXPERIMENT_COLUMNS, experiment_out)
     plots.experiment(rows, ev.n_bootstrap, ev.ci_level, experiment_plot)
+
+
+def reference_check(reference_runs: list[str], reference_starts: list[str], system_pdb: str, system_xml: str,
+                    folded_pdb: str, native: str | None, ev: Evaluate, q_threshold: float | None,
+                    out: str, plot: str) -> dict:
+    """The convergence report of the reference (:mod:`alcg.convergence`): do its start groups
+    agree? Folded: C-alpha RMSD to the folded start below ``ev.folded_rmsd_nm``, or, for the Go
+    model (``native``: its native file), a fraction of native contacts Q above ``q_threshold``."""
+    import mdtraj as md
+
+    from alcg import convergence, evaluate as ev_mod, plots
+
+    folded = md.load(folded_pdb)
+    folded_ca = folded.xyz[0][folded.topology.select("name CA")]
+    nat = None
+    if native:
+        from alcg import gomodel
+
+        nat = gomodel.load_native(native)
+    groups: dict[str, list[dict]] = {}
+    for f, ca in zip(reference_runs, reference_trajs(reference_runs, system_pdb, system_xml)):
+        rmsd = ev_mod.rmsd_to_structure(ca, folded_ca)
+        run = {"folded": rmsd < ev.folded_rmsd_nm, "rmsd_folded_nm": rmsd,
+               "rg_nm": ev_mod.internal_coordinates(ca)["rg"][:, 0]}
+        if nat is not None:
+            q = gomodel.fraction_native_contacts(aarun.load(f).positions, nat)
+            run.update(folded=q > q_threshold, q=q)
+        groups.setdefault(reference_starts[reference_runs.index(f)], []).append(run)
+    report = convergence.check(groups, frame_interval_ps(reference_runs))
+    report["folded_by"] = f"Q > {q_threshold}" if nat is not None else f"C-alpha RMSD < {ev.folded_rmsd_nm} nm"
+    convergence.save(out, report)
+    plots.reference_halves(groups, report, plot)
+    log.info("reference %s: %s", "converged" if report["converged"] else "NOT converged",
+             report["reasons"] or report["z"])
+    return report

@@ -1,42 +1,34 @@
 """Stages of ``cg.smk``: priors, training, exploration and evaluation simulations."""
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from alcg import dataset
+from alcg import dataset, evalstarts
 from alcg.config import resolve_device
 from alcg.errors import DataError
-from alcg.io import load_npz, save_npz, write_json
 from alcg.settings import CGEvaluate, CGSim, Model, Priors, Train
+
+if TYPE_CHECKING:
+    from alcg.simulate import LangevinRun
 
 log = logging.getLogger(__name__)
 
 
-def fit_priors(dataset_path: str, priors: Priors, temperature_k: float, out: str) -> None:
-    """Boltzmann-invert the dataset's training frames into prior parameters (JSON)."""
-    from alcg.priors import fit_priors as fit
+def fit_priors(dataset_path: str, settings: Priors, temperature_k: float, out: str) -> None:
+    """Boltzmann-invert the dataset's training frames (at ``temperature_k``, K) into
+    ``priors.json`` (see :mod:`alcg.priors`)."""
+    from alcg import priors
 
     data = dataset.load(dataset_path)
-    idx = dataset.train_indices(data)
+    idx = data.train_indices()
     if len(idx) < 2:
         raise DataError(f"{dataset_path} has {len(idx)} training frames: too few to fit priors")
-    prior = fit(data["coords"][idx], temperature_k, priors.dihedral_terms, priors.n_bins,
-                priors.repulsion_percentile)
-    write_json(out, {**prior.params(), "fitted_on": dataset.run_key(dataset_path), "n_frames": int(len(idx))})
-
-
-def load_prior(path: str):
-    """The :class:`~alcg.priors.PriorEnergy` saved by :func:`fit_priors`."""
-    from alcg.priors import PriorEnergy
-
-    params = json.loads(Path(path).read_text())
-    params.pop("fitted_on", None)
-    params.pop("n_frames", None)
-    return PriorEnergy(**params)
+    prior = priors.fit_priors(data.coords[idx], temperature_k, settings)
+    priors.save(out, prior, fitted_on=dataset.run_key(dataset_path), n_frames=len(idx))
 
 
 def train(dataset_path: str, priors_path: str, previous_model: str | None, model_cfg: Model, train_cfg: Train,
@@ -44,14 +36,15 @@ def train(dataset_path: str, priors_path: str, previous_model: str | None, model
     """Force matching on the dataset's ``train`` frames, validated on its fixed ``val`` frames."""
     import torch
 
+    from alcg import priors
     from alcg.model import CGModel, load_model, save_model
-    from alcg.train import TrainConfig, plot_history, train as fit, write_metrics
+    from alcg.train import plot_history, train as fit, write_metrics
 
     device = resolve_device(device)
-    prior = load_prior(priors_path)
+    prior = priors.load(priors_path).energy()
     data = dataset.load(dataset_path, n_beads=prior.n_beads)
     torch.manual_seed(seed)  # the initial weights: committee members and seeds start apart
-    model = CGModel(torch.as_tensor(data["bead_types"]), prior, model_cfg.hparams())
+    model = CGModel(torch.as_tensor(data.bead_types), prior, model_cfg)
     if previous_model:
         old = load_model(previous_model)
         if old.n_beads != model.n_beads or old.hparams != model.hparams:
@@ -59,29 +52,22 @@ def train(dataset_path: str, priors_path: str, previous_model: str | None, model
         if old.net is not None:
             model.net.load_state_dict(old.net.state_dict())
         log.info("warm start from %s", previous_model)
-    cfg = TrainConfig(epochs=train_cfg.epochs, batch_size=train_cfg.batch_size, lr=train_cfg.lr,
-                      lr_decay=train_cfg.lr_decay, val_fraction=train_cfg.val_fraction,
-                      patience=train_cfg.patience, max_frames=train_cfg.max_frames, seed=seed)
     state = Path(model_out).with_name("train_state.pt")
-    split = (dataset.train_indices(data), dataset.val_indices(data))
-    metrics = fit(model, data["coords"], data["forces"], data["traj"], cfg, state, device=device, split=split)
-    metrics.update(device=device, n_frames=int(len(data["coords"])), warm_start=bool(previous_model))
+    split = (data.train_indices(), data.val_indices())
+    metrics = fit(model, data.coords, data.forces, data.traj, train_cfg, seed, state, device=device,
+                  split=split)
+    metrics.update(device=device, n_frames=data.n_frames, warm_start=bool(previous_model))
     save_model(model_out, model.cpu(), extra={"metrics": {k: v for k, v in metrics.items() if k != "history"}})
     write_metrics(metrics, metrics_out)
     plot_history(metrics, plot_out)
     state.unlink(missing_ok=True)
 
 
-def _langevin(sim: CGSim, n_steps: int, save_interval: int, temperature_k: float, seed: int):
-    from alcg.simulate import LangevinConfig
-
-    return LangevinConfig(n_steps=n_steps, dt_ps=sim.dt_ps, friction_per_ps=sim.friction_per_ps,
-                          temperature_k=temperature_k, save_interval=save_interval,
-                          max_bond_nm=sim.max_bond_nm, max_force_kj_mol_nm=sim.max_force_kj_mol_nm, seed=seed)
-
-
-def _run(model_path: str, starts: np.ndarray, masses: np.ndarray, cfg, device: str, cg_pdb: str,
-         traj_out: str, status_out: str, info: dict) -> None:
+def _run(model_path: str, starts: np.ndarray, masses: np.ndarray, sim: CGSim, cfg: LangevinRun, device: str,
+         cg_pdb: str, traj_out: str, status_out: str, info: dict) -> None:
+    """Simulate ``starts`` (R, N, 3) nm with the model (masses in amu) as the run ``cfg`` says;
+    write the trajectory files with ``info`` added to the run totals. A checkpoint next to
+    ``traj_out`` lets a killed job resume."""
     import torch
 
     from alcg.cgtraj import write_trajectory
@@ -96,14 +82,15 @@ def _run(model_path: str, starts: np.ndarray, masses: np.ndarray, cfg, device: s
     torch.manual_seed(cfg.seed)
     checkpoint = Path(traj_out).with_name(Path(traj_out).stem + ".partial.pt")
     every = max(cfg.save_interval, (cfg.n_steps // 20) // cfg.save_interval * cfg.save_interval)
-    result = simulate(model_force_fn(model), starts, masses, cfg, device=device, checkpoint=checkpoint,
-                      checkpoint_every_steps=every)
+    result = simulate(model_force_fn(model, compile=sim.compile), starts, masses, cfg, device=device,
+                      checkpoint=checkpoint, checkpoint_every_steps=every)
     result.info.update(device=device, **info)
     write_trajectory(result, cg_pdb, traj_out, status_out, cfg.dt_ps, cfg.save_interval)
     checkpoint.unlink(missing_ok=True)
 
 
 def _masses(sim: CGSim, bead_masses: np.ndarray) -> np.ndarray:
+    """Bead masses (amu) of the simulation: the residues' or one mass for all."""
     return bead_masses if sim.bead_mass == "residue" else np.full(len(bead_masses), float(sim.bead_mass))
 
 
@@ -111,15 +98,17 @@ def explore(model_path: str, dataset_path: str, cg_pdb: str, sim: CGSim, tempera
             seed: int, traj_out: str, status_out: str) -> None:
     """Exploration run that feeds selection: replicas start from random training frames."""
     from alcg.model import load_model
+    from alcg.simulate import LangevinRun
 
     n_beads = load_model(model_path).n_beads
     data = dataset.load(dataset_path, n_beads=n_beads)
-    idx = dataset.train_indices(data)
+    idx = data.train_indices()
     if len(idx) == 0:
         raise DataError(f"{dataset_path} has no training frames to start the CG simulation from")
-    starts = data["coords"][np.random.default_rng(seed).choice(idx, size=sim.n_replicas)]
-    cfg = _langevin(sim, sim.n_steps, sim.save_interval, temperature_k, seed)
-    _run(model_path, starts, _masses(sim, data["bead_masses"]), cfg, device, cg_pdb, traj_out, status_out,
+    starts = data.coords[np.random.default_rng(seed).choice(idx, size=sim.n_replicas)]
+    cfg = LangevinRun.of(sim, n_steps=sim.n_steps, save_interval=sim.save_interval, temperature_k=temperature_k,
+                         seed=seed)
+    _run(model_path, starts, _masses(sim, data.bead_masses), sim, cfg, device, cg_pdb, traj_out, status_out,
          {"purpose": "exploration"})
 
 
@@ -138,14 +127,12 @@ def eval_starts(start_pdbs: dict[str, str], system_pdb: str, system_xml: str, ro
         coords.append(t.xyz[0][t.topology.select("name CA")])
         labels.append(name)
     data = dataset.load(round0_dataset, n_beads=mapping.n_beads)
-    idx = dataset.train_indices(data)
+    idx = data.train_indices()
     draw = np.random.default_rng(seed).choice(idx, size=min(ev.n_dataset_starts, len(idx)), replace=False)
-    coords += list(data["coords"][np.sort(draw)])
+    coords += list(data.coords[np.sort(draw)])
     labels += [f"round0_{int(i)}" for i in np.sort(draw)]
-    xyz = np.repeat(np.asarray(coords, np.float32), ev.replicas_per_start, axis=0)
-    save_npz(out, metadata={"n_starts": len(labels), "replicas_per_start": ev.replicas_per_start},
-             coords=xyz, label=np.repeat(np.array(labels), ev.replicas_per_start),
-             bead_masses=data["bead_masses"])
+    evalstarts.save(out, evalstarts.EvaluationStarts.repeated(coords, labels, ev.replicas_per_start,
+                                                              data.bead_masses))
 
 
 def cg_evaluate(model_path: str, starts_path: str, cg_pdb: str, sim: CGSim, ev: CGEvaluate,
@@ -155,10 +142,13 @@ def cg_evaluate(model_path: str, starts_path: str, cg_pdb: str, sim: CGSim, ev: 
     The Langevin noise seed is the seed's, the same for every arm and round (common random
     numbers), so two arms differ only by their potential.
     """
-    st = load_npz(starts_path)
-    cfg = _langevin(sim, ev.n_steps, ev.save_interval, temperature_k, seed)
-    _run(model_path, st["coords"], _masses(sim, st["bead_masses"]), cfg, device, cg_pdb, traj_out, status_out,
-         {"purpose": "evaluation", "start_label": st["label"].tolist(),
+    from alcg.simulate import LangevinRun
+
+    st = evalstarts.load(starts_path)
+    cfg = LangevinRun.of(sim, n_steps=ev.n_steps, save_interval=ev.save_interval, temperature_k=temperature_k,
+                         seed=seed)
+    _run(model_path, st.coords, _masses(sim, st.bead_masses), sim, cfg, device, cg_pdb, traj_out, status_out,
+         {"purpose": "evaluation", "start_label": st.label.tolist(),
           "burn_in_frames": ev.burn_in_steps // ev.save_interval,
           "frames_per_replica": ev.n_steps // ev.save_interval})
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from alcg import aarun, dataset
+from alcg import aarun, dataset, selection_file, slot_start
 from alcg.aarun import Status
 from alcg.config import resolve_device, steps
 from alcg.errors import SimulationError
-from alcg.io import load_npz, save_npz, write_json
+from alcg.io import write_json
 from alcg.settings import Backmap, ForceField, Oracle, Select
 
 log = logging.getLogger(__name__)
@@ -39,20 +39,20 @@ def select(arm: str, traj: str | None, status: str | None, dataset_path: str, me
            settings: Select, device: str, seed: int, out: str, table_out: str, plot_out: str) -> None:
     """Run the arm's selector; write the picks (``selected.npz``), a table and a histogram."""
     from alcg import selectors
-    from alcg.cgtraj import load_trajectory
-    from alcg.select import plot_histogram
+    from alcg import cgtraj
+    from alcg.coverage import plot_histogram
 
     cls = selectors.get(arm)
     data = dataset.load(dataset_path)
-    idx = dataset.train_indices(data)
-    xyz, n_exploded = np.zeros((0, *data["coords"].shape[1:]), np.float32), 0
+    idx = data.train_indices()
+    xyz, n_exploded = np.zeros((0, *data.coords.shape[1:]), np.float32), 0
     if cls.uses_cg:
-        xyz, replicas, _ = load_trajectory(traj, status)
-        n_exploded = sum(r["status"] != "ok" for r in replicas)
+        run = cgtraj.load(traj, status)
+        xyz, n_exploded = run.xyz, run.n_exploded
         if len(xyz) == 0:
             raise SimulationError(f"{traj} holds no frames: every CG replica exploded before its first "
                                   "save; lower cg_sim.dt_ps or check the model")
-    inp = selectors.SelectionInput(xyz, data["coords"][idx], idx,
+    inp = selectors.SelectionInput(xyz, data.coords[idx], idx,
                                    _committee(members, device) if cls.uses_committee else [])
     n_slots = settings.n_select
     ask = replace(settings, n_select=n_slots * (1 + settings.n_spare)) if cls.uses_cg else settings
@@ -62,22 +62,16 @@ def select(arm: str, traj: str | None, status: str | None, dataset_path: str, me
              "n_selected": n_primary, "n_spares": int(len(res.template) - n_primary)}
     # a training frame per slot, drawn now (seeded): the start of a slot whose picks all fail
     fallback = np.random.default_rng([seed, 1]).choice(idx, n_slots, replace=len(idx) < n_slots)
-    save_npz(out, metadata=table, targets=np.asarray(res.targets, np.float32),
-             template=np.asarray(res.template, np.int64), backmap=np.array(res.backmap),
-             picked=np.asarray(res.picked, np.int64), n_slots=np.array(n_slots),
-             fallback_template=np.asarray(fallback, np.int64))
+    selection_file.save(out, selection_file.SelectionFile(
+        targets=res.targets, template=res.template, backmap=res.backmap, picked=res.picked,
+        n_slots=n_slots, fallback_template=fallback, table=table))
     write_json(table_out, table)
     plot_histogram(res.scores, res.picked[:n_slots], *res.window, res.score_label or "score", plot_out)
     log.info("selection (%s): %s", arm, table)
 
 
-def slot_candidates(n_picks: int, n_slots: int, slot: int) -> list[int]:
-    """Picks tried for ``slot``, in order: its own, then its spares (pick slot + k n_slots)."""
-    return list(range(slot, n_picks, n_slots))
-
-
 def backmap(selected: str, dataset_path: str, runs: list[str], system_pdb: str, system_xml: str,
-            ff: ForceField, bm: Backmap, slot: int, out: str) -> None:
+            native: str | None, ff: ForceField, bm: Backmap, slot: int, out: str) -> None:
     """The start structure of ``slot``: its CG pick backmapped, or a training frame as is.
 
     A rejected backmap tries the slot's spare picks in rank order; when none is accepted (or
@@ -87,91 +81,84 @@ def backmap(selected: str, dataset_path: str, runs: list[str], system_pdb: str, 
     """
     import openmm.app as app
 
-    sel = load_npz(selected)
+    sel = selection_file.load(selected)
     data = dataset.load(dataset_path)
     pdb = app.PDBFile(system_pdb)
-    n_slots = int(sel["n_slots"]) if "n_slots" in sel else len(sel["template"])
-    if not bool(sel["backmap"]):
-        if slot >= len(sel["template"]):
-            aarun.save_status(out, Status.SKIPPED, "no frame selected for this slot", slot=slot)
+    if not sel.backmap:
+        if slot >= len(sel.template):
+            slot_start.save_without_structure(out, Status.SKIPPED, "no frame selected for this slot", slot=slot)
             return
-        _write_training_start(out, pdb, data, runs, int(sel["template"][slot]),
+        _write_training_start(out, pdb, data, runs, int(sel.template[slot]),
                               {"slot": slot, "reason": "training frame, as is"})
         return
     rejected = []
-    for c in slot_candidates(len(sel["template"]), n_slots, slot):
-        template = _frame(data, runs, int(sel["template"][c]))
-        res, text = _backmap(pdb, ff, bm, sel["targets"][c].astype(np.float64), template[0])
+    for c in sel.slot_candidates(slot):
+        template = _frame(data, runs, int(sel.template[c]))
+        res, text = _backmap(pdb, system_xml, native, ff, bm, sel.targets[c].astype(np.float64), template[0])
         meta = {"template_source": template[1], "template_frame": template[2], "slot": slot, "pick": c,
                 "ca_rmsd_nm": res.ca_rmsd_nm, "n_clashes": res.n_clashes, "chirality_ok": res.chirality_ok,
                 "energy_kj_mol": res.energy_kj_mol, "reason": res.reason, **res.info}
         if res.accepted:
-            meta.update(status=Status.OK.value, n_rejected=len(rejected), rejected=rejected, fallback=False)
+            meta.update(n_rejected=len(rejected), rejected=rejected, fallback=False)
             log.info("backmap slot %d: %s", slot, meta)
-            save_npz(out, metadata=meta, pdb=np.array(text))
+            slot_start.save_structure(out, text, **meta)
             return
         rejected.append({"pick": c, "reason": res.reason})
         log.info("backmap slot %d: pick %d rejected (%s)", slot, c, res.reason)
-    if "fallback_template" not in sel:  # selections written before spares existed
-        aarun.save_status(out, Status.REJECTED, "; ".join(r["reason"] for r in rejected) or "no pick",
-                          slot=slot, n_rejected=len(rejected))
-        return
-    _write_training_start(out, pdb, data, runs, int(sel["fallback_template"][slot]),
+    _write_training_start(out, pdb, data, runs, int(sel.fallback_template[slot]),
                           {"slot": slot, "fallback": True, "n_rejected": len(rejected), "rejected": rejected,
                            "reason": "no accepted CG pick: a training frame as is (as the md arm)"})
 
 
-def _frame(data: dict, runs: list[str], k: int) -> tuple[np.ndarray, str, int]:
+def _frame(data: dataset.CGDataset, runs: list[str], k: int) -> tuple[np.ndarray, str, int]:
     """AA positions (nm) of dataset frame ``k``, with its run key and frame number."""
-    key, frame = str(data["source"][k]), int(data["frame"][k])
-    positions = aarun.load_run(dataset.resolve_runs([key], runs)[key])["positions"][frame]
+    key, frame = data.frame_source(k)
+    positions = aarun.load(dataset.resolve_runs([key], runs)[key]).positions[frame]
     return positions.astype(np.float64), key, frame
 
 
-def _write_training_start(out: str, pdb, data: dict, runs: list[str], k: int, meta: dict) -> None:
+def _write_training_start(out: str, pdb, data: dataset.CGDataset, runs: list[str], k: int, meta: dict) -> None:
     from alcg.structure import pdb_text
 
     positions, key, frame = _frame(data, runs, k)
-    meta = {"template_source": key, "template_frame": frame, **meta, "status": Status.OK.value}
+    meta = {"template_source": key, "template_frame": frame, **meta}
     log.info("start of slot %d: %s", meta["slot"], meta)
-    save_npz(out, metadata=meta, pdb=np.array(pdb_text(pdb.topology, positions)))
+    slot_start.save_structure(out, pdb_text(pdb.topology, positions), **meta)
 
 
-def _backmap(pdb, ff: ForceField, bm: Backmap, target: np.ndarray, template: np.ndarray):
+def _backmap(pdb, system_xml: str, native: str | None, ff: ForceField, bm: Backmap, target: np.ndarray,
+             template: np.ndarray):
     from alcg.backmap import RestrainedMinimizationBackmapper
-    from alcg.system import create_system, make_forcefield
+    from alcg.finegrained import for_forcefield
 
-    vac = ff.with_solvent("vacuum") if ff.solvent == "explicit" else ff
-    system = create_system(pdb.topology, make_forcefield(vac), vac)
-    mapper = RestrainedMinimizationBackmapper(pdb.topology, system, bm.restraint_k, bm.max_ca_rmsd_nm,
-                                              bm.max_clashes, platform=ff.platform)
+    model = for_forcefield(ff)
+    mapper = RestrainedMinimizationBackmapper(pdb.topology, model.backmap_system(pdb.topology, system_xml), bm,
+                                              platform=ff.platform, place=model.backmap_placement(native))
     res = mapper.backmap(target, template)
     return res, mapper.pdb_text(res.positions_nm)
 
 
-def oracle(start: str, ff: ForceField, oracle_cfg: Oracle, seed: int, out: str, threads: int | None = None) -> None:
+def oracle(start: str, prepared_xml: str, ff: ForceField, oracle_cfg: Oracle, seed: int, out: str,
+           threads: int | None = None) -> None:
     """Restrained equilibration + unrestrained recorded MD from the slot's start structure.
 
     A failure (exception, NaN, energy blow-up) is recorded in ``out`` as status ``failed``.
     """
-    import openmm.app as app
+    from alcg.allatom_md import MDSpec, run_md
+    from alcg.finegrained import for_forcefield
 
-    from alcg.oracle import MDSpec, run_md
-    from alcg.prepare import write_system
-
-    bm = load_npz(start)
-    if bm["metadata"]["status"] != Status.OK.value:
-        aarun.save_status(out, Status.SKIPPED, bm["metadata"].get("reason", ""))
+    begin = slot_start.load(start)
+    if not begin.ok:
+        aarun.save_status(out, Status.SKIPPED, begin.reason)
         return
     work = Path(out).parent / f".{Path(out).stem}.work"
     try:
         work.mkdir(parents=True, exist_ok=True)
         pdb_in = work / "start_in.pdb"
-        pdb_in.write_text(str(bm["pdb"]))
+        pdb_in.write_text(begin.pdb)
         pdb_out, xml_out = work / "start.pdb", work / "start.xml"
         if not xml_out.exists():
-            first = app.PDBFile(str(pdb_in))
-            write_system(first.topology, first.positions, ff, pdb_out, xml_out, seed, minimize=False)
+            for_forcefield(ff).query_files(pdb_in, prepared_xml, pdb_out, xml_out, seed)
         spec = MDSpec(n_steps=steps(oracle_cfg.length_ps, ff.timestep_fs),
                       record_interval=oracle_cfg.record_interval_steps,
                       restraint_steps=steps(oracle_cfg.restraint_ps, ff.timestep_fs),
@@ -193,5 +180,5 @@ def merge(previous: str, new_frames: str, oracle_runs: list[str], max_failure_fr
                               f"oracle.max_failure_fraction={max_failure_fraction}")
     old, new = dataset.load(previous), dataset.load(new_frames)
     dataset.save(out, dataset.merge([old, new]))
-    log.info("merged %d + %d frames (%d oracle runs failed, %d skipped)", len(old["coords"]),
-             len(new["coords"]), failed, len(status) - len(attempted))
+    log.info("merged %d + %d frames (%d oracle runs failed, %d skipped)", old.n_frames,
+             new.n_frames, failed, len(status) - len(attempted))

@@ -1,5 +1,6 @@
-"""The all-atom oracle: OpenMM MD that records positions, forces and energies.
+"""All-atom (fine-grained) MD with OpenMM that records positions, forces and energies.
 
+Every fine-grained run goes through here: reference and initial MD and each oracle query.
 One run writes one ``.npz`` file (see :func:`run_md`). Long runs write a checkpoint
 (``<output>.partial.npz``: the frames so far plus the serialized OpenMM State) every
 ``checkpoint_every`` records, so a killed job resumes where it stopped instead of
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 
 
 
-@dataclass
+@dataclass(kw_only=True)
 class MDSpec:
     """What to simulate and record.
 
@@ -41,7 +42,7 @@ class MDSpec:
     record_interval : steps between recorded frames
     equilibration_steps : unrecorded steps before production
     restraint_steps : unrecorded steps with C-alpha restraints before equilibration
-    restraint_k : restraint force constant, kJ/mol/nm^2
+    restraint_k : restraint force constant, kJ/mol/nm^2 (unused when ``restraint_steps`` is 0)
     checkpoint_every : records between checkpoints (0 = never)
     seed : random seed for velocities and the thermostat
     """
@@ -50,8 +51,8 @@ class MDSpec:
     record_interval: int
     equilibration_steps: int = 0
     restraint_steps: int = 0
-    restraint_k: float = 1000.0
-    checkpoint_every: int = 50
+    restraint_k: float
+    checkpoint_every: int
     seed: int = 0
     max_energy_kj_mol: float = 1e7
     extra: dict = field(default_factory=dict)

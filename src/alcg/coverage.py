@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import mdtraj as md
 import numpy as np
 
+from alcg.settings import Select
+
 log = logging.getLogger(__name__)
 
 
@@ -99,20 +101,19 @@ class RMSDSelector:
 
     Parameters
     ----------
-    rmsd_lo_nm : frames closer than this to the training set are covered
-    rmsd_hi_nm : frames farther than this are treated as failed (model artefacts)
-    n_select : at most this many picks
-    min_pair_rmsd_nm : picks are at least this far from each other
-    n_centers : k-centers summarizing the training set
-    bond_min_nm, bond_max_nm, min_distance_nm : physical validity checks
+    settings : the ``select`` settings it reads: ``rmsd_lo_nm`` (closer to the training set:
+        covered), ``rmsd_hi_nm`` (farther: failed, a model artefact), ``n_select`` (at most this
+        many picks), ``min_pair_rmsd_nm`` (picks at least this far apart), ``n_centers``
+        (k-centers summarizing the training set), ``bond_min_nm``, ``bond_max_nm``,
+        ``min_distance_nm`` (physical validity checks); all nm
+    seed : seed of the k-centers start
     """
 
-    def __init__(self, rmsd_lo_nm: float = 0.15, rmsd_hi_nm: float = 0.8, n_select: int = 8,
-                 min_pair_rmsd_nm: float = 0.1, n_centers: int = 500, bond_min_nm: float = 0.30,
-                 bond_max_nm: float = 0.45, min_distance_nm: float = 0.30, seed: int = 0):
-        self.rmsd_lo_nm, self.rmsd_hi_nm = rmsd_lo_nm, rmsd_hi_nm
-        self.n_select, self.min_pair_rmsd_nm, self.n_centers = n_select, min_pair_rmsd_nm, n_centers
-        self.bond_min_nm, self.bond_max_nm, self.min_distance_nm = bond_min_nm, bond_max_nm, min_distance_nm
+    def __init__(self, settings: Select, seed: int):
+        s = settings
+        self.rmsd_lo_nm, self.rmsd_hi_nm = s.rmsd_lo_nm, s.rmsd_hi_nm
+        self.n_select, self.min_pair_rmsd_nm, self.n_centers = s.n_select, s.min_pair_rmsd_nm, s.n_centers
+        self.bond_min_nm, self.bond_max_nm, self.min_distance_nm = s.bond_min_nm, s.bond_max_nm, s.min_distance_nm
         self.seed = seed
         self.result_: SelectionResult | None = None
 

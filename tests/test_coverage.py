@@ -2,7 +2,8 @@
 import mdtraj as md
 import numpy as np
 
-from alcg.select import RMSDSelector, ca_trajectory
+from alcg.coverage import RMSDSelector, ca_trajectory
+from alcg.settings import Select, defaults
 
 
 def _helix(n=10, rise=0.15, radius=0.23, turn=100.0):
@@ -21,6 +22,10 @@ def _noisy(base, n, sigma, seed):
     return base[None] + np.random.default_rng(seed).normal(0, sigma, (n, *base.shape))
 
 
+def _selector(**changes) -> RMSDSelector:
+    return RMSDSelector(defaults(Select, **{**SEL, **changes}), 0)
+
+
 SEL = dict(rmsd_lo_nm=0.08, rmsd_hi_nm=2.0, n_select=5, min_pair_rmsd_nm=0.05, n_centers=20,
            bond_min_nm=0.2, bond_max_nm=0.6, min_distance_nm=0.2)
 
@@ -37,7 +42,7 @@ def test_planted_far_frames_chosen_duplicates_not_unphysical_never():
     broken = far.copy()
     broken[5:] += [0.6, 0, 0]     # one bond stretched: unphysical, and the farthest frame
     cg[40] = broken
-    res = RMSDSelector(**SEL).fit(cg, train).fetch_model()
+    res = _selector().fit(cg, train).fetch_model()
     assert 40 not in res.selected and res.category[40] == "failed"
     assert set(res.selected) >= {30} and len({10, 20, 31} & set(res.selected)) == 1
     table = res.table()
@@ -51,7 +56,7 @@ def test_nearest_rmsd_is_exact():
     base = np.cumsum(rng.normal(0, 0.22, (10, 3)), axis=0)  # a random, non-degenerate chain
     train = _noisy(base, 500, 0.08, 1)
     cg = _noisy(base, 60, 0.12, 2)
-    sel = RMSDSelector(**{**SEL, "bond_min_nm": 0.0, "bond_max_nm": 9.0, "min_distance_nm": 0.0})
+    sel = _selector(bond_min_nm=0.0, bond_max_nm=9.0, min_distance_nm=0.0)
     res = sel.fit(cg, train).fetch_model()
     brute = np.array([md.rmsd(ca_trajectory(train), ca_trajectory(cg), f).min() for f in range(len(cg))])
     exact = res.category == "candidate"
@@ -64,5 +69,5 @@ def test_rmsd_of_superposed_copy_is_zero():
     rot, _ = np.linalg.qr(np.random.default_rng(0).normal(size=(3, 3)))
     rot *= np.sign(np.linalg.det(rot))
     moved = x @ rot.T + [1.0, 2.0, 3.0]
-    res = RMSDSelector(**SEL).fit(moved[None], x[None]).fetch_model()
+    res = _selector().fit(moved[None], x[None]).fetch_model()
     assert res.category[0] == "covered" and res.nearest_rmsd[0] < 1e-3
