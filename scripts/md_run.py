@@ -9,6 +9,5 @@ from alcg.stages import aa  # noqa: E402
 
 with job_log(snakemake.log[0]):  # noqa: F821
     i, p = snakemake.input, snakemake.params  # noqa: F821
-    section = S.ReferenceMD if snakemake.rule == "reference_md" else S.InitialMD  # noqa: F821
-    aa.md_run(i.pdb, i.xml, snakemake.output[0], S.parse(section, p.md), S.parse(S.ForceField, p.ff),  # noqa: F821
-              p.seed, threads=snakemake.threads)  # noqa: F821
+    aa.md_run(i.pdb, i.xml, snakemake.output[0], S.parse(S.MDRun, p.md), snakemake.rule == "reference_md",  # noqa: F821
+              S.parse(S.ForceField, p.ff), p.seed, threads=snakemake.threads)  # noqa: F821

@@ -11,4 +11,4 @@ with job_log(snakemake.log[0]):  # noqa: F821
     i, o, p = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
     analysis.reference_check(list(i.reference), list(p.reference_starts), i.pdb, i.xml, i.folded,
                              i.get("native") or None, S.parse(S.Evaluate, p.evaluate), p.q_threshold,
-                             o.report, o.plot)
+                             p.shared_start, o.report, o.plot)

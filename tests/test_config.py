@@ -49,6 +49,8 @@ def test_shipped_configs_are_valid(name):
     (lambda c: c["forcefield"].update(kind="go", hydrogen_mass_amu=2.0),
      "forcefield.hydrogen_mass_amu: only for forcefield.kind: atomistic"),
     (lambda c: c["forcefield"]["go"].update(cooperativity="frustration"), "forcefield.go.cooperativity: bad value"),
+    (lambda c: (c["forcefield"].update(kind="go"), c["evaluate"].update(folded_start="extended")),
+     "forcefield.kind: go builds its native structure from start 'extended'"),
     (lambda c: c["cg_evaluate"].update(n_steps=300), "cg_evaluate.n_steps (300) must not be shorter than the "
      "exploration run, cg_sim.n_steps (400)"),
 ])

@@ -21,7 +21,7 @@ def _runs(n, start, k_fold, k_unfold, rng, n_runs=2):
     for _ in range(n_runs):
         f = _two_state(n, start, k_fold, k_unfold, rng)
         q = np.where(f, 0.9, 0.2) + rng.normal(0, 0.05, n)
-        runs.append({"folded": f, "q": q})
+        runs.append({"folded": f, "core": np.where(f, 1, -1), "q": q})
     return runs
 
 
@@ -51,6 +51,22 @@ def test_short_reference_whose_halves_disagree_fails():
     rep = convergence.check(groups, frame_interval_ps=1.0)
     assert not rep["converged"]
     assert any("transitions" in r for r in rep["reasons"]) and any("p_fold" in r for r in rep["reasons"])
+
+
+def test_flicker_at_the_threshold_is_not_a_transition():
+    q = np.array([0.2, 0.65, 0.75, 0.65, 0.75, 0.9, 0.75, 0.65, 0.2])
+    core = convergence.core_sets(q, 0.7, 0.15, folded_above=True)
+    assert core.tolist() == [-1, 0, 0, 0, 0, 1, 0, 0, -1]
+    assert convergence.transitions(core) == 2  # not the 6 threshold crossings
+
+
+def test_agreement_within_a_large_error_is_not_convergence():
+    """Short runs that cross often enough but whose P_fold is known only to +-0.1 or worse."""
+    rng = np.random.default_rng(5)
+    groups = {"folded": _runs(400, True, 0.05, 0.05, rng, n_runs=1),
+              "extended": _runs(400, False, 0.05, 0.05, rng, n_runs=1)}
+    rep = convergence.check(groups, frame_interval_ps=1.0)
+    assert not rep["converged"] and any("standard error" in r for r in rep["reasons"])
 
 
 def test_two_different_equilibria_are_told_apart():

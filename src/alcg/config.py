@@ -21,7 +21,7 @@ DEFAULT_CONFIG_PATH = SCHEMA_PATH.parents[2] / "config" / "config.yaml"
 #: keys that only mean something for an atomistic model, refused with ``forcefield.kind: go``
 ATOMISTIC_ONLY = (("forcefield", "files"), ("forcefield", "solvent"), ("forcefield", "explicit"),
                   ("forcefield", "nonbonded_cutoff_nm"), ("forcefield", "hydrogen_mass_amu"),
-                  ("forcefield", "constraints"), ("system", "ph"))
+                  ("forcefield", "constraints"))
 
 
 def _key_path(error) -> str:
@@ -170,6 +170,12 @@ def _check_go(cfg: dict, schema: dict) -> None:
     was set for the Go run and means nothing there: refused in one line."""
     if cfg["forcefield"]["kind"] != "go":
         return
+    native = cfg["evaluate"]["folded_start"] or cfg["reference_md"]["starts"][0]
+    start = cfg["system"]["starts"].get(native) or {}
+    if not cfg["system"]["pdb"] and start.get("phi") is None:
+        raise ConfigError(f"invalid config: forcefield.kind: go builds its native structure from start {native!r} "
+                          "(evaluate.folded_start, else the first reference start), which gives no phi/psi: an "
+                          "extended chain; set evaluate.folded_start to a folded start or give system.pdb")
     base = apply_defaults(yaml.safe_load(DEFAULT_CONFIG_PATH.read_text()), schema)
     for section, key in ATOMISTIC_ONLY:
         if cfg[section].get(key) != base[section].get(key):

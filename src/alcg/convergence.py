@@ -7,12 +7,16 @@ verdict rests on that agreement, not on an autocorrelation time (a time estimate
 too short to cross the barrier is biased low, and looks converged).
 
 Per start group: the folded fraction ``p_fold`` and its standard error
-``sqrt(2 tau p (1 - p) / n)`` from the integrated autocorrelation time ``tau`` (frames) of the
-folded indicator (Sokal's window, ``c = 5``), and the mean and standard error of each order
-parameter the same way; the number of folding/unfolding transitions. Between the first two
-groups: the difference of each quantity in combined standard errors (``z``). Converged when
-every ``|z|`` is at most :data:`MAX_Z` and each group made at least :data:`MIN_TRANSITIONS`
-transitions (a group that never crossed cannot show equilibrium, whatever its spread).
+``sqrt(tau p (1 - p) / n)``, ``tau = 1 + 2 sum rho`` the integrated autocorrelation time
+(frames) of the folded indicator (Sokal's window, ``c = 5``); the mean and standard error of
+each order parameter the same way; and the number of transitions between the folded and the
+unfolded *core* sets (each run's ``core``: +1 clearly folded, -1 clearly unfolded, 0 between),
+so that recrossings at the threshold do not count. Between the first two groups: the
+difference of each quantity in combined standard errors (``z``). Converged when every ``|z|``
+is at most :data:`MAX_Z`, each group made at least :data:`MIN_TRANSITIONS` core-to-core
+transitions (a group that never crossed cannot show equilibrium, whatever its spread), and
+each group's ``p_fold`` is known to :data:`MAX_P_FOLD_SE` (agreement within a large error
+shows nothing).
 """
 from __future__ import annotations
 
@@ -23,8 +27,10 @@ import numpy as np
 
 #: largest difference between start groups, in combined standard errors, called agreement
 MAX_Z = 3.0
-#: transitions (folded <-> unfolded) each start group must make
+#: core-to-core transitions (folded <-> unfolded) each start group must make
 MIN_TRANSITIONS = 10
+#: largest standard error of a group's folded fraction for a verdict of agreement
+MAX_P_FOLD_SE = 0.05
 #: Sokal's automatic window: sum the autocorrelation up to the first lag M >= C * tau(M)
 SOKAL_C = 5.0
 
@@ -50,19 +56,27 @@ def integrated_time(x: np.ndarray) -> float:
 def _pooled(series: list[np.ndarray]) -> tuple[float, float, float]:
     """(mean, standard error, tau in frames) over independent runs of one group."""
     values = np.concatenate(series)
-    taus = [integrated_time(s) for s in series if len(s) > 3]
-    finite = [t for t in taus if np.isfinite(t)]
-    tau = float(np.average(finite, weights=[len(s) for s, t in zip(series, taus) if np.isfinite(t)])) \
-        if finite else float("inf")
+    taus = [integrated_time(s) for s in series]
+    finite = [(t, len(s)) for s, t in zip(series, taus) if np.isfinite(t)]
+    tau = float(np.average([t for t, _ in finite], weights=[n for _, n in finite])) if finite else float("inf")
     var = float(np.var(values))
     se = float(np.sqrt(var * tau / len(values))) if np.isfinite(tau) else float("nan")
     return float(values.mean()), se, tau
 
 
-def transitions(folded: np.ndarray) -> int:
-    """Changes of the folded indicator along one run."""
-    f = np.asarray(folded, bool)
-    return int(np.count_nonzero(f[1:] != f[:-1]))
+def transitions(core: np.ndarray) -> int:
+    """Transitions between the folded (+1) and unfolded (-1) core sets along one run; frames in
+    between (0) keep the last core visited, so a recrossing of the threshold is not counted."""
+    visited = np.asarray(core)[np.asarray(core) != 0]
+    return int(np.count_nonzero(visited[1:] != visited[:-1]))
+
+
+def core_sets(value: np.ndarray, threshold: float, margin: float, folded_above: bool) -> np.ndarray:
+    """+1 (folded core), -1 (unfolded core) or 0 per frame: ``value`` beyond ``threshold`` by
+    more than ``margin`` on the folded or the unfolded side."""
+    sign = 1.0 if folded_above else -1.0
+    d = sign * (np.asarray(value, float) - threshold)
+    return np.where(d > margin, 1, np.where(d < -margin, -1, 0))
 
 
 def check(groups: dict[str, list[dict[str, np.ndarray]]], frame_interval_ps: float) -> dict:
@@ -71,8 +85,9 @@ def check(groups: dict[str, list[dict[str, np.ndarray]]], frame_interval_ps: flo
     Parameters
     ----------
     groups
-        ``{start: [run, ...]}``; each run maps ``"folded"`` (bool per frame) and any order
-        parameters (e.g. ``"q"``, ``"rg_nm"``, ``"rmsd_folded_nm"``) to per-frame arrays.
+        ``{start: [run, ...]}``; each run maps ``"folded"`` (bool per frame), ``"core"``
+        (:func:`core_sets`) and any order parameters (e.g. ``"q"``, ``"rg_nm"``,
+        ``"rmsd_folded_nm"``) to per-frame arrays.
     frame_interval_ps
         Time between frames (ps), to report times in ps.
 
@@ -84,13 +99,14 @@ def check(groups: dict[str, list[dict[str, np.ndarray]]], frame_interval_ps: flo
         groups), ``converged`` and ``reasons``.
     """
     names = list(groups)
-    keys = [k for k in groups[names[0]][0] if k != "folded"]
-    report: dict = {"groups": {}, "z": {}, "max_z": MAX_Z, "min_transitions": MIN_TRANSITIONS}
+    keys = [k for k in groups[names[0]][0] if k not in ("folded", "core")]
+    report: dict = {"groups": {}, "z": {}, "max_z": MAX_Z, "min_transitions": MIN_TRANSITIONS,
+                    "max_p_fold_se": MAX_P_FOLD_SE}
     for name in names:
         runs = groups[name]
         p, se, tau = _pooled([r["folded"].astype(float) for r in runs])
         g = {"p_fold": p, "p_fold_se": se, "tau_ps": tau * frame_interval_ps,
-             "n_transitions": sum(transitions(r["folded"]) for r in runs),
+             "n_transitions": sum(transitions(r["core"]) for r in runs),
              "length_ps": sum(len(r["folded"]) for r in runs) * frame_interval_ps, "n_runs": len(runs)}
         for key in keys:
             mean, kse, _ = _pooled([r[key] for r in runs])
@@ -98,6 +114,8 @@ def check(groups: dict[str, list[dict[str, np.ndarray]]], frame_interval_ps: flo
         report["groups"][name] = g
     reasons = [f"start {n}: {report['groups'][n]['n_transitions']} folding/unfolding transitions "
                f"(< {MIN_TRANSITIONS})" for n in names if report["groups"][n]["n_transitions"] < MIN_TRANSITIONS]
+    reasons += [f"start {n}: P_fold standard error {report['groups'][n]['p_fold_se']:.3g} (> {MAX_P_FOLD_SE})"
+                for n in names if not report["groups"][n]["p_fold_se"] <= MAX_P_FOLD_SE]
     if len(names) >= 2:
         a, b = (report["groups"][n] for n in names[:2])
         pairs = {"p_fold": (a["p_fold"], a["p_fold_se"], b["p_fold"], b["p_fold_se"])}

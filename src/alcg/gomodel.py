@@ -482,6 +482,10 @@ def _angle_triplets(native: GoNative) -> list[tuple[int, int, int]]:
             triplets.append((int(sc[i]), int(ca[i]), int(ca[i + 1])))
         if i > 0:
             triplets.append((int(ca[i - 1]), int(ca[i]), int(sc[i])))
+        if i == 0 and n > 2:  # a terminal side chain has one angle at its own C-alpha: without a
+            triplets.append((int(sc[0]), int(ca[1]), int(ca[2])))  # second one, its mirror image
+        if i == n - 1 and n > 2:  # through the chain's end keeps every other local term
+            triplets.append((int(sc[i]), int(ca[i - 1]), int(ca[i - 2])))
     return triplets
 
 

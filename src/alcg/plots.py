@@ -77,7 +77,7 @@ def experiment(rows: list[dict], n_bootstrap: int, ci_level: float, path: str | 
 
 def reference_halves(groups: dict[str, list[dict]], report: dict, path: str | Path) -> None:
     """Histograms of each order parameter per reference start group: at equilibrium they agree."""
-    keys = [k for k in next(iter(groups.values()))[0] if k != "folded"]
+    keys = [k for k in next(iter(groups.values()))[0] if k not in ("folded", "core")]
     fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3.2))
     for ax, key in zip(np.atleast_1d(axes), keys):
         for name, runs in groups.items():

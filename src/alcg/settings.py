@@ -238,6 +238,17 @@ class Select:
 
 
 @dataclass(frozen=True)
+class MDRun:
+    """What one reference or initial MD run needs: a view of ``reference_md`` or ``initial_md``
+    (adding a start or a replica is not a rerun trigger of the runs that exist)."""
+
+    length_ps: float
+    equilibration_ps: float
+    record_interval_steps: int
+    checkpoint_every: int
+
+
+@dataclass(frozen=True)
 class PhysicalChecks:
     """The bead-geometry checks that selection and evaluation share (nm): a view of ``select``
     (the global keys; an arm's overrides do not change how every arm is evaluated)."""

@@ -71,7 +71,7 @@ rule reference_md:
     output:
         f"{RES}/reference/{{start}}_{{rep}}.npz",
     params:
-        md=config["reference_md"],
+        md=job(S.MDRun, "reference_md"),
         ff=FF,
         seed=lambda wc: seed_of("reference", wc.start, wc.rep),
     log:
@@ -96,7 +96,7 @@ rule initial_md:
     output:
         f"{RES}/seed_{{seed}}/initial/rep_{{rep}}.npz",
     params:
-        md=config["initial_md"],
+        md=job(S.MDRun, "initial_md"),
         ff=FF,
         seed=lambda wc: seed_of(wc.seed, "initial", wc.rep),
     log:

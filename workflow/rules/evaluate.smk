@@ -49,6 +49,7 @@ rule reference_check:
         reference_starts=reference_run_starts(),
         evaluate=config["evaluate"],
         q_threshold=FF["go"]["q_threshold"] if GO else None,
+        shared_start=bool(config["system"]["pdb"]),
     log:
         f"{LOGS}/reference_check.log",
     threads: 1

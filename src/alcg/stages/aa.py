@@ -7,7 +7,7 @@ import numpy as np
 
 from alcg import aarun, dataset
 from alcg.config import steps
-from alcg.settings import ForceField, InitialMD, ReferenceMD, System
+from alcg.settings import ForceField, InitialMD, MDRun, ReferenceMD, System
 
 log = logging.getLogger(__name__)
 
@@ -51,14 +51,14 @@ def cg_topology(system_pdb: str, system_xml: str, out: str) -> None:
     write_text(out, mapping.cg_topology_pdb(xyz, pdb.topology))
 
 
-def md_run(pdb: str, xml: str, out: str, md: ReferenceMD | InitialMD, ff: ForceField, seed: int,
+def md_run(pdb: str, xml: str, out: str, md: MDRun, reference: bool, ff: ForceField, seed: int,
            threads: int | None = None) -> None:
     """Reference or initial MD: equilibrate, then record ``length_ps`` of MD (the reference of
     the Go model at its own friction: equilibrium does not depend on it)."""
     from alcg.allatom_md import MDSpec, run_md
     from alcg.finegrained import for_forcefield
 
-    if isinstance(md, ReferenceMD):
+    if reference:
         ff = for_forcefield(ff).reference_forcefield()
     spec = MDSpec(n_steps=steps(md.length_ps, ff.timestep_fs), record_interval=md.record_interval_steps,
                   equilibration_steps=steps(md.equilibration_ps, ff.timestep_fs), restraint_k=0.0,

@@ -102,12 +102,20 @@ def summarize(layout: dict, ev: Evaluate, reference_report: str, rounds_out: str
     plots.experiment(rows, ev.n_bootstrap, ev.ci_level, experiment_plot)
 
 
+#: core sets of the transition count (:func:`alcg.convergence.core_sets`): Q this far beyond
+#: the Go model's Q*, or the RMSD to the folded start this fraction of its threshold beyond it
+CORE_MARGIN_Q = 0.15
+CORE_MARGIN_RMSD_FRACTION = 0.25
+
+
 def reference_check(reference_runs: list[str], reference_starts: list[str], system_pdb: str, system_xml: str,
                     folded_pdb: str, native: str | None, ev: Evaluate, q_threshold: float | None,
-                    out: str, plot: str) -> dict:
+                    shared_start: bool, out: str, plot: str) -> dict:
     """The convergence report of the reference (:mod:`alcg.convergence`): do its start groups
     agree? Folded: C-alpha RMSD to the folded start below ``ev.folded_rmsd_nm``, or, for the Go
-    model (``native``: its native file), a fraction of native contacts Q above ``q_threshold``."""
+    model (``native``: its native file), a fraction of native contacts Q above ``q_threshold``.
+    ``shared_start``: every start is the same structure (``system.pdb``), so agreement cannot
+    show convergence from unfolded states and the verdict is refused."""
     import mdtraj as md
 
     from alcg import convergence, evaluate as ev_mod, plots
@@ -123,12 +131,19 @@ def reference_check(reference_runs: list[str], reference_starts: list[str], syst
     for f, ca in zip(reference_runs, reference_trajs(reference_runs, system_pdb, system_xml)):
         rmsd = ev_mod.rmsd_to_structure(ca, folded_ca)
         run = {"folded": rmsd < ev.folded_rmsd_nm, "rmsd_folded_nm": rmsd,
+               "core": convergence.core_sets(rmsd, ev.folded_rmsd_nm, CORE_MARGIN_RMSD_FRACTION * ev.folded_rmsd_nm,
+                                             folded_above=False),
                "rg_nm": ev_mod.internal_coordinates(ca)["rg"][:, 0]}
         if nat is not None:
             q = gomodel.fraction_native_contacts(aarun.load(f).positions, nat)
-            run.update(folded=q > q_threshold, q=q)
+            run.update(folded=q > q_threshold, q=q,
+                       core=convergence.core_sets(q, q_threshold, CORE_MARGIN_Q, folded_above=True))
         groups.setdefault(reference_starts[reference_runs.index(f)], []).append(run)
     report = convergence.check(groups, frame_interval_ps(reference_runs))
+    if shared_start:
+        report["converged"] = False
+        report["reasons"].append("every start is the same structure (system.pdb): agreement of the starts "
+                                 "cannot show convergence from unfolded states")
     report["folded_by"] = f"Q > {q_threshold}" if nat is not None else f"C-alpha RMSD < {ev.folded_rmsd_nm} nm"
     convergence.save(out, report)
     plots.reference_halves(groups, report, plot)
