@@ -128,7 +128,7 @@ def reference_check(reference_runs: list[str], reference_starts: list[str], syst
 
         nat = gomodel.load_native(native)
     groups: dict[str, list[dict]] = {}
-    for f, ca in zip(reference_runs, reference_trajs(reference_runs, system_pdb, system_xml)):
+    for f, start, ca in zip(reference_runs, reference_starts, reference_trajs(reference_runs, system_pdb, system_xml)):
         rmsd = ev_mod.rmsd_to_structure(ca, folded_ca)
         run = {"folded": rmsd < ev.folded_rmsd_nm, "rmsd_folded_nm": rmsd,
                "core": convergence.core_sets(rmsd, ev.folded_rmsd_nm, CORE_MARGIN_RMSD_FRACTION * ev.folded_rmsd_nm,
@@ -138,7 +138,7 @@ def reference_check(reference_runs: list[str], reference_starts: list[str], syst
             q = gomodel.fraction_native_contacts(aarun.load(f).positions, nat)
             run.update(folded=q > q_threshold, q=q,
                        core=convergence.core_sets(q, q_threshold, CORE_MARGIN_Q, folded_above=True))
-        groups.setdefault(reference_starts[reference_runs.index(f)], []).append(run)
+        groups.setdefault(start, []).append(run)
     report = convergence.check(groups, frame_interval_ps(reference_runs))
     if shared_start:
         report["converged"] = False
