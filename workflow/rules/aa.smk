@@ -78,7 +78,7 @@ rule reference_md:
         f"{LOGS}/reference_md/{{start}}_{{rep}}.log",
     benchmark:
         f"{BENCH}/reference_md/{{start}}_{{rep}}.tsv"
-    threads: 2
+    threads: MD_THREADS
     resources:
         mem_mb=lambda wc, attempt: 4000 * attempt,
         runtime=lambda wc, attempt: 2880 * attempt,
@@ -103,7 +103,7 @@ rule initial_md:
         f"{LOGS}/seed_{{seed}}/initial_md/rep_{{rep}}.log",
     benchmark:
         f"{BENCH}/seed_{{seed}}/initial_md/rep_{{rep}}.tsv"
-    threads: 2
+    threads: MD_THREADS
     resources:
         mem_mb=lambda wc, attempt: 4000 * attempt,
         runtime=lambda wc, attempt: 720 * attempt,
@@ -132,7 +132,7 @@ rule import_md:
     wildcard_constraints:
         which="initial_md|reference_md",
         i=r"\d+",
-    threads: 2
+    threads: MD_THREADS
     resources:
         mem_mb=lambda wc, attempt: 4000 * attempt,
         runtime=lambda wc, attempt: 720 * attempt,

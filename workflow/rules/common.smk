@@ -234,6 +234,11 @@ def gpu_torch():
     return 1 if config["device"] in ("auto", "cuda") else 0
 
 
+#: cores of a fine-grained MD job: OpenMM's Reference platform runs on one thread, so a job on
+#: it that reserved two would leave a core idle (the Go model's reference ran serially)
+MD_THREADS = 1 if FF["platform"] == "Reference" else 2
+
+
 def gpu_md():
     return 1 if FF["platform"] in ("auto", "CUDA") else 0
 

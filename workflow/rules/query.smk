@@ -67,7 +67,7 @@ rule oracle:
         f"{LOGS}/seed_{{seed}}/{{arm}}/round_{{k}}/oracle/slot_{{slot}}.log",
     benchmark:
         f"{BENCH}/seed_{{seed}}/{{arm}}/round_{{k}}/oracle/slot_{{slot}}.tsv"
-    threads: 2
+    threads: MD_THREADS
     resources:
         mem_mb=lambda wc, attempt: 4000 * attempt,
         runtime=lambda wc, attempt: 240 * attempt,
