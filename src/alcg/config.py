@@ -94,10 +94,6 @@ def _check_arms(cfg: dict, schema: dict) -> None:
     for plugin in cfg["experiment"]["plugins"]:
         selectors.load_plugin(plugin)
     known = selectors.names()
-    for arm in cfg["experiment"]["arms"]:
-        if arm not in known:
-            raise ConfigError(f"invalid config: experiment.arms: unknown arm {arm!r} "
-                              f"(known selectors: {', '.join(known)})")
     sel = cfg["select"]
     base = {k: v for k, v in sel.items() if k != "overrides"}
     for arm, over in sel["overrides"].items():
@@ -105,6 +101,13 @@ def _check_arms(cfg: dict, schema: dict) -> None:
             raise ConfigError(f"invalid config: select.overrides.{arm}: {arm!r} is not in experiment.arms")
         _check_override(arm, over, schema)
         _check_windows({**base, **over}, f"select.overrides.{arm}.")
+    for arm in cfg["experiment"]["arms"]:
+        name = {**base, **sel["overrides"].get(arm, {})}["selector"] or arm
+        if name not in known:
+            where = f"select.overrides.{arm}.selector" if name != arm else "experiment.arms"
+            raise ConfigError(f"invalid config: {where}: unknown selector {name!r} for arm {arm!r} "
+                              f"(known selectors: {', '.join(known)}; an arm with another name sets "
+                              f"select.overrides.<arm>.selector)")
 
 
 def _check_override(arm: str, over: dict, schema: dict) -> None:

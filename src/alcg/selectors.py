@@ -1,6 +1,7 @@
-"""Selection strategies: one :class:`Selector` interface, a registry by name, four strategies.
+"""Selection strategies: one :class:`Selector` interface, a registry by name, five strategies.
 
-An arm of the experiment is named after its selector. Each selector gets the round's
+An arm of the experiment is a name, a selector (``select.selector``, by default the arm's
+name) and options (``select.overrides.<arm>``, e.g. its selection ``seed``). Each selector gets the round's
 exploration frames (CG), the training frames of the dataset and, for ``committee``, the
 committee's force functions, and returns at most ``n_select`` picks. Everything after
 selection (backmap -> oracle -> project -> merge) is shared by all arms.
@@ -120,6 +121,11 @@ def get(name: str) -> type[Selector]:
     if name not in _REGISTRY:
         raise ConfigError(f"unknown selector {name!r} (known: {', '.join(names())})")
     return _REGISTRY[name]
+
+
+def of_arm(arm: str, settings: Select) -> type[Selector]:
+    """The selector class of ``arm`` (its ``select.selector``, else its name)."""
+    return get(settings.selector_name(arm))
 
 
 def load_plugin(path: str | Path) -> None:

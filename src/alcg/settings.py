@@ -217,6 +217,8 @@ class CGEvaluate:
 class Select:
     """Selection settings of one arm (``overrides`` already applied, see :meth:`for_arm`)."""
 
+    selector: str | None
+    seed: int
     n_select: int
     n_spare: int
     rmsd_lo_nm: float
@@ -235,6 +237,10 @@ class Select:
         """The ``select`` section with the arm's ``overrides`` applied."""
         base = {k: v for k, v in section.items() if k != "overrides"}
         return cls(**{**base, **section.get("overrides", {}).get(arm, {})})
+
+    def selector_name(self, arm: str) -> str:
+        """The registered selector this arm runs: ``selector``, else the arm's name."""
+        return self.selector or arm
 
 
 @dataclass(frozen=True)
@@ -271,7 +277,7 @@ class Evaluate:
     tica_dim: int
     n_subsamples: int
     subsample_size: int
-    kl_bins: int
+    divergence_bins: int
     folded_rmsd_nm: float
     folded_start: str | None
     min_valid_fraction: float

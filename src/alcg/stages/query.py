@@ -42,7 +42,7 @@ def select(arm: str, traj: str | None, status: str | None, dataset_path: str, me
     from alcg import cgtraj
     from alcg.coverage import plot_histogram
 
-    cls = selectors.get(arm)
+    cls = selectors.of_arm(arm, settings)
     data = dataset.load(dataset_path)
     idx = data.train_indices()
     xyz, n_exploded = np.zeros((0, *data.coords.shape[1:]), np.float32), 0
