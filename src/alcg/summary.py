@@ -22,7 +22,7 @@ from alcg.statistics import (bootstrap_mean_ci, change_pct, paired_difference_ci
 
 #: metrics compared between arms: each a distance from the reference (lower is better, always)
 METRICS = ["tica_w1", "tica_js", "tica_unvisited_mass", "bond_w1_nm", "angle_w1_rad", "dihedral_w1_rad",
-           "rg_w1_nm", "end_to_end_w1_nm", "rmsd_folded_w1_nm", "fraction_folded_error"]
+           "rg_w1_nm", "end_to_end_w1_nm", "rmsd_folded_w1_nm", "fraction_folded_error", "heldout_force_mse"]
 #: pre-registered value of a failed evaluation where the metric has a bound (else: the worst
 #: value any arm and seed reached in that round; see :func:`impute_failures`)
 METRIC_BOUNDS = {"tica_js": float(np.log(2)), "tica_unvisited_mass": 1.0, "fraction_folded_error": 1.0}
@@ -30,8 +30,8 @@ ROUND_COLUMNS = ["seed", "arm", "round", "reference_converged", "n_train_frames"
                  "n_fallback_starts", "n_failed_oracle", "prior_only_val_loss", "val_loss", "val_loss_over_prior",
                  "evaluation_failed", "valid_fraction", "low_valid_fraction", "exploded_fraction",
                  "tica_w1", "tica_w1_sd", "tica_w1_halves", "tica_w1_change_pct"] + \
-                [m for m in METRICS if m != "tica_w1"] + ["tica_js_same_bias", "fraction_folded",
-                                                           "reference_fraction_folded"]
+                [m for m in METRICS if m != "tica_w1"] + ["heldout_prior_force_mse", "tica_js_same_bias",
+                                                           "fraction_folded", "reference_fraction_folded"]
 #: ci_*: percentile bootstrap over seeds; t_ci_*: Student t (see alcg.statistics for which to trust);
 #: n_failed: seeds whose evaluation failed (their value imputed by the pre-registered rule)
 EXPERIMENT_COLUMNS = ["arm", "round", "oracle_ns", "metric", "comparison", "mean", "ci_low", "ci_high",
@@ -104,6 +104,7 @@ def round_rows(layout: dict) -> list[dict]:
                        "val_loss_over_prior": _ratio(tr.get("best_val_loss"), tr.get("prior_only_val_loss")),
                        **{m: ev.get(m) for m in METRICS},
                        "tica_js_same_bias": ev.get("tica_js_same_bias"), "valid_fraction": ev.get("valid_fraction"),
+                       "heldout_prior_force_mse": ev.get("heldout_prior_force_mse"),
                        "fraction_folded": ev.get("fraction_folded"),
                        "reference_fraction_folded": ev.get("reference_fraction_folded"),
                        "evaluation_failed": evaluation_failed(ev),

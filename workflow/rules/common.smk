@@ -158,6 +158,31 @@ def reference_runs():
             for r in range(config["reference_md"]["replicas_per_start"])]
 
 
+def pool_runs():
+    """The equilibrium pool of the iid arm (its own runs: never a reference file)."""
+    pool = config["pool_md"]
+    return [f"{RES}/pool/{s}_{r}.npz" for s in pool["starts"] for r in range(pool["replicas_per_start"])]
+
+
+def pool_input(wc):
+    """The pool runs for an arm whose selector draws from it, else nothing."""
+    return pool_runs() if arm_selector(wc.arm).uses_pool else []
+
+
+def heldout_source_runs():
+    """Runs the held-out force set is drawn from: the equilibrium pool when there is one (Go),
+    else the reference (read, like every reference file, only by evaluation)."""
+    return pool_runs() or reference_runs()
+
+
+def heldout_source_groups():
+    """The start of each held-out source run (its stratum for atomistic runs)."""
+    pool = config["pool_md"]
+    if pool_runs():
+        return [s for s in pool["starts"] for _ in range(pool["replicas_per_start"])]
+    return reference_run_starts()
+
+
 def reference_run_starts():
     """The group of each reference run (its start, or its file for imported ones)."""
     if imported("reference_md"):
@@ -194,6 +219,8 @@ def select_inputs(wc):
         out["status"] = f"{model_dir(wc.seed, wc.arm, k)}/explore/replicas.json"
     out["members"] = [model(wc.seed, wc.arm, k, m) for m in range(n_members(wc.arm))] \
         if cls.uses_committee else []
+    if cls.uses_pool:
+        out.update(pool=pool_runs(), pdb=f"{RES}/system/{INIT_START}.pdb", xml=f"{RES}/system/{INIT_START}.xml")
     return out
 
 

@@ -34,6 +34,7 @@ rule backmap:
         pdb=f"{RES}/system/{INIT_START}.pdb",
         xml=f"{RES}/system/{INIT_START}.xml",
         native=native_input,
+        pool=pool_input,
     output:
         f"{RES}/seed_{{seed}}/{{arm}}/round_{{k}}/start/slot_{{slot}}.npz",
     params:
