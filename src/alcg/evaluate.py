@@ -167,6 +167,17 @@ def _tica_divergence(ref_tic: np.ndarray, model_tic: np.ndarray, bins: int, dim:
     return {"tica_js": d["js"], "tica_js_same_bias": d["js_same_bias"], "tica_unvisited_mass": d["unvisited_mass"]}
 
 
+def order_parameter_metrics(q_model: np.ndarray, q_ref: np.ndarray, rg_model: np.ndarray, rg_ref: np.ndarray,
+                            bins: int) -> dict:
+    """Go model: W1 of the C-alpha Q (:func:`alcg.gomodel.ca_fraction_native_contacts`) and the
+    Jensen-Shannon divergence on the (Q, Rg) plane (grid over the reference's range, padded)."""
+    ref, model = np.column_stack([q_ref, rg_ref]), np.column_stack([q_model, rg_model])
+    d = js_divergence_2d(ref, model, bins, tica_extent(ref))
+    return {"q_w1": float(wasserstein_distance(q_model, q_ref)), "q_rg_js": d["js"],
+            "q_rg_unvisited_mass": d["unvisited_mass"], "q_model_mean": float(np.mean(q_model)),
+            "q_reference_mean": float(np.mean(q_ref))}
+
+
 def tica_extent(ref_tic: np.ndarray, pad: float = 0.25) -> list[list[float]]:
     """Histogram range of TIC 1/TIC 2: the reference range padded by ``pad`` of its width."""
     lo, hi = ref_tic[:, :2].min(0), ref_tic[:, :2].max(0)

@@ -22,10 +22,12 @@ from alcg.statistics import (bootstrap_mean_ci, change_pct, paired_difference_ci
 
 #: metrics compared between arms: each a distance from the reference (lower is better, always)
 METRICS = ["tica_w1", "tica_js", "tica_unvisited_mass", "bond_w1_nm", "angle_w1_rad", "dihedral_w1_rad",
-           "rg_w1_nm", "end_to_end_w1_nm", "rmsd_folded_w1_nm", "fraction_folded_error", "heldout_force_mse"]
+           "rg_w1_nm", "end_to_end_w1_nm", "rmsd_folded_w1_nm", "fraction_folded_error", "heldout_force_mse",
+           "q_w1", "q_rg_js"]
 #: pre-registered value of a failed evaluation where the metric has a bound (else: the worst
 #: value any arm and seed reached in that round; see :func:`impute_failures`)
-METRIC_BOUNDS = {"tica_js": float(np.log(2)), "tica_unvisited_mass": 1.0, "fraction_folded_error": 1.0}
+METRIC_BOUNDS = {"tica_js": float(np.log(2)), "tica_unvisited_mass": 1.0, "fraction_folded_error": 1.0,
+                 "q_w1": 1.0, "q_rg_js": float(np.log(2))}
 ROUND_COLUMNS = ["seed", "arm", "round", "reference_converged", "n_train_frames", "oracle_ns", "n_selected", "n_rejected_backmap",
                  "n_fallback_starts", "n_failed_oracle", "prior_only_val_loss", "val_loss", "val_loss_over_prior",
                  "evaluation_failed", "valid_fraction", "low_valid_fraction", "exploded_fraction",

@@ -31,6 +31,7 @@ rule evaluate:
         reference=reference_runs(),
         model=f"{RES}/seed_{{seed}}/{{round_dir}}/model/member_0/model.pt",
         heldout=f"{RES}/evaluate/heldout.npz",
+        native=native_input,
         pdb=f"{RES}/system/{INIT_START}.pdb",
         xml=f"{RES}/system/{INIT_START}.xml",
         folded=f"{RES}/system/{FOLDED}.pdb",

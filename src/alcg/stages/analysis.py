@@ -79,9 +79,11 @@ def heldout_frames(runs: list[str], run_groups: list[str], system_pdb: str, syst
 
 def evaluate(reference_runs: list[str], reference_starts: list[str], system_pdb: str, system_xml: str,
              folded_pdb: str, traj: str, status: str, ev: Evaluate, sel: PhysicalChecks, seed: int, out: str,
-             fes_plot: str, dist_plot: str, model_path: str | None = None, heldout_path: str | None = None) -> None:
+             fes_plot: str, dist_plot: str, model_path: str | None = None, heldout_path: str | None = None,
+             native: str | None = None) -> None:
     """Metrics of one evaluation simulation (after burn-in) against the reference ensemble,
-    and of its model on the held-out force set (:func:`alcg.heldout.force_errors`).
+    and of its model on the held-out force set (:func:`alcg.heldout.force_errors`); for the Go
+    model (``native``) also on its C-alpha fraction of native contacts Q and (Q, Rg).
 
     Invalid frames (broken bonds, clashes) are excluded from the distances but counted:
     ``valid_fraction`` is reported and ``low_valid_fraction`` flags a W1 computed on fewer
@@ -115,6 +117,15 @@ def evaluate(reference_runs: list[str], reference_starts: list[str], system_pdb:
         tica_w1_halves=w1_emd(tica.transform(a), tica.transform(b), n_subsamples=1,
                               subsample_size=ev.subsample_size, seed=seed)[0]
         if len(a) > 1 and len(b) > 1 else None)
+    if native and len(kept[valid]):
+        from alcg import gomodel
+        from alcg.evaluate import internal_coordinates, order_parameter_metrics
+
+        nat = gomodel.load_native(native)
+        rg = lambda x: internal_coordinates(x)["rg"][:, 0]  # noqa: E731
+        metrics.update(order_parameter_metrics(gomodel.ca_fraction_native_contacts(kept[valid], nat),
+                                               gomodel.ca_fraction_native_contacts(ref_xyz, nat),
+                                               rg(kept[valid]), rg(ref_xyz), ev.divergence_bins))
     if model_path and heldout_path:
         from alcg import heldout
         from alcg.model import load_model
