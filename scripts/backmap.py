@@ -11,4 +11,5 @@ with job_log(snakemake.log[0]):  # noqa: F821
     i, p = snakemake.input, snakemake.params  # noqa: F821
     query.backmap(i.selected, i.dataset, list(i.runs), i.pdb, i.xml, i.get("native") or None,
                   S.parse(S.ForceField, p.ff),
-                  S.parse(S.Backmap, p.backmap), int(snakemake.wildcards.slot), snakemake.output[0])  # noqa: F821
+                  S.parse(S.Backmap, p.backmap), int(snakemake.wildcards.slot), snakemake.output[0],  # noqa: F821
+                  list(i.get("pool") or []))

@@ -13,4 +13,5 @@ with job_log(snakemake.log[0]):  # noqa: F821
     for plugin in i.plugins:
         selectors.load_plugin(plugin)
     query.select(wc.arm, i.get("traj"), i.get("status"), i.dataset, list(i.members),
-                 S.parse(S.Select, p.select), p.device, p.seed, o.selected, o.table, o.plot)
+                 S.parse(S.Select, p.select), p.device, p.seed, o.selected, o.table, o.plot,
+                 (list(i.pool), i.pdb, i.xml) if i.get("pool") else None)

@@ -9,5 +9,5 @@ from alcg.stages import analysis  # noqa: E402
 
 with job_log(snakemake.log[0]):  # noqa: F821
     o, p = snakemake.output, snakemake.params  # noqa: F821
-    analysis.summarize(p.layout, S.parse(S.Evaluate, p.evaluate), snakemake.input.reference_check,  # noqa: F821
-                       o.rounds, o.experiment, o.plot)
+    analysis.summarize(p.layout, S.parse(S.Evaluate, p.evaluate), S.parse(S.Analysis, p.analysis),
+                       snakemake.input.reference_check, o.rounds, o.experiment, o.primary, o.plot)  # noqa: F821

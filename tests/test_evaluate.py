@@ -61,38 +61,56 @@ def test_compare_reports_all_metrics():
         > m["tica_w1"]
 
 
-def test_kl_direction_reference_first():
-    """A model narrower than the reference misses reference mass: KL(ref||model) is the larger."""
-    from alcg.evaluate import kl_divergence_2d, tica_extent
+@pytest.mark.parametrize("n, m, bins", [(1200, 2400, 15), (500, 500, 10), (5000, 2000, 20)])
+def test_js_of_one_distribution_is_its_documented_small_sample_bias(n, m, bins):
+    """Two independent samples of one distribution: the mean JS over repeats matches the
+    documented plug-in bias (B - 1)/8 (1/n + 1/m) within 25 %, far below the disjoint bound."""
+    from alcg.evaluate import js_divergence_2d, tica_extent
 
-    rng = np.random.default_rng(0)
-    ref = rng.normal(0, 2.0, (20000, 2))     # wide reference
-    model = rng.normal(0, 0.7, (20000, 2))   # narrow model
-    extent = tica_extent(ref)
-    ref_model = kl_divergence_2d(ref, model, 30, extent)
-    model_ref = kl_divergence_2d(model, ref, 30, extent)
-    assert ref_model > model_ref > 0
-    same = kl_divergence_2d(ref, rng.normal(0, 2.0, (20000, 2)), 30, extent)
-    assert same < 0.1 * model_ref
+    rng = np.random.default_rng(n + bins)
+    values, biases = [], []
+    for _ in range(40):
+        a, b = rng.normal(0, 1.0, (n, 2)), rng.normal(0, 1.0, (m, 2))
+        d = js_divergence_2d(a, b, bins, tica_extent(a))
+        values.append(d["js"]), biases.append(d["js_same_bias"])
+    assert np.mean(values) == pytest.approx(np.mean(biases), rel=0.25)
+    assert np.mean(values) < 0.1 * np.log(2)
 
 
-def test_kl_counts_model_mass_outside_the_reference_range():
-    """Half of the model far away: KL grows by ~log 2, not hidden by renormalizing the grid."""
-    from alcg.evaluate import kl_divergence_2d, tica_extent
+def test_js_of_disjoint_samples_is_ln2_and_the_model_misses_all_reference_mass():
+    from alcg.evaluate import js_divergence_2d, tica_extent
 
     rng = np.random.default_rng(1)
-    ref, model = rng.normal(0, 1.0, (20000, 2)), rng.normal(0, 1.0, (20000, 2))
+    ref = rng.normal(0, 1.0, (3000, 2))
+    far = rng.normal(0, 1.0, (3000, 2)) + 100.0  # wholly outside the padded reference range
+    d = js_divergence_2d(ref, far, 15, tica_extent(ref))
+    assert d["js"] == pytest.approx(np.log(2), abs=1e-12) and d["unvisited_mass"] == pytest.approx(1.0)
+
+
+def test_js_direction_closer_is_smaller_and_symmetric():
+    """A model narrower than the reference misses reference mass (unvisited mass > 0); JS is
+    symmetric; closer to the reference is the only direction of smaller."""
+    from alcg.evaluate import js_divergence_2d, tica_extent
+
+    rng = np.random.default_rng(0)
+    ref = rng.normal(0, 2.0, (20000, 2))
     extent = tica_extent(ref)
-    inside = kl_divergence_2d(ref, model, 30, extent)
-    model[::2] += 100.0  # outside the (padded) reference range
-    assert kl_divergence_2d(ref, model, 30, extent) == pytest.approx(inside + np.log(2), abs=0.05)
+    values = [js_divergence_2d(ref, rng.normal(0, w, (20000, 2)), 15, extent) for w in (0.5, 1.0, 1.6, 2.0)]
+    js = [v["js"] for v in values]
+    assert js == sorted(js, reverse=True) and js[-1] < 0.01
+    assert values[0]["unvisited_mass"] > 0.2 > values[-1]["unvisited_mass"]
+    narrow = rng.normal(0, 0.5, (20000, 2))
+    assert js_divergence_2d(narrow, ref, 15, extent)["js"] == pytest.approx(
+        js_divergence_2d(ref, narrow, 15, extent)["js"], rel=1e-12)
 
 
-def test_compare_reports_kl_end_to_end_and_per_start():
+def test_compare_reports_js_end_to_end_and_per_start():
     ref, state = _slow_process(2000, 1)
     model, _ = _slow_process(1000, 2)
     tica = TicaSpace.fit([ref], 10, 2)
     groups = {"a": state == 0, "b": state == 1}
     m = compare(model, ref, tica, ref[0], _settings(n_subsamples=1, subsample_size=500), seed=0, ref_groups=groups)
-    assert m["kl_ref_model"] > 0 and np.isfinite(m["end_to_end_w1_nm"])
+    assert 0 < m["tica_js"] <= np.log(2) and 0 <= m["tica_unvisited_mass"] <= 1
+    assert np.isfinite(m["end_to_end_w1_nm"])
+    assert m["fraction_folded_error"] == pytest.approx(abs(m["fraction_folded"] - m["reference_fraction_folded"]))
     assert set(m["tica_w1_by_start"]) == {"a", "b"}

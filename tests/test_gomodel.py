@@ -335,3 +335,12 @@ def test_settings_are_frozen_and_have_no_defaults():
     with pytest.raises(dataclasses.FrozenInstanceError):
         go.epsilon_kj_mol = 1.0
     assert all(f.default is dataclasses.MISSING for f in dataclasses.fields(gomodel.Go))
+
+
+def test_c_alpha_q_is_one_at_the_native_structure_and_drops_when_unfolded(native):
+    """The C-alpha Q the evaluation compares model and reference on (CG frames have no side
+    chains): 1 at the native C-alphas, below 0.5 for a stretched chain."""
+    ca = native.xyz_nm[native.ca]
+    assert gomodel.ca_fraction_native_contacts(ca[None], native)[0] == pytest.approx(1.0)
+    stretched = ca * 2.0
+    assert gomodel.ca_fraction_native_contacts(stretched[None], native)[0] < 0.5

@@ -8,7 +8,7 @@ from alcg.coverage import physical_mask
 from alcg.settings import Select
 from test_coverage import _hairpin, _helix, _noisy
 
-SEL = Select(n_select=5, n_spare=0, rmsd_lo_nm=0.08, rmsd_hi_nm=0.5, min_pair_rmsd_nm=0.05, n_centers=20, bond_min_nm=0.2,
+SEL = Select(selector=None, seed=0, n_select=5, n_spare=0, rmsd_lo_nm=0.08, rmsd_hi_nm=0.5, min_pair_rmsd_nm=0.05, n_centers=20, bond_min_nm=0.2,
              bond_max_nm=0.6, min_distance_nm=0.2, committee_members=3, force_sd_lo_kj_mol_nm=1.0,
              force_sd_hi_kj_mol_nm=1e4)
 
@@ -103,3 +103,31 @@ def test_a_plugin_file_registers_a_selector(tmp_path):
     selectors.load_plugin(plugin)
     res = selectors.get("toyfirst")(SEL, 0).fit(_inputs()).fetch_model()
     assert res.picked.tolist() == list(range(SEL.n_select))
+
+
+def test_iid_draws_only_from_the_pool_it_is_given():
+    """The positive control picks frames of the equilibrium pool (source ``pool``), never
+    training frames, at random by its seed; without a pool it refuses."""
+    rng = np.random.default_rng(0)
+    pool = rng.normal(size=(50, 10, 3))
+    inp = selectors.SelectionInput(np.zeros((0, 10, 3)), rng.normal(size=(20, 10, 3)), np.arange(100, 120),
+                                   pool_coords=pool)
+    cls = selectors.get("iid")
+    assert cls.uses_pool and not cls.uses_cg
+    res = cls(SEL, 4).fit(inp).fetch_model()
+    assert res.source == "pool" and not res.backmap and len(res.template) == SEL.n_select
+    assert res.template.max() < len(pool) and len(set(res.template.tolist())) == SEL.n_select
+    assert np.array_equal(res.targets, pool[res.template])
+    other = cls(SEL, 5).fit(inp).fetch_model()
+    assert not np.array_equal(other.template, res.template)
+    with pytest.raises(ValueError, match="pool"):
+        cls(SEL, 4).fit(selectors.SelectionInput(np.zeros((0, 10, 3)), pool, np.arange(50)))
+
+
+def test_an_arm_runs_the_selector_its_settings_name():
+    from dataclasses import replace
+
+    assert selectors.of_arm("random_b", replace(SEL, selector="random")) is selectors.get("random")
+    assert selectors.of_arm("md", SEL) is selectors.get("md")
+    with pytest.raises(ConfigError, match="random_b"):
+        selectors.of_arm("random_b", SEL)

@@ -77,7 +77,7 @@ def test_every_schema_section_has_settings():
 
 def test_defaults_and_a_missing_key():
     ev = S.defaults(S.Evaluate)
-    assert ev.kl_bins == _section("evaluate")["properties"]["kl_bins"]["default"]
+    assert ev.divergence_bins == _section("evaluate")["properties"]["divergence_bins"]["default"]
     assert S.defaults(S.Train, epochs=3).epochs == 3
     with pytest.raises(KeyError, match="oracle.length_ps"):
         S.defaults(S.Oracle)  # no default in the schema: the caller must say

@@ -374,20 +374,62 @@ def test_tiny_loop_starts_from_a_pdb_overlay(finished):
     assert "rule prepare_system:" in res.stdout  # the PDB is a declared input
 
 
+#: named arms on the Go model: a twin of rmsd (same selector, same selection seed), an A/A
+#: pair of md (another selection seed) and the iid positive control with its pool
+GO_ARMS = {"experiment": {"arms": ["rmsd", "rmsd_twin", "md", "md_aa", "iid"]},
+           "select": {"overrides": {"rmsd_twin": {"selector": "rmsd"}, "md_aa": {"selector": "md", "seed": 1}}},
+           "pool_md": {"starts": ["folded", "extended"], "length_ps": 200.0, "equilibration_ps": 10.0,
+                       "record_interval_steps": 100, "checkpoint_every": 200}}
+
+
+def _state(path: Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
+
+
+def _check_named_arms(out: Path) -> None:
+    """Common random numbers: an arm given the same data as another trains the same model bit
+    for bit and its queries run the same noise; an A/A arm differs in its picks only; iid
+    starts only from its pool, never from the reference."""
+    seed = out / "seed_1"
+    for k in ("000",):
+        a, b = (np.load(seed / f"{arm}/round_{k}/select/selected.npz") for arm in ("rmsd", "rmsd_twin"))
+        assert np.array_equal(a["targets"], b["targets"])
+        for slot in sorted((seed / f"rmsd/round_{k}/oracle").glob("slot_*.npz")):
+            x, y = aarun.load(slot), aarun.load(seed / f"rmsd_twin/round_{k}/oracle/{slot.name}")
+            assert np.array_equal(x.positions, y.positions) and np.array_equal(x.forces, y.forces)
+    m1, m2 = (_state(seed / f"{arm}/round_001/model/member_0/model.pt") for arm in ("rmsd", "rmsd_twin"))
+    assert m1.keys() == m2.keys() and all(torch.equal(m1[k], m2[k]) for k in m1)
+    md, aa = (np.load(seed / f"{arm}/round_000/select/selected.npz") for arm in ("md", "md_aa"))
+    assert not np.array_equal(md["template"], aa["template"])  # the A/A pair differs in its picks
+    starts = [slot_start.load(p) for p in sorted((seed / "iid/round_000/start").glob("slot_*.npz"))]
+    assert starts and all(s.ok and s.metadata["template_source"].startswith("pool/") for s in starts)
+    assert str(np.load(seed / "iid/round_000/select/selected.npz")["source"]) == "pool"
+    pool = sorted(p.name for p in (out / "pool").glob("*.npz"))
+    assert pool == ["extended_0.npz", "folded_0.npz"]
+    assert {s.metadata["template_source"][5:] for s in starts} <= set(pool)
+    rows = read_tsv(out / "summary/rounds.tsv")
+    assert {r["arm"] for r in rows} == set(GO_ARMS["experiment"]["arms"])
+    assert all(r["evaluation_failed"] in ("True", "False") and r["prior_only_val_loss"] for r in rows)
+
+
 def test_go_model_loop_end_to_end(tmp_path):
-    """The tiny loop on the two-bead Go model (2 arms x 1 seed x 1 round): the same rules and
+    """The tiny loop on the two-bead Go model (5 named arms x 1 seed x 1 round): the same rules and
     stages; backmapped side chains are accepted and queried; the short reference fails its
     convergence check and the summary says so."""
     work = _copy_workflow(tmp_path)
-    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "config/go_test.yaml"]
+    import yaml
+
+    (work / "arms.yaml").write_text(yaml.safe_dump(GO_ARMS))
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "config/go_test.yaml", "arms.yaml"]
     res = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=1800)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     out = work / "results/go_test"
+    _check_named_arms(out)
     assert (out / "system/contact_map.png").stat().st_size > 5000
     check = json.loads((out / "reference/convergence.json").read_text())
     assert check["folded_by"].startswith("Q >") and not check["converged"]  # 2 x 400 ps: too short
     rows = read_tsv(out / "summary/rounds.tsv")
-    assert {(r["arm"], r["round"]) for r in rows} == {("rmsd", "0"), ("rmsd", "1"), ("md", "0"), ("md", "1")}
+    assert {(r["arm"], r["round"]) for r in rows} == {(a, k) for a in GO_ARMS["experiment"]["arms"] for k in "01"}
     assert all(r["reference_converged"] == "False" for r in rows)
     starts = [slot_start.load(p) for p in sorted((out / "seed_1/rmsd/round_000/start").glob("slot_*.npz"))]
     assert any(s.ok and not s.fallback and s.metadata["ca_rmsd_nm"] < 0.05 for s in starts)

@@ -8,6 +8,7 @@ one line naming the key and the bad value.
 from __future__ import annotations
 
 import copy
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,8 @@ import yaml
 
 from alcg.errors import ConfigError
 from alcg.schema import SCHEMA_PATH, load_schema  # noqa: F401  (the Snakefile imports it from here)
+
+log = logging.getLogger(__name__)
 
 #: the shipped default config, under which Snakemake merges every --configfile
 DEFAULT_CONFIG_PATH = SCHEMA_PATH.parents[2] / "config" / "config.yaml"
@@ -65,7 +68,7 @@ def validate(config: dict[str, Any], schema: dict | None = None) -> dict[str, An
 
 def _check_starts(cfg: dict) -> None:
     starts = cfg["system"]["starts"]
-    for name in list(cfg["reference_md"]["starts"]) + [cfg["initial_md"]["start"]]:
+    for name in list(cfg["reference_md"]["starts"]) + list(cfg["pool_md"]["starts"]) + [cfg["initial_md"]["start"]]:
         if name not in starts:
             raise ConfigError(f"invalid config: start {name!r} is not defined in system.starts "
                               f"(have {sorted(starts)})")
@@ -94,10 +97,6 @@ def _check_arms(cfg: dict, schema: dict) -> None:
     for plugin in cfg["experiment"]["plugins"]:
         selectors.load_plugin(plugin)
     known = selectors.names()
-    for arm in cfg["experiment"]["arms"]:
-        if arm not in known:
-            raise ConfigError(f"invalid config: experiment.arms: unknown arm {arm!r} "
-                              f"(known selectors: {', '.join(known)})")
     sel = cfg["select"]
     base = {k: v for k, v in sel.items() if k != "overrides"}
     for arm, over in sel["overrides"].items():
@@ -105,6 +104,28 @@ def _check_arms(cfg: dict, schema: dict) -> None:
             raise ConfigError(f"invalid config: select.overrides.{arm}: {arm!r} is not in experiment.arms")
         _check_override(arm, over, schema)
         _check_windows({**base, **over}, f"select.overrides.{arm}.")
+    for arm in cfg["experiment"]["arms"]:
+        name = {**base, **sel["overrides"].get(arm, {})}["selector"] or arm
+        if name not in known:
+            where = f"select.overrides.{arm}.selector" if name != arm else "experiment.arms"
+            raise ConfigError(f"invalid config: {where}: unknown selector {name!r} for arm {arm!r} "
+                              f"(known selectors: {', '.join(known)}; an arm with another name sets "
+                              f"select.overrides.<arm>.selector)")
+        if selectors.get(name).uses_pool and not cfg["pool_md"]["starts"]:
+            raise ConfigError(f"invalid config: experiment.arms: arm {arm!r} ({name}) needs an equilibrium "
+                              "pool, and pool_md.starts is empty")
+
+
+def _check_analysis(cfg: dict) -> None:
+    """Say, in one line each, which arms the pre-registered analysis names but the run lacks
+    (a run of fewer arms is legitimate: those rows of primary.tsv read "arm not run")."""
+    an, arms = cfg["analysis"], cfg["experiment"]["arms"]
+    named = [("analysis.comparisons", a) for pair in an["comparisons"] for a in pair]
+    named += [(f"analysis.{key}", a) for key in ("positive_control", "null_pair") for a in (an[key] or [])]
+    for where in sorted({w for w, arm in named if arm not in arms}):
+        missing = sorted({arm for w, arm in named if w == where and arm not in arms})
+        log.warning("%s names arms that are not in experiment.arms: %s (their rows read 'arm not run')",
+                    where, ", ".join(missing))
 
 
 def _check_override(arm: str, over: dict, schema: dict) -> None:
@@ -188,6 +209,7 @@ def _check_cross_keys(cfg: dict, schema: dict) -> None:
     _check_starts(cfg)
     _check_windows(cfg["select"], "select.")
     _check_arms(cfg, schema)
+    _check_analysis(cfg)
     _check_structure(cfg["system"])
     for section in ("initial_md", "reference_md"):
         for key in ("trajectories", "topology"):

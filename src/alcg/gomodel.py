@@ -665,6 +665,22 @@ def fraction_native_contacts(xyz_nm: np.ndarray, native: GoNative,
     return np.minimum(1.0, switch / native_switch).mean(axis=-1)
 
 
+def ca_fraction_native_contacts(ca_xyz_nm: np.ndarray, native: GoNative,
+                                beta_per_nm: float = Q_BETA_PER_NM, lam: float = Q_LAMBDA) -> np.ndarray:
+    """Q from C-alpha positions alone, (n_frames,): the switch of
+    :func:`fraction_native_contacts` on the C-alpha pairs of the native contact residues, sigma
+    their native C-alpha distance. Computable on CG frames (one bead per residue), so model and
+    reference are compared on the same order parameter."""
+    xyz = np.asarray(ca_xyz_nm, dtype=float)
+    a, b = native.contact_residues[:, 0], native.contact_residues[:, 1]
+    ca = native.xyz_nm[native.ca]
+    sigma = np.linalg.norm(ca[a] - ca[b], axis=-1)
+    r = np.linalg.norm(xyz[..., a, :] - xyz[..., b, :], axis=-1)
+    switch = 1.0 / (1.0 + np.exp(np.clip(beta_per_nm * (r - lam * sigma), -500, 500)))
+    native_switch = 1.0 / (1.0 + np.exp(beta_per_nm * (sigma - lam * sigma)))
+    return np.minimum(1.0, switch / native_switch).mean(axis=-1)
+
+
 def chirality_sides(xyz_nm: np.ndarray, native: GoNative) -> np.ndarray:
     """Side of the local C-alpha plane of each side-chain bead: sign of its chirality volume.
 

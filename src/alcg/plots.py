@@ -56,14 +56,14 @@ def distributions(ref_xyz: np.ndarray, model_xyz: np.ndarray, path: str | Path) 
 
 
 def experiment(rows: list[dict], n_bootstrap: int, ci_level: float, path: str | Path) -> None:
-    """TICA W1 and KL(ref||model) against oracle ns spent, per arm: mean over seeds, CI bands."""
+    """TICA W1 and JS(reference, model) against oracle ns spent, per arm: mean over seeds, CI bands."""
     from alcg.summary import curve
 
     arms = sorted({r["arm"] for r in rows})
     n_seeds = len({r["seed"] for r in rows})
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for ax, metric, label in ((axes[0], "tica_w1", "TICA W1 to reference (TIC units)"),
-                              (axes[1], "kl_ref_model", "KL(reference || model) / nats")):
+                              (axes[1], "tica_js", "Jensen-Shannon divergence to reference / nats")):
         for c, arm in enumerate(arms):
             ns, mean, lo, hi = curve(rows, arm, metric, n_bootstrap, ci_level)
             ax.plot(ns, mean, marker="o", color=f"C{c}", label=arm)

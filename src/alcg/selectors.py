@@ -1,6 +1,7 @@
-"""Selection strategies: one :class:`Selector` interface, a registry by name, four strategies.
+"""Selection strategies: one :class:`Selector` interface, a registry by name, five strategies.
 
-An arm of the experiment is named after its selector. Each selector gets the round's
+An arm of the experiment is a name, a selector (``select.selector``, by default the arm's
+name) and options (``select.overrides.<arm>``, e.g. its selection ``seed``). Each selector gets the round's
 exploration frames (CG), the training frames of the dataset and, for ``committee``, the
 committee's force functions, and returns at most ``n_select`` picks. Everything after
 selection (backmap -> oracle -> project -> merge) is shared by all arms.
@@ -14,6 +15,8 @@ selection (backmap -> oracle -> project -> merge) is shared by all arms.
 - ``committee``: query by committee (as in DP-GEN): frames ranked by the largest per-bead
   standard deviation of the committee members' forces, inside
   ``[force_sd_lo_kj_mol_nm, force_sd_hi_kj_mol_nm]``.
+- ``iid``: a positive control: runs from random frames of an independent equilibrium pool
+  (``pool_md``); needs a pool, so it is meant for the Go model's exact equilibrium.
 
 A new strategy is one class with a unique ``name``, decorated with :func:`register`; a Python
 file listed in ``experiment.plugins`` is imported before the config is checked.
@@ -44,12 +47,15 @@ class SelectionInput:
     train_coords : (T, N, 3) nm, the dataset's training frames
     train_index : (T,) index of each training frame in the dataset
     committee : force functions of the committee members (``committee`` only)
+    pool_coords : (P, N, 3) nm, the frames of the equilibrium pool, in the order of its run
+        files (``iid`` only)
     """
 
     cg_frames: np.ndarray
     train_coords: np.ndarray
     train_index: np.ndarray
     committee: list[ForceFn] = field(default_factory=list)
+    pool_coords: np.ndarray | None = None
 
 
 @dataclass
@@ -65,6 +71,8 @@ class Selection:
         whose AA structure is used as is
     scores : (F,) the selector's score of every CG frame (NaN where not scored)
     picked : (S,) index of each pick in ``cg_frames`` (empty when ``backmap`` is False)
+    source : where ``template`` points: ``dataset`` (a dataset frame) or ``pool`` (a frame of
+        the equilibrium pool, counted over its run files in order)
     """
 
     targets: np.ndarray
@@ -75,6 +83,7 @@ class Selection:
     score_label: str
     window: tuple[float, float]
     table: dict
+    source: str = "dataset"
 
 
 class Selector:
@@ -83,6 +92,7 @@ class Selector:
     name: ClassVar[str] = ""
     uses_cg: ClassVar[bool] = True          # needs an exploration simulation
     uses_committee: ClassVar[bool] = False  # needs committee members
+    uses_pool: ClassVar[bool] = False       # needs the equilibrium pool (pool_md)
 
     def __init__(self, settings: Select, seed: int = 0):
         self.settings = settings
@@ -120,6 +130,11 @@ def get(name: str) -> type[Selector]:
     if name not in _REGISTRY:
         raise ConfigError(f"unknown selector {name!r} (known: {', '.join(names())})")
     return _REGISTRY[name]
+
+
+def of_arm(arm: str, settings: Select) -> type[Selector]:
+    """The selector class of ``arm`` (its ``select.selector``, else its name)."""
+    return get(settings.selector_name(arm))
 
 
 def load_plugin(path: str | Path) -> None:
@@ -190,6 +205,31 @@ class PlainMD(Selector):
         self.result_ = Selection(inp.train_coords[pick], inp.train_index[pick], False,
                                  np.zeros(0), np.zeros(0, np.int64), "", (0.0, 0.0),
                                  {"n_frames": 0, "n_selected": int(n)})
+        return self
+
+
+@register
+class EquilibriumPool(Selector):
+    """Positive control: ``n_select`` runs started from uniformly random frames of an
+    independent equilibrium pool (``pool_md``, never the evaluation reference), as is.
+
+    The same oracle budget as every arm; it samples where the equilibrium ensemble is, which
+    active learning should approach but may beat in transition regions: a control, not a
+    ceiling."""
+
+    name = "iid"
+    uses_cg = False
+    uses_pool = True
+
+    def fit(self, inp: SelectionInput) -> "EquilibriumPool":
+        if inp.pool_coords is None or len(inp.pool_coords) == 0:
+            raise ValueError("the iid selector needs the frames of the equilibrium pool (pool_md)")
+        n = min(self.settings.n_select, len(inp.pool_coords))
+        pick = np.random.default_rng(self.seed).choice(len(inp.pool_coords), n, replace=False)
+        self.result_ = Selection(inp.pool_coords[pick], pick.astype(np.int64), False, np.zeros(0),
+                                 np.zeros(0, np.int64), "", (0.0, 0.0),
+                                 {"n_frames": 0, "n_pool_frames": int(len(inp.pool_coords)),
+                                  "n_selected": int(n)}, source="pool")
         return self
 
 

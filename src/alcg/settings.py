@@ -149,6 +149,18 @@ class InitialMD:
 
 
 @dataclass(frozen=True)
+class PoolMD:
+    """The iid arm's equilibrium pool (``pool_md``): runs like the reference's, other seeds."""
+
+    starts: tuple[str, ...]
+    replicas_per_start: int
+    length_ps: float
+    equilibration_ps: float
+    record_interval_steps: int
+    checkpoint_every: int
+
+
+@dataclass(frozen=True)
 class Oracle:
     restraint_ps: float
     restraint_k: float
@@ -217,6 +229,8 @@ class CGEvaluate:
 class Select:
     """Selection settings of one arm (``overrides`` already applied, see :meth:`for_arm`)."""
 
+    selector: str | None
+    seed: int
     n_select: int
     n_spare: int
     rmsd_lo_nm: float
@@ -235,6 +249,10 @@ class Select:
         """The ``select`` section with the arm's ``overrides`` applied."""
         base = {k: v for k, v in section.items() if k != "overrides"}
         return cls(**{**base, **section.get("overrides", {}).get(arm, {})})
+
+    def selector_name(self, arm: str) -> str:
+        """The registered selector this arm runs: ``selector``, else the arm's name."""
+        return self.selector or arm
 
 
 @dataclass(frozen=True)
@@ -271,12 +289,27 @@ class Evaluate:
     tica_dim: int
     n_subsamples: int
     subsample_size: int
-    kl_bins: int
+    divergence_bins: int
     folded_rmsd_nm: float
     folded_start: str | None
     min_valid_fraction: float
+    heldout_per_stratum: int
     n_bootstrap: int
     ci_level: float
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """The pre-registered analysis (``analysis``; see :mod:`alcg.preregistered`)."""
+
+    primary_metric: str
+    primary_round: int | None
+    primary_value: str
+    comparisons: tuple[tuple[str, str], ...]
+    positive_control: tuple[str, str] | None
+    null_pair: tuple[str, str] | None
+    alpha: float
+    power: float
 
 
 @dataclass(frozen=True)
@@ -287,15 +320,16 @@ class Experiment:
 
 
 _NESTED = {(ForceField, "explicit"): Explicit, (ForceField, "go"): Go}
-_TUPLES = {"files", "starts", "restraint_k", "seeds", "arms", "plugins", "trajectories"}
+_TUPLES = {"files", "starts", "restraint_k", "seeds", "arms", "plugins", "trajectories", "comparisons",
+           "positive_control", "null_pair"}
 
 
 #: settings class -> its config section (dotted path in the schema)
 SECTIONS: dict[type, str] = {
     Explicit: "forcefield.explicit", Go: "forcefield.go", ForceField: "forcefield", System: "system",
-    ReferenceMD: "reference_md", InitialMD: "initial_md", Oracle: "oracle", Priors: "priors",
+    ReferenceMD: "reference_md", InitialMD: "initial_md", PoolMD: "pool_md", Oracle: "oracle", Priors: "priors",
     Model: "model", Train: "train", CGSim: "cg_sim", CGEvaluate: "cg_evaluate", Select: "select",
-    Backmap: "backmap", Evaluate: "evaluate", Experiment: "experiment",
+    Backmap: "backmap", Evaluate: "evaluate", Experiment: "experiment", Analysis: "analysis",
 }
 
 #: schema keys with no settings field, and why: the workflow reads them, no library function does
@@ -355,6 +389,6 @@ def parse(cls: type[T], section: Mapping[str, Any]) -> T:
         if nested is not None:
             v = parse(nested, v)
         elif f.name in _TUPLES and isinstance(v, list):
-            v = tuple(v)
+            v = tuple(tuple(x) if isinstance(x, list) else x for x in v)
         values[f.name] = v
     return cls(**values)

@@ -61,3 +61,40 @@ def change_pct(value: float, base: float) -> float:
     if base is None or value is None or not np.isfinite(base) or base == 0:
         return float("nan")
     return 100.0 * (value - base) / abs(base)
+
+
+def paired_t_test(a, b) -> float:
+    """Two-sided p-value of the paired t test of mean(a - b) = 0 (nan with < 2 finite pairs)."""
+    from scipy import stats
+
+    d = np.asarray(a, np.float64) - np.asarray(b, np.float64)
+    d = d[np.isfinite(d)]
+    if len(d) < 2:
+        return float("nan")
+    if np.all(d == d[0]):
+        return 1.0 if d[0] == 0 else 0.0
+    return float(stats.ttest_1samp(d, 0.0).pvalue)
+
+
+def holm(pvalues) -> list[float]:
+    """Holm's step-down adjustment of a family of p-values (same order as given; nan stays nan)."""
+    p = np.asarray(pvalues, np.float64)
+    out = np.full(len(p), np.nan)
+    ok = np.flatnonzero(np.isfinite(p))
+    running = 0.0
+    for rank, i in enumerate(ok[np.argsort(p[ok], kind="stable")]):
+        running = max(running, min(1.0, (len(ok) - rank) * p[i]))
+        out[i] = running
+    return out.tolist()
+
+
+def min_detectable_effect(sd: float, n: int, alpha: float, power: float) -> float:
+    """Smallest true mean paired difference a two-sided paired t test at ``alpha`` detects with
+    probability ``power`` given the observed s.d. ``sd`` of the differences over ``n`` seeds:
+    (t_{1-alpha/2, n-1} + t_{power, n-1}) sd / sqrt(n) (the usual normal approximation with t
+    quantiles; nan with < 2 seeds)."""
+    from scipy import stats
+
+    if n < 2 or not np.isfinite(sd):
+        return float("nan")
+    return float((stats.t.ppf(1 - alpha / 2, n - 1) + stats.t.ppf(power, n - 1)) * sd / np.sqrt(n))

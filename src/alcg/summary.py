@@ -20,16 +20,24 @@ from alcg.io import atomic_path
 from alcg.statistics import (bootstrap_mean_ci, change_pct, paired_difference_ci, paired_difference_t_ci,
                              t_mean_ci)
 
-#: metrics compared between arms (all: lower is better, except fraction_folded and valid_fraction)
-METRICS = ["tica_w1", "kl_ref_model", "bond_w1_nm", "angle_w1_rad", "dihedral_w1_rad", "rg_w1_nm",
-           "end_to_end_w1_nm", "rmsd_folded_w1_nm", "fraction_folded", "valid_fraction"]
+#: metrics compared between arms: each a distance from the reference (lower is better, always)
+METRICS = ["tica_w1", "tica_js", "tica_unvisited_mass", "bond_w1_nm", "angle_w1_rad", "dihedral_w1_rad",
+           "rg_w1_nm", "end_to_end_w1_nm", "rmsd_folded_w1_nm", "fraction_folded_error", "heldout_force_mse",
+           "q_w1", "q_rg_js"]
+#: pre-registered value of a failed evaluation where the metric has a bound (else: the worst
+#: value any arm and seed reached in that round; see :func:`impute_failures`)
+METRIC_BOUNDS = {"tica_js": float(np.log(2)), "tica_unvisited_mass": 1.0, "fraction_folded_error": 1.0,
+                 "q_w1": 1.0, "q_rg_js": float(np.log(2))}
 ROUND_COLUMNS = ["seed", "arm", "round", "reference_converged", "n_train_frames", "oracle_ns", "n_selected", "n_rejected_backmap",
-                 "n_fallback_starts", "n_failed_oracle", "val_loss", "valid_fraction", "low_valid_fraction", "exploded_fraction",
+                 "n_fallback_starts", "n_failed_oracle", "prior_only_val_loss", "val_loss", "val_loss_over_prior",
+                 "evaluation_failed", "valid_fraction", "low_valid_fraction", "exploded_fraction",
                  "tica_w1", "tica_w1_sd", "tica_w1_halves", "tica_w1_change_pct"] + \
-                [m for m in METRICS if m not in ("tica_w1", "valid_fraction")]
-#: ci_*: percentile bootstrap over seeds; t_ci_*: Student t (see alcg.statistics for which to trust)
+                [m for m in METRICS if m != "tica_w1"] + ["heldout_prior_force_mse", "tica_js_same_bias",
+                                                           "fraction_folded", "reference_fraction_folded"]
+#: ci_*: percentile bootstrap over seeds; t_ci_*: Student t (see alcg.statistics for which to trust);
+#: n_failed: seeds whose evaluation failed (their value imputed by the pre-registered rule)
 EXPERIMENT_COLUMNS = ["arm", "round", "oracle_ns", "metric", "comparison", "mean", "ci_low", "ci_high",
-                      "t_ci_low", "t_ci_high", "n_seeds"]
+                      "t_ci_low", "t_ci_high", "n_seeds", "n_failed"]
 
 
 def _json(path: str | None) -> dict:
@@ -39,6 +47,44 @@ def _json(path: str | None) -> dict:
 def _starts_sum(round_files: dict, field: str) -> int:
     """Sum of a slot start's ``field`` (``n_rejected``, ``fallback``) over the round's slots."""
     return sum(int(getattr(slot_start.load(f), field)) for f in round_files.get("starts", []))
+
+
+def _ratio(a, b) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def evaluation_failed(ev: dict) -> bool:
+    """Whether an evaluation failed: no TICA W1 (no valid model frames), a metric not finite
+    (a NaN), or most model frames invalid (``low_valid_fraction``: replicas exploded). A metric
+    that does not apply (``tica_js`` with one TICA dimension) is None and no failure."""
+    if ev.get("tica_w1") is None or ev.get("low_valid_fraction"):
+        return True
+    return any(ev.get(m) is not None and not np.isfinite(ev[m]) for m in METRICS)
+
+
+def impute_failures(rows: list[dict]) -> list[dict]:
+    """Rows whose failed evaluations carry the pre-registered value of every metric.
+
+    Rule (fixed before any measured run): a failed evaluation (:func:`evaluation_failed`)
+    counts as the worst possible outcome, the metric's bound where it has one
+    (:data:`METRIC_BOUNDS`: JS ln 2, unvisited mass 1, fraction-folded error 1), else the
+    worst (largest) value any arm and seed reached in that round; so a failure never drops
+    out of a mean, and never looks better than a model that ran.
+    """
+    worst = {}
+    for r in rows:
+        if r["evaluation_failed"]:
+            continue
+        for m in METRICS:
+            v = r.get(m)
+            if v is not None and np.isfinite(v):
+                worst[(r["round"], m)] = max(worst.get((r["round"], m), -np.inf), v)
+    out = []
+    for r in rows:
+        if r["evaluation_failed"]:
+            r = {**r, **{m: METRIC_BOUNDS.get(m, worst.get((r["round"], m), math.nan)) for m in METRICS}}
+        out.append(r)
+    return out
 
 
 def round_rows(layout: dict) -> list[dict]:
@@ -56,8 +102,14 @@ def round_rows(layout: dict) -> list[dict]:
                        "n_rejected_backmap": _starts_sum(r, "n_rejected") if oracles else None,
                        "n_fallback_starts": _starts_sum(r, "fallback") if oracles else None,
                        "n_failed_oracle": aarun.count(oracles, Status.FAILED) if oracles else None,
-                       "val_loss": tr.get("best_val_loss"),
+                       "val_loss": tr.get("best_val_loss"), "prior_only_val_loss": tr.get("prior_only_val_loss"),
+                       "val_loss_over_prior": _ratio(tr.get("best_val_loss"), tr.get("prior_only_val_loss")),
                        **{m: ev.get(m) for m in METRICS},
+                       "tica_js_same_bias": ev.get("tica_js_same_bias"), "valid_fraction": ev.get("valid_fraction"),
+                       "heldout_prior_force_mse": ev.get("heldout_prior_force_mse"),
+                       "fraction_folded": ev.get("fraction_folded"),
+                       "reference_fraction_folded": ev.get("reference_fraction_folded"),
+                       "evaluation_failed": evaluation_failed(ev),
                        "low_valid_fraction": ev.get("low_valid_fraction"),
                        "exploded_fraction": ev.get("exploded_fraction"),
                        "tica_w1_sd": ev.get("tica_w1_sd"), "tica_w1_halves": ev.get("tica_w1_halves")}
@@ -70,7 +122,10 @@ def round_rows(layout: dict) -> list[dict]:
 
 def experiment_rows(rows: list[dict], n_bootstrap: int, ci_level: float) -> list[dict]:
     """Per arm and round: mean change (%) vs round 0 over seeds with CI, and paired differences
-    of that change against every other arm (same seeds) with CI."""
+    of that change against every other arm (same seeds) with CI. Failed evaluations enter with
+    their imputed values (:func:`impute_failures`) and are counted in ``n_failed``."""
+    failed = {(r["seed"], r["arm"], r["round"]) for r in rows if r["evaluation_failed"]}
+    rows = impute_failures(rows)
     arms = sorted({r["arm"] for r in rows})
     seeds = sorted({r["seed"] for r in rows})
     n_rounds = max(r["round"] for r in rows) + 1
@@ -79,6 +134,9 @@ def experiment_rows(rows: list[dict], n_bootstrap: int, ci_level: float) -> list
     def changes(arm: str, k: int, metric: str) -> list[float]:
         return [change_pct(by[(s, arm, k)].get(metric), by[(s, arm, 0)].get(metric))
                 if (s, arm, k) in by else math.nan for s in seeds]
+
+    def n_failed(arm: str, k: int) -> int:
+        return sum((s, arm, k) in failed or (s, arm, 0) in failed for s in seeds)
 
     out = []
     for arm in arms:
@@ -90,7 +148,7 @@ def experiment_rows(rows: list[dict], n_bootstrap: int, ci_level: float) -> list
                 _, t_lo, t_hi = t_mean_ci(mine, ci_level)
                 out.append(dict(arm=arm, round=k, oracle_ns=ns, metric=metric, comparison="change_vs_round0_pct",
                                 mean=mean, ci_low=lo, ci_high=hi, t_ci_low=t_lo, t_ci_high=t_hi,
-                                n_seeds=int(np.isfinite(mine).sum())))
+                                n_seeds=int(np.isfinite(mine).sum()), n_failed=n_failed(arm, k)))
                 for other in arms:
                     if other == arm:
                         continue
@@ -100,7 +158,8 @@ def experiment_rows(rows: list[dict], n_bootstrap: int, ci_level: float) -> list
                     ok = np.isfinite(np.asarray(mine) - np.asarray(theirs)).sum()
                     out.append(dict(arm=arm, round=k, oracle_ns=ns, metric=metric,
                                     comparison=f"minus_{other}_pct_points", mean=mean, ci_low=lo, ci_high=hi,
-                                    t_ci_low=t_lo, t_ci_high=t_hi, n_seeds=int(ok)))
+                                    t_ci_low=t_lo, t_ci_high=t_hi, n_seeds=int(ok),
+                                    n_failed=n_failed(arm, k) + n_failed(other, k)))
     return out
 
 

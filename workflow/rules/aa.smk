@@ -89,6 +89,31 @@ rule reference_md:
         "../../scripts/md_run.py"
 
 
+rule pool_md:
+    input:
+        pdb=f"{RES}/system/{{start}}.pdb",
+        xml=f"{RES}/system/{{start}}.xml",
+    output:
+        f"{RES}/pool/{{start}}_{{rep}}.npz",
+    params:
+        md=job(S.MDRun, "pool_md"),
+        ff=FF,
+        seed=lambda wc: seed_of("pool", wc.start, wc.rep),  # never a reference run's seed
+    log:
+        f"{LOGS}/pool_md/{{start}}_{{rep}}.log",
+    benchmark:
+        f"{BENCH}/pool_md/{{start}}_{{rep}}.tsv"
+    threads: 2
+    resources:
+        mem_mb=lambda wc, attempt: 4000 * attempt,
+        runtime=lambda wc, attempt: 2880 * attempt,
+        gpu=gpu_md(),
+    conda:
+        ENV
+    script:
+        "../../scripts/md_run.py"
+
+
 rule initial_md:
     input:
         pdb=f"{RES}/system/{INIT_START}.pdb",

@@ -34,7 +34,7 @@ rule train:
         model=config["model"],
         train=config["train"],
         device=config["device"],
-        seed=lambda wc: seed_of(wc.seed, "train", wc.round_dir, wc.m),
+        seed=lambda wc: seed_of(wc.seed, "train", round_index(wc.round_dir), wc.m),  # common to every arm
     log:
         f"{LOGS}/seed_{{seed}}/{{round_dir}}/train_{{m}}.log",
     benchmark:
@@ -62,7 +62,7 @@ rule explore:
         sim=job(S.CGSim, "cg_sim"),
         temperature_k=FF["temperature_k"],
         device=config["device"],
-        seed=lambda wc: seed_of(wc.seed, "explore", wc.round_dir),
+        seed=lambda wc: seed_of(wc.seed, "explore", round_index(wc.round_dir)),  # common to every arm
     log:
         f"{LOGS}/seed_{{seed}}/{{round_dir}}/explore.log",
     benchmark:

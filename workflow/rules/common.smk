@@ -57,6 +57,11 @@ def query_dir(seed, arm, k):
     return f"{RES}/seed_{seed}/{arm}/round_{int(k):03d}"
 
 
+def round_index(value):
+    """The round number of a ``round_dir`` wildcard value."""
+    return parse_round_dir(value)[1]
+
+
 def parse_round_dir(value):
     """(arm or None, round) of a ``round_dir`` wildcard value."""
     if value == "round_000":
@@ -68,6 +73,11 @@ def parse_round_dir(value):
 # ---------------------------------------------------------------- arms
 def select_settings(arm):
     return Select.for_arm(config["select"], arm)
+
+
+def arm_selector(arm):
+    """The selector class an arm runs (``select.selector``, else the arm's name)."""
+    return selectors.of_arm(arm, select_settings(arm))
 
 
 def select_params(wc):
@@ -95,7 +105,7 @@ def slots(arm):
 
 
 def n_members(arm):
-    return select_settings(arm).committee_members if selectors.get(arm).uses_committee else 1
+    return select_settings(arm).committee_members if arm_selector(arm).uses_committee else 1
 
 
 def model(seed, arm, k, m=0):
@@ -148,6 +158,31 @@ def reference_runs():
             for r in range(config["reference_md"]["replicas_per_start"])]
 
 
+def pool_runs():
+    """The equilibrium pool of the iid arm (its own runs: never a reference file)."""
+    pool = config["pool_md"]
+    return [f"{RES}/pool/{s}_{r}.npz" for s in pool["starts"] for r in range(pool["replicas_per_start"])]
+
+
+def pool_input(wc):
+    """The pool runs for an arm whose selector draws from it, else nothing."""
+    return pool_runs() if arm_selector(wc.arm).uses_pool else []
+
+
+def heldout_source_runs():
+    """Runs the held-out force set is drawn from: the equilibrium pool when there is one (Go),
+    else the reference (read, like every reference file, only by evaluation)."""
+    return pool_runs() or reference_runs()
+
+
+def heldout_source_groups():
+    """The start of each held-out source run (its stratum for atomistic runs)."""
+    pool = config["pool_md"]
+    if pool_runs():
+        return [s for s in pool["starts"] for _ in range(pool["replicas_per_start"])]
+    return reference_run_starts()
+
+
 def reference_run_starts():
     """The group of each reference run (its start, or its file for imported ones)."""
     if imported("reference_md"):
@@ -177,13 +212,15 @@ def previous_model(wc):
 
 def select_inputs(wc):
     k = int(wc.k)
-    cls = selectors.get(wc.arm)
+    cls = arm_selector(wc.arm)
     out = {"dataset": f"{model_dir(wc.seed, wc.arm, k)}/dataset/dataset.npz", "plugins": PLUGINS}
     if cls.uses_cg:
         out["traj"] = f"{model_dir(wc.seed, wc.arm, k)}/explore/trajectory.h5"
         out["status"] = f"{model_dir(wc.seed, wc.arm, k)}/explore/replicas.json"
     out["members"] = [model(wc.seed, wc.arm, k, m) for m in range(n_members(wc.arm))] \
         if cls.uses_committee else []
+    if cls.uses_pool:
+        out.update(pool=pool_runs(), pdb=f"{RES}/system/{INIT_START}.pdb", xml=f"{RES}/system/{INIT_START}.xml")
     return out
 
 
@@ -226,7 +263,12 @@ def summary_files(wc=None):
 
 # ---------------------------------------------------------------- seeds and resources
 def seed_of(*parts):
-    """A reproducible per-job seed from the config seed and the job's wildcards."""
+    """A reproducible per-job seed from the config seed and the job's wildcards.
+
+    Common random numbers: within a seed, training, exploration, oracle and evaluation seeds
+    depend on the round (and member, slot), never on the arm, so that paired differences
+    between arms carry no SGD or Langevin noise of their own; only the selection seed is the
+    arm's (``select.seed``)."""
     return (config["seed"] + zlib.crc32("/".join(map(str, parts)).encode())) % (2**31 - 1)
 
 

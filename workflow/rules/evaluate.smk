@@ -1,9 +1,37 @@
 # Evaluation of every arm, seed and round against the reference, and the summaries.
 
 
+rule heldout_frames:
+    input:
+        runs=heldout_source_runs(),
+        pdb=f"{RES}/system/{INIT_START}.pdb",
+        xml=f"{RES}/system/{INIT_START}.xml",
+        native=native_input,
+    output:
+        f"{RES}/evaluate/heldout.npz",
+    params:
+        groups=heldout_source_groups(),
+        q_threshold=FF["go"]["q_threshold"] if GO else None,
+        n_per_stratum=config["evaluate"]["heldout_per_stratum"],
+        seed=seed_of("heldout"),
+    log:
+        f"{LOGS}/heldout_frames.log",
+    threads: 1
+    resources:
+        mem_mb=lambda wc, attempt: 4000 * attempt,
+        runtime=lambda wc, attempt: 30 * attempt,
+    conda:
+        ENV
+    script:
+        "../../scripts/heldout_frames.py"
+
+
 rule evaluate:
     input:
         reference=reference_runs(),
+        model=f"{RES}/seed_{{seed}}/{{round_dir}}/model/member_0/model.pt",
+        heldout=f"{RES}/evaluate/heldout.npz",
+        native=native_input,
         pdb=f"{RES}/system/{INIT_START}.pdb",
         xml=f"{RES}/system/{INIT_START}.xml",
         folded=f"{RES}/system/{FOLDED}.pdb",
@@ -70,10 +98,12 @@ rule summary:
         rounds=report(f"{RES}/summary/rounds.tsv", category="Summary", caption="../report/rounds.rst"),
         experiment=report(f"{RES}/summary/experiment.tsv", category="Summary",
                           caption="../report/experiment_table.rst"),
+        primary=report(f"{RES}/summary/primary.tsv", category="Summary", caption="../report/primary.rst"),
         plot=report(f"{RES}/summary/experiment.png", category="Summary", caption="../report/experiment.rst"),
     params:
         layout=summary_layout(),
         evaluate=config["evaluate"],
+        analysis=config["analysis"],
     log:
         f"{LOGS}/summary.log",
     conda:

@@ -15,7 +15,7 @@ rule select:
     params:
         select=select_params,
         device=config["device"],
-        seed=lambda wc: seed_of(wc.seed, wc.arm, "select", wc.k),
+        seed=lambda wc: seed_of(wc.seed, "select", int(wc.k), select_settings(wc.arm).seed),  # the arm's own
     log:
         f"{LOGS}/seed_{{seed}}/{{arm}}/round_{{k}}/select.log",
     benchmark:
@@ -34,6 +34,7 @@ rule backmap:
         pdb=f"{RES}/system/{INIT_START}.pdb",
         xml=f"{RES}/system/{INIT_START}.xml",
         native=native_input,
+        pool=pool_input,
     output:
         f"{RES}/seed_{{seed}}/{{arm}}/round_{{k}}/start/slot_{{slot}}.npz",
     params:
@@ -62,7 +63,7 @@ rule oracle:
     params:
         ff=FF,
         oracle=job(S.Oracle, "oracle"),
-        seed=lambda wc: seed_of(wc.seed, wc.arm, "oracle", wc.k, wc.slot),
+        seed=lambda wc: seed_of(wc.seed, "oracle", int(wc.k), wc.slot),  # common to every arm
     log:
         f"{LOGS}/seed_{{seed}}/{{arm}}/round_{{k}}/oracle/slot_{{slot}}.log",
     benchmark:

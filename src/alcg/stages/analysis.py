@@ -8,7 +8,7 @@ import numpy as np
 from alcg import aarun
 from alcg.errors import DataError
 from alcg.io import write_json
-from alcg.settings import Evaluate, PhysicalChecks
+from alcg.settings import Analysis, Evaluate, PhysicalChecks
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +42,48 @@ def frame_interval_ps(run_files: list[str]) -> float:
     return next(iter(intervals.values()))
 
 
+def heldout_frames(runs: list[str], run_groups: list[str], system_pdb: str, system_xml: str, native: str | None,
+                   q_threshold: float | None, n_per_stratum: int, seed: int, out: str) -> None:
+    """The held-out force set (:mod:`alcg.heldout`) from ``runs``: stratified by Q for the Go
+    model (``native``), else by each run's group (its start)."""
+    from alcg import dataset, heldout
+    from alcg.stages.aa import mapping_of
+    from alcg.mapping import project_runs
+
+    mapping, _ = mapping_of(system_pdb, system_xml)
+    with_forces = [(r, g) for r, g in zip(runs, run_groups) if aarun.load(r).forces is not None]
+    if not with_forces:  # e.g. an imported reference without forces: no paired force error
+        log.warning("no held-out source run records forces: the paired force error is not computed")
+        n = len(mapping.ca_indices)
+        empty = np.zeros((0, n, 3), np.float32)
+        heldout.save(out, heldout.HeldOut(empty, empty, np.zeros(0, str), np.zeros(0, str), np.zeros(0, np.int64)))
+        return
+    runs, run_groups = [r for r, _ in with_forces], [g for _, g in with_forces]
+    data = project_runs(runs, mapping, 0)
+    files = dataset.resolve_runs(set(data.source.tolist()), runs)
+    if native:
+        from alcg import gomodel
+
+        nat = gomodel.load_native(native)
+        q = {key: gomodel.fraction_native_contacts(aarun.load(path).positions, nat) for key, path in files.items()}
+        qs = np.array([q[s][k] for s, k in zip(data.source, data.frame)])
+        labels = heldout.q_strata(qs, q_threshold, CORE_MARGIN_Q)
+    else:
+        group = {dataset.run_key(r): g for r, g in zip(runs, run_groups)}
+        labels = np.array([group[s] for s in data.source])
+    pick = heldout.stratified_pick(labels, n_per_stratum, seed)
+    heldout.save(out, heldout.HeldOut(data.coords[pick], data.forces[pick], labels[pick], data.source[pick],
+                                      data.frame[pick]))
+    log.info("held-out force set: %s", {s: int((labels[pick] == s).sum()) for s in sorted(set(labels.tolist()))})
+
+
 def evaluate(reference_runs: list[str], reference_starts: list[str], system_pdb: str, system_xml: str,
              folded_pdb: str, traj: str, status: str, ev: Evaluate, sel: PhysicalChecks, seed: int, out: str,
-             fes_plot: str, dist_plot: str) -> None:
-    """Metrics of one evaluation simulation (after burn-in) against the reference ensemble.
+             fes_plot: str, dist_plot: str, model_path: str | None = None, heldout_path: str | None = None,
+             native: str | None = None) -> None:
+    """Metrics of one evaluation simulation (after burn-in) against the reference ensemble,
+    and of its model on the held-out force set (:func:`alcg.heldout.force_errors`); for the Go
+    model (``native``) also on its C-alpha fraction of native contacts Q and (Q, Rg).
 
     Invalid frames (broken bonds, clashes) are excluded from the distances but counted:
     ``valid_fraction`` is reported and ``low_valid_fraction`` flags a W1 computed on fewer
@@ -79,17 +117,32 @@ def evaluate(reference_runs: list[str], reference_starts: list[str], system_pdb:
         tica_w1_halves=w1_emd(tica.transform(a), tica.transform(b), n_subsamples=1,
                               subsample_size=ev.subsample_size, seed=seed)[0]
         if len(a) > 1 and len(b) > 1 else None)
+    if native and len(kept[valid]):
+        from alcg import gomodel
+        from alcg.evaluate import internal_coordinates, order_parameter_metrics
+
+        nat = gomodel.load_native(native)
+        rg = lambda x: internal_coordinates(x)["rg"][:, 0]  # noqa: E731
+        metrics.update(order_parameter_metrics(gomodel.ca_fraction_native_contacts(kept[valid], nat),
+                                               gomodel.ca_fraction_native_contacts(ref_xyz, nat),
+                                               rg(kept[valid]), rg(ref_xyz), ev.divergence_bins))
+    if model_path and heldout_path:
+        from alcg import heldout
+        from alcg.model import load_model
+
+        metrics.update(heldout.force_errors(load_model(model_path, "cpu"), heldout.load(heldout_path)))
     write_json(out, metrics)
     plots.tica_fes(tica.transform(ref_xyz), tica.transform(kept[valid]), fes_plot)
     plots.distributions(ref_xyz, kept[valid], dist_plot)
     log.info("evaluation: %s", metrics)
 
 
-def summarize(layout: dict, ev: Evaluate, reference_report: str, rounds_out: str, experiment_out: str,
-              experiment_plot: str) -> None:
-    """``rounds.tsv``, ``experiment.tsv`` and the W1-vs-oracle-cost plot. Every row says whether
-    the reference its metrics are measured against passed its convergence check."""
-    from alcg import convergence, plots
+def summarize(layout: dict, ev: Evaluate, plan: Analysis, reference_report: str, rounds_out: str,
+              experiment_out: str, primary_out: str, experiment_plot: str) -> None:
+    """``rounds.tsv``, ``experiment.tsv``, the pre-registered ``primary.tsv`` and the
+    W1-vs-oracle-cost plot. Every row says whether the reference its metrics are measured
+    against passed its convergence check."""
+    from alcg import convergence, plots, preregistered
     from alcg.summary import EXPERIMENT_COLUMNS, ROUND_COLUMNS, experiment_rows, round_rows, write_tsv
 
     converged = bool(convergence.load(reference_report)["converged"])
@@ -99,6 +152,12 @@ def summarize(layout: dict, ev: Evaluate, reference_report: str, rounds_out: str
     rows = [{**r, "reference_converged": converged} for r in round_rows(layout)]
     write_tsv(rows, ROUND_COLUMNS, rounds_out)
     write_tsv(experiment_rows(rows, ev.n_bootstrap, ev.ci_level), EXPERIMENT_COLUMNS, experiment_out)
+    primary = preregistered.primary_rows(rows, plan, ev.ci_level)
+    write_tsv(primary, preregistered.COLUMNS, primary_out)
+    for row in primary:
+        log.info("pre-registered %s %s: %s (mean %.4g, t CI [%.4g, %.4g], %d seeds%s)", row["role"],
+                 row["comparison"], row["verdict"], row["mean_difference"], row["t_ci_low"], row["t_ci_high"],
+                 row["n_seeds"], "" if converged else "; reference NOT converged")
     plots.experiment(rows, ev.n_bootstrap, ev.ci_level, experiment_plot)
 
 

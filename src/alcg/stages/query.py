@@ -36,13 +36,16 @@ def _committee(member_paths: list[str], device: str):
 
 
 def select(arm: str, traj: str | None, status: str | None, dataset_path: str, members: list[str],
-           settings: Select, device: str, seed: int, out: str, table_out: str, plot_out: str) -> None:
-    """Run the arm's selector; write the picks (``selected.npz``), a table and a histogram."""
+           settings: Select, device: str, seed: int, out: str, table_out: str, plot_out: str,
+           pool: tuple[list[str], str, str] | None = None) -> None:
+    """Run the arm's selector; write the picks (``selected.npz``), a table and a histogram.
+
+    ``pool``: the equilibrium pool's run files with the system PDB and XML (``iid`` only)."""
     from alcg import selectors
     from alcg import cgtraj
     from alcg.coverage import plot_histogram
 
-    cls = selectors.get(arm)
+    cls = selectors.of_arm(arm, settings)
     data = dataset.load(dataset_path)
     idx = data.train_indices()
     xyz, n_exploded = np.zeros((0, *data.coords.shape[1:]), np.float32), 0
@@ -53,7 +56,8 @@ def select(arm: str, traj: str | None, status: str | None, dataset_path: str, me
             raise SimulationError(f"{traj} holds no frames: every CG replica exploded before its first "
                                   "save; lower cg_sim.dt_ps or check the model")
     inp = selectors.SelectionInput(xyz, data.coords[idx], idx,
-                                   _committee(members, device) if cls.uses_committee else [])
+                                   _committee(members, device) if cls.uses_committee else [],
+                                   _pool_coords(*pool) if cls.uses_pool else None)
     n_slots = settings.n_select
     ask = replace(settings, n_select=n_slots * (1 + settings.n_spare)) if cls.uses_cg else settings
     res = cls(ask, seed).fit(inp).fetch_model()
@@ -64,14 +68,32 @@ def select(arm: str, traj: str | None, status: str | None, dataset_path: str, me
     fallback = np.random.default_rng([seed, 1]).choice(idx, n_slots, replace=len(idx) < n_slots)
     selection_file.save(out, selection_file.SelectionFile(
         targets=res.targets, template=res.template, backmap=res.backmap, picked=res.picked,
-        n_slots=n_slots, fallback_template=fallback, table=table))
+        n_slots=n_slots, fallback_template=fallback, table=table, source=res.source))
     write_json(table_out, table)
     plot_histogram(res.scores, res.picked[:n_slots], *res.window, res.score_label or "score", plot_out)
     log.info("selection (%s): %s", arm, table)
 
 
+def _pool_coords(runs: list[str], system_pdb: str, system_xml: str) -> np.ndarray:
+    """C-alpha frames (P, N, 3) nm of the equilibrium pool, its run files in order."""
+    from alcg.stages.analysis import reference_trajs
+
+    return np.concatenate(reference_trajs(runs, system_pdb, system_xml))
+
+
+def _pool_frame(runs: list[str], k: int) -> tuple[np.ndarray, str, int]:
+    """Fine-grained positions (nm) of pool frame ``k`` (counted over ``runs`` in order)."""
+    for path in runs:
+        run = aarun.load(path)
+        if k < run.n_frames:
+            return run.positions[k].astype(np.float64), Path(path).name, k
+        k -= run.n_frames
+    raise IndexError(f"pool frame beyond the {len(runs)} pool runs")
+
+
 def backmap(selected: str, dataset_path: str, runs: list[str], system_pdb: str, system_xml: str,
-            native: str | None, ff: ForceField, bm: Backmap, slot: int, out: str) -> None:
+            native: str | None, ff: ForceField, bm: Backmap, slot: int, out: str,
+            pool_runs: list[str] = ()) -> None:
     """The start structure of ``slot``: its CG pick backmapped, or a training frame as is.
 
     A rejected backmap tries the slot's spare picks in rank order; when none is accepted (or
@@ -87,6 +109,15 @@ def backmap(selected: str, dataset_path: str, runs: list[str], system_pdb: str, 
     if not sel.backmap:
         if slot >= len(sel.template):
             slot_start.save_without_structure(out, Status.SKIPPED, "no frame selected for this slot", slot=slot)
+            return
+        if sel.source == "pool":
+            from alcg.structure import pdb_text
+
+            positions, key, frame = _pool_frame(list(pool_runs), int(sel.template[slot]))
+            meta = {"template_source": f"pool/{key}", "template_frame": frame, "slot": slot,
+                    "reason": "equilibrium pool frame, as is"}
+            log.info("start of slot %d: %s", slot, meta)
+            slot_start.save_structure(out, pdb_text(pdb.topology, positions), **meta)
             return
         _write_training_start(out, pdb, data, runs, int(sel.template[slot]),
                               {"slot": slot, "reason": "training frame, as is"})

@@ -1,0 +1,12 @@
+"""Rule heldout_frames: the fixed held-out force set every model is scored on."""
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # noqa: F821  (alcg without install, e.g. --use-conda)
+
+from alcg.logs import job_log  # noqa: E402
+from alcg.stages import analysis  # noqa: E402
+
+with job_log(snakemake.log[0]):  # noqa: F821
+    i, p = snakemake.input, snakemake.params  # noqa: F821
+    analysis.heldout_frames(list(i.runs), list(p.groups), i.pdb, i.xml, i.get("native") or None, p.q_threshold,
+                            p.n_per_stratum, p.seed, snakemake.output[0])  # noqa: F821

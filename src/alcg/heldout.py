@@ -1,0 +1,94 @@
+"""The held-out force set (``evaluate/heldout.npz``, one owner) and the paired force error.
+
+A fixed set of fine-grained frames with their instantaneous forces projected onto the beads,
+drawn once per run (seeded) and stratified: Go model, frames of the equilibrium pool (else the
+reference) by the fraction of native contacts Q (``folded`` Q >= Q* + margin, ``unfolded``
+Q <= Q* - margin, ``transition`` between); atomistic, the reference frames by start.
+
+Every model is scored on the same frames. An instantaneous force is the mean force plus noise
+that does not depend on the model, so the difference of two models' force MSE on the same
+frames is an unbiased estimate of the difference of their mean-force errors: paired
+differences between arms carry no label noise of their own, whatever its size.
+
+Arrays: ``coords`` (H, N, 3) nm, ``forces`` (H, N, 3) kJ/mol/nm, ``stratum`` (H,) str,
+``source`` (H,) run key, ``frame`` (H,) frame in that run.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from alcg.io import load_npz, save_npz
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """Held-out frames with their projected instantaneous forces (see the module doc)."""
+
+    coords: np.ndarray
+    forces: np.ndarray
+    stratum: np.ndarray
+    source: np.ndarray
+    frame: np.ndarray
+
+    @property
+    def strata(self) -> list[str]:
+        return sorted(set(self.stratum.tolist()))
+
+
+def stratified_pick(labels: np.ndarray, n_per_stratum: int, seed: int) -> np.ndarray:
+    """Sorted indices of at most ``n_per_stratum`` frames of each label, drawn without
+    replacement (seeded)."""
+    rng = np.random.default_rng(seed)
+    picks = []
+    for label in sorted(set(labels.tolist())):
+        idx = np.flatnonzero(labels == label)
+        picks.append(rng.choice(idx, min(n_per_stratum, len(idx)), replace=False))
+    return np.sort(np.concatenate(picks)) if picks else np.zeros(0, np.int64)
+
+
+def q_strata(q: np.ndarray, q_threshold: float, margin: float) -> np.ndarray:
+    """``folded`` / ``transition`` / ``unfolded`` per frame from its Q."""
+    out = np.full(len(q), "transition", dtype="<U10")
+    out[q >= q_threshold + margin] = "folded"
+    out[q <= q_threshold - margin] = "unfolded"
+    return out
+
+
+def save(path: str | Path, h: HeldOut) -> None:
+    save_npz(path, metadata={"strata": h.strata}, coords=np.asarray(h.coords, np.float32),
+             forces=np.asarray(h.forces, np.float32), stratum=np.asarray(h.stratum, str),
+             source=np.asarray(h.source, str), frame=np.asarray(h.frame, np.int64))
+
+
+def load(path: str | Path) -> HeldOut:
+    d = load_npz(path)
+    return HeldOut(coords=d["coords"], forces=d["forces"], stratum=d["stratum"], source=d["source"],
+                   frame=d["frame"])
+
+
+def force_errors(model, h: HeldOut, batch: int = 256) -> dict:
+    """Force MSE, (kJ/mol/nm)^2 per component, of ``model`` (a :class:`alcg.model.CGModel`)
+    and of its prior alone on the held-out frames: overall (every frame weighs the same) and
+    per stratum."""
+    import torch
+
+    if len(h.coords) == 0:
+        return {"heldout_force_mse": None, "heldout_prior_force_mse": None, "n_heldout_frames": 0}
+    x = torch.as_tensor(h.coords, dtype=torch.float32)
+    f = torch.as_tensor(h.forces, dtype=torch.float32)
+    full, prior = np.zeros(len(x)), np.zeros(len(x))
+    for start in range(0, len(x), batch):
+        xb = x[start:start + batch].detach().requires_grad_(True)
+        _, pred = model.energy_and_forces(xb)
+        (g,) = torch.autograd.grad(model.prior(xb).sum(), xb)
+        fb = f[start:start + batch]
+        full[start:start + batch] = ((pred.detach() - fb) ** 2).mean((1, 2)).numpy()
+        prior[start:start + batch] = ((-g.detach() - fb) ** 2).mean((1, 2)).numpy()
+    by = {s: h.stratum == s for s in h.strata}
+    return {"heldout_force_mse": float(full.mean()), "heldout_prior_force_mse": float(prior.mean()),
+            "heldout_force_mse_by_stratum": {s: float(full[m].mean()) for s, m in by.items()},
+            "heldout_prior_force_mse_by_stratum": {s: float(prior[m].mean()) for s, m in by.items()},
+            "n_heldout_frames": int(len(x))}
