@@ -290,7 +290,7 @@ def main() -> None:
     ap.add_argument("--select-sizes", nargs="*", type=int, default=[10_000, 100_000])
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
-    from alcg.config import resolve_device
+    from alcg.device import choose as resolve_device
 
     device = resolve_device(args.device)
     result = {"machine": {"platform": platform.platform(), "processor": platform.processor(),
