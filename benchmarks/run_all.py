@@ -296,7 +296,7 @@ def main() -> None:
     result = {"machine": {"platform": platform.platform(), "processor": platform.processor(),
                           "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                           "device": device, "load_average_at_start": os.getloadavg(),
-                          "cuda": torch.cuda.get_device_name(0) if device == "cuda" else None}}
+                          "cuda": torch.cuda.get_device_name(device) if device.startswith("cuda") else None}}
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         if "oracle" in args.only:
