@@ -156,3 +156,17 @@ def test_resume_moves_the_state_to_the_device_and_keeps_the_rng_on_the_cpu(tmp_p
     st = _resume(ckpt, cfg, "meta", gen)
     assert st["x"].device.type == st["v"].device.type == st["active"].device.type == "meta"
     assert torch.equal(gen.get_state(), saved["rng"]) and st["step"] == 300
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a usable CUDA device")
+def test_workflow_with_cuda_asked_for_stops_in_one_line_before_any_job(tmp_path):
+    for name in ("Snakefile", "workflow", "scripts", "config", "envs"):
+        src = ROOT / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / name)
+    res = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "1", "--configfile", "config/test.yaml",
+                          "--config", "device=cuda", "--", "no/such/target"], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=300)
+    assert res.returncode != 0
+    lines = [line for line in (res.stdout + res.stderr).splitlines() if line.startswith("alcg: ")]
+    assert len(lines) == 1 and "device: 'cuda' was asked for but CUDA is not usable here" in lines[0], res.stderr
+    assert not (tmp_path / "results").exists() and not (tmp_path / "logs").exists()
