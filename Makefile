@@ -46,7 +46,7 @@ bench: setup
 	$(BIN)/python benchmarks/run_all.py
 
 gpu-check: setup
-	$(BIN)/python benchmarks/gpu_check.py --out benchmarks/gpu_check.json
+	$(BIN)/python benchmarks/gpu_check.py --out benchmarks/measured/gpu_check.json
 
 # Debian's SLURM + munge, so that the cluster test runs against a real scheduler (root only)
 cluster-test-deps:

@@ -2,7 +2,7 @@
 
     python benchmarks/gpu_check.py                  # device auto; full sizes on CUDA (~4 min)
     python benchmarks/gpu_check.py --device cpu     # reduced sizes on the CPU (the test suite)
-    make gpu-check                                  # the first, JSON also in benchmarks/gpu_check.json
+    make gpu-check        # the first, JSON also in benchmarks/measured/gpu_check.json
 
 Parts (each ``ok``, ``skipped`` with the reason, or ``failed`` with the error):
 
