@@ -147,6 +147,15 @@ def _model(n_beads: int, seed: int = 0):
     return CGModel(torch.arange(n_beads) % 20, _prior(n_beads), _settings(S.Model, "model", **NETWORK))
 
 
+@functools.lru_cache(maxsize=None)
+def _fast_field(n_beads: int, device: str, compile: bool):
+    """The fast force path of :func:`_model` on ``device``, made once per run: each torch.compile
+    costs tens of seconds, and the same compiled function serves every replica count."""
+    from alcg.fastforces import FastForceField
+
+    return FastForceField(_model(n_beads).to(device), compile=compile, compile_after_calls=1)
+
+
 # ------------------------------------------------------------------ parts
 def environment(device: str) -> dict:
     from alcg.device import probe_cuda
@@ -232,12 +241,12 @@ def openmm_part(device: str, size: dict, tmp: Path) -> dict:
 
 def cg_forces(device: str, size: dict) -> dict:
     """Fast path vs exact model on the device: error, ms per call, peak memory."""
-    from alcg.fastforces import FORCE_RTOL, FastForceField, force_error
+    from alcg.fastforces import FORCE_RTOL, force_error
 
     rows, ok = [], True
     for n_beads in size["beads"]:
-        model = _model(n_beads).to(device)
-        fast = FastForceField(model, compile=size["compile"], compile_after_calls=1)  # one per model: compiled once
+        fast = _fast_field(n_beads, device, size["compile"])
+        model = fast.model
         for n_rep in size["replicas"]:
             x = torch.as_tensor(_chain(n_beads, n_rep, 1), device=device)
             if device.startswith("cuda"):
@@ -288,13 +297,12 @@ def cg_simulation(device: str, size: dict, tmp: Path, aa_ns_per_day: float | Non
     from alcg.simulate import VALIDATED_DT_PS, LangevinRun, simulate
 
     cfg_all = _config()
-    model = _model(10).to(device)
     masses = np.full(10, 110.0)
     sim = _settings(S.CGSim, "cg_sim", dt_ps=VALIDATED_DT_PS)
     temp = cfg_all["forcefield"]["temperature_k"]
     n_steps = size["sim_steps"]
 
-    fields = {device: FastForceField(model.to(device), compile=size["compile"], compile_after_calls=1)}
+    fields = {device: _fast_field(10, device, size["compile"])}
     if device != "cpu":  # an eager CPU copy for the resume across devices
         fields["cpu"] = FastForceField(_model(10), compile=False)
 
@@ -322,7 +330,8 @@ def cg_simulation(device: str, size: dict, tmp: Path, aa_ns_per_day: float | Non
                                         "max_dev_after_resume_nm": float(np.abs(same.coords - whole.coords).max())}}
     n_rep = size["sim_replicas"]
     res = run(n_rep, device, None)
-    agg = res.steps_per_s * n_rep * VALIDATED_DT_PS * 1e-3 * 86400  # ns/day
+    ran = np.where(np.asarray(res.stopped_at_step) < 0, n_steps, res.stopped_at_step)  # steps each replica ran
+    agg = float(ran.sum()) * VALIDATED_DT_PS * 1e-3 / res.info["elapsed_s"] * 86400  # ns/day, all replicas
     out.update(n_replicas=n_rep, n_steps=n_steps, dt_ps=VALIDATED_DT_PS, dt_note="the validated CG step "
                "(alcg.simulate.VALIDATED_DT_PS)", steps_per_s=res.steps_per_s,
                exploded=int(sum(s != "ok" for s in res.status)), cg_aggregate_ns_per_day=agg,
@@ -413,12 +422,14 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="auto", help="auto | cpu | cuda (see alcg.device)")
     ap.add_argument("--sizes", choices=sorted(SIZES), help="default: full on CUDA, reduced on the CPU")
+    ap.add_argument("--no-compile", action="store_true", help="eager fast path only (saves the compile time)")
     ap.add_argument("--out", type=Path, help="also write the JSON here")
     args = ap.parse_args(argv)
     from alcg.device import choose
 
     device = choose(args.device)
-    size = SIZES[args.sizes or ("full" if device.startswith("cuda") else "reduced")]
+    size = dict(SIZES[args.sizes or ("full" if device.startswith("cuda") else "reduced")])
+    size["compile"] = size["compile"] and not args.no_compile
     NETWORK.update(size["network"])
     t0 = time.perf_counter()
     result: dict = {"command": " ".join(["gpu_check.py", *(argv if argv is not None else sys.argv[1:])]),
