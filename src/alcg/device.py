@@ -144,7 +144,7 @@ def _release(index: int) -> None:
 
 
 @lru_cache(maxsize=None)
-def choose(name: str = "auto", claim: bool = True) -> str:
+def choose(name: str, claim: bool = True) -> str:
     """The torch device string for config value ``name`` (``auto``, ``cpu`` or ``cuda``).
 
     ``claim``: on several visible GPUs, hold one alone (:func:`gpu_index`); else use GPU 0.
@@ -174,7 +174,7 @@ def choose(name: str = "auto", claim: bool = True) -> str:
     return "cpu"
 
 
-def choose_local(name: str = "auto") -> str:
+def choose_local(name: str) -> str:
     """The device of a local rule (it may run on a cluster's login node, which has no GPU):
     ``cuda`` is taken as ``auto`` and no GPU slot is claimed, so a local job never needs a GPU."""
     if name == "cuda":
