@@ -78,6 +78,7 @@ def test_gpu_slots_are_exclusive_and_freed_by_a_finished_job(tmp_path, monkeypat
     import fcntl
 
     monkeypatch.setenv(device.LOCK_DIR_ENV, str(tmp_path))
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     monkeypatch.setattr(device, "_held", {})
     # a job that ends frees its GPU: a child claims GPU 0 and exits
     child = ("import sys; sys.path.insert(0, sys.argv[1]); from alcg import device; "
@@ -170,3 +171,15 @@ def test_workflow_with_cuda_asked_for_stops_in_one_line_before_any_job(tmp_path)
     lines = [line for line in (res.stdout + res.stderr).splitlines() if line.startswith("alcg: ")]
     assert len(lines) == 1 and "device: 'cuda' was asked for but CUDA is not usable here" in lines[0], res.stderr
     assert not (tmp_path / "results").exists() and not (tmp_path / "logs").exists()
+
+
+def test_gpu_locks_are_named_by_the_visible_ids(tmp_path, monkeypatch):
+    """Two jobs that see different GPUs (CUDA_VISIBLE_DEVICES) lock different files."""
+    monkeypatch.setenv(device.LOCK_DIR_ENV, str(tmp_path))
+    monkeypatch.setattr(device, "_held", {})
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
+    assert device.claim_gpu(2) == 0 and (tmp_path / "gpu_2.lock").read_text().strip() == str(os.getpid())
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-ab12/x,5")
+    assert device._lock_names(2) == ["gpu_GPU-ab12_x.lock", "gpu_5.lock"]
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    assert device._lock_names(3) == ["gpu_0.lock", "gpu_1.lock", "gpu_2.lock"]

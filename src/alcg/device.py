@@ -6,9 +6,9 @@ is visible, its compute capability is among the build's kernels
 the CPU and logs one line saying why. ``cuda`` asked for and not usable is one line of
 error (:class:`DeviceError`) before the job does any work.
 
-On a workstation with several GPUs and no ``CUDA_VISIBLE_DEVICES`` (Snakemake assigns no
-GPU ids), each GPU job claims one GPU by an exclusive lock file (:func:`claim_gpu`), held
-until the job's process ends; with ``--resources gpu=N`` (N GPUs) a free one always exists.
+On a workstation with several visible GPUs (Snakemake assigns no GPU ids), each GPU job
+claims one by an exclusive lock file (:func:`claim_gpu`), held until the job's process ends;
+with ``--resources gpu=N`` (N GPUs) a free one always exists.
 OpenMM's CUDA/OpenCL platform takes the same slot (:func:`alcg.system.choose_platform`).
 """
 from __future__ import annotations
@@ -89,8 +89,16 @@ def _lock_dir() -> Path:
     return path
 
 
-def _try_lock(index: int) -> bool:
-    fd = os.open(_lock_dir() / f"gpu_{index}.lock", os.O_RDWR | os.O_CREAT, 0o666)
+def _lock_names(n_gpus: int) -> list[str]:
+    """A lock file name per visible GPU, by the id the machine knows it by (the entries of
+    ``CUDA_VISIBLE_DEVICES`` when set), so that jobs that see different GPUs never collide."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    ids = [v.strip() for v in visible.split(",")][:n_gpus] if visible else [str(i) for i in range(n_gpus)]
+    return ["gpu_" + "".join(c if c.isalnum() or c in "-_" else "_" for c in i) + ".lock" for i in ids]
+
+
+def _try_lock(index: int, name: str) -> bool:
+    fd = os.open(_lock_dir() / name, os.O_RDWR | os.O_CREAT, 0o666)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
@@ -103,9 +111,9 @@ def _try_lock(index: int) -> bool:
 
 
 def claim_gpu(n_gpus: int, wait_s: float | None = None) -> int:
-    """Index of a GPU that this process holds alone, out of ``n_gpus`` visible ones.
+    """Index (among the visible ones) of a GPU that this process holds alone, out of ``n_gpus``.
 
-    The lock (``gpu_<i>.lock`` under :data:`LOCK_DIR_ENV`) lasts until the process ends, so a
+    The lock (``gpu_<id>.lock`` under :data:`LOCK_DIR_ENV`) lasts until the process ends, so a
     killed job frees its GPU. With one GPU, or one already held by this process, nothing is
     locked. When every GPU is held, waits (up to ``wait_s`` seconds; None: no limit).
     """
@@ -115,9 +123,9 @@ def claim_gpu(n_gpus: int, wait_s: float | None = None) -> int:
         return next(iter(_held))
     t0, told = time.monotonic(), False
     while True:
-        for i in range(n_gpus):
-            if _try_lock(i):
-                log.info("GPU slot: this job holds GPU %d of %d (lock in %s)", i, n_gpus, _lock_dir())
+        for i, name in enumerate(_lock_names(n_gpus)):
+            if _try_lock(i, name):
+                log.info("GPU slot: this job holds GPU %d of %d (%s in %s)", i, n_gpus, name, _lock_dir())
                 return i
         if wait_s is not None and time.monotonic() - t0 >= wait_s:
             raise DeviceError(f"no free GPU among {n_gpus} after {wait_s:.0f} s (locks in {_lock_dir()})")
@@ -128,12 +136,10 @@ def claim_gpu(n_gpus: int, wait_s: float | None = None) -> int:
 
 
 def gpu_index() -> int:
-    """The GPU this job uses: 0 when the scheduler narrowed ``CUDA_VISIBLE_DEVICES`` or there is
-    one GPU, else a slot claimed with :func:`claim_gpu`."""
+    """The GPU this job uses, among the visible ones: 0 when one is visible (e.g. a scheduler
+    gave the job one), else a slot claimed with :func:`claim_gpu`."""
     import torch
 
-    if os.environ.get("CUDA_VISIBLE_DEVICES") is not None:
-        return 0
     return claim_gpu(torch.cuda.device_count())
 
 
