@@ -135,12 +135,19 @@ def claim_gpu(n_gpus: int, wait_s: float | None = None) -> int:
         time.sleep(POLL_S)
 
 
-def gpu_index() -> int:
-    """The GPU this job uses, among the visible ones: 0 when one is visible (e.g. a scheduler
-    gave the job one), else a slot claimed with :func:`claim_gpu`."""
+def gpu_slot() -> int | None:
+    """The GPU this job holds alone when several are visible (:func:`claim_gpu`), else None
+    (one GPU, e.g. a scheduler gave the job one, or none: nothing to choose)."""
     import torch
 
-    return claim_gpu(torch.cuda.device_count())
+    n_gpus = torch.cuda.device_count()
+    return claim_gpu(n_gpus) if n_gpus > 1 else None
+
+
+def gpu_index() -> int:
+    """The visible CUDA device this job's torch uses: its slot, or 0."""
+    slot = gpu_slot()
+    return 0 if slot is None else slot
 
 
 def _release(index: int) -> None:

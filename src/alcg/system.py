@@ -118,10 +118,12 @@ def choose_platform(name: str = "auto", threads: int | None = None) -> tuple[mm.
     if name == "CPU" and threads:
         props["Threads"] = str(threads)
     if name in ("CUDA", "OpenCL"):
-        from alcg.device import gpu_index
+        from alcg.device import gpu_slot
 
         props["Precision"] = "mixed"
-        props["DeviceIndex"] = str(gpu_index())
+        slot = gpu_slot()  # several GPUs: the one this job holds; else OpenMM's own choice
+        if slot is not None:
+            props["DeviceIndex"] = str(slot)
     return mm.Platform.getPlatformByName(name), props
 
 
