@@ -290,13 +290,13 @@ def main() -> None:
     ap.add_argument("--select-sizes", nargs="*", type=int, default=[10_000, 100_000])
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
-    from alcg.config import resolve_device
+    from alcg.device import choose as resolve_device
 
     device = resolve_device(args.device)
     result = {"machine": {"platform": platform.platform(), "processor": platform.processor(),
                           "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                           "device": device, "load_average_at_start": os.getloadavg(),
-                          "cuda": torch.cuda.get_device_name(0) if device == "cuda" else None}}
+                          "cuda": torch.cuda.get_device_name(device) if device.startswith("cuda") else None}}
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         if "oracle" in args.only:

@@ -235,17 +235,6 @@ def load(path: str | Path) -> dict:
     return validate(yaml.safe_load(path.read_text()))
 
 
-def resolve_device(name: str = "auto") -> str:
-    """Torch device string for ``device`` from config: ``auto`` picks CUDA when present."""
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device: 'cuda' was asked for but torch sees no CUDA device")
-    return name
-
-
 def steps(ps: float, timestep_fs: float) -> int:
     """Number of MD steps for ``ps`` picoseconds at ``timestep_fs``."""
     return int(round(ps * 1000.0 / timestep_fs))

@@ -179,20 +179,38 @@ def _stop(st: dict, bad: torch.Tensor, why: list[str], step: int) -> torch.Tenso
 
 
 def _save_checkpoint(path: str | Path, st: dict, cfg: LangevinRun, gen: torch.Generator) -> None:
-    blob = {**st, "cfg": dataclasses.asdict(cfg), "rng": gen.get_state()}
+    blob = {**st, "cfg": dataclasses.asdict(cfg), "rng": gen.get_state(), "rng_device": gen.device.type}
     with atomic_path(path) as tmp:
         torch.save(blob, tmp)
 
 
 def _resume(path: str | Path, cfg: LangevinRun, device: str, gen: torch.Generator) -> dict | None:
+    """The state of checkpoint ``path`` on ``device``, whichever device wrote it (None: no
+    checkpoint, or one of other settings).
+
+    Everything is read onto the CPU, then the tensors move to ``device``: the RNG state stays
+    a CPU byte tensor, which is what ``Generator.set_state`` takes on every device. A state
+    written by a generator of another device type (CUDA vs CPU) cannot be set: the noise
+    then restarts from a seed derived from ``cfg.seed`` and the step, so the resumed run is a
+    valid but different continuation (logged).
+    """
     path = Path(path)
     if not path.exists():
         return None
-    blob = torch.load(path, map_location=device, weights_only=False)
+    blob = torch.load(path, map_location="cpu", weights_only=False)
     if blob.pop("cfg") != dataclasses.asdict(cfg):
         log.warning("ignoring CG checkpoint %s: it belongs to different settings", path)
         return None
-    gen.set_state(blob.pop("rng"))
+    rng = blob.pop("rng")
+    rng_device = blob.pop("rng_device", "cpu" if rng.numel() > 16 else "cuda")  # older files: by size
+    if rng_device == gen.device.type:
+        gen.set_state(rng)
+    else:
+        gen.manual_seed((cfg.seed * 1_000_003 + blob["step"]) % (2**63 - 1))
+        log.warning("CG checkpoint %s was written on %s and resumes on %s: the noise continues from a "
+                    "new seed, not the saved stream", path, rng_device, gen.device.type)
+    for key in ("x", "v", "active"):
+        blob[key] = blob[key].to(device)
     log.info("resuming CG simulation from step %d", blob["step"])
     return blob
 

@@ -107,15 +107,30 @@ def choose_platform(name: str = "auto", threads: int | None = None) -> tuple[mm.
     if name == "auto":
         order = ["CUDA", "OpenCL", "CPU", "Reference"]
         name = next(p for p in order if p in available)
+        if name != "CUDA":
+            log.warning("forcefield.platform auto: %s, because OpenMM has no CUDA platform here (%s)",
+                        name, _no_cuda_reason())
     elif name not in available:
-        raise ConfigError(f"forcefield.platform: {name!r} is not available here (have {available})")
+        raise ConfigError(f"forcefield.platform: {name!r} is not available here (have {available}; "
+                          f"{_no_cuda_reason()})")
     props: dict[str, str] = {}
     threads = threads or int(os.environ.get("OMP_NUM_THREADS", "0") or 0)
     if name == "CPU" and threads:
         props["Threads"] = str(threads)
     if name in ("CUDA", "OpenCL"):
+        from alcg.device import gpu_slot
+
         props["Precision"] = "mixed"
+        slot = gpu_slot()  # several GPUs: the one this job holds; else OpenMM's own choice
+        if slot is not None:
+            props["DeviceIndex"] = str(slot)
     return mm.Platform.getPlatformByName(name), props
+
+
+def _no_cuda_reason() -> str:
+    """Why OpenMM's CUDA platform did not load, in one line (the plugin's own load failure)."""
+    failures = [f.splitlines()[0] for f in mm.Platform.getPluginLoadFailures() if "CUDA" in f or "cuda" in f]
+    return "; ".join(failures) or "no CUDA plugin installed (make setup GPU=cuda12|cuda13 adds it)"
 
 
 def make_simulation(topology: app.Topology, system: mm.System, ff: ForceField, seed: int = 0,

@@ -44,6 +44,7 @@ rule prepare_system:
     resources:
         mem_mb=lambda wc, attempt: 2000 * attempt,
         runtime=lambda wc, attempt: 20 * attempt,
+        gpu=gpu_md(),  # OpenMM on forcefield.platform: auto may pick a GPU
     conda:
         ENV
     script:
@@ -161,6 +162,7 @@ rule import_md:
     resources:
         mem_mb=lambda wc, attempt: 4000 * attempt,
         runtime=lambda wc, attempt: 720 * attempt,
+        gpu=gpu_md(),  # OpenMM on forcefield.platform: auto may pick a GPU
     conda:
         ENV
     script:

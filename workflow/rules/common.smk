@@ -273,6 +273,7 @@ def seed_of(*parts):
 
 
 def gpu_torch():
+    """GPUs a torch job asks for: one unless ``device: cpu`` (``auto`` may use one)."""
     return 1 if config["device"] in ("auto", "cuda") else 0
 
 
@@ -282,7 +283,37 @@ MD_THREADS = 1 if FF["platform"] == "Reference" else 2
 
 
 def gpu_md():
-    return 1 if FF["platform"] in ("auto", "CUDA") else 0
+    """GPUs an OpenMM job asks for: one for a platform that may run on a GPU (``auto`` may pick
+    CUDA or OpenCL), none for ``CPU`` or ``Reference``."""
+    return 1 if FF["platform"] in ("auto", "CUDA", "OpenCL") else 0
+
+
+def check_gpu_asked():
+    """``device: cuda`` or ``forcefield.platform: CUDA|OpenCL`` on a machine that runs the jobs
+    itself and cannot: one line before any job (on a cluster each job checks on its node)."""
+    try:
+        local = workflow.local_exec and not workflow.dryrun
+    except AttributeError:  # no executor yet (e.g. linting)
+        local = False
+    if not local:
+        return
+    if config["device"] == "cuda":
+        from alcg.device import DeviceError, choose
+
+        try:
+            choose("cuda", claim=False)
+        except DeviceError as exc:
+            raise SystemExit(f"alcg: {exc}")
+    if FF["platform"] in ("CUDA", "OpenCL"):
+        import openmm as mm
+
+        have = [mm.Platform.getPlatform(i).getName() for i in range(mm.Platform.getNumPlatforms())]
+        if FF["platform"] not in have:
+            raise SystemExit(f"alcg: forcefield.platform: {FF['platform']!r} is not available here (have {have}; "
+                             f"plugin load failures: {mm.Platform.getPluginLoadFailures() or 'none'})")
+
+
+check_gpu_asked()
 
 
 def final_exports():

@@ -48,6 +48,7 @@ rule backmap:
     resources:
         mem_mb=lambda wc, attempt: 2000 * attempt,
         runtime=lambda wc, attempt: 20 * attempt,
+        gpu=gpu_md(),  # OpenMM on forcefield.platform: auto may pick a GPU
     conda:
         ENV
     script:

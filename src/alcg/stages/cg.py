@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from alcg import dataset, evalstarts
-from alcg.config import resolve_device
+from alcg.device import choose as choose_device
 from alcg.errors import DataError
 from alcg.settings import CGEvaluate, CGSim, Model, Priors, Train
 
@@ -40,7 +40,7 @@ def train(dataset_path: str, priors_path: str, previous_model: str | None, model
     from alcg.model import CGModel, load_model, save_model
     from alcg.train import plot_history, train as fit, write_metrics
 
-    device = resolve_device(device)
+    device = choose_device(device)
     prior = priors.load(priors_path).energy()
     data = dataset.load(dataset_path, n_beads=prior.n_beads)
     torch.manual_seed(seed)  # the initial weights: committee members and seeds start apart
@@ -74,7 +74,7 @@ def _run(model_path: str, starts: np.ndarray, masses: np.ndarray, sim: CGSim, cf
     from alcg.model import load_model
     from alcg.simulate import model_force_fn, simulate
 
-    device = resolve_device(device)
+    device = choose_device(device)
     model = load_model(model_path, device)
     if starts.shape[1] != model.n_beads:
         raise DataError(f"start structures have {starts.shape[1]} beads per frame; the model expects "

@@ -10,7 +10,8 @@ import numpy as np
 
 from alcg import aarun, dataset, selection_file, slot_start
 from alcg.aarun import Status
-from alcg.config import resolve_device, steps
+from alcg.config import steps
+from alcg.device import choose_local
 from alcg.errors import SimulationError
 from alcg.io import write_json
 from alcg.settings import Backmap, ForceField, Oracle, Select
@@ -23,7 +24,7 @@ def _committee(member_paths: list[str], device: str):
 
     from alcg.model import load_model
 
-    device = resolve_device(device)
+    device = choose_local(device)  # select is a local rule: it never needs a GPU
     fns = []
     for path in member_paths:
         model = load_model(path, device)

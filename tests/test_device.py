@@ -1,0 +1,185 @@
+"""Device choice (alcg.device), GPU slots on a workstation, and device-independent CG
+checkpoints. Runs on the CPU: the CUDA probe is mocked, torch is not."""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from alcg import device
+from alcg.simulate import simulate
+from cg_helpers import N_BEADS, chain_prior, energy_force_fn, langevin, zigzag
+
+ROOT = Path(__file__).resolve().parents[1]
+ARCHS = ["sm_75", "sm_80", "sm_86", "sm_90", "sm_100", "sm_120"]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_choice():
+    device.choose.cache_clear()
+    yield
+    device.choose.cache_clear()
+
+
+def test_arch_list_decides_whether_a_card_has_kernels():
+    assert device.arch_reason((8, 6), ARCHS) is None
+    assert device.arch_reason((8, 9), ARCHS) is None  # sm_86 kernels run on 8.9
+    assert device.arch_reason((9, 0), ["sm_80", "compute_80"]) is None  # PTX compiles for newer cards
+    why = device.arch_reason((6, 1), ARCHS)  # a Pascal card and a build without pre-Turing kernels
+    assert "6.1" in why and "sm_61" in why and "sm_75" in why
+    assert device.arch_reason((8, 0), ["sm_86"]) is not None  # 8.6 kernels do not run on 8.0
+    assert device.arch_reason((7, 0), []) is not None
+
+
+def test_unusable_cuda_falls_back_with_the_reason(monkeypatch, caplog):
+    monkeypatch.setattr(device, "probe_cuda", lambda index=0: "the probe says: driver too old")
+    with caplog.at_level(logging.WARNING, logger="alcg.device"):
+        assert device.choose("auto") == "cpu"
+    lines = [r.getMessage() for r in caplog.records if "driver too old" in r.getMessage()]
+    assert len(lines) == 1 and "\n" not in lines[0] and "CPU" in lines[0]
+
+
+def test_cuda_asked_for_and_unusable_is_one_line_of_error(monkeypatch):
+    monkeypatch.setattr(device, "probe_cuda", lambda index=0: "a test kernel failed on GTX 1080")
+    with pytest.raises(device.DeviceError) as err:
+        device.choose("cuda")
+    text = str(err.value)
+    assert "\n" not in text and "'cuda'" in text and "GTX 1080" in text
+
+
+def test_cpu_asked_for_never_probes(monkeypatch):
+    def boom(index=0):
+        raise AssertionError("probed")
+    monkeypatch.setattr(device, "probe_cuda", boom)
+    assert device.choose("cpu") == "cpu"
+    with pytest.raises(device.ConfigError, match="'gpu'"):
+        device.choose("gpu")
+
+
+def test_local_rule_takes_cuda_as_auto(monkeypatch):
+    monkeypatch.setattr(device, "probe_cuda", lambda index=0: "no GPU on the login node")
+    assert device.choose_local("cuda") == "cpu"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a usable CUDA device")
+def test_the_real_probe_explains_why_there_is_no_cuda_here():
+    why = device.probe_cuda()
+    assert isinstance(why, str) and torch.__version__ in why
+
+
+def test_gpu_slots_are_exclusive_and_freed_by_a_finished_job(tmp_path, monkeypatch):
+    import fcntl
+
+    monkeypatch.setenv(device.LOCK_DIR_ENV, str(tmp_path))
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setattr(device, "_held", {})
+    # a job that ends frees its GPU: a child claims GPU 0 and exits
+    child = ("import sys; sys.path.insert(0, sys.argv[1]); from alcg import device; "
+             "print(device.claim_gpu(3))")
+    out = subprocess.run([sys.executable, "-c", child, str(ROOT / "src")], capture_output=True, text=True,
+                         check=True, env={**os.environ, device.LOCK_DIR_ENV: str(tmp_path)})
+    assert out.stdout.strip() == "0"
+    other = os.open(tmp_path / "gpu_0.lock", os.O_RDWR)  # another running job holds GPU 0
+    fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    try:
+        assert device.claim_gpu(3) == 1
+        assert device.claim_gpu(3) == 1  # the same job keeps its GPU
+        monkeypatch.setattr(device, "_held", {})
+        assert device.claim_gpu(3) == 2
+        monkeypatch.setattr(device, "_held", {})
+        with pytest.raises(device.DeviceError, match="no free GPU among 3"):
+            device.claim_gpu(3, wait_s=0)
+    finally:
+        os.close(other)
+    assert device.claim_gpu(1) == 0  # one GPU: nothing to lock
+
+
+# ------------------------------------------------------------------ device-independent checkpoints
+def _run(ckpt: Path, n_steps: int = 400):
+    cfg = langevin(n_steps=n_steps, save_interval=10, temperature_k=300.0, seed=5)
+    return simulate(energy_force_fn(chain_prior(sigma=0.3)), zigzag(4, 1), np.full(N_BEADS, 50.0), cfg,
+                    progress=False, checkpoint=ckpt, checkpoint_every_steps=100)
+
+
+def _as_if_written_on_cuda(path: Path, monkeypatch, **changes) -> None:
+    """Rewrite checkpoint ``path`` with every tensor tagged ``cuda:0``, as a GPU run writes it."""
+    blob = torch.load(path, weights_only=False)
+    blob.update(changes)
+    with monkeypatch.context() as m:
+        m.setattr(torch.serialization, "location_tag", lambda storage: "cuda:0")
+        torch.save(blob, path)
+    if not torch.cuda.is_available():  # the file really names a CUDA device: a plain load fails
+        with pytest.raises(RuntimeError, match="CUDA"):
+            torch.load(path, weights_only=False)
+
+
+def test_checkpoint_from_another_map_location_resumes_the_same_trajectory(tmp_path, monkeypatch):
+    ckpt = tmp_path / "run.partial.pt"
+    whole = _run(ckpt)  # leaves the checkpoint of step 300
+    assert torch.load(ckpt, weights_only=False)["step"] == 300
+    shutil.copy(ckpt, tmp_path / "cpu.pt")
+    _as_if_written_on_cuda(ckpt, monkeypatch)
+    resumed = _run(ckpt)
+    assert resumed.info["resumed_from_step"] == 300
+    np.testing.assert_array_equal(resumed.coords, whole.coords)  # the same noise stream
+
+
+def test_checkpoint_of_a_cuda_generator_resumes_on_the_cpu(tmp_path, monkeypatch, caplog):
+    ckpt = tmp_path / "run.partial.pt"
+    whole = _run(ckpt)
+    cuda_state = torch.zeros(16, dtype=torch.uint8)  # a CUDA generator's state: seed and offset
+    _as_if_written_on_cuda(ckpt, monkeypatch, rng=cuda_state, rng_device="cuda")
+    with caplog.at_level(logging.WARNING, logger="alcg.simulate"):
+        resumed = _run(ckpt)
+    assert resumed.info["resumed_from_step"] == 300
+    np.testing.assert_array_equal(resumed.coords[:, :30], whole.coords[:, :30])  # frames before the stop
+    assert np.isfinite(resumed.coords).all() and not np.array_equal(resumed.coords, whole.coords)
+    assert any("written on cuda and resumes on cpu" in r.getMessage() for r in caplog.records)
+
+
+def test_resume_moves_the_state_to_the_device_and_keeps_the_rng_on_the_cpu(tmp_path):
+    """The tensors go where the job runs (here the ``meta`` device stands in for a GPU); the RNG
+    state stays the CPU byte tensor that ``Generator.set_state`` needs on every device."""
+    from alcg.simulate import _resume
+
+    ckpt = tmp_path / "run.partial.pt"
+    _run(ckpt)
+    saved = torch.load(ckpt, weights_only=False)
+    cfg = langevin(n_steps=400, save_interval=10, temperature_k=300.0, seed=5)
+    gen = torch.Generator()
+    st = _resume(ckpt, cfg, "meta", gen)
+    assert st["x"].device.type == st["v"].device.type == st["active"].device.type == "meta"
+    assert torch.equal(gen.get_state(), saved["rng"]) and st["step"] == 300
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a usable CUDA device")
+def test_workflow_with_cuda_asked_for_stops_in_one_line_before_any_job(tmp_path):
+    for name in ("Snakefile", "workflow", "scripts", "config", "envs"):
+        src = ROOT / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / name)
+    res = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "1", "--configfile", "config/test.yaml",
+                          "--config", "device=cuda", "--", "no/such/target"], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=300)
+    assert res.returncode != 0
+    lines = [line for line in (res.stdout + res.stderr).splitlines() if line.startswith("alcg: ")]
+    assert len(lines) == 1 and "device: 'cuda' was asked for but CUDA is not usable here" in lines[0], res.stderr
+    assert not (tmp_path / "results").exists() and not (tmp_path / "logs").exists()
+
+
+def test_gpu_locks_are_named_by_the_visible_ids(tmp_path, monkeypatch):
+    """Two jobs that see different GPUs (CUDA_VISIBLE_DEVICES) lock different files."""
+    monkeypatch.setenv(device.LOCK_DIR_ENV, str(tmp_path))
+    monkeypatch.setattr(device, "_held", {})
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
+    assert device.claim_gpu(2) == 0 and (tmp_path / "gpu_2.lock").read_text().strip() == str(os.getpid())
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-ab12/x,5")
+    assert device._lock_names(2) == ["gpu_GPU-ab12_x.lock", "gpu_5.lock"]
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    assert device._lock_names(3) == ["gpu_0.lock", "gpu_1.lock", "gpu_2.lock"]
