@@ -104,7 +104,7 @@ rule pool_md:
         f"{LOGS}/pool_md/{{start}}_{{rep}}.log",
     benchmark:
         f"{BENCH}/pool_md/{{start}}_{{rep}}.tsv"
-    threads: 2
+    threads: MD_THREADS
     resources:
         mem_mb=lambda wc, attempt: 4000 * attempt,
         runtime=lambda wc, attempt: 2880 * attempt,
