@@ -155,6 +155,10 @@ class Oracle:
     length_ps: float
     record_interval_steps: int
     checkpoint_every: int
+    labels: str
+    equilibration_ps: float
+    mean_force_restraint_k: float
+    n_blocks: int
 
 
 @dataclass(frozen=True)
@@ -189,6 +193,7 @@ class Train:
     patience: int
     warm_start: bool
     max_frames: int | None
+    model_force_var: float
 
 
 @dataclass(frozen=True)
