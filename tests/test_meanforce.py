@@ -102,3 +102,37 @@ def test_block_mean_standard_error_matches_independent_samples():
 def test_too_few_samples_name_the_setting():
     with pytest.raises(Exception, match="oracle.length_ps"):
         meanforce.umbrella_mean_force(np.zeros((5, 3)), np.zeros(3), 2.5, 2)
+
+
+def test_labels_carry_variances_through_projection_and_old_files(tmp_path):
+    """A mean-force query's label and its variance reach the dataset; instantaneous frames get
+    their run's force variance; a dataset file without ``force_var`` (older) still reads."""
+    from alcg import dataset, system as omm
+    from alcg.io import load_npz, save_npz
+    from alcg.mapping import CAMapping, project_runs
+    from alcg.meanforce_md import run_mean_force
+    from alcg.structure import pdb_text
+
+    system, top, xyz = _analytic_system()
+    pdb, xml = tmp_path / "a.pdb", tmp_path / "a.xml"
+    pdb.write_text(pdb_text(top, xyz))
+    xml.write_text(omm.serialize(system))
+    out = tmp_path / "mf.npz"
+    meta = run_mean_force(pdb, xml, out, SPEC, FF)
+    assert meta["simulated_ps"] == pytest.approx((SPEC.n_steps + SPEC.equilibration_steps) * 2e-3)
+    data = project_runs([out], CAMapping(top, system), 1)
+    assert data.n_frames == 1 and np.allclose(data.coords[0, 0], R0, atol=1e-6)
+    assert np.allclose(data.forces[0, 0], EXACT, atol=5 * np.sqrt(data.force_var[0]) + 1.0)
+    assert 0 < data.force_var[0] < 10.0
+    path = tmp_path / "d.npz"
+    inst = dataset.with_frames(data, coords=np.repeat(data.coords, 4, 0), forces=np.arange(12.0).reshape(4, 1, 3),
+                               source=np.array(["r"] * 4), frame=np.arange(4), round=np.zeros(4, np.int64),
+                               traj=np.array(["r"] * 4), split=np.array(["train"] * 4))
+    assert np.allclose(inst.force_var, np.arange(12.0).reshape(4, 3).var(0, ddof=1).mean())
+    dataset.save(path, dataset.merge([inst, data]))
+    raw = load_npz(path)
+    old = {k: v for k, v in raw.items() if k not in ("force_var", "metadata")}
+    save_npz(tmp_path / "old.npz", metadata=raw["metadata"], **old)
+    back, migrated = dataset.load(path), dataset.load(tmp_path / "old.npz")
+    assert np.allclose(back.force_var, np.r_[inst.force_var, data.force_var])
+    assert np.allclose(migrated.force_var[:4], inst.force_var) and np.isnan(migrated.force_var[4])
