@@ -24,8 +24,9 @@ Protocol
        one instantaneous query gives ``t_s / interval`` labelled frames.
     4. For budgets of 2, 4, ... ``--max-queries`` queries (the same starts for both modes), a
        model (priors fitted once on the pool, frozen; the config's network) is trained on
-       each mode's labels and scored on the held-out mean forces: MSE over components,
-       (kJ/mol/nm)^2. ``--seeds`` repeat the training (and the query MD) with other seeds.
+       each mode's labels with the same number of optimizer steps (``--epochs`` x 10 batches
+       of 64) and scored on the held-out mean forces: MSE over components, (kJ/mol/nm)^2.
+       ``--seeds`` repeat the training (and the query MD) with other seeds.
 
 Outputs: ``benchmarks/measured/mean_force_labels.json`` and ``.png`` (learning curves).
 Timings are from a shared, loaded 2-core machine: only the error-vs-fine-grained-time curves
@@ -154,6 +155,12 @@ def train_and_score(data, prior, model_cfg: Model, train_cfg: Train, seed: int, 
     torch.manual_seed(seed)
     model = CGModel(torch.as_tensor(data.bead_types), prior, model_cfg)
     idx = np.arange(data.n_frames)
+    # equal optimizer steps for every dataset (epochs x batches per epoch), so a small
+    # mean-force dataset is not simply trained less than a large instantaneous one; the same
+    # learning-rate decay per step
+    per_epoch = -(-min(data.n_frames, train_cfg.max_frames) // train_cfg.batch_size)
+    train_cfg = dataclasses.replace(train_cfg, epochs=-(-train_cfg.epochs * 10 // per_epoch),
+                                    lr_decay=train_cfg.lr_decay ** (per_epoch / 10))
     state = work / f"state_{seed}.pt"
     state.unlink(missing_ok=True)
     train(model, data.coords, data.forces, data.traj, train_cfg, seed, state, progress=False,

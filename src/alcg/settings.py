@@ -150,6 +150,11 @@ class InitialMD:
 
 @dataclass(frozen=True)
 class Oracle:
+    """One oracle query (``oracle``; meaning and defaults in the schema). ``labels``:
+    ``instantaneous`` (:func:`alcg.allatom_md.run_md`) or ``mean_force``
+    (:mod:`alcg.meanforce_md`, which alone reads ``equilibration_ps``,
+    ``mean_force_restraint_k`` and ``n_blocks``)."""
+
     restraint_ps: float
     restraint_k: float
     length_ps: float
