@@ -145,8 +145,26 @@ def queries(native, ff, xml: Path, configs: np.ndarray, mode: str, eq_ps: float,
     return files
 
 
+def round0(native, ff, xml: Path, mapping, length_ps: float, work: Path):
+    """Round-0 dataset: two free runs from the native (instantaneous labels), last 20 % validation."""
+    from alcg import dataset
+    from alcg.allatom_md import MDSpec, run_md
+    from alcg.mapping import project_runs
+
+    pdb = _pdb_at(native, native.xyz_nm, work / "native.pdb")
+    runs = []
+    for r in range(2):
+        out = work / f"round0_{r}.npz"
+        run_md(pdb, xml, out, MDSpec(n_steps=int(round(length_ps * 1000 / ff.timestep_fs)), record_interval=100,
+                                     equilibration_steps=2000, restraint_k=0.0, checkpoint_every=0, seed=50 + r),
+               ff, progress=False)
+        runs.append(out)
+    return dataset.assign_validation(project_runs(runs, mapping, 0), 0.2)
+
+
 def train_and_score(data, prior, model_cfg: Model, train_cfg: Train, seed: int, x_test, f_test, work: Path) -> float:
-    """Held-out force MSE ((kJ/mol/nm)^2, mean over components) of a model trained on ``data``."""
+    """Held-out force MSE ((kJ/mol/nm)^2, mean over components) of a model trained on ``data``
+    (validated on its ``val`` frames, with early stopping, when it has some)."""
     import torch
 
     from alcg.model import CGModel
@@ -154,17 +172,17 @@ def train_and_score(data, prior, model_cfg: Model, train_cfg: Train, seed: int, 
 
     torch.manual_seed(seed)
     model = CGModel(torch.as_tensor(data.bead_types), prior, model_cfg)
-    idx = np.arange(data.n_frames)
+    idx, val = data.train_indices(), data.val_indices()
     # equal optimizer steps for every dataset (epochs x batches per epoch), so a small
     # mean-force dataset is not simply trained less than a large instantaneous one; the same
     # learning-rate decay per step
-    per_epoch = -(-min(data.n_frames, train_cfg.max_frames) // train_cfg.batch_size)
+    per_epoch = -(-min(len(idx), train_cfg.max_frames) // train_cfg.batch_size)
     train_cfg = dataclasses.replace(train_cfg, epochs=-(-train_cfg.epochs * 10 // per_epoch),
                                     lr_decay=train_cfg.lr_decay ** (per_epoch / 10))
     state = work / f"state_{seed}.pt"
     state.unlink(missing_ok=True)
     train(model, data.coords, data.forces, data.traj, train_cfg, seed, state, progress=False,
-          split=(idx, idx[:0]), force_var=data.force_var)
+          split=(idx, val), force_var=data.force_var)
     _, pred = model.energy_and_forces(torch.as_tensor(x_test, dtype=torch.float32))
     return float(((pred.detach().numpy() - f_test) ** 2).mean())
 
@@ -182,6 +200,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--epochs", type=int, default=120)
     p.add_argument("--max-frames", type=int, default=640)
     p.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--base-ps", type=float, default=0.0,
+                   help="round-0 data: two free runs of this length (ps) from the native, instantaneous "
+                        "labels every 100 steps, the last 20 %% validation (early stopping); 0: labels alone")
     p.add_argument("--quick", action="store_true")
     p.add_argument("--out", type=Path, default=OUT)
     a = p.parse_args(argv)
@@ -189,7 +210,7 @@ def main(argv: list[str] | None = None) -> dict:
         a.max_queries, a.n_heldout, a.heldout_ps, a.epochs, a.seeds = 8, 8, 20.0, 10, [1]
     import torch
 
-    from alcg import priors as P
+    from alcg import dataset, priors as P
     from alcg.mapping import CAMapping, project_runs
 
     torch.set_num_threads(1)
@@ -212,6 +233,13 @@ def main(argv: list[str] | None = None) -> dict:
         budgets = [n for n in (2, 4, 8, 16, 32, 64, 128) if n <= a.max_queries]
         per_query_ps = a.eq_ps + a.sample_ps
         curves: dict = {"instantaneous": {}, "mean_force": {}}
+        base = round0(native, ff, xml, mapping, a.base_ps, work) if a.base_ps else None
+        base_only = []
+        if base is not None:
+            train_cfg = dataclasses.replace(train_cfg, patience=parse(Train, cfg["train"]).patience)
+            base_only = [train_and_score(base, prior, model_cfg, train_cfg, seed, x_test, f_test, work)
+                         for seed in a.seeds]
+            print(f"round-0 data alone ({base.n_frames} frames): held-out MSE {np.mean(base_only):.1f}", flush=True)
         label_sem = []
         for seed in a.seeds:
             for mode in curves:
@@ -221,11 +249,14 @@ def main(argv: list[str] | None = None) -> dict:
                     data = project_runs(runs[:n], mapping, 1)
                     if mode == "mean_force":
                         label_sem.append(float(np.sqrt(np.mean(data.force_var))))
+                    if base is not None:
+                        data = dataset.merge([base, data])
                     mse = train_and_score(data, prior, model_cfg, train_cfg, seed, x_test, f_test, work)
                     curves[mode].setdefault(n, []).append(mse)
                     print(f"seed {seed} {mode:13s} {n:3d} queries ({n * per_query_ps / 1000:.3f} ns, "
                           f"{data.n_frames} labels): held-out MSE {mse:.1f}", flush=True)
     result = _summarize(a, curves, budgets, per_query_ps, floor, prior_only, label_sem, time.perf_counter() - t0)
+    result["round0_only_mse"] = base_only
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")
     _plot(result, a.out.with_suffix(".png"))
