@@ -321,9 +321,15 @@ def _plot(result: dict, path: Path) -> None:
         if pts.shape[1] > 1:
             ax.fill_between(ns, pts.min(1), pts.max(1), color=c, alpha=0.2)
     ax.axhline(result["prior_only_mse"], ls=":", c="gray", label="prior only")
+    if result.get("round0_only_mse"):
+        ax.axhline(np.mean(result["round0_only_mse"]), ls="-.", c="C2", label="round-0 data only")
     ax.axhline(result["heldout_truth_sem2_floor"], ls="--", c="k", lw=0.8, label="truth SE$^2$ (floor)")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.set_xticks(ns, [f"{v:g}" for v in ns], fontsize=7)
+    ax.xaxis.set_minor_formatter(plt.NullFormatter())
+    ax.set_title(f"Go model CLN025, {'round-0 data + queries' if result['settings'].get('base_ps') else 'query labels alone'}",
+                 fontsize=9)
     ax.set_xlabel("oracle fine-grained time / ns")
     ax.set_ylabel("held-out mean-force MSE / (kJ/mol/nm)$^2$")
     ax.legend(fontsize=8)
