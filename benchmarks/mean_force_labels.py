@@ -203,6 +203,8 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--base-ps", type=float, default=0.0,
                    help="round-0 data: two free runs of this length (ps) from the native, instantaneous "
                         "labels every 100 steps, the last 20 %% validation (early stopping); 0: labels alone")
+    p.add_argument("--model-force-var", type=float, default=None,
+                   help="train.model_force_var ((kJ/mol/nm)^2); default: the config's")
     p.add_argument("--quick", action="store_true")
     p.add_argument("--out", type=Path, default=OUT)
     a = p.parse_args(argv)
@@ -218,6 +220,8 @@ def main(argv: list[str] | None = None) -> dict:
     model_cfg = parse(Model, cfg["model"])
     train_cfg = dataclasses.replace(parse(Train, cfg["train"]), epochs=a.epochs, patience=10 ** 6,
                                     max_frames=a.max_frames, batch_size=64)
+    if a.model_force_var is not None:
+        train_cfg = dataclasses.replace(train_cfg, model_force_var=a.model_force_var)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
