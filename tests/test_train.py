@@ -130,3 +130,44 @@ def test_killed_training_resumes_from_last_epoch(tmp_path):
     subprocess.run([sys.executable, "-c", KILL_SCRIPT, tests, str(state), "40"], check=True, timeout=600)
     history = json.loads(Path(str(state) + ".json").read_text())
     assert history["epoch"] == list(range(40))  # every epoch once, none repeated or lost
+
+
+class _ConstantForce(torch.nn.Module):
+    """A model whose force on every bead is one learnable vector (for the weighting test)."""
+
+    def __init__(self):
+        super().__init__()
+        self.c = torch.nn.Parameter(torch.zeros(3))
+
+    def energy_and_forces(self, x, create_graph=False):
+        return torch.zeros(len(x)), self.c.expand(x.shape[0], x.shape[1], 3)
+
+    def prior(self, x):
+        return torch.zeros(len(x)) + 0.0 * x.sum()
+
+
+def test_frame_weights_follow_label_variance():
+    from alcg.train import frame_weights
+
+    w = frame_weights(np.array([1.0, 1e4, np.nan, 1.0]), 1.0, np.arange(4))
+    assert w.mean() == pytest.approx(1.0)
+    assert w[1] < w[0] / 1000 and w[0] == pytest.approx(w[3])
+    assert w[1] < w[2] < w[0]  # unknown: the mean of the known variances
+
+
+@pytest.mark.parametrize("weighted", [True, False])
+def test_a_large_variance_frame_weighs_less_in_the_loss(tmp_path, weighted):
+    """Half the frames say +10 kJ/mol/nm with variance 1, half say -10 with variance 1e4: the
+    weighted fit lands on the precise labels; equal variances give the plain average, 0."""
+    n = 40
+    x = np.asarray(zigzag(n), np.float32)
+    f = np.zeros((n, N_BEADS, 3), np.float32)
+    f[: n // 2], f[n // 2:] = 10.0, -10.0
+    var = np.where(np.arange(n) < n // 2, 1.0, 1e4) if weighted else np.full(n, 50.0)
+    model = _ConstantForce()
+    cfg = _train_settings(epochs=150, batch_size=8, lr=0.5, lr_decay=0.97, patience=1000, model_force_var=1.0)
+    idx = np.arange(n)
+    train(model, x, f, np.zeros(n), cfg, 0, tmp_path / "s.pt", progress=False, split=(idx, idx[:0]),
+          force_var=var)
+    c = model.c.detach().numpy()
+    assert np.allclose(c, 9.99, atol=0.3) if weighted else np.allclose(c, 0.0, atol=0.5), c

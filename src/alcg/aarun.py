@@ -17,7 +17,15 @@ writes, and what projection, backmapping and evaluation read. Keys:
 ``topology_pdb``
     PDB text of the recorded atoms.
 ``metadata``
-    JSON: ``status`` (see :class:`Status`), ``reason``, units, settings, provenance.
+    JSON: ``status`` (see :class:`Status`), ``reason``, units, settings, provenance;
+    ``simulated_ps``: all fine-grained time the run cost, equilibration included (runs
+    written before it existed: the recorded time, see :func:`recorded_ns`); ``labels``:
+    ``instantaneous`` or ``mean_force``.
+``bead_forces``, ``bead_force_var``
+    Only in a ``mean_force`` query (:mod:`alcg.meanforce_md`): (n, N, 3) float32 kJ/mol/nm,
+    the mean force on the N beads (the label, already mapped and bias-corrected), and (n,)
+    (kJ/mol/nm)^2, its squared standard error averaged over components. ``forces`` then holds
+    the plain average of the atom forces over the samples.
 
 A slot that produced no trajectory (nothing selected, a rejected backmap, a failed query)
 is still a run file, holding only ``metadata`` with its status: a failed query is data,
@@ -50,7 +58,8 @@ class Status(str, enum.Enum):
 
 def save_run(path: str | Path, positions: np.ndarray, forces: np.ndarray | None,
              potential_energy: np.ndarray, time_ps: np.ndarray, atom_indices: np.ndarray,
-             topology_pdb: str, metadata: dict[str, Any]) -> None:
+             topology_pdb: str, metadata: dict[str, Any], bead_forces: np.ndarray | None = None,
+             bead_force_var: np.ndarray | None = None) -> None:
     """Write a trajectory run file atomically (status ``ok``); see the module doc for keys."""
     arrays = dict(positions=np.asarray(positions, np.float32),
                   potential_energy=np.asarray(potential_energy, np.float64),
@@ -58,6 +67,9 @@ def save_run(path: str | Path, positions: np.ndarray, forces: np.ndarray | None,
                   topology_pdb=np.array(topology_pdb))
     if forces is not None:
         arrays["forces"] = np.asarray(forces, np.float32)
+    if bead_forces is not None:
+        arrays["bead_forces"] = np.asarray(bead_forces, np.float32)
+        arrays["bead_force_var"] = np.asarray(bead_force_var, np.float64)
     save_npz(path, metadata={"units": UNITS, **metadata, "status": Status.OK.value}, **arrays)
 
 
@@ -83,6 +95,8 @@ class AARun:
     atom_indices: np.ndarray | None
     topology_pdb: str | None
     metadata: dict
+    bead_forces: np.ndarray | None = None
+    bead_force_var: np.ndarray | None = None
 
     @property
     def status(self) -> Status:
@@ -105,7 +119,8 @@ def load(path: str | Path) -> AARun:
     pdb = d.get("topology_pdb")
     return AARun(positions=d.get("positions"), forces=d.get("forces"), potential_energy=d.get("potential_energy"),
                  time_ps=d.get("time_ps"), atom_indices=d.get("atom_indices"),
-                 topology_pdb=None if pdb is None else str(pdb), metadata=d.get("metadata", {}))
+                 topology_pdb=None if pdb is None else str(pdb), metadata=d.get("metadata", {}),
+                 bead_forces=d.get("bead_forces"), bead_force_var=d.get("bead_force_var"))
 
 
 def metadata(path: str | Path) -> dict:
@@ -122,10 +137,14 @@ def status(path: str | Path) -> Status:
 
 
 def recorded_ns(path: str | Path) -> float:
-    """All-atom time recorded in an ``ok`` run (ns); 0 for any other status."""
+    """Fine-grained time an ``ok`` run cost (ns): its ``simulated_ps`` (equilibration and
+    unrecorded sampling included), else (older files, imports) the recorded frames times their
+    interval; 0 for any other status."""
     meta = metadata(path)
     if meta.get("status", "ok") != Status.OK.value:
         return 0.0
+    if "simulated_ps" in meta:
+        return float(meta["simulated_ps"]) * 1e-3
     with np.load(path, allow_pickle=False) as data:
         n = len(data["potential_energy"])
     return n * meta["record_interval_steps"] * meta["timestep_fs"] * 1e-6

@@ -112,7 +112,9 @@ def run_md(pdb_path: str | Path, xml_path: str | Path, out_path: str | Path, spe
     meta = {"spec": spec.__dict__, "signature": signature,
             "platform": sim.context.getPlatform().getName(), "source_pdb": str(pdb_path),
             "record_interval_steps": spec.record_interval,
-            "timestep_fs": ff.timestep_fs, "temperature_k": ff.temperature_k}
+            "timestep_fs": ff.timestep_fs, "temperature_k": ff.temperature_k, "labels": "instantaneous",
+            "simulated_ps": (spec.restraint_steps + spec.equilibration_steps + n_records * spec.record_interval)
+            * ff.timestep_fs * 1e-3}
     bar = tqdm(total=n_records, initial=len(ene), desc=f"MD {out_path.name}", unit="frame",
                disable=not progress, mininterval=5)
     while len(ene) < n_records:

@@ -4,8 +4,12 @@ Keys
     ``coords`` (n, N, 3) nm and ``forces`` (n, N, 3) kJ/mol/nm, float32; ``bead_types`` (N,)
     and ``bead_masses`` (N,) amu; ``sequence``; per frame: ``source`` (the run key of the AA
     run file it was projected from, see :func:`run_key`), ``frame`` (index in that run),
-    ``round`` (the round whose query produced it; round-0 data is 0), ``traj`` (trajectory id)
-    and ``split`` (``train`` or ``val``).
+    ``round`` (the round whose query produced it; round-0 data is 0), ``traj`` (trajectory id),
+    ``split`` (``train`` or ``val``) and ``force_var`` (float64, (kJ/mol/nm)^2: the error
+    variance of the frame's force label, averaged over its components; see
+    :func:`instantaneous_force_var` and :mod:`alcg.meanforce`). Files written before
+    ``force_var`` existed are read with it computed by :func:`instantaneous_force_var` (every
+    label then was instantaneous): the one place old files are migrated.
 
 The validation frames are fixed once, in round 0 (:func:`assign_validation`): the last
 ``val_fraction`` (in time) of every round-0 trajectory. Later rounds only append ``train``
@@ -24,8 +28,10 @@ from alcg.errors import DataError
 from alcg.io import load_npz, save_npz
 
 KEYS = ("coords", "forces", "bead_types", "bead_masses", "sequence", "source", "frame", "round",
-        "traj", "split")
-PER_FRAME = ("coords", "forces", "source", "frame", "round", "traj", "split")
+        "traj", "split", "force_var")
+PER_FRAME = ("coords", "forces", "source", "frame", "round", "traj", "split", "force_var")
+#: keys a dataset file may lack, filled on reading (see the module doc)
+MIGRATED = ("force_var",)
 TRAIN, VAL = "train", "val"
 
 
@@ -67,6 +73,11 @@ class CGDataset:
     round: np.ndarray
     traj: np.ndarray
     split: np.ndarray
+    force_var: np.ndarray | None = None  # None: computed by instantaneous_force_var
+
+    def __post_init__(self) -> None:
+        if self.force_var is None:
+            object.__setattr__(self, "force_var", instantaneous_force_var(self.forces, self.traj))
 
     @property
     def n_frames(self) -> int:
@@ -96,11 +107,32 @@ def empty(bead_types: np.ndarray, bead_masses: np.ndarray, sequence: str) -> CGD
                      sequence=str(sequence), coords=np.zeros((0, n, 3), np.float32),
                      forces=np.zeros((0, n, 3), np.float32), source=np.array([], dtype="<U1"),
                      frame=np.zeros(0, np.int64), round=np.zeros(0, np.int64),
-                     traj=np.array([], dtype="<U1"), split=np.array([], dtype="<U5"))
+                     traj=np.array([], dtype="<U1"), split=np.array([], dtype="<U5"),
+                     force_var=np.zeros(0, np.float64))
+
+
+def instantaneous_force_var(forces: np.ndarray, traj: np.ndarray) -> np.ndarray:
+    """Error variance (n,) of instantaneous force labels, (kJ/mol/nm)^2.
+
+    Per trajectory: the variance over its frames of each bead force component, averaged over
+    components (NaN for a one-frame trajectory). An upper bound on the label noise: it also
+    holds the spread of the mean force over the trajectory's configurations, which is small
+    next to the thermal noise (~1000 vs ~10-30 kJ/mol/nm with atoms).
+    """
+    forces = np.asarray(forces, np.float64)
+    out = np.full(len(forces), np.nan)
+    for t in np.unique(traj):
+        idx = np.flatnonzero(traj == t)
+        if len(idx) > 1:
+            out[idx] = forces[idx].var(axis=0, ddof=1).mean()
+    return out
 
 
 def with_frames(data: CGDataset, **per_frame: np.ndarray) -> CGDataset:
-    """``data`` with its per-frame arrays replaced (all of :data:`PER_FRAME`, or ``split``)."""
+    """``data`` with its per-frame arrays replaced (all of :data:`PER_FRAME`, or ``split``;
+    ``force_var`` left out of a full replacement is computed by :func:`instantaneous_force_var`)."""
+    if "coords" in per_frame and "force_var" not in per_frame:
+        per_frame = {**per_frame, "force_var": instantaneous_force_var(per_frame["forces"], per_frame["traj"])}
     return dataclasses.replace(data, **per_frame)
 
 
@@ -138,9 +170,11 @@ def save(path: str | Path, data: CGDataset) -> None:
 def load(path: str | Path, n_beads: int | None = None) -> CGDataset:
     """Read a CG dataset; with ``n_beads``, check it matches the model's bead count."""
     raw = load_npz(path)
-    missing = [k for k in KEYS if k not in raw]
+    missing = [k for k in KEYS if k not in raw and k not in MIGRATED]
     if missing:
         raise DataError(f"{path} is not a CG dataset (missing {missing})")
+    if "force_var" not in raw:
+        raw["force_var"] = instantaneous_force_var(raw["forces"], raw["traj"])
     if n_beads is not None and raw["coords"].shape[1] != n_beads:
         raise DataError(f"{path} has {raw['coords'].shape[1]} beads per frame; the model expects {n_beads}")
     return CGDataset(**{k: raw[k] for k in KEYS if k != "sequence"}, sequence=str(raw["sequence"]))

@@ -128,9 +128,14 @@ def project_runs(run_files: Sequence[str | Path], mapping: CAMapping, round_inde
         run = aarun.load(path)
         n = run.n_frames
         key = dataset.run_key(path)
+        if run.bead_forces is not None:  # a mean-force query: the label is already on the beads
+            forces, var = run.bead_forces.astype(np.float32), np.asarray(run.bead_force_var, np.float64)
+        else:
+            forces = mapping.map_forces(run.forces, run.atom_indices)
+            var = dataset.instantaneous_force_var(forces, np.zeros(n))
         parts.append(dict(
             coords=mapping.map_coords(run.positions, run.atom_indices).astype(np.float32),
-            forces=mapping.map_forces(run.forces, run.atom_indices),
+            forces=forces, force_var=var,
             source=np.array([key] * n), frame=np.arange(n, dtype=np.int64),
             round=np.full(n, round_index, dtype=np.int64), traj=np.array([key] * n),
             split=np.full(n, dataset.TRAIN, dtype="<U5")))

@@ -162,11 +162,20 @@ class PoolMD:
 
 @dataclass(frozen=True)
 class Oracle:
+    """One oracle query (``oracle``; meaning and defaults in the schema). ``labels``:
+    ``instantaneous`` (:func:`alcg.allatom_md.run_md`) or ``mean_force``
+    (:mod:`alcg.meanforce_md`, which alone reads ``equilibration_ps``,
+    ``mean_force_restraint_k`` and ``n_blocks``)."""
+
     restraint_ps: float
     restraint_k: float
     length_ps: float
     record_interval_steps: int
     checkpoint_every: int
+    labels: str
+    equilibration_ps: float
+    mean_force_restraint_k: float
+    n_blocks: int
 
 
 @dataclass(frozen=True)
@@ -201,6 +210,7 @@ class Train:
     patience: int
     warm_start: bool
     max_frames: int | None
+    model_force_var: float
 
 
 @dataclass(frozen=True)

@@ -192,3 +192,59 @@ def read_tsv(path: str | Path) -> list[dict]:
     lines = Path(path).read_text().splitlines()
     header = lines[0].split("\t")
     return [dict(zip(header, line.split("\t"))) for line in lines[1:]]
+
+
+# --------------------------------------------------------------------------- where labels land
+#: rounds.tsv columns of :func:`label_location` (issue: does a query label the configuration it
+#: asked about, or drift back into the covered region?)
+LABEL_COLUMNS = ["n_label_frames", "label_rmsd_target_nm", "label_rmsd_train_nm", "label_rmsd_train_slot_min_nm",
+                 "label_rmsd_train_slot_max_nm"]
+
+
+def label_location(round_files: dict) -> dict:
+    """Where one round's labels land: C-alpha RMSD (nm, superposed) of every recorded oracle
+    frame to its slot's selected target and to the nearest training frame of the round.
+
+    Columns (:data:`LABEL_COLUMNS`): the number of labelled frames, the median over frames of
+    each RMSD, and the smallest and largest per-slot median RMSD to the training set. A slot's
+    target is its CG pick (backmapped slots) or the training frame it started from. Empty for
+    a round without queries.
+    """
+    import mdtraj as md
+
+    from alcg import selection_file
+    from alcg.coverage import ca_trajectory
+
+    oracles = round_files.get("oracles", [])
+    if not oracles or "selected" not in round_files:
+        return {}
+    data = dataset.load(round_files["dataset"])
+    train = ca_trajectory(data.coords[data.train_indices()])
+    sel = selection_file.load(round_files["selected"])
+    to_target, to_train, slot_medians = [], [], []
+    for slot, (start_path, run_path) in enumerate(zip(round_files["starts"], oracles)):
+        start = slot_start.load(start_path)
+        run = aarun.load(run_path)
+        if not start.ok or run.status is not Status.OK:
+            continue
+        ca = [a.index for a in run.topology().atoms() if a.name == "CA"]
+        frames = ca_trajectory(run.positions[:, ca])
+        if sel.backmap and not start.fallback:
+            target = sel.targets[int(start.metadata["pick"])]
+        else:
+            target = data.coords[(sel.fallback_template if start.fallback else sel.template)[slot]]
+        to_target += list(md.rmsd(frames, ca_trajectory(target[None]), 0, precentered=True))
+        nearest = np.min([md.rmsd(train, frames, i, precentered=True) for i in range(frames.n_frames)], axis=1)
+        to_train += list(nearest)
+        slot_medians.append(float(np.median(nearest)))
+    if not to_train:
+        return {"n_label_frames": 0}
+    return {"n_label_frames": len(to_train), "label_rmsd_target_nm": float(np.median(to_target)),
+            "label_rmsd_train_nm": float(np.median(to_train)),
+            "label_rmsd_train_slot_min_nm": min(slot_medians), "label_rmsd_train_slot_max_nm": max(slot_medians)}
+
+
+def with_label_location(rows: list[dict], layout: dict) -> list[dict]:
+    """:func:`round_rows` rows with the :func:`label_location` columns (same seed/arm/round order)."""
+    files = [r for arms in layout.values() for rounds in arms.values() for r in rounds]
+    return [{**row, **label_location(f)} for row, f in zip(rows, files)]

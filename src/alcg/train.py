@@ -1,6 +1,14 @@
 """Force-matching training of a :class:`~alcg.model.CGModel`.
 
-Loss: mean squared error between predicted and mapped forces, (kJ/mol/nm)^2. Adam with an
+Loss: mean squared error between predicted and mapped forces, (kJ/mol/nm)^2, each training
+frame weighted by ``1 / (sigma^2 + sigma^2_model)`` (:func:`frame_weights`): ``sigma^2`` is
+its label's error variance (the dataset's ``force_var``), ``sigma^2_model`` is
+``train.model_force_var``. A precise mean-force label then weighs up to ``sigma^2_inst /
+sigma^2_model`` times a noisy instantaneous frame (the number of instantaneous samples it is
+worth, capped by how well the model can fit it), and round-0 instantaneous frames are kept,
+not dropped. Weights are normalized to mean 1 over the training frames, so with equal
+variances the loss is the plain MSE. The validation loss stays the plain (unweighted) MSE on
+the fixed validation frames, comparable across rounds and label modes. Adam with an
 exponential learning-rate decay per epoch; the validation frames are given by the caller
 (the workflow: the dataset's fixed ``val`` frames, the last part of each round-0
 trajectory; by default whole trajectories are held out); early stopping keeps the best
@@ -48,13 +56,32 @@ def split_by_trajectory(traj: np.ndarray, val_fraction: float, seed: int) -> tup
     return np.flatnonzero(~is_val), np.flatnonzero(is_val)
 
 
+def frame_weights(force_var: np.ndarray, model_force_var: float, idx: np.ndarray) -> np.ndarray:
+    """Per-frame loss weights ``1 / (sigma^2 + model_force_var)``, mean 1 over frames ``idx``.
+
+    Parameters
+    ----------
+    force_var : (n,) label error variances sigma^2, (kJ/mol/nm)^2; NaN (unknown) frames get
+        the mean of the known ones among ``idx`` (all unknown: equal weights)
+    model_force_var : sigma^2_model, (kJ/mol/nm)^2
+    idx : the training frames the weights are normalized over
+    """
+    var = np.asarray(force_var, np.float64).copy()
+    known = np.isfinite(var[idx])
+    fill = float(var[idx][known].mean()) if known.any() else 0.0
+    var[~np.isfinite(var)] = fill
+    w = 1.0 / (np.maximum(var, 0.0) + model_force_var)
+    return w / w[idx].mean() if len(idx) else w
+
+
 def _epoch_loss(model: CGModel, x: torch.Tensor, f: torch.Tensor, idx: np.ndarray, batch: int,
-                optimizer: torch.optim.Optimizer | None = None) -> float:
+                optimizer: torch.optim.Optimizer | None = None, w: torch.Tensor | None = None) -> float:
     total, count = 0.0, 0
     for start in range(0, len(idx), batch):
         b = idx[start:start + batch]
         _, pred = model.energy_and_forces(x[b], create_graph=optimizer is not None)
-        loss = ((pred - f[b]) ** 2).mean()
+        per_frame = ((pred - f[b]) ** 2).mean(dim=(1, 2))
+        loss = (per_frame * w[b]).mean() if w is not None else per_frame.mean()
         if optimizer is not None:
             if not torch.isfinite(loss):
                 raise TrainingError(f"training loss became {loss.item()} (non-finite); "
@@ -69,7 +96,7 @@ def _epoch_loss(model: CGModel, x: torch.Tensor, f: torch.Tensor, idx: np.ndarra
 
 def train(model: CGModel, coords: np.ndarray, forces: np.ndarray, traj: np.ndarray, cfg: Train, seed: int,
           state_path: str | Path, device: str = "cpu", progress: bool = True,
-          split: tuple[np.ndarray, np.ndarray] | None = None) -> dict:
+          split: tuple[np.ndarray, np.ndarray] | None = None, force_var: np.ndarray | None = None) -> dict:
     """Train ``model`` in place by force matching; return the metrics dict.
 
     Parameters
@@ -81,6 +108,8 @@ def train(model: CGModel, coords: np.ndarray, forces: np.ndarray, traj: np.ndarr
     seed : seeds torch, the epochs' frame order and the default split
     state_path : per-epoch checkpoint; if it exists the run resumes from it
     split : (train indices, validation indices); default :func:`split_by_trajectory`
+    force_var : (n,) label error variances, (kJ/mol/nm)^2, for :func:`frame_weights`
+        (with ``cfg.model_force_var``); None: equal weights
     """
     torch.manual_seed(seed)
     model.to(device)
@@ -88,6 +117,8 @@ def train(model: CGModel, coords: np.ndarray, forces: np.ndarray, traj: np.ndarr
     f = torch.as_tensor(forces, dtype=torch.float32, device=device)
     train_idx, val_idx = split if split is not None else \
         split_by_trajectory(np.asarray(traj), cfg.val_fraction, seed)
+    w = None if force_var is None else torch.as_tensor(
+        frame_weights(force_var, cfg.model_force_var, train_idx), dtype=torch.float32, device=device)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=cfg.lr) if params else None
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, cfg.lr_decay) if optimizer else None
@@ -112,7 +143,7 @@ def train(model: CGModel, coords: np.ndarray, forces: np.ndarray, traj: np.ndarr
         if cfg.max_frames:
             order = order[:cfg.max_frames]
         model.train()
-        train_loss = _epoch_loss(model, x, f, order, cfg.batch_size, optimizer)
+        train_loss = _epoch_loss(model, x, f, order, cfg.batch_size, optimizer, w)
         model.eval()
         val_loss = _epoch_loss(model, x, f, val_idx, cfg.batch_size) if len(val_idx) else train_loss
         if not np.isfinite(val_loss):

@@ -244,6 +244,7 @@ def summary_layout():
                      "evaluate": f"{model_dir(s, a, k)}/evaluate/metrics.json"}
                 if k < N_ROUNDS:
                     r["select"] = f"{query_dir(s, a, k)}/select/table.json"
+                    r["selected"] = f"{query_dir(s, a, k)}/select/selected.npz"
                     r["starts"] = [f"{query_dir(s, a, k)}/start/slot_{x}.npz" for x in slots(a)]
                     r["oracles"] = oracle_runs(s, a, k)
                 rounds.append(r)

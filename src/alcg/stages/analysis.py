@@ -143,14 +143,16 @@ def summarize(layout: dict, ev: Evaluate, plan: Analysis, reference_report: str,
     W1-vs-oracle-cost plot. Every row says whether the reference its metrics are measured
     against passed its convergence check."""
     from alcg import convergence, plots, preregistered
-    from alcg.summary import EXPERIMENT_COLUMNS, ROUND_COLUMNS, experiment_rows, round_rows, write_tsv
+    from alcg.summary import (EXPERIMENT_COLUMNS, LABEL_COLUMNS, ROUND_COLUMNS, experiment_rows, round_rows,
+                              with_label_location, write_tsv)
 
     converged = bool(convergence.load(reference_report)["converged"])
     if not converged:
         log.warning("the reference is NOT converged: every metric against it is marked "
                     "(rounds.tsv reference_converged = False)")
     rows = [{**r, "reference_converged": converged} for r in round_rows(layout)]
-    write_tsv(rows, ROUND_COLUMNS, rounds_out)
+    rows = with_label_location(rows, layout)
+    write_tsv(rows, ROUND_COLUMNS + LABEL_COLUMNS, rounds_out)
     write_tsv(experiment_rows(rows, ev.n_bootstrap, ev.ci_level), EXPERIMENT_COLUMNS, experiment_out)
     primary = preregistered.primary_rows(rows, plan, ev.ci_level)
     write_tsv(primary, preregistered.COLUMNS, primary_out)

@@ -55,7 +55,7 @@ def train(dataset_path: str, priors_path: str, previous_model: str | None, model
     state = Path(model_out).with_name("train_state.pt")
     split = (data.train_indices(), data.val_indices())
     metrics = fit(model, data.coords, data.forces, data.traj, train_cfg, seed, state, device=device,
-                  split=split)
+                  split=split, force_var=data.force_var)
     metrics.update(device=device, n_frames=data.n_frames, warm_start=bool(previous_model))
     save_model(model_out, model.cpu(), extra={"metrics": {k: v for k, v in metrics.items() if k != "history"}})
     write_metrics(metrics, metrics_out)

@@ -172,7 +172,9 @@ def _backmap(pdb, system_xml: str, native: str | None, ff: ForceField, bm: Backm
 
 def oracle(start: str, prepared_xml: str, ff: ForceField, oracle_cfg: Oracle, seed: int, out: str,
            threads: int | None = None) -> None:
-    """Restrained equilibration + unrestrained recorded MD from the slot's start structure.
+    """One query from the slot's start structure, as ``oracle.labels`` says: ``instantaneous``
+    (restrained equilibration + unrestrained recorded MD) or ``mean_force`` (C-alphas held, one
+    labelled configuration: :mod:`alcg.meanforce_md`).
 
     A failure (exception, NaN, energy blow-up) is recorded in ``out`` as status ``failed``.
     """
@@ -191,15 +193,30 @@ def oracle(start: str, prepared_xml: str, ff: ForceField, oracle_cfg: Oracle, se
         pdb_out, xml_out = work / "start.pdb", work / "start.xml"
         if not xml_out.exists():
             for_forcefield(ff).query_files(pdb_in, prepared_xml, pdb_out, xml_out, seed)
-        spec = MDSpec(n_steps=steps(oracle_cfg.length_ps, ff.timestep_fs),
-                      record_interval=oracle_cfg.record_interval_steps,
-                      restraint_steps=steps(oracle_cfg.restraint_ps, ff.timestep_fs),
-                      restraint_k=oracle_cfg.restraint_k, checkpoint_every=oracle_cfg.checkpoint_every, seed=seed)
-        run_md(pdb_out, xml_out, out, spec, ff, threads=threads)
+        if oracle_cfg.labels == "mean_force":
+            _mean_force_query(pdb_out, xml_out, out, oracle_cfg, ff, seed, threads)
+        else:
+            spec = MDSpec(n_steps=steps(oracle_cfg.length_ps, ff.timestep_fs),
+                          record_interval=oracle_cfg.record_interval_steps,
+                          restraint_steps=steps(oracle_cfg.restraint_ps, ff.timestep_fs),
+                          restraint_k=oracle_cfg.restraint_k, checkpoint_every=oracle_cfg.checkpoint_every,
+                          seed=seed)
+            run_md(pdb_out, xml_out, out, spec, ff, threads=threads)
         shutil.rmtree(work, ignore_errors=True)
     except Exception as exc:  # a failed query is data, not a crash of the round
         log.exception("oracle run failed")
         aarun.save_status(out, Status.FAILED, f"{type(exc).__name__}: {exc}")
+
+
+def _mean_force_query(pdb: Path, xml: Path, out: str, oracle_cfg: Oracle, ff: ForceField, seed: int,
+                      threads: int | None) -> None:
+    from alcg.meanforce_md import MeanForceSpec, run_mean_force
+
+    spec = MeanForceSpec(n_steps=steps(oracle_cfg.length_ps, ff.timestep_fs),
+                         record_interval=oracle_cfg.record_interval_steps,
+                         equilibration_steps=steps(oracle_cfg.equilibration_ps, ff.timestep_fs),
+                         restraint_k=oracle_cfg.mean_force_restraint_k, n_blocks=oracle_cfg.n_blocks, seed=seed)
+    run_mean_force(pdb, xml, out, spec, ff, threads=threads)
 
 
 def merge(previous: str, new_frames: str, oracle_runs: list[str], max_failure_fraction: float, out: str) -> None:
