@@ -144,9 +144,25 @@ def test_fp32_bounds_hold_and_exact_values_match_mdtraj():
 
 def test_physical_mask_in_chunks_equals_one_pass(monkeypatch):
     rng = np.random.default_rng(5)
-    xyz = np.cumsum(rng.normal(0, 0.25, (300, 20, 3)), axis=1)
+    steps = rng.normal(size=(300, 20, 3))
+    steps *= rng.uniform(0.3, 0.45, (300, 20, 1)) / np.linalg.norm(steps, axis=-1, keepdims=True)
+    steps[::5, 4] *= 2.0  # a stretched bond in every fifth frame
+    xyz = np.cumsum(steps, axis=1)
     xyz[7, 3] = np.nan
     whole = physical_mask(xyz, 0.2, 0.6, 0.35)
     monkeypatch.setattr(coverage, "MASK_BUDGET", 500)
     np.testing.assert_array_equal(physical_mask(xyz, 0.2, 0.6, 0.35), whole)
-    assert 0 < whole.sum() < len(xyz) and not whole[7]
+    assert 0 < whole.sum() < len(xyz) and not whole[7] and not whole[::5].any()
+
+
+def test_native_kernel_gives_the_torch_bounds():
+    from alcg import qcp_native
+
+    if qcp_native.load() is None:
+        pytest.skip("no C compiler: the torch kernel is the only one")
+    rng = np.random.default_rng(7)
+    a = np.concatenate([_chain(rng)[None] + rng.normal(0, s, (30, 10, 3)) for s in (1e-4, 0.05, 0.5)])
+    fa = R.Frames(a)
+    native = R.lower_bound_e(fa, np.arange(90), fa, np.arange(90)).numpy()
+    torch_ = R.lower_bound_e(fa, np.arange(90), fa, np.arange(90), native=False).numpy()
+    np.testing.assert_allclose(native, torch_, rtol=1e-4, atol=1e-5)

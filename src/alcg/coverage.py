@@ -73,18 +73,17 @@ def physical_mask(xyz: np.ndarray, bond_min_nm: float, bond_max_nm: float,
     return ok
 
 
-def _bounds(a: R.Frames, ia: np.ndarray, b: R.Frames, ib: np.ndarray, compiled: bool) -> np.ndarray:
+def _bounds(a: R.Frames, ia: np.ndarray, b: R.Frames, ib: np.ndarray) -> np.ndarray:
     """fp32 lower bounds on e = N * MSD (nm^2) of a[ia] x b[ib], tiled, (A, B) numpy."""
     out = np.empty((len(ia), len(ib)), dtype=np.float32)
     for s in range(0, len(ia), TILE):
         for t in range(0, len(ib), CHUNK):
             out[s:s + TILE, t:t + CHUNK] = R.lower_bound_e(
-                a, ia[s:s + TILE], b, ib[t:t + CHUNK], compiled).cpu().numpy()
+                a, ia[s:s + TILE], b, ib[t:t + CHUNK]).cpu().numpy()
     return out
 
 
-def k_centers(train: R.Frames, n_centers: int, seed: int = 0,
-              compiled: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def k_centers(train: R.Frames, n_centers: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Farthest-point clustering: (center frame indices, label per frame, radius per center nm).
 
     Centers are chosen on fp32 distances (any choice keeps the bounds valid); each radius is
@@ -93,14 +92,14 @@ def k_centers(train: R.Frames, n_centers: int, seed: int = 0,
     rng = np.random.default_rng(seed)
     every = np.arange(len(train))
     centers = [int(rng.integers(len(train)))]
-    dist = R.lower_bound_e(train, centers, train, every, compiled)[0].cpu().numpy()
+    dist = R.lower_bound_e(train, centers, train, every)[0].cpu().numpy()
     label = np.zeros(len(train), dtype=np.int64)
     for c in range(1, min(n_centers, len(train))):
         nxt = int(np.argmax(dist))
         if dist[nxt] <= 0:
             break
         centers.append(nxt)
-        d = R.lower_bound_e(train, [nxt], train, every, compiled)[0].cpu().numpy()
+        d = R.lower_bound_e(train, [nxt], train, every)[0].cpu().numpy()
         closer = d < dist
         dist[closer], label[closer] = d[closer], c
     centers = np.array(centers)
@@ -131,23 +130,22 @@ def nearest_training(frames: R.Frames, train: R.Frames, n_centers: int, seed: in
     ``prune=False`` searches every frame against every training frame (same categories and
     same exact values for searched frames; for tests).
     """
-    compiled = len(frames) * (n_centers + len(train) / 10) >= R.COMPILE_MIN_PAIRS
-    centers, label, radius = k_centers(train, n_centers, seed, compiled)
+    centers, label, radius = k_centers(train, n_centers, seed)
     members = [np.flatnonzero(label == c) for c in range(len(centers))]
     nearest, index = np.zeros(len(frames)), np.zeros(len(frames), dtype=np.int64)
     for s in range(0, len(frames), BLOCK):
         rows = np.arange(s, min(s + BLOCK, len(frames)))
         nearest[rows], index[rows] = _nearest_block(frames, rows, train, centers, label, radius, members,
-                                                    lo_nm, hi_nm, prune, compiled)
+                                                    lo_nm, hi_nm, prune)
     return nearest, index
 
 
 def _nearest_block(frames: R.Frames, rows: np.ndarray, train: R.Frames, centers: np.ndarray,
                    label: np.ndarray, radius: np.ndarray, members: list[np.ndarray], lo_nm: float,
-                   hi_nm: float, prune: bool, compiled: bool) -> tuple[np.ndarray, np.ndarray]:
+                   hi_nm: float, prune: bool) -> tuple[np.ndarray, np.ndarray]:
     """:func:`nearest_training` for the frames ``rows`` (bounds held for one block only)."""
     n = frames.n_beads
-    low_c = _bounds(frames, rows, train, centers, compiled)  # (B, K)
+    low_c = _bounds(frames, rows, train, centers)  # (B, K)
     near_c = low_c.argmin(1)
     best_e = R.exact_e(frames, rows, train, centers[near_c]).cpu().numpy()
     best_i = centers[near_c].copy()
@@ -161,13 +159,12 @@ def _nearest_block(frames: R.Frames, rows: np.ndarray, train: R.Frames, centers:
     for s in range(0, len(todo), TILE):
         tile = todo[s:s + TILE]
         best_e[tile], best_i[tile] = _search_tile(frames, rows[tile], train, members, lower[tile],
-                                                  best_e[tile], best_i[tile], compiled)
+                                                  best_e[tile], best_i[tile])
     return np.sqrt(best_e / n), best_i
 
 
 def _search_tile(frames: R.Frames, tile: np.ndarray, train: R.Frames, members: list[np.ndarray],
-                 lower: np.ndarray, best_e: np.ndarray, best_i: np.ndarray,
-                 compiled: bool) -> tuple[np.ndarray, np.ndarray]:
+                 lower: np.ndarray, best_e: np.ndarray, best_i: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Exact nearest of the frames ``tile`` among the training frames their bounds allow."""
     n = frames.n_beads
     best = np.sqrt(best_e / n)
@@ -182,7 +179,7 @@ def _search_tile(frames: R.Frames, tile: np.ndarray, train: R.Frames, members: l
     local = np.arange(len(tile))
     for t in range(0, len(idx), CHUNK):
         cols = idx[t:t + CHUNK]
-        low = R.lower_bound_e(frames, tile, train, cols, compiled).cpu().numpy()
+        low = R.lower_bound_e(frames, tile, train, cols).cpu().numpy()
         j = low.argmin(1)
         e_j = R.exact_e(frames, tile, train, cols[j]).cpu().numpy()
         better = (e_j < best_e) | ((e_j == best_e) & (cols[j] < best_i))

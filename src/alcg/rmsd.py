@@ -13,18 +13,19 @@ rounding error, so its values are true lower bounds; the exact values (:func:`ex
 fp64 Newton iterated to convergence. Search code uses the fp32 bounds to discard pairs and
 the fp64 values for every decision (which pair is nearest, which side of a threshold).
 
-The same code runs on CPU and GPU (the device of the tensors given). The fp32 tile kernel is
-compiled with torch.compile where that works (it fuses ~150 elementwise flops per pair into
-one loop); otherwise it runs eagerly, with the same results up to rounding that the error
-bound covers.
+The same code runs on CPU and GPU (the device of the tensors given). On a CPU the fp32 tile's
+elementwise part (~150 flops per pair) runs as one fused C loop (:mod:`alcg.qcp_native`, the
+same arithmetic) where a C compiler is available, since eager torch makes ~180 passes over
+memory for it; elsewhere, and on a GPU, the torch code below runs.
 """
 from __future__ import annotations
 
 import logging
-import os
 
 import numpy as np
 import torch
+
+from alcg import qcp_native
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +44,11 @@ def center(xyz: np.ndarray) -> np.ndarray:
     return x - x.mean(axis=1, keepdims=True)
 
 
-def _coefficients(m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """QCP quartic coefficients (c2, c1, c0) from correlation components m[..., i, j]."""
-    sxx, sxy, sxz = m[..., 0, 0], m[..., 0, 1], m[..., 0, 2]
-    syx, syy, syz = m[..., 1, 0], m[..., 1, 1], m[..., 1, 2]
-    szx, szy, szz = m[..., 2, 0], m[..., 2, 1], m[..., 2, 2]
+def _coefficients(s) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """QCP quartic coefficients (c2, c1, c0) from correlation components ``s(i, j)``."""
+    sxx, sxy, sxz = s(0, 0), s(0, 1), s(0, 2)
+    syx, syy, syz = s(1, 0), s(1, 1), s(1, 2)
+    szx, szy, szz = s(2, 0), s(2, 1), s(2, 2)
     sxx2, syy2, szz2 = sxx * sxx, syy * syy, szz * szz
     sxy2, syz2, sxz2 = sxy * sxy, syz * syz, sxz * sxz
     syx2, szy2, szx2 = syx * syx, szy * szy, szx * szx
@@ -81,15 +82,14 @@ def _newton(lam, c2, c1, c0):
 
 
 def _qcp_lower_e(m: torch.Tensor, gx: torch.Tensor, gy: torch.Tensor, n_beads: int) -> torch.Tensor:
-    """Lower bounds on e = N * MSD (nm^2) from fp32 correlations ``m`` (A, 3, B, 3).
+    """Lower bounds on e = N * MSD (nm^2) from fp32 correlations ``m`` (3, A, 3, B).
 
     Rounding bound: the root's error is at most ~eps * S / P'(lambda) with S the sum of the
     quartic's term magnitudes, and the correlations' error ~eps * N * (G_x + G_y); both are
     scaled by safety factors (tests check the bound on near-identical and far pairs).
     NaN or non-finite values become -inf (never discarded).
     """
-    mm = m.permute(0, 2, 1, 3)  # (A, B, 3, 3)
-    c2, c1, c0 = _coefficients(mm)
+    c2, c1, c0 = _coefficients(lambda i, j: m[i, :, j, :])
     gsum = gx + gy
     lam = 0.5 * gsum
     dp = torch.ones_like(lam)
@@ -101,33 +101,6 @@ def _qcp_lower_e(m: torch.Tensor, gx: torch.Tensor, gy: torch.Tensor, n_beads: i
     err = 2.0 * root_err + _MATMUL_ERR * _EPS32 * (n_beads + 8) * gsum
     low = gsum - 2.0 * lam - err
     return torch.nan_to_num(low, nan=-torch.inf, posinf=-torch.inf, neginf=-torch.inf)
-
-
-_COMPILED = {}
-
-
-#: below this many pairs a call runs eagerly: compiling costs seconds (cached on disk by
-#: inductor) to minutes (first time, loaded machine), which only large searches repay
-COMPILE_MIN_PAIRS = 50_000_000
-
-
-def _kernel(device: torch.device, compiled: bool):
-    """The fp32 bound kernel: compiled once per device where torch.compile works, if asked."""
-    if not compiled or os.environ.get("ALCG_RMSD_COMPILE", "1") == "0":
-        return _qcp_lower_e
-    if device.type not in _COMPILED:
-        try:
-            fn = torch.compile(_qcp_lower_e, dynamic=True)
-            probe = torch.randn(2, 3, 3, 3, device=device)
-            gx, gy = torch.full((2, 1), 9.0, device=device), torch.full((1, 3), 9.0, device=device)
-            ref, got = _qcp_lower_e(probe, gx, gy, 10), fn(probe, gx, gy, 10)
-            if not torch.allclose(ref, got, rtol=1e-4, atol=1e-4, equal_nan=True):
-                raise RuntimeError("compiled kernel disagrees with eager")
-            _COMPILED[device.type] = fn
-        except Exception as exc:  # no compiler, unsupported backend: same math, eager
-            log.warning("RMSD kernel: torch.compile failed (%s); running eagerly", str(exc).splitlines()[0])
-            _COMPILED[device.type] = _qcp_lower_e
-    return _COMPILED[device.type]
 
 
 class Frames:
@@ -146,8 +119,8 @@ class Frames:
         self.x64 = torch.as_tensor(x, device=self.device)
         self.g64 = (self.x64 ** 2).sum(dim=(1, 2))
         self.x32 = self.x64.float()
-        self.rows32 = self.x32.transpose(1, 2).contiguous()  # (F, 3, N): left factor of tile matmuls
-        self.cols32 = self.x32.permute(1, 0, 2).contiguous()  # (N, F, 3): right factor
+        self.rows32 = self.x32.permute(2, 0, 1).contiguous()  # (3, F, N): left factor of tile matmuls
+        self.cols32 = self.x32.permute(1, 2, 0).contiguous()  # (N, 3, F): right factor
         self.g32 = self.g64.float()
         self.rg = torch.sqrt(self.g64 / max(self.n_beads, 1)).cpu().numpy()
 
@@ -155,17 +128,22 @@ class Frames:
         return self.n_frames
 
 
-def lower_bound_e(a: Frames, ia, b: Frames, ib, compiled: bool = False) -> torch.Tensor:
+def lower_bound_e(a: Frames, ia, b: Frames, ib, native: bool = True) -> torch.Tensor:
     """True lower bounds (fp32) on e = N * MSD (nm^2) for all pairs of frames a[ia] x b[ib], (A, B).
 
-    ``compiled``: use the torch.compile'd kernel (for large searches, see :data:`COMPILE_MIN_PAIRS`).
+    ``native``: on a CPU, use the fused C kernel where it is available (same values).
     """
     ia, ib = _index(ia, a), _index(ib, b)
     n = a.n_beads
-    right = b.cols32[:, ib] if isinstance(ib, torch.Tensor) else b.cols32[:, ib.start:ib.stop]
-    m = a.rows32[ia].reshape(-1, n) @ right.reshape(n, -1)  # (3A, 3B)
-    m = m.view(-1, 3, right.shape[1], 3)
-    return _kernel(a.device, compiled)(m, a.g32[ia][:, None], b.g32[ib][None, :], n)
+    left = a.rows32[:, ia] if isinstance(ia, torch.Tensor) else a.rows32[:, ia.start:ia.stop]
+    right = b.cols32[:, :, ib] if isinstance(ib, torch.Tensor) else b.cols32[:, :, ib.start:ib.stop]
+    n_a, n_b = left.shape[1], right.shape[2]
+    m = left.reshape(-1, n) @ right.reshape(n, -1)  # (3A, 3B): component (i, j) of (a, b) at [i A + a, j B + b]
+    ga, gb = a.g32[ia], b.g32[ib]
+    if native and a.device.type == "cpu" and qcp_native.load(FP32_NEWTON_STEPS) is not None:
+        return torch.from_numpy(qcp_native.lower_e(m.numpy(), ga.numpy(), gb.numpy(), FP32_NEWTON_STEPS,
+                                                   _ROOT_ERR * _EPS32, _MATMUL_ERR * _EPS32 * (n + 8)))
+    return _qcp_lower_e(m.view(3, n_a, 3, n_b), ga[:, None], gb[None, :], n)
 
 
 def _index(i, frames: Frames) -> torch.Tensor | slice:
@@ -184,7 +162,7 @@ def exact_e(a: Frames, ia, b: Frames, ib, max_steps: int = 100) -> torch.Tensor:
     if len(ia) == 0:
         return torch.zeros(0, dtype=torch.float64, device=a.device)
     m = torch.einsum("pni,pnj->pij", a.x64[ia], b.x64[ib])
-    c2, c1, c0 = _coefficients(m)
+    c2, c1, c0 = _coefficients(lambda i, j: m[:, i, j])
     gsum = a.g64[ia] + b.g64[ib]
     lam = 0.5 * gsum
     for _ in range(max_steps):
