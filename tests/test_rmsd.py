@@ -166,3 +166,14 @@ def test_native_kernel_gives_the_torch_bounds():
     native = R.lower_bound_e(fa, np.arange(90), fa, np.arange(90)).numpy()
     torch_ = R.lower_bound_e(fa, np.arange(90), fa, np.arange(90), native=False).numpy()
     np.testing.assert_allclose(native, torch_, rtol=1e-4, atol=1e-5)
+
+
+def test_physical_mask_equals_the_pairwise_definition():
+    rng = np.random.default_rng(6)
+    steps = rng.normal(size=(200, 12, 3))
+    steps *= 0.38 / np.linalg.norm(steps, axis=-1, keepdims=True)
+    xyz = np.cumsum(steps, axis=1) + rng.normal(0, 5.0, (200, 1, 3))  # far from the origin
+    i, j = np.triu_indices(12, k=3)
+    closest = np.linalg.norm(xyz[:, i] - xyz[:, j], axis=-1).min(1)
+    for threshold in np.quantile(closest, [0.2, 0.5, 0.8]):
+        np.testing.assert_array_equal(physical_mask(xyz, 0.3, 0.45, threshold), closest >= threshold)

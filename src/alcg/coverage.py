@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 TILE, CHUNK = 256, 4096
 #: frames whose center bounds are held at once by :func:`nearest_training`
 BLOCK = 8192
-#: pair distances held at once by :func:`physical_mask` (frames x pairs)
+#: bead pairs (frames x beads^2) held at once by :func:`physical_mask`
 MASK_BUDGET = 1 << 22
 
 
@@ -53,22 +53,25 @@ def physical_mask(xyz: np.ndarray, bond_min_nm: float, bond_max_nm: float,
                   min_distance_nm: float) -> np.ndarray:
     """True for frames with all bonds in range and no |i-j|>=3 pair closer than the minimum.
 
-    Pair distances are checked in chunks of frames (at most :data:`MASK_BUDGET` distances at
-    once), so memory does not grow with frames x beads^2.
+    Frames are checked in chunks (at most :data:`MASK_BUDGET` bead pairs at once), with pair
+    distances from each centered frame's Gram matrix (fp64), so memory does not grow with
+    frames x beads^2 and no (frames, pairs, 3) array is built.
     """
     finite = np.isfinite(xyz).all(axis=(1, 2))
     ok = finite.copy()
-    i, j = np.triu_indices(xyz.shape[1], k=3)
-    step = max(1, MASK_BUDGET // max(len(i), 1))
+    n = xyz.shape[1]
+    near = np.abs(np.arange(n)[:, None] - np.arange(n)[None, :]) < 3  # pairs exempt from the check
+    step = max(1, MASK_BUDGET // max(n * n, 1))
     for s in range(0, len(xyz), step):
         x = np.nan_to_num(np.asarray(xyz[s:s + step], dtype=np.float64))
+        x = x - x.mean(axis=1, keepdims=True)
         bonds = np.linalg.norm(x[:, 1:] - x[:, :-1], axis=-1)
         good = (bonds.min(1) >= bond_min_nm) & (bonds.max(1) <= bond_max_nm)
-        if len(i):
-            d2 = np.zeros((len(x), len(i)))
-            for k in range(3):
-                d2 += (x[:, i, k] - x[:, j, k]) ** 2
-            good &= np.sqrt(d2.min(1)) >= min_distance_nm
+        if n > 3:
+            sq = (x * x).sum(-1)
+            d2 = sq[:, :, None] + sq[:, None, :] - 2.0 * x @ x.transpose(0, 2, 1)
+            d2[:, near] = np.inf
+            good &= np.sqrt(np.maximum(d2.min(axis=(1, 2)), 0.0)) >= min_distance_nm
         ok[s:s + step] &= good
     return ok
 
