@@ -4,7 +4,7 @@ small-step reference, judged by their statistical error.
 BAOAB samples harmonic configurational distributions exactly at any stable step, so bond and
 angle widths cannot reveal a step that is too large; anharmonic observables (pseudo-dihedrals,
 end-to-end distance, RMSD or Q to the native state, potential energy) can. Each observable is
-summarized per replica by its mean and by the fraction of its frames in each of ``n_bins``
+summarized per replica by its mean and by the fraction of its frames in each of ``bins_per_observable``
 bins (edges: quantiles of the pooled reference), so shifts of shape are seen as well as shifts
 of the mean. Replicas are the independent units: the standard error of a statistic is the
 spread of its per-replica values over sqrt(replicas), which holds whatever the time
@@ -64,7 +64,7 @@ def _per_replica(obs: np.ndarray, edges: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(cols, axis=1)
 
 
-def compare_steps(reference: np.ndarray, candidate: np.ndarray, names: list[str], n_bins: int = 8,
+def compare_steps(reference: np.ndarray, candidate: np.ndarray, names: list[str], bins_per_observable: int = 8,
                   alpha: float = 0.01, mean_tolerance_sd: float = 0.05,
                   bin_tolerance: float = 0.01) -> StepCheck:
     """Compare observables sampled at a candidate step with those of a small-step reference.
@@ -74,22 +74,22 @@ def compare_steps(reference: np.ndarray, candidate: np.ndarray, names: list[str]
     reference, candidate : (R, T, K) K observables over T equilibrated frames of R independent
         replicas (R >= 3 each; replica and frame counts may differ between the two)
     names : the K observables' names (units are the caller's)
-    n_bins : bins per observable (equal-count bins of the pooled reference)
+    bins_per_observable : bins per observable (equal-count bins of the pooled reference)
     alpha : family-wise false-rejection probability of a step that samples correctly
     mean_tolerance_sd : tolerance of a mean, in reference standard deviations of the observable
-    bin_tolerance : tolerance of a bin fraction (absolute; each bin holds 1 / n_bins)
+    bin_tolerance : tolerance of a bin fraction (absolute; each bin holds 1 / bins_per_observable)
     """
     reference, candidate = np.asarray(reference, float), np.asarray(candidate, float)
     if reference.ndim != 3 or candidate.ndim != 3 or {reference.shape[2], candidate.shape[2]} != {len(names)}:
         raise ValueError(f"expected (R, T, {len(names)}) arrays, got {reference.shape} and {candidate.shape}")
     if min(len(reference), len(candidate)) < 3:
         raise ValueError(f"need >= 3 replicas per step, got {len(reference)} and {len(candidate)}")
-    qs = np.linspace(0, 1, n_bins + 1)[1:-1]
+    qs = np.linspace(0, 1, bins_per_observable + 1)[1:-1]
     edges = [np.quantile(reference[:, :, k], qs) for k in range(len(names))]
     r, c = _per_replica(reference, edges), _per_replica(candidate, edges)
-    labels = [f"{n} mean" for n in names] + [f"{n} bin {j}" for n in names for j in range(n_bins)]
+    labels = [f"{n} mean" for n in names] + [f"{n} bin {j}" for n in names for j in range(bins_per_observable)]
     sd = reference.reshape(-1, len(names)).std(0)
-    tolerance = np.concatenate([mean_tolerance_sd * sd, np.full(len(names) * n_bins, bin_tolerance)])
+    tolerance = np.concatenate([mean_tolerance_sd * sd, np.full(len(names) * bins_per_observable, bin_tolerance)])
     diff = c.mean(0) - r.mean(0)
     se = np.sqrt(c.var(0, ddof=1) / len(c) + r.var(0, ddof=1) / len(r))
     se = np.maximum(se, 1e-300)
