@@ -28,46 +28,75 @@ log = logging.getLogger(__name__)
 SOURCE = r"""
 #include <math.h>
 #define NEWTON_STEPS @STEPS@
-static void row(const float *restrict x, const float *restrict y, const float *restrict z,
-                long B, float g, const float *restrict gb, float root_err, float mat_err,
-                float *restrict o) {
-        for (long b = 0; b < B; ++b) {
-            float sxx = x[b], sxy = x[B + b], sxz = x[2 * B + b];
-            float syx = y[b], syy = y[B + b], syz = y[2 * B + b];
-            float szx = z[b], szy = z[B + b], szz = z[2 * B + b];
-            float sxx2 = sxx*sxx, syy2 = syy*syy, szz2 = szz*szz;
-            float sxy2 = sxy*sxy, syz2 = syz*syz, sxz2 = sxz*sxz;
-            float syx2 = syx*syx, szy2 = szy*szy, szx2 = szx*szx;
-            float syzszy_syyszz2 = 2.0f * (syz*szy - syy*szz);
-            float sxx2syy2szz2syz2szy2 = syy2 + szz2 - sxx2 + syz2 + szy2;
-            float c2 = -2.0f * (sxx2 + syy2 + szz2 + sxy2 + syx2 + sxz2 + szx2 + syz2 + szy2);
-            float c1 = 8.0f * (sxx*syz*szy + syy*szx*sxz + szz*sxy*syx
+typedef float vf __attribute__((vector_size(32)));
+typedef int vi __attribute__((vector_size(32)));
+#define W 8
+
+static inline vf sel(vi mask, vf a, vf b) { return (vf)((mask & (vi)a) | (~mask & (vi)b)); }
+static inline vf vabs(vf a) { return (vf)((vi)a & 0x7fffffff); }
+static inline vf load(const float *p) { vf v; __builtin_memcpy(&v, p, sizeof v); return v; }
+
+/* W pairs at once: correlation components s[9], G_a + G_b in gsum; returns the bounds. */
+static inline vf bound(const vf *s, vf gsum, float root_err, float mat_err) {
+    vf sxx = s[0], sxy = s[1], sxz = s[2], syx = s[3], syy = s[4], syz = s[5];
+    vf szx = s[6], szy = s[7], szz = s[8];
+            vf sxx2 = sxx*sxx, syy2 = syy*syy, szz2 = szz*szz;
+            vf sxy2 = sxy*sxy, syz2 = syz*syz, sxz2 = sxz*sxz;
+            vf syx2 = syx*syx, szy2 = szy*szy, szx2 = szx*szx;
+            vf syzszy_syyszz2 = 2.0f * (syz*szy - syy*szz);
+            vf sxx2syy2szz2syz2szy2 = syy2 + szz2 - sxx2 + syz2 + szy2;
+            vf c2 = -2.0f * (sxx2 + syy2 + szz2 + sxy2 + syx2 + sxz2 + szx2 + syz2 + szy2);
+            vf c1 = 8.0f * (sxx*syz*szy + syy*szx*sxz + szz*sxy*syx
                                - sxx*syy*szz - syz*szx*sxy - szy*syx*sxz);
-            float sxzpszx = sxz + szx, syzpszy = syz + szy, sxypsyx = sxy + syx;
-            float syzmszy = syz - szy, sxzmszx = sxz - szx, sxymsyx = sxy - syx;
-            float sxxpsyy = sxx + syy, sxxmsyy = sxx - syy;
-            float sxy2sxz2syx2szx2 = sxy2 + sxz2 - syx2 - szx2;
-            float c0 = sxy2sxz2syx2szx2 * sxy2sxz2syx2szx2
+            vf sxzpszx = sxz + szx, syzpszy = syz + szy, sxypsyx = sxy + syx;
+            vf syzmszy = syz - szy, sxzmszx = sxz - szx, sxymsyx = sxy - syx;
+            vf sxxpsyy = sxx + syy, sxxmsyy = sxx - syy;
+            vf sxy2sxz2syx2szx2 = sxy2 + sxz2 - syx2 - szx2;
+            vf c0 = sxy2sxz2syx2szx2 * sxy2sxz2syx2szx2
               + (sxx2syy2szz2syz2szy2 + syzszy_syyszz2) * (sxx2syy2szz2syz2szy2 - syzszy_syyszz2)
               + (-sxzpszx*syzmszy + sxymsyx*(sxxmsyy - szz)) * (-sxzmszx*syzpszy + sxymsyx*(sxxmsyy + szz))
               + (-sxzpszx*syzpszy - sxypsyx*(sxxpsyy - szz)) * (-sxzmszx*syzmszy - sxypsyx*(sxxpsyy + szz))
               + (sxypsyx*syzpszy + sxzpszx*(sxxmsyy + szz)) * (-sxymsyx*syzmszy + sxzpszx*(sxxpsyy + szz))
               + (sxypsyx*syzmszy + sxzmszx*(sxxmsyy - szz)) * (-sxymsyx*syzpszy + sxzmszx*(sxxpsyy - szz));
-            float gsum = g + gb[b];
-            float lam = 0.5f * gsum, dp = 1.0f;
-            #pragma GCC unroll 64
-            for (int k = 0; k < NEWTON_STEPS; ++k) {
-                float x2 = lam * lam, bb = (x2 + c2) * lam, aa = bb + c1;
-                dp = 2.0f * x2 * lam + bb + aa;
-                float p = aa * lam + c0;
-                lam = dp > 0.0f ? lam - p / dp : lam;
-            }
-            float x2 = lam * lam;
-            float size = x2 * x2 + fabsf(c2) * x2 + fabsf(c1) * fabsf(lam) + fabsf(c0);
-            float err = 2.0f * root_err * size / fmaxf(dp, 1e-30f) + mat_err * gsum;
-            float low = gsum - 2.0f * lam - err;
-            o[b] = (low == low && fabsf(low) < INFINITY) ? low : -INFINITY;
+    vf lam = 0.5f * gsum, dp = lam * 0.0f + 1.0f;
+    vf zero = lam * 0.0f, inf = zero + INFINITY;
+    for (int k = 0; k < NEWTON_STEPS; ++k) {
+        vf x2 = lam * lam, bb = (x2 + c2) * lam, aa = bb + c1;
+        dp = 2.0f * x2 * lam + bb + aa;
+        vf p = aa * lam + c0;
+        lam = lam - p / sel(dp > zero, dp, inf);
+    }
+    vf x2 = lam * lam;
+    vf size = x2 * x2 + vabs(c2) * x2 + vabs(c1) * vabs(lam) + vabs(c0);
+    vf err = 2.0f * root_err * size / sel(dp > zero + 1e-30f, dp, zero + 1e-30f) + mat_err * gsum;
+    vf low = gsum - 2.0f * lam - err;
+    return sel((low == low) & (vabs(low) < inf), low, zero - INFINITY);
+}
+
+/* One row a: pairs (a, b) for all b, W at a time (the tail through zero-padded copies). */
+static void row(const float *x, const float *y, const float *z, long B, float g, const float *gb,
+                float root_err, float mat_err, float *o) {
+    const float *rows[3] = {x, y, z};
+    for (long b0 = 0; b0 < B; b0 += W) {
+        vf s[9], gs;
+        if (b0 + W <= B) {
+            for (int c = 0; c < 9; ++c) s[c] = load(rows[c / 3] + (c % 3) * B + b0);
+            gs = load(gb + b0) + g;
+            vf out = bound(s, gs, root_err, mat_err);
+            __builtin_memcpy(o + b0, &out, sizeof out);
+        } else {
+            float buf[9][W] = {{0}}, gbuf[W] = {0}, obuf[W];
+            int nl = (int)(B - b0);
+            for (int c = 0; c < 9; ++c)
+                for (int l = 0; l < nl; ++l) buf[c][l] = rows[c / 3][(c % 3) * B + b0 + l];
+            for (int l = 0; l < nl; ++l) gbuf[l] = gb[b0 + l];
+            for (int c = 0; c < 9; ++c) s[c] = load(buf[c]);
+            gs = load(gbuf) + g;
+            vf out = bound(s, gs, root_err, mat_err);
+            __builtin_memcpy(obuf, &out, sizeof out);
+            for (int l = 0; l < nl; ++l) o[b0 + l] = obuf[l];
         }
+    }
 }
 
 /* m: (3A, 3B) row-major, component (i, j) of pair (a, b) at m[(i A + a) 3B + j B + b];
