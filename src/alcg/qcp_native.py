@@ -73,39 +73,26 @@ static inline vf bound(const vf *s, vf gsum, float root_err, float mat_err) {
     return sel((low == low) & (vabs(low) < inf), low, zero - INFINITY);
 }
 
-/* One row a: pairs (a, b) for all b, W at a time (the tail through zero-padded copies). */
-static void row(const float *x, const float *y, const float *z, long B, float g, const float *gb,
-                float root_err, float mat_err, float *o) {
-    const float *rows[3] = {x, y, z};
-    for (long b0 = 0; b0 < B; b0 += W) {
-        vf s[9], gs;
-        if (b0 + W <= B) {
-            for (int c = 0; c < 9; ++c) s[c] = load(rows[c / 3] + (c % 3) * B + b0);
-            gs = load(gb + b0) + g;
-            vf out = bound(s, gs, root_err, mat_err);
-            __builtin_memcpy(o + b0, &out, sizeof out);
-        } else {
-            float buf[9][W] = {{0}}, gbuf[W] = {0}, obuf[W];
-            int nl = (int)(B - b0);
-            for (int c = 0; c < 9; ++c)
-                for (int l = 0; l < nl; ++l) buf[c][l] = rows[c / 3][(c % 3) * B + b0 + l];
-            for (int l = 0; l < nl; ++l) gbuf[l] = gb[b0 + l];
-            for (int c = 0; c < 9; ++c) s[c] = load(buf[c]);
-            gs = load(gbuf) + g;
-            vf out = bound(s, gs, root_err, mat_err);
-            __builtin_memcpy(obuf, &out, sizeof out);
-            for (int l = 0; l < nl; ++l) o[b0 + l] = obuf[l];
-        }
-    }
-}
-
-/* m: (3A, 3B) row-major, component (i, j) of pair (a, b) at m[(i A + a) 3B + j B + b];
-   out: (A, B) lower bounds on e = N * MSD. */
-void qcp_lower(const float *m, long A, long B, const float *ga, const float *gb,
-               float root_err, float mat_err, float *out) {
+/* xa: (A, N, 3) coordinates; yb: (N, 3, B) with B a multiple of W; out: (A, B) lower bounds
+   on e = N * MSD. The correlations of W pairs are accumulated in registers (no M in memory). */
+void qcp_lower(const float *xa, const float *yb, long A, long B, int N, const float *ga,
+               const float *gb, float root_err, float mat_err, float *out) {
     for (long a = 0; a < A; ++a) {
-        row(m + a * 3 * B, m + (A + a) * 3 * B, m + (2 * A + a) * 3 * B, B, ga[a], gb,
-            root_err, mat_err, out + a * B);
+        const float *x = xa + a * N * 3;
+        for (long b0 = 0; b0 < B; b0 += W) {
+            vf s[9];
+            for (int c = 0; c < 9; ++c) s[c] = (vf){0};
+            for (int n = 0; n < N; ++n) {
+                const float *y = yb + (long)n * 3 * B + b0;
+                vf y0 = load(y), y1 = load(y + B), y2 = load(y + 2 * B);
+                for (int i = 0; i < 3; ++i) {
+                    float xi = x[3 * n + i];
+                    s[3 * i] += xi * y0; s[3 * i + 1] += xi * y1; s[3 * i + 2] += xi * y2;
+                }
+            }
+            vf out8 = bound(s, load(gb + b0) + ga[a], root_err, mat_err);
+            __builtin_memcpy(out + a * B + b0, &out8, sizeof out8);
+        }
     }
 }
 """
@@ -140,7 +127,8 @@ def load(steps: int = 8):
                     os.replace(out, lib)
             fn = ctypes.CDLL(str(lib)).qcp_lower
             f32 = np.ctypeslib.ndpointer(np.float32, flags="C_CONTIGUOUS")
-            fn.argtypes = [f32, ctypes.c_long, ctypes.c_long, f32, f32, ctypes.c_float, ctypes.c_float, f32]
+            fn.argtypes = [f32, f32, ctypes.c_long, ctypes.c_long, ctypes.c_int, f32, f32, ctypes.c_float,
+                           ctypes.c_float, f32]
             fn.restype = None
         except (OSError, subprocess.SubprocessError) as exc:
             log.warning("native QCP kernel unavailable (%s); using torch", str(exc).splitlines()[0])
@@ -149,17 +137,21 @@ def load(steps: int = 8):
     return fn
 
 
-def lower_e(m: np.ndarray, ga: np.ndarray, gb: np.ndarray, steps: int, root_err: float,
-            mat_err: float) -> np.ndarray:
-    """Lower bounds on e (A, B) nm^2 from correlations ``m`` (3A, 3B) fp32 (component (i, j) of
-    pair (a, b) at ``m[i A + a, j B + b]``); see :mod:`alcg.rmsd`.
+def lower_e(xa: np.ndarray, yb: np.ndarray, ga: np.ndarray, gb: np.ndarray, steps: int,
+            root_err: float, mat_err: float) -> np.ndarray:
+    """Lower bounds on e (A, B) nm^2 of frames ``xa`` (A, N, 3) against ``yb`` (N, 3, B), fp32
+    and centered, with G (sum of squares) ``ga`` (A,) and ``gb`` (B,); see :mod:`alcg.rmsd`.
 
-    ``root_err`` and ``mat_err`` are the bound's coefficients already multiplied by fp32 eps
-    (and, for ``mat_err``, by N + 8).
+    ``root_err`` and ``mat_err`` are the error bound's coefficients already multiplied by fp32
+    eps (and, for ``mat_err``, by N + 8).
     """
     fn = load(steps)
-    a, b = len(ga), len(gb)
-    out = np.empty((a, b), dtype=np.float32)
-    fn(np.ascontiguousarray(m, dtype=np.float32), a, b, np.ascontiguousarray(ga, dtype=np.float32),
-       np.ascontiguousarray(gb, dtype=np.float32), root_err, mat_err, out)
-    return out
+    n_a, n, n_b = len(ga), yb.shape[0], len(gb)
+    pad = (-n_b) % 8
+    if pad:
+        yb = np.concatenate([yb, np.zeros((n, 3, pad), np.float32)], axis=2)
+        gb = np.concatenate([gb, np.zeros(pad, np.float32)])
+    out = np.empty((n_a, n_b + pad), dtype=np.float32)
+    fn(np.ascontiguousarray(xa, dtype=np.float32), np.ascontiguousarray(yb, dtype=np.float32), n_a, n_b + pad, n,
+       np.ascontiguousarray(ga, dtype=np.float32), np.ascontiguousarray(gb, dtype=np.float32), root_err, mat_err, out)
+    return out[:, :n_b]

@@ -118,9 +118,9 @@ class Frames:
         self.device = torch.device(device)
         self.x64 = torch.as_tensor(x, device=self.device)
         self.g64 = (self.x64 ** 2).sum(dim=(1, 2))
-        self.x32 = self.x64.float()
-        self.rows32 = self.x32.permute(2, 0, 1).contiguous()  # (3, F, N): left factor of tile matmuls
-        self.cols32 = self.x32.permute(1, 2, 0).contiguous()  # (N, 3, F): right factor
+        x32 = self.x64.float()
+        self.rows32 = x32.permute(2, 0, 1).contiguous()  # (3, F, N): left factor of tile matmuls
+        self.cols32 = x32.permute(1, 2, 0).contiguous()  # (N, 3, F): right factor
         self.g32 = self.g64.float()
         self.rg = torch.sqrt(self.g64 / max(self.n_beads, 1)).cpu().numpy()
 
@@ -138,11 +138,12 @@ def lower_bound_e(a: Frames, ia, b: Frames, ib, native: bool = True) -> torch.Te
     left = a.rows32[:, ia] if isinstance(ia, torch.Tensor) else a.rows32[:, ia.start:ia.stop]
     right = b.cols32[:, :, ib] if isinstance(ib, torch.Tensor) else b.cols32[:, :, ib.start:ib.stop]
     n_a, n_b = left.shape[1], right.shape[2]
-    m = left.reshape(-1, n) @ right.reshape(n, -1)  # (3A, 3B): component (i, j) of (a, b) at [i A + a, j B + b]
     ga, gb = a.g32[ia], b.g32[ib]
     if native and a.device.type == "cpu" and qcp_native.load(FP32_NEWTON_STEPS) is not None:
-        return torch.from_numpy(qcp_native.lower_e(m.numpy(), ga.numpy(), gb.numpy(), FP32_NEWTON_STEPS,
-                                                   _ROOT_ERR * _EPS32, _MATMUL_ERR * _EPS32 * (n + 8)))
+        return torch.from_numpy(qcp_native.lower_e(left.permute(1, 2, 0).numpy(), right.numpy(), ga.numpy(),
+                                                   gb.numpy(), FP32_NEWTON_STEPS, _ROOT_ERR * _EPS32,
+                                                   _MATMUL_ERR * _EPS32 * (n + 8)))
+    m = left.reshape(-1, n) @ right.reshape(n, -1)  # (3A, 3B): component (i, j) of (a, b) at [i A + a, j B + b]
     return _qcp_lower_e(m.view(3, n_a, 3, n_b), ga[:, None], gb[None, :], n)
 
 
