@@ -161,11 +161,12 @@ def test_native_kernel_gives_the_torch_bounds():
     if qcp_native.load() is None:
         pytest.skip("no C compiler: the torch kernel is the only one")
     rng = np.random.default_rng(7)
-    a = np.concatenate([_chain(rng)[None] + rng.normal(0, s, (30, 10, 3)) for s in (1e-4, 0.05, 0.5)])
-    fa = R.Frames(a)
-    native = R.lower_bound_e(fa, np.arange(90), fa, np.arange(90)).numpy()
-    torch_ = R.lower_bound_e(fa, np.arange(90), fa, np.arange(90), native=False).numpy()
-    np.testing.assert_allclose(native, torch_, rtol=1e-4, atol=1e-5)
+    for n in (10, 35):  # the fused loop, and the BLAS product above PRODUCT_MIN_BEADS
+        a = np.concatenate([_chain(rng, n)[None] + rng.normal(0, s, (30, n, 3)) for s in (1e-4, 0.05, 0.5)])
+        fa = R.Frames(a)
+        native = R.lower_bound_e(fa, np.arange(90), fa, np.arange(89)).numpy()
+        torch_ = R.lower_bound_e(fa, np.arange(90), fa, np.arange(89), native=False).numpy()
+        np.testing.assert_allclose(native, torch_, rtol=1e-4, atol=1e-5 * n)
 
 
 def test_physical_mask_equals_the_pairwise_definition():
