@@ -95,7 +95,8 @@ def main() -> None:
         else:
             row["verdict"] = "fail"
         out["steps"][f"{dt_fs:g}_fs"] = row
-        print(dt_fs, row.get("verdict"), row.get("max_abs_z"), row.get("max_detectable_over_tolerance"), flush=True)
+        print(dt_fs, row.get("verdict"), row.get("max_abs_z"), row.get("max_detectable_over_tolerance"),
+              flush=True)
     passing = [float(k[:-3]) for k, r in out["steps"].items() if r["verdict"] == "pass"]
     out["largest_passing_dt_fs"] = max(passing) if passing else None
     text = json.dumps(out, indent=2)

@@ -6,9 +6,9 @@ that is cheap, and there the torch code runs. torch.compile fuses the same loop,
 it took over ten minutes on the 2-core test machine. This module compiles the identical
 arithmetic (same formulas, same fixed Newton steps, same error bound) with the system C
 compiler in about a second, once per machine (cached under ``$XDG_CACHE_HOME/alcg`` or
-``~/.cache/alcg``, keyed by a hash of the source), and loads it with ctypes. Without a
-compiler, :func:`load` returns None and the torch code runs instead. Tests check that both
-give the same bounds. Up to :data:`PRODUCT_MIN_BEADS` beads the loop also accumulates the 3x3
+``~/.cache/alcg``, keyed by a hash of the source, flags and CPU), and loads it with ctypes.
+Without a compiler (or with ``ALCG_NATIVE_QCP=0``), :func:`load` returns None and the torch
+code runs instead. Tests check that both give the same bounds. Up to :data:`PRODUCT_MIN_BEADS` beads the loop also accumulates the 3x3
 correlations in registers; above, they come from a BLAS product (2.6x faster at 80 beads).
 """
 from __future__ import annotations
@@ -118,6 +118,20 @@ FLAGS = ["-O3", "-march=native", "-fPIC", "-shared", "-fno-math-errno"]
 _LIB: dict = {}
 
 
+def _cpu_id() -> str:
+    """This CPU's instruction-set flags: part of the cache key, since -march=native code built
+    on one node type of a cluster may not run on another that shares the home directory."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                return line
+    except OSError:
+        pass
+    import platform
+
+    return platform.machine() + platform.processor()
+
+
 def _cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "alcg"
@@ -132,7 +146,7 @@ def load(steps: int = 8):
     cc = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
     if cc and os.environ.get("ALCG_NATIVE_QCP", "1") != "0":
         source = SOURCE.replace("@STEPS@", str(int(steps)))
-        key = hashlib.sha256((source + " ".join(FLAGS) + cc).encode()).hexdigest()[:16]
+        key = hashlib.sha256((source + " ".join(FLAGS) + cc + _cpu_id()).encode()).hexdigest()[:16]
         lib = _cache_dir() / f"qcp_{key}.so"
         try:
             if not lib.exists():
