@@ -1,10 +1,18 @@
 """RMSD-based selection of CG frames that the training set does not cover.
 
-For each physically valid CG frame the C-alpha RMSD (after optimal superposition, via
-MDTraj) to its nearest training frame is found exactly, but cheaply: the training set is
-summarized by k centers (farthest-point clustering); the triangle inequality on RMSD then
-bounds each frame's distance, and exact RMSDs are only computed against the members of
-clusters that could hold the nearest frame.
+For each physically valid CG frame the C-alpha RMSD (after optimal superposition) to its
+nearest training frame is found exactly, but cheaply: the training set is summarized by k
+centers (farthest-point clustering); the triangle inequality on RMSD (a metric) then bounds
+each frame's distance, so frames whose bounds decide their category skip the search, and the
+rest are searched only among members of clusters that could hold the nearest frame and whose
+radius of gyration is close enough (|dRg| is a lower bound on RMSD). The search runs as dense
+tiles in torch (:mod:`alcg.rmsd`): fp32 lower bounds discard pairs, and every pair that could
+be the nearest is recomputed exactly in fp64.
+
+Exactness: categories and picks are those of exact RMSDs; ``nearest_rmsd`` is exact (fp64) for
+every frame the bounds did not decide (all candidates), and an upper bound (the exact distance
+to a nearby center, below ``rmsd_lo_nm``) for frames the bounds prove covered. Ties: the
+nearest training frame is the one of smallest index among those at the smallest fp64 RMSD.
 """
 from __future__ import annotations
 
@@ -13,10 +21,19 @@ from dataclasses import dataclass
 
 import mdtraj as md
 import numpy as np
+import torch
 
+from alcg import rmsd as R
 from alcg.settings import Select
 
 log = logging.getLogger(__name__)
+
+#: frames per search tile and training frames per chunk (fp32 tile: TILE x CHUNK pairs)
+TILE, CHUNK = 256, 4096
+#: frames whose center bounds are held at once by :func:`nearest_training`
+BLOCK = 8192
+#: bead pairs (frames x beads^2) held at once by :func:`physical_mask`
+MASK_BUDGET = 1 << 22
 
 
 def ca_trajectory(xyz: np.ndarray) -> md.Trajectory:
@@ -32,48 +49,154 @@ def ca_trajectory(xyz: np.ndarray) -> md.Trajectory:
     return t
 
 
-def _subset(traj: md.Trajectory, idx: np.ndarray) -> md.Trajectory:
-    """Frames ``idx`` of a centered trajectory, keeping the matching RMSD traces
-    (MDTraj's slicing keeps the traces of the whole trajectory)."""
-    sub = traj[idx]
-    sub._rmsd_traces = traj._rmsd_traces[idx]
-    return sub
-
-
-def rmsd_to(frames: md.Trajectory, ref: md.Trajectory, k: int) -> np.ndarray:
-    """RMSD (nm) of every frame to frame ``k`` of ``ref`` (both pre-centered)."""
-    return md.rmsd(frames, ref, k, precentered=True).astype(np.float64)
-
-
 def physical_mask(xyz: np.ndarray, bond_min_nm: float, bond_max_nm: float,
                   min_distance_nm: float) -> np.ndarray:
-    """True for frames with all bonds in range and no |i-j|>=3 pair closer than the minimum."""
+    """True for frames with all bonds in range and no |i-j|>=3 pair closer than the minimum.
+
+    Frames are checked in chunks (at most :data:`MASK_BUDGET` bead pairs at once), with pair
+    distances from each centered frame's Gram matrix (fp64), so memory does not grow with
+    frames x beads^2 and no (frames, pairs, 3) array is built.
+    """
     finite = np.isfinite(xyz).all(axis=(1, 2))
-    x = np.nan_to_num(xyz)
-    bonds = np.linalg.norm(x[:, 1:] - x[:, :-1], axis=-1)
-    ok = finite & (bonds.min(1) >= bond_min_nm) & (bonds.max(1) <= bond_max_nm)
-    i, j = np.triu_indices(x.shape[1], k=3)
-    if len(i):
-        d = np.linalg.norm(x[:, i] - x[:, j], axis=-1)
-        ok &= d.min(1) >= min_distance_nm
+    ok = finite.copy()
+    n = xyz.shape[1]
+    near = np.abs(np.arange(n)[:, None] - np.arange(n)[None, :]) < 3  # pairs exempt from the check
+    step = max(1, MASK_BUDGET // max(n * n, 1))
+    for s in range(0, len(xyz), step):
+        x = np.nan_to_num(np.asarray(xyz[s:s + step], dtype=np.float64))
+        x = x - x.mean(axis=1, keepdims=True)
+        bonds = np.linalg.norm(x[:, 1:] - x[:, :-1], axis=-1)
+        good = (bonds.min(1) >= bond_min_nm) & (bonds.max(1) <= bond_max_nm)
+        if n > 3:
+            sq = (x * x).sum(-1)
+            d2 = sq[:, :, None] + sq[:, None, :] - 2.0 * x @ x.transpose(0, 2, 1)
+            d2[:, near] = np.inf
+            good &= np.sqrt(np.maximum(d2.min(axis=(1, 2)), 0.0)) >= min_distance_nm
+        ok[s:s + step] &= good
     return ok
 
 
-def k_centers(train: md.Trajectory, n_centers: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Farthest-point clustering: (center frame indices, label per frame, distance to center)."""
+def _bounds(a: R.Frames, ia: np.ndarray, b: R.Frames, ib: np.ndarray) -> np.ndarray:
+    """fp32 lower bounds on e = N * MSD (nm^2) of a[ia] x b[ib], tiled, (A, B) numpy."""
+    out = np.empty((len(ia), len(ib)), dtype=np.float32)
+    for s in range(0, len(ia), TILE):
+        for t in range(0, len(ib), CHUNK):
+            out[s:s + TILE, t:t + CHUNK] = R.lower_bound_e(
+                a, ia[s:s + TILE], b, ib[t:t + CHUNK]).cpu().numpy()
+    return out
+
+
+def k_centers(train: R.Frames, n_centers: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Farthest-point clustering: (center frame indices, label per frame, radius per center nm).
+
+    Centers are chosen on fp32 distances (any choice keeps the bounds valid); each radius is
+    the exact (fp64) largest RMSD of a member to its center.
+    """
     rng = np.random.default_rng(seed)
-    centers = [int(rng.integers(train.n_frames))]
-    dist = rmsd_to(train, train, centers[0])
-    label = np.zeros(train.n_frames, dtype=np.int64)
-    for c in range(1, min(n_centers, train.n_frames)):
+    every = np.arange(len(train))
+    centers = [int(rng.integers(len(train)))]
+    dist = R.lower_bound_e(train, centers, train, every)[0].cpu().numpy()
+    label = np.zeros(len(train), dtype=np.int64)
+    for c in range(1, min(n_centers, len(train))):
         nxt = int(np.argmax(dist))
-        if dist[nxt] == 0:
+        if dist[nxt] <= 0:
             break
         centers.append(nxt)
-        d = rmsd_to(train, train, nxt)
+        d = R.lower_bound_e(train, [nxt], train, every)[0].cpu().numpy()
         closer = d < dist
         dist[closer], label[closer] = d[closer], c
-    return np.array(centers), label, dist
+    centers = np.array(centers)
+    member_e = R.to_rmsd(R.exact_e(train, every, train, centers[label]), train.n_beads)
+    radius = np.zeros(len(centers))
+    np.maximum.at(radius, label, member_e)
+    return centers, label, radius
+
+
+def _best_per_row(rows: np.ndarray, cols: np.ndarray, e: np.ndarray, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the smallest ``e`` and its column, ties to the smaller column."""
+    order = np.lexsort((cols, e, rows))
+    rows, cols, e = rows[order], cols[order], e[order]
+    first = np.ones(len(rows), dtype=bool)
+    first[1:] = rows[1:] != rows[:-1]
+    best_e, best_c = np.full(n_rows, np.inf), np.full(n_rows, -1, dtype=np.int64)
+    best_e[rows[first]], best_c[rows[first]] = e[first], cols[first]
+    return best_e, best_c
+
+
+def nearest_training(frames: R.Frames, train: R.Frames, n_centers: int, seed: int,
+                     lo_nm: float = 0.0, hi_nm: float = np.inf,
+                     prune: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest training frame of every frame: (RMSD nm, training index).
+
+    Frames whose bounds prove them closer than ``lo_nm`` or farther than ``hi_nm`` skip the
+    search (their value is a bound on the correct side of the threshold, see the module doc);
+    ``prune=False`` searches every frame against every training frame (same categories and
+    same exact values for searched frames; for tests).
+    """
+    centers, label, radius = k_centers(train, n_centers, seed)
+    members = [np.flatnonzero(label == c) for c in range(len(centers))]
+    nearest, index = np.zeros(len(frames)), np.zeros(len(frames), dtype=np.int64)
+    for s in range(0, len(frames), BLOCK):
+        rows = np.arange(s, min(s + BLOCK, len(frames)))
+        nearest[rows], index[rows] = _nearest_block(frames, rows, train, centers, label, radius, members,
+                                                    lo_nm, hi_nm, prune)
+    return nearest, index
+
+
+def _nearest_block(frames: R.Frames, rows: np.ndarray, train: R.Frames, centers: np.ndarray,
+                   label: np.ndarray, radius: np.ndarray, members: list[np.ndarray], lo_nm: float,
+                   hi_nm: float, prune: bool) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`nearest_training` for the frames ``rows`` (bounds held for one block only)."""
+    n = frames.n_beads
+    low_c = _bounds(frames, rows, train, centers)  # (B, K)
+    near_c = low_c.argmin(1)
+    best_e = R.exact_e(frames, rows, train, centers[near_c]).cpu().numpy()
+    best_i = centers[near_c].copy()
+    upper = np.sqrt(best_e / n)
+    lower = np.sqrt(np.maximum(low_c, 0.0) / n) - radius[None, :]
+    if prune:
+        todo = np.flatnonzero(~((upper < lo_nm) | (lower.min(1) > hi_nm)))
+    else:
+        todo, lower = np.arange(len(rows)), np.full_like(lower, -np.inf)
+    todo = todo[np.argsort(label[best_i[todo]], kind="stable")]
+    for s in range(0, len(todo), TILE):
+        tile = todo[s:s + TILE]
+        best_e[tile], best_i[tile] = _search_tile(frames, rows[tile], train, members, lower[tile],
+                                                  best_e[tile], best_i[tile])
+    return np.sqrt(best_e / n), best_i
+
+
+def _search_tile(frames: R.Frames, tile: np.ndarray, train: R.Frames, members: list[np.ndarray],
+                 lower: np.ndarray, best_e: np.ndarray, best_i: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Exact nearest of the frames ``tile`` among the training frames their bounds allow."""
+    n = frames.n_beads
+    best = np.sqrt(best_e / n)
+    admissible = np.flatnonzero((lower <= best[:, None]).any(0))
+    if len(admissible) == 0:
+        return best_e, best_i
+    idx = np.sort(np.concatenate([members[c] for c in admissible]))
+    rg_a = frames.rg[tile]
+    rg_b = train.rg[idx]
+    idx = idx[(rg_b >= (rg_a - best).min()) & (rg_b <= (rg_a + best).max())]
+    rows_all, cols_all, low_all = [], [], []
+    local = np.arange(len(tile))
+    for t in range(0, len(idx), CHUNK):
+        cols = idx[t:t + CHUNK]
+        low = R.lower_bound_e(frames, tile, train, cols).cpu().numpy()
+        j = low.argmin(1)
+        e_j = R.exact_e(frames, tile, train, cols[j]).cpu().numpy()
+        better = (e_j < best_e) | ((e_j == best_e) & (cols[j] < best_i))
+        best_e, best_i = np.where(better, e_j, best_e), np.where(better, cols[j], best_i)
+        r, c = np.nonzero(low <= best_e[:, None])
+        rows_all.append(r), cols_all.append(cols[c]), low_all.append(low[r, c])
+    if not rows_all:
+        return best_e, best_i
+    r, c, low = np.concatenate(rows_all), np.concatenate(cols_all), np.concatenate(low_all)
+    keep = low <= best_e[r]
+    r, c = r[keep], c[keep]
+    e = R.exact_e(frames, tile[r], train, c).cpu().numpy()
+    return _best_per_row(np.concatenate([r, local]), np.concatenate([c, best_i]),
+                         np.concatenate([e, best_e]), len(tile))
 
 
 @dataclass
@@ -107,14 +230,16 @@ class RMSDSelector:
         (k-centers summarizing the training set), ``bond_min_nm``, ``bond_max_nm``,
         ``min_distance_nm`` (physical validity checks); all nm
     seed : seed of the k-centers start
+    device : torch device of the RMSD search ("cpu", "cuda")
+    prune : False searches every frame against every training frame (tests: same result)
     """
 
-    def __init__(self, settings: Select, seed: int):
+    def __init__(self, settings: Select, seed: int, device: str = "cpu", prune: bool = True):
         s = settings
         self.rmsd_lo_nm, self.rmsd_hi_nm = s.rmsd_lo_nm, s.rmsd_hi_nm
         self.n_select, self.min_pair_rmsd_nm, self.n_centers = s.n_select, s.min_pair_rmsd_nm, s.n_centers
         self.bond_min_nm, self.bond_max_nm, self.min_distance_nm = s.bond_min_nm, s.bond_max_nm, s.min_distance_nm
-        self.seed = seed
+        self.seed, self.device, self.prune = seed, device, prune
         self.result_: SelectionResult | None = None
 
     def fit(self, cg_frames: np.ndarray, training_frames: np.ndarray) -> "RMSDSelector":
@@ -135,30 +260,9 @@ class RMSDSelector:
         return self.result_
 
     def _nearest(self, frames_xyz: np.ndarray, train_xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        frames, train = ca_trajectory(frames_xyz), ca_trajectory(train_xyz)
-        centers, label, radius_of = k_centers(train, self.n_centers, self.seed)
-        radius = np.array([radius_of[label == c].max() for c in range(len(centers))])
-        d_c = np.stack([rmsd_to(frames, train, c) for c in centers], axis=1)  # (F, K)
-        upper = d_c.min(1)
-        best = upper.copy()
-        best_idx = centers[d_c.argmin(1)]
-        lower = d_c - radius[None, :]
-        members = [np.flatnonzero(label == c) for c in range(len(centers))]
-        for f in range(frames.n_frames):
-            if upper[f] < self.rmsd_lo_nm or lower[f].min() > self.rmsd_hi_nm:
-                continue  # surely covered / surely too far: the bound decides the category
-            cand = np.flatnonzero(lower[f] < best[f])
-            if len(cand) == 0:
-                continue
-            idx = np.concatenate([members[c] for c in cand])
-            if len(idx) > 0.5 * train.n_frames:
-                d = md.rmsd(train, frames, f, precentered=True)[idx]
-            else:
-                d = md.rmsd(_subset(train, idx), frames, f, precentered=True)
-            k = int(np.argmin(d))
-            if d[k] < best[f]:
-                best[f], best_idx[f] = float(d[k]), int(idx[k])
-        return best, best_idx
+        frames, train = R.Frames(frames_xyz, self.device), R.Frames(train_xyz, self.device)
+        return nearest_training(frames, train, self.n_centers, self.seed, self.rmsd_lo_nm,
+                                self.rmsd_hi_nm, self.prune)
 
     def _pick(self, xyz: np.ndarray, nearest: np.ndarray, category: np.ndarray) -> np.ndarray:
         cand = np.flatnonzero(category == "candidate")
@@ -166,24 +270,36 @@ class RMSDSelector:
         return diverse_picks(xyz, order, self.n_select, self.min_pair_rmsd_nm)
 
 
-def diverse_picks(xyz: np.ndarray, order: np.ndarray, n_select: int, min_pair_rmsd_nm: float) -> np.ndarray:
+def diverse_picks(xyz: np.ndarray, order: np.ndarray, n_select: int, min_pair_rmsd_nm: float,
+                  block: int = 256, device: str = "cpu") -> np.ndarray:
     """Walk frames in ``order``; keep a frame unless it is within ``min_pair_rmsd_nm`` (nm) of a pick.
 
-    Returns at most ``n_select`` frame indices, in pick order.
+    Exact fp64 RMSDs, in blocks of ``block`` frames: each block is compared with the picks so
+    far and within itself, so the cost is linear in the candidates (at most
+    ``len(order) * (n_select + block)`` RMSDs). Returns at most ``n_select`` frame indices, in
+    pick order.
     """
-    picks: list[int] = []
-    if len(order) == 0:
-        return np.array(picks, dtype=np.int64)
-    t = ca_trajectory(xyz[order])
-    picked_pos: list[int] = []
-    for k, f in enumerate(order):
+    order = np.asarray(order, dtype=np.int64)
+    picks: list[int] = []  # positions in ``order``
+    if len(order) == 0 or n_select <= 0:
+        return np.zeros(0, dtype=np.int64)
+    frames = R.Frames(xyz[order], device)
+    for s in range(0, len(order), block):
         if len(picks) >= n_select:
             break
-        if picked_pos and md.rmsd(t, t, k, precentered=True)[picked_pos].min() < min_pair_rmsd_nm:
-            continue
-        picks.append(int(f))
-        picked_pos.append(k)
-    return np.array(picks, dtype=np.int64)
+        pos = np.arange(s, min(s + block, len(order)))
+        if picks:
+            pos = pos[R.exact_rmsd_matrix(frames, pos, frames, picks).min(1) >= min_pair_rmsd_nm]
+        within = R.exact_rmsd_matrix(frames, pos, frames, pos)
+        kept: list[int] = []
+        for k in range(len(pos)):
+            if len(picks) >= n_select:
+                break
+            if kept and within[k, kept].min() < min_pair_rmsd_nm:
+                continue
+            kept.append(k)
+            picks.append(int(pos[k]))
+    return order[np.array(picks, dtype=np.int64)]
 
 
 def plot_histogram(scores: np.ndarray, picked: np.ndarray, lo: float, hi: float, xlabel: str, path) -> None:

@@ -1,0 +1,162 @@
+"""How cost grows with protein size: CG forces, RMSD selection and the validity mask at 10, 35,
+80 and 200 beads, with time and peak memory; prints JSON (and writes it with --out).
+
+Each measurement runs in its own subprocess, so that its peak resident memory
+(``ru_maxrss``) is its own. Memory per replica of the CG forces is the slope between two
+replica counts. Parts:
+
+- forces: one force evaluation of the network used in simulation
+  (:class:`alcg.fastforces.FastForceField`: dense all pairs, tabulated filters, eager) and of
+  the exact model on PyG's edge list (``pair_path="edges"``: only pairs within the cutoff),
+  on random-walk chains with 0.38 nm bonds; the fraction of pairs within the 3 nm cutoff of
+  those chains is reported: where it is high, dense does no wasted work;
+- select: :class:`alcg.coverage.RMSDSelector` (torch search), F x F frames of the
+  selection benchmark's data (:func:`run_all.select_data`) at each size;
+- mask: :func:`alcg.coverage.physical_mask` on 10^5 frames: peak memory in chunks, and the
+  (F, P, 3) array the unchunked version built.
+
+    python benchmarks/scaling.py --out benchmarks/measured/scaling.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _chains(n_frames: int, n_beads: int, seed: int = 0):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    steps = rng.normal(size=(n_frames, n_beads - 1, 3))
+    steps *= 0.38 / np.linalg.norm(steps, axis=-1, keepdims=True)
+    return np.concatenate([np.zeros((n_frames, 1, 3)), np.cumsum(steps, 1)], 1)
+
+
+def _model(n_beads: int):
+    import numpy as np
+    import torch
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from alcg import settings as S
+    from alcg.model import CGModel
+    from alcg.priors import fit_priors
+
+    x = _chains(400, n_beads)
+    prior = fit_priors(x, 340.0, S.defaults(S.Priors))
+    torch.manual_seed(0)
+    types = torch.as_tensor(np.random.default_rng(0).integers(0, 20, n_beads))
+    return CGModel(types, prior, S.defaults(S.Model)), x
+
+
+def part_forces(n_beads: int, replicas: int, path: str) -> dict:
+    import numpy as np
+    import torch
+
+    from alcg.fastforces import FastForceField
+
+    torch.set_num_threads(1)
+    model, x = _model(n_beads)
+    xt = torch.as_tensor(_chains(replicas, n_beads, seed=1), dtype=torch.float32)
+    if path == "dense_fast":
+        fn = FastForceField(model, compile=False)
+    else:
+        model.pair_path = "edges"
+
+        def fn(y):
+            return model.energy_and_forces(y)
+    fn(xt[:1])
+    base = _peak_mb()
+    times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        fn(xt)
+        times.append(time.perf_counter() - t0)
+    d = np.linalg.norm(xt[:, :, None] - xt[:, None, :], axis=-1)[:, *np.triu_indices(n_beads, 1)]
+    return {"seconds_per_eval": min(times), "peak_rss_mb": _peak_mb(), "rss_before_eval_mb": base,
+            "fraction_pairs_within_cutoff": float((d < model.hparams["cutoff_nm"]).mean())}
+
+
+def part_select(n_beads: int, n_frames: int) -> dict:
+    import torch
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from run_all import bench_select
+
+    torch.set_num_threads(1)
+    out = bench_select((n_frames,), n_beads, "cpu", mdtraj=False)[f"{n_frames}x{n_frames}"]
+    return {"seconds": out["seconds"], "n_candidates": out["n_candidates"], "peak_rss_mb": _peak_mb()}
+
+
+def part_mask(n_beads: int, n_frames: int) -> dict:
+    from alcg.coverage import physical_mask
+
+    x = _chains(n_frames, n_beads)
+    base = _peak_mb()
+    t0 = time.perf_counter()
+    physical_mask(x, 0.3, 0.45, 0.35)
+    pairs = (n_beads - 2) * (n_beads - 3) // 2
+    return {"seconds": time.perf_counter() - t0, "peak_rss_mb": _peak_mb(), "rss_with_frames_mb": base,
+            "unchunked_pair_array_mb": n_frames * pairs * 3 * 8 / 2 ** 20}
+
+
+def _sub(part: str, *args) -> dict:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    code = f"import json, sys; sys.path.insert(0, {str(ROOT / 'benchmarks')!r}); import scaling; " \
+           f"print(json.dumps(scaling.part_{part}(*{args!r})))"
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT)
+    if res.returncode:
+        return {"error": res.stderr.strip().splitlines()[-1] if res.stderr.strip() else f"rc {res.returncode}"}
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--beads", nargs="*", type=int, default=[10, 35, 80, 200])
+    ap.add_argument("--replicas", nargs=2, type=int, default=[2, 8], help="two counts: memory per replica is the slope")
+    ap.add_argument("--select-frames", type=int, default=10_000)
+    ap.add_argument("--select-beads", nargs="*", type=int, default=[10, 35, 80])
+    ap.add_argument("--mask-frames", type=int, default=100_000)
+    ap.add_argument("--out", type=Path)
+    args = ap.parse_args()
+    out = {"machine": {"cpu_count": os.cpu_count(), "threads": 1, "load_average_at_start": os.getloadavg(),
+                       "note": "shared, loaded 2-core machine: compare ratios within this file"},
+           "forces": {}, "select": {}, "mask": {}}
+    r1, r2 = args.replicas
+    for n in args.beads:
+        row = {}
+        for path in ("dense_fast", "edges_exact"):
+            a, b = _sub("forces", n, r1, path), _sub("forces", n, r2, path)
+            if "error" in a or "error" in b:
+                row[path] = {"error": a.get("error") or b.get("error")}
+                continue
+            row[path] = {"seconds_per_replica_eval": b["seconds_per_eval"] / r2,
+                         "memory_per_replica_mb": (b["peak_rss_mb"] - a["peak_rss_mb"]) / (r2 - r1),
+                         "fraction_pairs_within_cutoff": b["fraction_pairs_within_cutoff"],
+                         f"peak_rss_mb_{r2}_replicas": b["peak_rss_mb"]}
+        out["forces"][str(n)] = row
+        print("forces", n, row, flush=True)
+    for n in args.select_beads:
+        out["select"][str(n)] = _sub("select", n, args.select_frames)
+        print("select", n, out["select"][str(n)], flush=True)
+    out["mask"]["80"] = _sub("mask", 80, args.mask_frames)
+    out["machine"]["load_average_at_end"] = os.getloadavg()
+    text = json.dumps(out, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
