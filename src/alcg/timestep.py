@@ -13,7 +13,7 @@ correlation within a replica.
 Verdict:
 
 - ``fail``: some statistic differs by more than ``z_crit`` standard errors (two-sided,
-  Bonferroni over all statistics at level ``alpha``);
+  Bonferroni over all statistics at level ``false_rejection``);
 - ``underpowered``: no significant difference, but a difference as large as the tolerance
   would be detected with less than 80 % probability for some statistic (more sampling needed);
 - ``pass``: neither.
@@ -65,7 +65,7 @@ def _per_replica(obs: np.ndarray, edges: list[np.ndarray]) -> np.ndarray:
 
 
 def compare_steps(reference: np.ndarray, candidate: np.ndarray, names: list[str], bins_per_observable: int = 8,
-                  alpha: float = 0.01, mean_tolerance_sd: float = 0.05,
+                  false_rejection: float = 0.01, mean_tolerance_sd: float = 0.05,
                   bin_tolerance: float = 0.01) -> StepCheck:
     """Compare observables sampled at a candidate step with those of a small-step reference.
 
@@ -75,7 +75,7 @@ def compare_steps(reference: np.ndarray, candidate: np.ndarray, names: list[str]
         replicas (R >= 3 each; replica and frame counts may differ between the two)
     names : the K observables' names (units are the caller's)
     bins_per_observable : bins per observable (equal-count bins of the pooled reference)
-    alpha : family-wise false-rejection probability of a step that samples correctly
+    false_rejection : family-wise false-rejection probability of a step that samples correctly
     mean_tolerance_sd : tolerance of a mean, in reference standard deviations of the observable
     bin_tolerance : tolerance of a bin fraction (absolute; each bin holds 1 / bins_per_observable)
     """
@@ -94,7 +94,7 @@ def compare_steps(reference: np.ndarray, candidate: np.ndarray, names: list[str]
     se = np.sqrt(c.var(0, ddof=1) / len(c) + r.var(0, ddof=1) / len(r))
     se = np.maximum(se, 1e-300)
     z = diff / se
-    z_crit = float(stats.norm.ppf(1 - alpha / (2 * len(labels))))
+    z_crit = float(stats.norm.ppf(1 - false_rejection / (2 * len(labels))))
     detectable = (z_crit + stats.norm.ppf(POWER)) * se
     if (np.abs(z) > z_crit).any():
         verdict = "fail"
