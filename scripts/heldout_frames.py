@@ -9,4 +9,4 @@ from alcg.stages import analysis  # noqa: E402
 with job_log(snakemake.log[0]):  # noqa: F821
     i, p = snakemake.input, snakemake.params  # noqa: F821
     analysis.heldout_frames(list(i.runs), list(p.groups), i.pdb, i.xml, i.get("native") or None, p.q_threshold,
-                            p.n_per_stratum, p.seed, snakemake.output[0])  # noqa: F821
+                            p.n_per_stratum, p.seed, snakemake.output[0], p.from_pool)  # noqa: F821

@@ -119,3 +119,17 @@ def test_preregistered_pair_of_an_arm_not_run_says_so():
     rows = _seeded_rows({"rmsd": 0.0, "md": 0.0})
     table = primary_rows(rows, _plan(comparisons=(("rmsd", "md"), ("rmsd", "random"))), 0.95)
     assert [r["verdict"] for r in table][1] == "arm not run" and table[0]["verdict"] != "arm not run"
+
+
+def test_a_failed_simulation_keeps_its_measured_held_out_force_error():
+    rows = _rows(failing=(1, "a", 1), values={"low_valid_fraction": True, "tica_w1": 0.2, "heldout_force_mse": 0.05})
+    bad = {(r["seed"], r["arm"], r["round"]): r for r in impute_failures(rows)}[(1, "a", 1)]
+    assert bad["heldout_force_mse"] == 0.05 and bad["tica_js"] == METRIC_BOUNDS["tica_js"]
+
+
+def test_verdict_names_the_closer_arm_whatever_its_name():
+    from alcg.preregistered import primary_rows
+
+    rows = _seeded_rows({"random_b": -0.1, "md_a": 0.0})
+    table = primary_rows(rows, _plan(comparisons=(("random_b", "md_a"),)), 0.95)
+    assert table[0]["verdict"] == "random_b closer"

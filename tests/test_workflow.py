@@ -407,6 +407,14 @@ def _check_named_arms(out: Path) -> None:
     pool = sorted(p.name for p in (out / "pool").glob("*.npz"))
     assert pool == ["extended_0.npz", "folded_0.npz"]
     assert {s.metadata["template_source"][5:] for s in starts} <= set(pool)
+    from alcg import heldout
+
+    n_pool = {p: aarun.load(out / "pool" / p).n_frames for p in pool}
+    for s in starts:  # iid starts from the leading part of a pool run, the held-out set from the rest
+        assert s.metadata["template_frame"] < heldout.pool_query_count(n_pool[s.metadata["template_source"][5:]])
+    held = heldout.load(out / "evaluate/heldout.npz")
+    assert len(held.frame) and all(f >= heldout.pool_query_count(n_pool[src.split("/")[-1]])
+                                   for src, f in zip(held.source, held.frame))
     rows = read_tsv(out / "summary/rounds.tsv")
     assert {r["arm"] for r in rows} == set(GO_ARMS["experiment"]["arms"])
     assert all(r["evaluation_failed"] in ("True", "False") and r["prior_only_val_loss"] for r in rows)

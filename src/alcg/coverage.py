@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-import mdtraj as md
 import numpy as np
 import torch
 
@@ -36,9 +35,11 @@ BLOCK = 8192
 MASK_BUDGET = 1 << 22
 
 
-def ca_trajectory(xyz: np.ndarray) -> md.Trajectory:
+def ca_trajectory(xyz: np.ndarray) -> "md.Trajectory":
     """A centered MDTraj trajectory of C-alpha-only frames (F, N, 3) nm."""
     n = xyz.shape[1]
+    import mdtraj as md  # here, not at the top: exact selection runs without MDTraj (gpu_check)
+
     top = md.Topology()
     chain = top.add_chain()
     for i in range(n):

@@ -84,7 +84,8 @@ def probe_cuda(index: int = 0) -> str | None:
 
 
 def _lock_dir() -> Path:
-    path = Path(os.environ.get(LOCK_DIR_ENV) or Path(tempfile.gettempdir()) / "alcg_gpu_locks")
+    # per user by default: a folder made under another user's umask would refuse our lock files
+    path = Path(os.environ.get(LOCK_DIR_ENV) or Path(tempfile.gettempdir()) / f"alcg_gpu_locks_{os.getuid()}")
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -130,8 +130,10 @@ def js_divergence_2d(p_points: np.ndarray, q_points: np.ndarray, bins: int, exte
 
     Plug-in bias: two independent samples of one distribution, of sizes n and m, give on
     average about (B - 1)/8 (1/n + 1/m) nats, B the number of bins holding mass (a second-order
-    expansion: JS ~ sum (p_i - q_i)^2 / (8 m_i)). :func:`js_same_distribution_bias` computes it;
-    coarser bins lower it.
+    expansion: JS ~ sum (p_i - q_i)^2 / (8 m_i)). :func:`js_same_distribution_bias` computes it
+    for independent points; frames of a trajectory are correlated, so the bias of a run is
+    larger by about its statistical inefficiency (n and m are then effective sizes). Coarser
+    bins lower it.
 
     Returns
     -------

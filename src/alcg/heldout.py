@@ -1,8 +1,8 @@
 """The held-out force set (``evaluate/heldout.npz``, one owner) and the paired force error.
 
 A fixed set of fine-grained frames with their instantaneous forces projected onto the beads,
-drawn once per run (seeded) and stratified: Go model, frames of the equilibrium pool (else the
-reference) by the fraction of native contacts Q (``folded`` Q >= Q* + margin, ``unfolded``
+drawn once per run (seeded) and stratified: Go model, frames of the equilibrium pool (its
+later part, :data:`POOL_QUERY_FRACTION`; else the reference) by the fraction of native contacts Q (``folded`` Q >= Q* + margin, ``unfolded``
 Q <= Q* - margin, ``transition`` between); atomistic, the reference frames by start.
 
 Every model is scored on the same frames. An instantaneous force is the mean force plus noise
@@ -21,6 +21,17 @@ from pathlib import Path
 import numpy as np
 
 from alcg.io import load_npz, save_npz
+
+
+#: the equilibrium pool is split in time: the iid arm starts its queries from the first part of
+#: every pool run, the held-out force set is drawn from the rest (frames tau_fold ~ 1 ns and
+#: more apart), so no held-out frame is, or sits next to, a frame an iid query started from
+POOL_QUERY_FRACTION = 0.5
+
+
+def pool_query_count(n_frames: int) -> int:
+    """How many leading frames of a pool run the iid arm may start from."""
+    return int(n_frames * POOL_QUERY_FRACTION)
 
 
 @dataclass(frozen=True)

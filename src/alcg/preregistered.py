@@ -6,9 +6,11 @@ first; p-values of paired t tests Holm-adjusted over the family), a positive con
 null pair. Every metric is a distance from the reference (lower is better), so a comparison
 [a, b] reports the paired difference a - b over seeds: negative means a is closer.
 
-Each row gives the mean difference with its Student-t interval, the paired-t p-value (raw and
-Holm-adjusted for the family), the minimum detectable effect at the configured power from the
-observed spread, the number of seeds and of failed evaluations (imputed by
+Each row gives the mean difference with its Student-t interval (family rows at ``ci_level``,
+the controls at 1 - alpha), the paired-t p-value (raw and Holm-adjusted for the family), the
+minimum detectable effect at the configured power from the observed spread (family rows at
+alpha / m for m comparisons, the level Holm's first rejection needs, so it does not overstate
+what the family detects; the controls at alpha), the number of seeds and of failed evaluations (imputed by
 :func:`alcg.summary.impute_failures`), and a verdict in words:
 
 - family: ``a closer`` / ``b closer`` when the Holm-adjusted p < alpha, else ``no difference
@@ -44,7 +46,8 @@ def endpoint(rows: list[dict], arm: str, plan: Analysis) -> dict[int, float]:
     return out
 
 
-def _pair(rows: list[dict], a: str, b: str, plan: Analysis, ci_level: float, failed: set) -> dict:
+def _pair(rows: list[dict], a: str, b: str, plan: Analysis, ci_level: float, failed: set,
+          mde_alpha: float | None = None) -> dict:
     run = {r["arm"] for r in rows}
     if a not in run or b not in run:
         return {"comparison": f"{a} - {b}", "metric": plan.primary_metric, "value": plan.primary_value,
@@ -62,7 +65,7 @@ def _pair(rows: list[dict], a: str, b: str, plan: Analysis, ci_level: float, fai
     return {"comparison": f"{a} - {b}", "metric": plan.primary_metric, "round": k, "value": plan.primary_value,
             "mean_difference": mean, "t_ci_low": lo, "t_ci_high": hi,
             "p_value": paired_t_test([ea[s] for s in seeds], [eb[s] for s in seeds]),
-            "min_detectable_effect": min_detectable_effect(sd, len(ok), plan.alpha, plan.power),
+            "min_detectable_effect": min_detectable_effect(sd, len(ok), mde_alpha or plan.alpha, plan.power),
             "n_seeds": int(len(ok)), "n_failed": n_failed}
 
 
@@ -73,14 +76,15 @@ def primary_rows(rows: list[dict], plan: Analysis, ci_level: float) -> list[dict
 
     failed = {(r["seed"], r["arm"], r["round"]) for r in rows if r.get("evaluation_failed")}
     rows = impute_failures(rows)
-    family = [_pair(rows, a, b, plan, ci_level, failed) for a, b in plan.comparisons]
-    for row, p in zip(family, holm([r["p_value"] for r in family])):
-        better = ("a closer" if row["mean_difference"] < 0 else "b closer") if p < plan.alpha else \
-            "no difference detected"
-        row.update(role="primary" if row is family[0] else "secondary", p_holm=p,
-                   verdict=better.replace("a closer", row["comparison"].split(" - ")[0] + " closer")
-                   .replace("b closer", row["comparison"].split(" - ")[1] + " closer"))
+    m = max(len(plan.comparisons), 1)
+    family = [_pair(rows, a, b, plan, ci_level, failed, plan.alpha / m) for a, b in plan.comparisons]
+    for row, (a, b), p in zip(family, plan.comparisons, holm([r["p_value"] for r in family])):
+        verdict = "no difference detected"
+        if p < plan.alpha:
+            verdict = f"{a} closer" if row["mean_difference"] < 0 else f"{b} closer"
+        row.update(role="primary" if row is family[0] else "secondary", p_holm=p, verdict=verdict)
     out = family
+    ci_level = 1.0 - plan.alpha  # the controls' intervals at the analysis' own level
     if plan.positive_control:
         row = _pair(rows, *plan.positive_control, plan, ci_level, failed)
         row.update(role="positive_control", p_holm=None,
@@ -90,7 +94,8 @@ def primary_rows(rows: list[dict], plan: Analysis, ci_level: float) -> list[dict
         row = _pair(rows, *plan.null_pair, plan, ci_level, failed)
         covers = row["t_ci_low"] <= 0 <= row["t_ci_high"]
         row.update(role="null_pair", p_holm=None,
-                   verdict="null, as expected" if covers else "A/A difference: the design is noisier than its CI")
+                   verdict="null, as expected" if covers else
+                   "A/A difference (by chance in alpha of runs; else the design is noisier than its CI)")
         out.append(row)
     for row in out:
         if row.pop("not_run", False):

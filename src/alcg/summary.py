@@ -28,6 +28,8 @@ METRICS = ["tica_w1", "tica_js", "tica_unvisited_mass", "bond_w1_nm", "angle_w1_
 #: value any arm and seed reached in that round; see :func:`impute_failures`)
 METRIC_BOUNDS = {"tica_js": float(np.log(2)), "tica_unvisited_mass": 1.0, "fraction_folded_error": 1.0,
                  "q_w1": 1.0, "q_rg_js": float(np.log(2))}
+#: metrics measured on the model itself, not on its simulation: a failed run keeps them
+NOT_SIMULATED = {"heldout_force_mse"}
 ROUND_COLUMNS = ["seed", "arm", "round", "reference_converged", "n_train_frames", "oracle_ns", "n_selected", "n_rejected_backmap",
                  "n_fallback_starts", "n_failed_oracle", "prior_only_val_loss", "val_loss", "val_loss_over_prior",
                  "evaluation_failed", "valid_fraction", "low_valid_fraction", "exploded_fraction",
@@ -68,8 +70,10 @@ def impute_failures(rows: list[dict]) -> list[dict]:
     Rule (fixed before any measured run): a failed evaluation (:func:`evaluation_failed`)
     counts as the worst possible outcome, the metric's bound where it has one
     (:data:`METRIC_BOUNDS`: JS ln 2, unvisited mass 1, fraction-folded error 1), else the
-    worst (largest) value any arm and seed reached in that round; so a failure never drops
-    out of a mean, and never looks better than a model that ran.
+    worst (largest) value any arm and seed reached in that round (in any round, if none in
+    that one); so a failure never drops out of a mean, and never looks better than a model
+    that ran. Metrics that need no simulation (:data:`NOT_SIMULATED`: the held-out force
+    error) keep their measured value.
     """
     worst = {}
     for r in rows:
@@ -78,13 +82,19 @@ def impute_failures(rows: list[dict]) -> list[dict]:
         for m in METRICS:
             v = r.get(m)
             if v is not None and np.isfinite(v):
-                worst[(r["round"], m)] = max(worst.get((r["round"], m), -np.inf), v)
+                for key in ((r["round"], m), (None, m)):
+                    worst[key] = max(worst.get(key, -np.inf), v)
     out = []
     for r in rows:
         if r["evaluation_failed"]:
-            r = {**r, **{m: METRIC_BOUNDS.get(m, worst.get((r["round"], m), math.nan)) for m in METRICS}}
+            r = {**r, **{m: METRIC_BOUNDS.get(m, worst.get((r["round"], m), worst.get((None, m), math.nan)))
+                         for m in METRICS if m not in NOT_SIMULATED or not _finite(r.get(m))}}
         out.append(r)
     return out
+
+
+def _finite(v) -> bool:
+    return v is not None and bool(np.isfinite(v))
 
 
 def round_rows(layout: dict) -> list[dict]:

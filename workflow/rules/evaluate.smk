@@ -11,6 +11,7 @@ rule heldout_frames:
         f"{RES}/evaluate/heldout.npz",
     params:
         groups=heldout_source_groups(),
+        from_pool=bool(pool_runs()),
         q_threshold=FF["go"]["q_threshold"] if GO else None,
         n_per_stratum=config["evaluate"]["heldout_per_stratum"],
         seed=seed_of("heldout"),

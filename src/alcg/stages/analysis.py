@@ -43,9 +43,10 @@ def frame_interval_ps(run_files: list[str]) -> float:
 
 
 def heldout_frames(runs: list[str], run_groups: list[str], system_pdb: str, system_xml: str, native: str | None,
-                   q_threshold: float | None, n_per_stratum: int, seed: int, out: str) -> None:
+                   q_threshold: float | None, n_per_stratum: int, seed: int, out: str, from_pool: bool = False) -> None:
     """The held-out force set (:mod:`alcg.heldout`) from ``runs``: stratified by Q for the Go
-    model (``native``), else by each run's group (its start)."""
+    model (``native``), else by each run's group (its start). ``from_pool``: the runs are the
+    equilibrium pool, whose leading part the iid arm queries from: only the rest is used."""
     from alcg import dataset, heldout
     from alcg.stages.aa import mapping_of
     from alcg.mapping import project_runs
@@ -71,7 +72,12 @@ def heldout_frames(runs: list[str], run_groups: list[str], system_pdb: str, syst
     else:
         group = {dataset.run_key(r): g for r, g in zip(runs, run_groups)}
         labels = np.array([group[s] for s in data.source])
+    if from_pool:  # leave the iid arm's part of every pool run out
+        n_run = {key: aarun.load(path).n_frames for key, path in files.items()}
+        usable = np.array([f >= heldout.pool_query_count(n_run[s]) for s, f in zip(data.source, data.frame)])
+        labels = np.where(usable, labels, "")
     pick = heldout.stratified_pick(labels, n_per_stratum, seed)
+    pick = pick[labels[pick] != ""]
     heldout.save(out, heldout.HeldOut(data.coords[pick], data.forces[pick], labels[pick], data.source[pick],
                                       data.frame[pick]))
     log.info("held-out force set: %s", {s: int((labels[pick] == s).sum()) for s in sorted(set(labels.tolist()))})

@@ -76,19 +76,24 @@ def select(arm: str, traj: str | None, status: str | None, dataset_path: str, me
 
 
 def _pool_coords(runs: list[str], system_pdb: str, system_xml: str) -> np.ndarray:
-    """C-alpha frames (P, N, 3) nm of the equilibrium pool, its run files in order."""
+    """C-alpha frames (P, N, 3) nm the iid arm may start from: the leading part of every pool
+    run (:func:`alcg.heldout.pool_query_count`; the rest is held out), runs in order."""
+    from alcg.heldout import pool_query_count
     from alcg.stages.analysis import reference_trajs
 
-    return np.concatenate(reference_trajs(runs, system_pdb, system_xml))
+    return np.concatenate([t[:pool_query_count(len(t))] for t in reference_trajs(runs, system_pdb, system_xml)])
 
 
 def _pool_frame(runs: list[str], k: int) -> tuple[np.ndarray, str, int]:
-    """Fine-grained positions (nm) of pool frame ``k`` (counted over ``runs`` in order)."""
+    """Fine-grained positions (nm) of pool frame ``k`` (counted as :func:`_pool_coords` does)."""
+    from alcg.heldout import pool_query_count
+
     for path in runs:
         run = aarun.load(path)
-        if k < run.n_frames:
+        n = pool_query_count(run.n_frames)
+        if k < n:
             return run.positions[k].astype(np.float64), Path(path).name, k
-        k -= run.n_frames
+        k -= n
     raise IndexError(f"pool frame beyond the {len(runs)} pool runs")
 
 
