@@ -142,7 +142,9 @@ def test_summary_tables_and_report(finished):
     assert {(r["seed"], r["arm"], r["round"]) for r in rows} == \
         {(str(s), a, str(k)) for s in SEEDS for a in ARMS for k in range(3)}
     for r in rows:
-        assert float(r["tica_w1"]) > 0 and 0 <= float(r["valid_fraction"]) <= 1 and r["kl_ref_model"]
+        assert float(r["tica_w1"]) > 0 and 0 <= float(r["valid_fraction"]) <= 1
+        assert 0 <= float(r["tica_js"]) <= np.log(2) and float(r["heldout_force_mse"]) > 0
+        assert float(r["heldout_prior_force_mse"]) > 0 and r["evaluation_failed"] in ("True", "False")
     r0 = {(r["seed"], r["arm"]): r for r in rows if r["round"] == "0"}
     r1 = {(r["seed"], r["arm"]): r for r in rows if r["round"] == "1"}
     for s in SEEDS:  # the same oracle budget for every arm (spares and fallback starts fill slots)
@@ -154,6 +156,9 @@ def test_summary_tables_and_report(finished):
         row = next(r for r in exp if r["arm"] == arm and r["round"] == "2" and r["metric"] == "tica_w1"
                    and r["comparison"] == f"minus_{other}_pct_points")
         assert float(row["ci_low"]) <= float(row["mean"]) <= float(row["ci_high"]) and row["n_seeds"] == "2"
+    primary = read_tsv(res_dir / "summary/primary.tsv")  # test.yaml pre-registers rmsd - md
+    assert [(r["role"], r["comparison"]) for r in primary] == [("primary", "rmsd - md")]
+    assert primary[0]["n_seeds"] == "2" and primary[0]["verdict"]
     assert (res_dir / "summary/experiment.png").stat().st_size > 10000
     _snakemake(finished, "--report", "report.html")
     html = (finished / "report.html").read_text(errors="replace")
@@ -195,7 +200,7 @@ def test_bad_config_on_existing_results_changes_nothing(finished):
     res = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "bad.yaml"],
                          cwd=finished, capture_output=True, text=True, timeout=300)
     assert res.returncode != 0
-    assert "alcg: invalid config: experiment.arms: unknown arm 'bogus'" in res.stdout + res.stderr
+    assert "alcg: invalid config: experiment.arms: unknown selector 'bogus' for arm 'bogus'" in res.stdout + res.stderr
     assert "Traceback" not in res.stdout + res.stderr
     assert _digest(_files(finished / "results")) == before
 

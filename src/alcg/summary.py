@@ -217,7 +217,8 @@ def label_location(round_files: dict) -> dict:
 
     Columns (:data:`LABEL_COLUMNS`): the number of labelled frames, the median over frames of
     each RMSD, and the smallest and largest per-slot median RMSD to the training set. A slot's
-    target is its CG pick (backmapped slots) or the training frame it started from. Empty for
+    target is its CG pick (backmapped slots), the pool frame (iid) or the training frame it
+    started from. Empty for
     a round without queries.
     """
     import mdtraj as md
@@ -241,6 +242,8 @@ def label_location(round_files: dict) -> dict:
         frames = ca_trajectory(run.positions[:, ca])
         if sel.backmap and not start.fallback:
             target = sel.targets[int(start.metadata["pick"])]
+        elif sel.source == "pool":  # iid: the pool frame it started from (targets hold its C-alphas)
+            target = sel.targets[slot]
         else:
             target = data.coords[(sel.fallback_template if start.fallback else sel.template)[slot]]
         to_target += list(md.rmsd(frames, ca_trajectory(target[None]), 0, precentered=True))
