@@ -657,9 +657,14 @@ def fraction_native_contacts(xyz_nm: np.ndarray, native: GoNative,
         Q, shape (n_frames,) (a 0-d array for one frame).
     """
     xyz = np.asarray(xyz_nm, dtype=float)
-    a, b = native.contact_beads[:, 0], native.contact_beads[:, 1]
+    return _q_of_pairs(xyz, native.contact_beads, native.contact_sigma_nm, beta_per_nm, lam)
+
+
+def _q_of_pairs(xyz: np.ndarray, pairs: np.ndarray, sigma: np.ndarray, beta_per_nm: float, lam: float) -> np.ndarray:
+    """Mean over ``pairs`` of the native-normalized, capped Best-Hummer switch (see
+    :func:`fraction_native_contacts`), distances from ``xyz`` (..., n, 3) nm."""
+    a, b = pairs[:, 0], pairs[:, 1]
     r = np.linalg.norm(xyz[..., a, :] - xyz[..., b, :], axis=-1)
-    sigma = native.contact_sigma_nm
     switch = 1.0 / (1.0 + np.exp(np.clip(beta_per_nm * (r - lam * sigma), -500, 500)))
     native_switch = 1.0 / (1.0 + np.exp(beta_per_nm * (sigma - lam * sigma)))
     return np.minimum(1.0, switch / native_switch).mean(axis=-1)
@@ -671,14 +676,10 @@ def ca_fraction_native_contacts(ca_xyz_nm: np.ndarray, native: GoNative,
     :func:`fraction_native_contacts` on the C-alpha pairs of the native contact residues, sigma
     their native C-alpha distance. Computable on CG frames (one bead per residue), so model and
     reference are compared on the same order parameter."""
-    xyz = np.asarray(ca_xyz_nm, dtype=float)
-    a, b = native.contact_residues[:, 0], native.contact_residues[:, 1]
+    pairs = native.contact_residues
     ca = native.xyz_nm[native.ca]
-    sigma = np.linalg.norm(ca[a] - ca[b], axis=-1)
-    r = np.linalg.norm(xyz[..., a, :] - xyz[..., b, :], axis=-1)
-    switch = 1.0 / (1.0 + np.exp(np.clip(beta_per_nm * (r - lam * sigma), -500, 500)))
-    native_switch = 1.0 / (1.0 + np.exp(beta_per_nm * (sigma - lam * sigma)))
-    return np.minimum(1.0, switch / native_switch).mean(axis=-1)
+    sigma = np.linalg.norm(ca[pairs[:, 0]] - ca[pairs[:, 1]], axis=-1)
+    return _q_of_pairs(np.asarray(ca_xyz_nm, dtype=float), pairs, sigma, beta_per_nm, lam)
 
 
 def chirality_sides(xyz_nm: np.ndarray, native: GoNative) -> np.ndarray:
