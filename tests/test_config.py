@@ -1,5 +1,6 @@
 """Config validation: schema + cross-key checks, also through the Snakemake command line."""
 import copy
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -13,17 +14,21 @@ from alcg.errors import ConfigError
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _deep_merge(a: dict, b: dict) -> dict:
+    """``b`` merged into ``a``, as Snakemake merges a --configfile."""
+    for k, v in b.items():
+        a[k] = _deep_merge(a[k], v) if isinstance(v, dict) and isinstance(a.get(k), dict) else v
+    return a
+
+
 def _merged(name: str) -> dict:
-    """``name`` merged over config/config.yaml, as Snakemake merges a --configfile."""
-    def merge(a, b):
-        for k, v in b.items():
-            a[k] = merge(a[k], v) if isinstance(v, dict) and isinstance(a.get(k), dict) else v
-        return a
-    return merge(yaml.safe_load((ROOT / "config" / "config.yaml").read_text()),
-                 yaml.safe_load((ROOT / "config" / name).read_text()))
+    """``name`` merged over config/config.yaml."""
+    return _deep_merge(yaml.safe_load((ROOT / "config" / "config.yaml").read_text()),
+                       yaml.safe_load((ROOT / "config" / name).read_text()))
 
 
-@pytest.mark.parametrize("name", ["config.yaml", "test.yaml", "chignolin_cpu.yaml", "go_test.yaml", "go_cpu.yaml", "go_trpcage.yaml"])
+@pytest.mark.parametrize("name", ["config.yaml", "test.yaml", "chignolin_cpu.yaml", "go_test.yaml", "go_cpu.yaml", "go_trpcage.yaml",
+                                  "go_experiment.yaml"])
 def test_shipped_configs_are_valid(name):
     validate(_merged(name))
 
@@ -40,8 +45,8 @@ def test_shipped_configs_are_valid(name):
     (lambda c: c["system"]["starts"]["folded"].update(phi=[1.0]), "start .folded.: phi has 1 values"),
     (lambda c: c["system"].update(pdb="nowhere.pdb"), "system.pdb file not found: nowhere.pdb"),
     (lambda c: c["experiment"].update(arms=["rmsd", "rmsdd"]), "experiment.arms: unknown selector 'rmsdd' for arm 'rmsdd'"),
-    (lambda c: c["select"].update(overrides={"random": {"rmsd_hi_nm": 0.5}}),
-     "select.overrides.random: 'random' is not in experiment.arms"),
+    (lambda c: c["select"].update(overrides={"random": {"rmsd_hi": 0.5}}),
+     "unknown key 'select.overrides.random.rmsd_hi'"),
     (lambda c: c["select"].update(overrides={"md": {"rmsd_hi": 0.5}}), "unknown key 'select.overrides.md.rmsd_hi'"),
     (lambda c: (c["experiment"].update(arms=["rmsd", "random_b"]),
                 c["select"].update(overrides={"random_b": {"selector": "randm"}})),
@@ -215,3 +220,20 @@ def _cln025_pdb_lines() -> list[str]:
 
     return [l + "\n" for l in build_from_sequence("YYDPETGTWY").splitlines()
             if l.startswith(("ATOM", "HETATM"))]
+
+
+def test_an_override_for_an_arm_the_run_lacks_is_a_warning(test_config, caplog):
+    """An overlay may run fewer arms than its base config overrides (the pilot runs iid alone)."""
+    cfg = copy.deepcopy(test_config)
+    cfg["select"]["overrides"] = {"random_b": {"selector": "random", "seed": 1}}
+    with caplog.at_level(logging.WARNING, logger="alcg.config"):
+        validate(cfg)
+    assert "select.overrides.random_b: 'random_b' is not in experiment.arms" in caplog.text
+
+
+def test_the_pilot_overlay_on_the_experiment_is_valid():
+    base = yaml.safe_load((ROOT / "config" / "go_experiment.yaml").read_text())
+    pilot = yaml.safe_load((ROOT / "config" / "go_pilot.yaml").read_text())
+    cfg = validate(_deep_merge(_merged("go_experiment.yaml"), pilot))
+    assert cfg["experiment"]["arms"] == ["iid"] and cfg["loop"]["n_rounds"] == 4
+    assert not set(cfg["experiment"]["seeds"]) & set(base["experiment"]["seeds"])  # pilot seeds are not measured

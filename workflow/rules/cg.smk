@@ -39,7 +39,7 @@ rule train:
         f"{LOGS}/seed_{{seed}}/{{round_dir}}/train_{{m}}.log",
     benchmark:
         f"{BENCH}/seed_{{seed}}/{{round_dir}}/train_{{m}}.tsv"
-    threads: 2
+    threads: config["torch_threads"]
     resources:
         mem_mb=lambda wc, attempt: 6000 * attempt,
         runtime=lambda wc, attempt: 240 * attempt,
@@ -67,7 +67,7 @@ rule explore:
         f"{LOGS}/seed_{{seed}}/{{round_dir}}/explore.log",
     benchmark:
         f"{BENCH}/seed_{{seed}}/{{round_dir}}/explore.tsv"
-    threads: 2
+    threads: config["torch_threads"]
     resources:
         mem_mb=lambda wc, attempt: 6000 * attempt,
         runtime=lambda wc, attempt: 240 * attempt,
@@ -116,7 +116,7 @@ rule cg_evaluate:
         f"{LOGS}/seed_{{seed}}/{{round_dir}}/cg_evaluate.log",
     benchmark:
         f"{BENCH}/seed_{{seed}}/{{round_dir}}/cg_evaluate.tsv"
-    threads: 2
+    threads: config["torch_threads"]
     resources:
         mem_mb=lambda wc, attempt: 6000 * attempt,
         runtime=lambda wc, attempt: 240 * attempt,
