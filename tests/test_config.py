@@ -237,3 +237,21 @@ def test_the_pilot_overlay_on_the_experiment_is_valid():
     cfg = validate(_deep_merge(_merged("go_experiment.yaml"), pilot))
     assert cfg["experiment"]["arms"] == ["iid"] and cfg["loop"]["n_rounds"] == 4
     assert not set(cfg["experiment"]["seeds"]) & set(base["experiment"]["seeds"])  # pilot seeds are not measured
+
+
+@pytest.mark.parametrize("overlays, seeds, arms, rounds", [
+    (["go_experiment.yaml"], 10, 6, 2),
+    (["go_experiment.yaml", "go_pilot.yaml"], 2, 1, 4),
+])
+def test_the_go_experiment_and_its_pilot_dry_run(overlays, seeds, arms, rounds):
+    """The pre-registered experiment (and the pilot over it) plans every seed x arm x round."""
+    import re
+
+    files = [str(ROOT / "config" / name) for name in overlays]
+    res = _snakemake("-n", "--cores", "2", "--configfile", *files, "--config", "run=pytest_go_experiment_dry")
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", res.stdout, re.M))
+    assert int(counts["select"]) == seeds * arms * rounds  # a query per arm and round (0 .. rounds-1)
+    assert int(counts["evaluate"]) == seeds * (1 + arms * rounds)  # round 0 once per seed
+    assert int(counts["reference_md"]) == 2 and int(counts["pool_md"]) == 2
+    assert not (ROOT / "results" / "pytest_go_experiment_dry").exists()

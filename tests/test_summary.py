@@ -133,3 +133,17 @@ def test_verdict_names_the_closer_arm_whatever_its_name():
     rows = _seeded_rows({"random_b": -0.1, "md_a": 0.0})
     table = primary_rows(rows, _plan(comparisons=(("random_b", "md_a"),)), 0.95)
     assert table[0]["verdict"] == "random_b closer"
+
+
+def test_secondary_endpoints_follow_the_primary_with_their_own_family():
+    from alcg.preregistered import primary_rows
+
+    rows = _seeded_rows({"rmsd": -0.1, "md": 0.0, "iid": -0.3})
+    for r in rows:  # a secondary metric on which rmsd is worse
+        r["q_rg_js"] = r["tica_w1"] + (0.2 if r["arm"] == "rmsd" and r["round"] else 0.0)
+    plan = _plan(comparisons=(("rmsd", "md"),), positive_control=("iid", "md"), secondary_metrics=("q_rg_js",))
+    table = primary_rows(rows, plan, 0.95)
+    assert [(r["endpoint"], r["metric"], r["role"]) for r in table] == [
+        ("primary", "tica_w1", "primary"), ("primary", "tica_w1", "positive_control"),
+        ("secondary", "q_rg_js", "primary"), ("secondary", "q_rg_js", "positive_control")]
+    assert table[0]["verdict"] == "rmsd closer" and table[2]["verdict"] == "md closer"

@@ -28,7 +28,7 @@ import numpy as np
 from alcg.settings import Analysis
 from alcg.statistics import holm, min_detectable_effect, paired_t_test, t_mean_ci
 
-COLUMNS = ["role", "comparison", "metric", "round", "value", "mean_difference", "t_ci_low", "t_ci_high",
+COLUMNS = ["endpoint", "role", "comparison", "metric", "round", "value", "mean_difference", "t_ci_low", "t_ci_high",
            "p_value", "p_holm", "min_detectable_effect", "n_seeds", "n_failed", "verdict"]
 
 
@@ -71,7 +71,23 @@ def _pair(rows: list[dict], a: str, b: str, plan: Analysis, ci_level: float, fai
 
 def primary_rows(rows: list[dict], plan: Analysis, ci_level: float) -> list[dict]:
     """The pre-registered table (see module doc) from ``rounds.tsv``-style rows (with
-    ``evaluation_failed``); failed evaluations enter with their imputed values."""
+    ``evaluation_failed``); failed evaluations enter with their imputed values. The primary
+    endpoint's rows come first (``endpoint`` = primary), then each of
+    ``plan.secondary_metrics`` analysed the same way (``endpoint`` = secondary; Holm within
+    each endpoint's family)."""
+    import dataclasses
+
+    out = [{"endpoint": "primary", **r} for r in _endpoint_rows(rows, plan, ci_level)]
+    for metric in plan.secondary_metrics:
+        if metric == plan.primary_metric:
+            continue
+        plan_m = dataclasses.replace(plan, primary_metric=metric)
+        out += [{"endpoint": "secondary", **r} for r in _endpoint_rows(rows, plan_m, ci_level)]
+    return out
+
+
+def _endpoint_rows(rows: list[dict], plan: Analysis, ci_level: float) -> list[dict]:
+    """Family, positive control and null pair of ``plan.primary_metric``."""
     from alcg.summary import impute_failures
 
     failed = {(r["seed"], r["arm"], r["round"]) for r in rows if r.get("evaluation_failed")}

@@ -313,6 +313,7 @@ class Analysis:
     """The pre-registered analysis (``analysis``; see :mod:`alcg.preregistered`)."""
 
     primary_metric: str
+    secondary_metrics: tuple[str, ...]
     primary_round: int | None
     primary_value: str
     comparisons: tuple[tuple[str, str], ...]
