@@ -78,6 +78,12 @@ def parse_capability(text: str) -> tuple[int, int] | None:
     return int(major), int(minor or 0)
 
 
+def preference(driver_cuda: int) -> list[str]:
+    """Builds a driver for CUDA ``driver_cuda`` (>= 12) runs, in the order ``make setup`` prefers
+    them: CUDA 13 where the driver allows it, then 12.6 (any CUDA 12 driver), then 12.9."""
+    return (["default"] if driver_cuda >= 13 else []) + ["cu126", "cu129"]
+
+
 def choose(gpu: str, driver_cuda: int | None, capability: tuple[int, int] | None) -> tuple[str, str, str]:
     """(kind, build tag, reason) for ``make setup``.
 
@@ -92,7 +98,8 @@ def choose(gpu: str, driver_cuda: int | None, capability: tuple[int, int] | None
 
     Returns
     -------
-    kind is ``cpu``, ``cuda12`` or ``cuda13``; tag is ``cpu`` or a key of :data:`BUILDS`.
+    kind is ``cpu``, ``cuda12`` or ``cuda13``; tag is ``cpu`` or a key of :data:`BUILDS`: the
+    first build of :func:`preference` that runs on the card (unknown card: 12.6, the widest).
     """
     if gpu not in ("auto", "cpu", "cuda12", "cuda13"):
         raise ValueError(f"GPU={gpu}: expected auto, cpu, cuda12 or cuda13")
@@ -101,18 +108,20 @@ def choose(gpu: str, driver_cuda: int | None, capability: tuple[int, int] | None
         return "cpu", "cpu", "GPU=cpu given"
     if gpu == "cuda13":
         return "cuda13", "default", "GPU=cuda13 given"
-    if gpu == "auto":
-        if driver_cuda is None:
-            return "cpu", "cpu", "no working NVIDIA driver (nvidia-smi)"
-        if driver_cuda < 12:
-            return "cpu", "cpu", f"the driver supports CUDA {driver_cuda} (< 12): too old for torch {TORCH}'s builds"
-        if capability and not builds_for(capability):
-            return "cpu", "cpu", f"{card}: no torch {TORCH} build has kernels for it"
-        if driver_cuda >= 13 and capability and runs_on(BUILDS["default"], capability):
-            return "cuda13", "default", f"driver for CUDA {driver_cuda}, {card}"
-    tag = "cu129" if capability and capability >= (10, 0) else "cu126"
-    why = "GPU=cuda12 given" if gpu == "cuda12" else f"driver for CUDA {driver_cuda}, {card}"
-    return "cuda12", tag, why
+    if gpu == "cuda12":
+        tag = "cu129" if capability and capability >= (10, 0) else "cu126"
+        return "cuda12", tag, "GPU=cuda12 given"
+    if driver_cuda is None:
+        return "cpu", "cpu", "no working NVIDIA driver (nvidia-smi)"
+    if driver_cuda < 12:
+        return "cpu", "cpu", f"the driver supports CUDA {driver_cuda} (< 12): too old for torch {TORCH}'s builds"
+    why = f"driver for CUDA {driver_cuda}, {card}"
+    if capability is None:
+        return "cuda12", "cu126", why
+    for tag in preference(driver_cuda):
+        if runs_on(BUILDS[tag], capability):
+            return KIND[tag], tag, why
+    return "cpu", "cpu", f"{why}: no torch {TORCH} build for this driver has kernels for it"
 
 
 def message(kind: str, tag: str, reason: str) -> str:
