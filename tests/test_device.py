@@ -249,13 +249,18 @@ def test_workflow_says_in_one_line_before_any_job_what_cuda_it_has(tmp_path, ask
     for name in ("Snakefile", "workflow", "scripts", "config", "envs"):
         src = ROOT / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / name)
-    res = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "1", "--configfile", "config/test.yaml",
-                          "--config", f"device={asked}", "--", "no/such/target"], cwd=tmp_path, capture_output=True,
-                         text=True, timeout=300)
-    assert res.returncode != 0
-    lines = [text for text in (res.stdout + res.stderr).splitlines() if text.startswith("alcg: ")]
-    assert len(lines) == 1 and lines[0].startswith(line) and torch.__version__ in lines[0], res.stderr
-    assert not (tmp_path / "results").exists() and not (tmp_path / "logs").exists()
+    def snakemake(*args: str) -> tuple[int, list[str]]:
+        res = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "1", "--configfile", "config/test.yaml",
+                              "--config", f"device={asked}", *args], cwd=tmp_path, capture_output=True, text=True,
+                             timeout=300)
+        return res.returncode, [t for t in (res.stdout + res.stderr).splitlines() if t.startswith("alcg: ")]
+
+    assert snakemake("-n") == (0, [])  # a dry run runs no job: nothing to check
+    rc, lines = snakemake("--touch")  # the jobs "run" (touched): checked first, in one line
+    assert len(lines) == 1 and lines[0].startswith(line) and torch.__version__ in lines[0], lines
+    assert (rc != 0) == (asked == "cuda")
+    if asked == "cuda":
+        assert not (tmp_path / "results").exists() and not (tmp_path / "logs").exists()
 
 
 def test_gpu_locks_are_named_by_the_visible_ids(tmp_path, monkeypatch):

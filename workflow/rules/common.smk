@@ -293,12 +293,10 @@ def check_gpu_asked():
     """``device: cuda`` or ``forcefield.platform: CUDA|OpenCL`` on a machine that runs the jobs
     itself and cannot: one line before any job (on a cluster each job checks on its node);
     ``device: auto`` without CUDA: one line saying why the torch jobs run on the CPU. Probed in
-    a child process (alcg.device.precheck): CUDA never starts in Snakemake's."""
-    try:
-        local = workflow.local_exec and not workflow.dryrun
-    except AttributeError:  # no executor yet (e.g. linting)
-        local = False
-    if not local:
+    a child process (alcg.device.precheck): CUDA never starts in Snakemake's. Runs at onstart,
+    when the executor is known (while the Snakefile is read, every run looks local), so never
+    in a dry run or where a cluster runs the jobs."""
+    if not workflow.local_exec:
         return
     import sys
 
@@ -313,7 +311,8 @@ def check_gpu_asked():
         print(f"alcg: {notice}", file=sys.stderr)
 
 
-check_gpu_asked()
+onstart:
+    check_gpu_asked()
 
 
 def final_exports():
