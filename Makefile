@@ -5,36 +5,42 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= all
-# Which torch and OpenMM builds `make setup` installs: auto (by nvidia-smi, envs/gpu_kind.sh),
-# cpu, cuda12 or cuda13. To change it later: make clean-venv setup GPU=...
+# Which torch and OpenMM builds `make setup` installs: auto (nvidia-smi's driver and card, read
+# by envs/gpu_kind.sh; the choice and the compute capabilities of each torch build are
+# src/alcg/torch_builds.py's), cpu, cuda12 or cuda13. To change it later: make clean-venv setup GPU=...
 GPU ?= auto
 TORCH := 2.13.0
-# Where GPU=cuda12 gets torch's CUDA 12 build (the default index serves its CUDA 13 build);
-# GPU=cuda13 uses TORCH_INDEX when set, else the default index.
-TORCH_INDEX_CUDA12 ?= https://download.pytorch.org/whl/cu128
+# PyTorch's wheel indexes, one per build: cpu, cu126 (compute capability 5.0-9.0), cu129
+# (7.5-12.0); cuda13 takes the default index's build (7.5-12.0 + PTX). TORCH_INDEX, when set,
+# replaces the index of whatever build is chosen.
+TORCH_WHL ?= https://download.pytorch.org/whl
 TORCH_INDEX ?=
 
 .PHONY: setup run test bench gpu-check clean-venv cluster-test-deps
 
 setup: $(VENV)/.installed
 
-# torch goes first, pinned, so that the package's torch>=2.4 keeps that build. cpu: torch as
-# the pip configuration serves it (here the local CPU wheel) and OpenMM's CPU/OpenCL wheel;
-# cuda12/cuda13: torch's CUDA build and OpenMM's CUDA plugin (openmm[cuda12|cuda13]), checked.
+# torch goes first, pinned, so that the package's torch>=2.4 keeps that build. cpu: torch's CPU
+# build, torch==$(TORCH)+cpu as the pip configuration serves it (a local wheel or index: no
+# download), else from PyTorch's CPU index (the default index's Linux wheel is a CUDA build);
+# and OpenMM's CPU/OpenCL wheel. cuda12/cuda13: torch's CUDA build and OpenMM's CUDA plugin
+# (openmm[cuda12|cuda13]), checked by envs/check_gpu_install.py.
 $(VENV)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	kind=$$(GPU=$(GPU) sh envs/gpu_kind.sh) && echo "make setup: $$kind builds" && \
+	sel=$$(GPU=$(GPU) PY=$(PY) sh envs/gpu_kind.sh) && set -- $$sel && kind=$$1 && tag=$$2 && \
 	case $$kind in \
-	  cpu) $(BIN)/pip install --quiet torch==$(TORCH) && \
+	  cpu) if [ -n "$(TORCH_INDEX)" ]; then $(BIN)/pip install --quiet torch==$(TORCH) --index-url $(TORCH_INDEX); \
+	       elif ! $(BIN)/pip install --quiet torch==$(TORCH)+cpu 2>/dev/null; then \
+	         echo "make setup: the pip configuration has no torch $(TORCH)+cpu; from $(TORCH_WHL)/cpu" && \
+	         $(BIN)/pip install --quiet torch==$(TORCH) --index-url $(TORCH_WHL)/cpu; fi && \
 	       $(BIN)/pip install --quiet -e '.[test]' ;; \
-	  cuda12) $(BIN)/pip install --quiet torch==$(TORCH) --index-url $(or $(TORCH_INDEX),$(TORCH_INDEX_CUDA12)) && \
-	          $(BIN)/pip install --quiet -e '.[test]' 'openmm[cuda12]' && \
-	          $(BIN)/python envs/check_gpu_install.py $$kind ;; \
-	  cuda13) $(BIN)/pip install --quiet torch==$(TORCH) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) && \
-	          $(BIN)/pip install --quiet -e '.[test]' 'openmm[cuda13]' && \
-	          $(BIN)/python envs/check_gpu_install.py $$kind ;; \
-	esac && echo $$kind > $@
+	  cuda12|cuda13) \
+	       index="$(TORCH_INDEX)" && { [ -n "$$index" ] || [ "$$tag" = default ] || index=$(TORCH_WHL)/$$tag; } && \
+	       $(BIN)/pip install --quiet torch==$(TORCH) $${index:+--index-url $$index} && \
+	       $(BIN)/pip install --quiet -e '.[test]' "openmm[$$kind]" && \
+	       $(BIN)/python envs/check_gpu_install.py $$kind ;; \
+	esac && echo $$kind $$tag > $@
 
 run: setup
 	$(BIN)/snakemake --cores $(CORES)

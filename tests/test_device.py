@@ -68,6 +68,86 @@ def test_local_rule_takes_cuda_as_auto(monkeypatch):
     assert device.choose_local("cuda") == "cpu"
 
 
+def test_a_card_without_kernels_in_the_build_falls_back_naming_the_build_that_has_them(monkeypatch, caplog):
+    """A Pascal card (6.1) and torch's CUDA 13 build: auto falls back in one line that names the
+    build with kernels for it (cu126); cuda asked for is one line of error saying the same."""
+    from alcg.torch_builds import BUILDS
+
+    pascal = device.arch_reason((6, 1), BUILDS["default"].arch_list())
+    monkeypatch.setattr(device, "probe_cuda", lambda index=0: f"NVIDIA GeForce GTX 1080: {pascal}")
+    with caplog.at_level(logging.WARNING, logger="alcg.device"):
+        assert device.choose("auto") == "cpu"
+    (line,) = [r.getMessage() for r in caplog.records if "GTX 1080" in r.getMessage()]
+    assert "6.1" in line and "cu126" in line and "GPU=cuda12" in line and "\n" not in line
+    device.choose.cache_clear()
+    with pytest.raises(device.DeviceError, match="cu126"):
+        device.choose("cuda")
+
+
+@pytest.mark.parametrize("tag", ["cu126", "cu129", "default"])
+def test_the_arch_check_agrees_with_the_table_of_torch_builds(tag):
+    """For every card from Kepler to Blackwell, device choice's arch check on a build's arch
+    list passes exactly when the table of builds (make setup's) says the build runs there."""
+    from alcg.torch_builds import BUILDS, runs_on
+
+    build = BUILDS[tag]
+    for cap in [(3, 7), (5, 0), (5, 2), (6, 0), (6, 1), (7, 0), (7, 2), (7, 5), (8, 0), (8, 6), (8, 9), (9, 0),
+                (10, 0), (10, 3), (11, 0), (12, 0), (12, 1), (13, 0)]:
+        reason = device.arch_reason(cap, build.arch_list())
+        assert (reason is None) == runs_on(build, cap), (tag, cap, reason)
+    assert device.arch_reason((7, 0), BUILDS["cu129"].arch_list()) is not None  # no Volta in 12.9
+    assert device.arch_reason((13, 0), BUILDS["default"].arch_list()) is None  # PTX of 12.0
+
+
+def test_arch_specific_kernels_run_on_their_capability_only():
+    assert device.arch_reason((9, 0), ["sm_90a"]) is None
+    assert device.arch_reason((9, 1), ["sm_90a"]) is not None
+
+
+# ------------------------------------------------------------------ the check before any job
+@pytest.fixture
+def _fresh_precheck():
+    device._probe_in_child.cache_clear()
+    yield
+    device._probe_in_child.cache_clear()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a usable CUDA device")
+def test_precheck_probes_in_a_child_process_once(monkeypatch, _fresh_precheck):
+    def in_this_process(index=0):
+        raise AssertionError("CUDA probed in the Snakemake process")
+    monkeypatch.setattr(device, "probe_cuda", in_this_process)
+    notice = device.precheck("auto", "CPU")
+    assert notice.startswith("device auto: the torch jobs will run on the CPU because ") and "\n" not in notice
+    assert torch.__version__ in notice  # the child's real probe: this torch has no usable CUDA
+    assert device.precheck("auto", "CPU") == notice
+    assert device._probe_in_child.cache_info().hits == 1  # the verdict is cached
+    with pytest.raises(device.DeviceError) as err:
+        device.precheck("cuda", "CPU")
+    assert "\n" not in str(err.value) and "'cuda' was asked for" in str(err.value)
+    assert device.precheck("cpu", "CPU") is None and device.precheck("cpu", "auto") is None
+
+
+def test_precheck_reports_a_child_that_hangs_or_fails(monkeypatch, _fresh_precheck):
+    notice = device.precheck("auto", "CPU", timeout_s=0.01)
+    assert "did not answer within 0 s" in notice
+    with pytest.raises(device.DeviceError, match="did not answer"):
+        device.precheck("cuda", "CPU", timeout_s=0.02)
+    monkeypatch.setattr(device.sys, "executable", shutil.which("false"))
+    assert "the GPU probe (a child process) failed: exit status 1" in device.precheck("auto", "CPU")
+
+
+def test_precheck_stops_on_an_openmm_platform_that_is_not_here(_fresh_precheck):
+    pytest.importorskip("openmm")
+    from alcg.system import platform_reason
+
+    if platform_reason("CUDA") is None:
+        pytest.skip("OpenMM has a CUDA platform here")
+    with pytest.raises(device.ConfigError) as err:
+        device.precheck("cpu", "CUDA")
+    assert str(err.value).startswith("forcefield.platform: 'CUDA' is not available here") and "\n" not in str(err.value)
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a usable CUDA device")
 def test_the_real_probe_explains_why_there_is_no_cuda_here():
     why = device.probe_cuda()
@@ -160,17 +240,28 @@ def test_resume_moves_the_state_to_the_device_and_keeps_the_rng_on_the_cpu(tmp_p
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a usable CUDA device")
-def test_workflow_with_cuda_asked_for_stops_in_one_line_before_any_job(tmp_path):
+@pytest.mark.parametrize("asked, line", [
+    ("cuda", "alcg: device: 'cuda' was asked for but CUDA is not usable here: "),
+    ("auto", "alcg: device auto: the torch jobs will run on the CPU because "),
+])
+def test_workflow_says_in_one_line_before_any_job_what_cuda_it_has(tmp_path, asked, line):
+    """``cuda`` not usable stops Snakemake; ``auto`` says why the torch jobs run on the CPU."""
     for name in ("Snakefile", "workflow", "scripts", "config", "envs"):
         src = ROOT / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / name)
-    res = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "1", "--configfile", "config/test.yaml",
-                          "--config", "device=cuda", "--", "no/such/target"], cwd=tmp_path, capture_output=True,
-                         text=True, timeout=300)
-    assert res.returncode != 0
-    lines = [line for line in (res.stdout + res.stderr).splitlines() if line.startswith("alcg: ")]
-    assert len(lines) == 1 and "device: 'cuda' was asked for but CUDA is not usable here" in lines[0], res.stderr
-    assert not (tmp_path / "results").exists() and not (tmp_path / "logs").exists()
+    def snakemake(*args: str) -> tuple[int, list[str]]:
+        res = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "1", "--configfile", "config/test.yaml",
+                              "--config", f"device={asked}", *args], cwd=tmp_path, capture_output=True, text=True,
+                             timeout=300)
+        return res.returncode, [t for t in (res.stdout + res.stderr).splitlines() if t.startswith("alcg: ")]
+
+    target = "results/test/system/folded.pdb"  # one job (prepare_system)
+    assert snakemake("-n", target) == (0, [])  # a dry run runs no job: nothing to check
+    rc, lines = snakemake("--touch", target)  # the job "runs" (is touched): checked first, in one line
+    assert len(lines) == 1 and lines[0].startswith(line) and torch.__version__ in lines[0], lines
+    assert (rc != 0) == (asked == "cuda")
+    if asked == "cuda":
+        assert not (tmp_path / "results").exists() and not (tmp_path / "logs").exists()
 
 
 def test_gpu_locks_are_named_by_the_visible_ids(tmp_path, monkeypatch):

@@ -4,7 +4,8 @@
 is visible, its compute capability is among the build's kernels
 (``torch.cuda.get_arch_list()``) and a tiny op gives the right answer. Otherwise it runs on
 the CPU and logs one line saying why. ``cuda`` asked for and not usable is one line of
-error (:class:`DeviceError`) before the job does any work.
+error (:class:`DeviceError`) before the job does any work. Before any job, the Snakemake
+process checks the same in a child process (:func:`precheck`), never starting CUDA itself.
 
 On a workstation with several visible GPUs (Snakemake assigns no GPU ids), each GPU job
 claims one by an exclusive lock file (:func:`claim_gpu`), held until the job's process ends;
@@ -14,13 +15,17 @@ OpenMM's CUDA/OpenCL platform takes the same slot (:func:`alcg.system.choose_pla
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from functools import lru_cache
 from pathlib import Path
 
+from alcg import torch_builds
 from alcg.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -38,25 +43,51 @@ class DeviceError(ConfigError):
     """``device: cuda`` was asked for and CUDA cannot run a kernel here."""
 
 
+def _parse_arch(arch: str) -> tuple[str, tuple[int, int], bool] | None:
+    """``sm_86`` -> ("sm", (8, 6), False); ``sm_90a`` -> ("sm", (9, 0), True) (an
+    architecture-specific build: that capability only); None for anything else."""
+    kind, _, num = arch.partition("_")
+    exact = num[-1:] in ("a", "f")
+    num = num[:-1] if exact else num
+    if kind not in ("sm", "compute") or not num.isdigit() or len(num) < 2:
+        return None
+    return kind, (int(num[:-1]), int(num[-1])), exact
+
+
 def arch_reason(capability: tuple[int, int], arch_list: list[str]) -> str | None:
     """Why a device of compute ``capability`` (major, minor) has no kernels in a torch build
     whose ``get_arch_list()`` is ``arch_list``; None when it has.
 
     An ``sm_XY`` entry runs on capability X.Y (and later minors of the same major); a
-    ``compute_XY`` (PTX) entry is compiled at load time for any capability >= X.Y.
+    ``compute_XY`` (PTX) entry is compiled at load time for any capability >= X.Y; an
+    ``sm_XYa`` entry runs on X.Y only. The reason names the torch builds that do have kernels
+    for the card (:mod:`alcg.torch_builds`).
     """
     major, minor = capability
     for arch in arch_list:
-        kind, _, num = arch.partition("_")
-        if not num.isdigit() or len(num) < 2:
+        parsed = _parse_arch(arch)
+        if parsed is None:
             continue
-        a_major, a_minor = int(num[:-1]), int(num[-1])
+        kind, (a_major, a_minor), exact = parsed
+        if exact and (a_major, a_minor) != capability:
+            continue
         if kind == "sm" and a_major == major and a_minor <= minor:
             return None
         if kind == "compute" and (a_major, a_minor) <= (major, minor):
             return None
     return (f"compute capability {major}.{minor} (sm_{major}{minor}) is not among this torch build's "
-            f"kernels ({', '.join(arch_list) or 'none'})")
+            f"kernels ({', '.join(arch_list) or 'none'}); {_builds_hint(capability)}")
+
+
+def _builds_hint(capability: tuple[int, int]) -> str:
+    """Which torch build to install for a card of ``capability``, in a few words."""
+    tags = torch_builds.builds_for(capability)
+    if not tags:
+        return f"no torch {torch_builds.TORCH} CUDA build has kernels for it"
+    kinds = " or ".join(sorted({torch_builds.KIND[t] for t in tags}))
+    names = ", ".join("CUDA 13" if t == "default" else t for t in tags)
+    has = "builds have" if len(tags) > 1 else "build has"
+    return f"torch {torch_builds.TORCH}'s {names} {has} them (make clean-venv setup GPU={kinds})"
 
 
 def probe_cuda(index: int = 0) -> str | None:
@@ -81,6 +112,93 @@ def probe_cuda(index: int = 0) -> str | None:
     if value != 56.0:
         return f"a test kernel gave a wrong result on {torch.cuda.get_device_name(index)} ({value} != 56)"
     return None
+
+
+#: seconds the Snakemake process waits for the probe's child process (a first CUDA start can
+#: take tens of seconds while the driver loads)
+PROBE_TIMEOUT_S = 120.0
+_CHILD_MARK = "alcg-gpu-probe: "
+_CHILD = ("import json, sys; sys.path.insert(0, sys.argv[1]); from alcg import device; "
+          "print(device._CHILD_MARK + json.dumps(device.child_verdict(sys.argv[2], sys.argv[3])))")
+
+
+def child_verdict(index: str, platform: str) -> dict[str, str | None]:
+    """What :func:`probe_in_child` runs in the child: the CUDA probe of device ``index`` and
+    whether OpenMM has ``platform`` (either skipped when empty), each None or one line of why not."""
+    out: dict[str, str | None] = {}
+    if index:
+        out["cuda"] = probe_cuda(int(index))
+    if platform:
+        from alcg.system import platform_reason
+
+        out["platform"] = platform_reason(platform)
+    return out
+
+
+def probe_in_child(index: int | None, platform: str = "", timeout_s: float = PROBE_TIMEOUT_S) -> dict[str, str | None]:
+    """:func:`probe_cuda` (``index`` not None) and OpenMM's ``platform`` check in a fresh Python
+    process, so that the calling process (Snakemake's) never starts CUDA: a CUDA context in a
+    process that later forks is inherited broken by the children, and its start costs seconds.
+
+    The verdict is cached for this process, per index, platform and ``CUDA_VISIBLE_DEVICES``. A
+    child that fails or does not answer within ``timeout_s`` gives that as the reason.
+
+    Returns
+    -------
+    ``{"cuda": reason or None, "platform": reason or None}``, the keys asked for only.
+    """
+    return dict(_probe_in_child(index, platform, os.environ.get("CUDA_VISIBLE_DEVICES"), timeout_s))
+
+
+@lru_cache(maxsize=None)
+def _probe_in_child(index: int | None, platform: str, visible: str | None,
+                    timeout_s: float) -> tuple[tuple[str, str | None], ...]:
+    src = str(Path(__file__).resolve().parents[1])
+    args = [sys.executable, "-c", _CHILD, src, "" if index is None else str(index), platform]
+    keys = (["cuda"] if index is not None else []) + (["platform"] if platform else [])
+    try:
+        res = subprocess.run(args, capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        return tuple((k, f"the GPU probe (a child process) did not answer within {timeout_s:.0f} s") for k in keys)
+    for line in reversed(res.stdout.splitlines()):
+        if line.startswith(_CHILD_MARK):
+            return tuple(sorted(json.loads(line[len(_CHILD_MARK):]).items()))
+    last = (res.stderr.strip().splitlines() or [f"exit status {res.returncode}"])[-1]
+    return tuple((k, f"the GPU probe (a child process) failed: {last}") for k in keys)
+
+
+def precheck(name: str, platform: str, timeout_s: float = PROBE_TIMEOUT_S) -> str | None:
+    """Before any job, where Snakemake runs the jobs itself: can the GPU do what the config
+    asks (``device``: ``name``; ``forcefield.platform``: ``platform``)? Probed in a child
+    process (:func:`probe_in_child`); nothing is probed for ``cpu`` and a CPU platform.
+
+    Returns
+    -------
+    For ``device: auto`` without a usable CUDA, the one line saying that the torch jobs will
+    run on the CPU and why; else None.
+
+    Raises
+    ------
+    DeviceError
+        ``cuda`` was asked for and CUDA cannot run a kernel here (one line).
+    ConfigError
+        ``platform`` is ``CUDA`` or ``OpenCL`` and OpenMM does not have it here (one line).
+    """
+    want_torch = name in ("auto", "cuda")
+    want_platform = platform if platform in ("CUDA", "OpenCL") else ""
+    if not (want_torch or want_platform):
+        return None
+    verdict = probe_in_child(0 if want_torch else None, want_platform, timeout_s)
+    reason = verdict.get("cuda")
+    if reason and name == "cuda":
+        raise DeviceError(_cuda_error(reason))
+    if verdict.get("platform"):
+        raise ConfigError(verdict["platform"])
+    return f"device auto: the torch jobs will run on the CPU because {reason}" if reason else None
+
+
+def _cuda_error(reason: str) -> str:
+    return f"device: 'cuda' was asked for but CUDA is not usable here: {reason}"
 
 
 def _lock_dir() -> Path:
@@ -183,7 +301,7 @@ def choose(name: str, claim: bool = True) -> str:
         return device
     _release(index)
     if name == "cuda":
-        raise DeviceError(f"device: 'cuda' was asked for but CUDA is not usable here: {reason}")
+        raise DeviceError(_cuda_error(reason))
     log.warning("device auto: running on the CPU because %s", reason)
     return "cpu"
 

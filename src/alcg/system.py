@@ -111,8 +111,7 @@ def choose_platform(name: str = "auto", threads: int | None = None) -> tuple[mm.
             log.warning("forcefield.platform auto: %s, because OpenMM has no CUDA platform here (%s)",
                         name, _no_cuda_reason())
     elif name not in available:
-        raise ConfigError(f"forcefield.platform: {name!r} is not available here (have {available}; "
-                          f"{_no_cuda_reason()})")
+        raise ConfigError(platform_reason(name))
     props: dict[str, str] = {}
     threads = threads or int(os.environ.get("OMP_NUM_THREADS", "0") or 0)
     if name == "CPU" and threads:
@@ -125,6 +124,14 @@ def choose_platform(name: str = "auto", threads: int | None = None) -> tuple[mm.
         if slot is not None:
             props["DeviceIndex"] = str(slot)
     return mm.Platform.getPlatformByName(name), props
+
+
+def platform_reason(name: str) -> str | None:
+    """None when OpenMM has platform ``name`` here, else one line saying why not."""
+    available = [mm.Platform.getPlatform(i).getName() for i in range(mm.Platform.getNumPlatforms())]
+    if name in available:
+        return None
+    return f"forcefield.platform: {name!r} is not available here (have {available}; {_no_cuda_reason()})"
 
 
 def _no_cuda_reason() -> str:

@@ -291,30 +291,28 @@ def gpu_md():
 
 def check_gpu_asked():
     """``device: cuda`` or ``forcefield.platform: CUDA|OpenCL`` on a machine that runs the jobs
-    itself and cannot: one line before any job (on a cluster each job checks on its node)."""
-    try:
-        local = workflow.local_exec and not workflow.dryrun
-    except AttributeError:  # no executor yet (e.g. linting)
-        local = False
-    if not local:
+    itself and cannot: one line before any job (on a cluster each job checks on its node);
+    ``device: auto`` without CUDA: one line saying why the torch jobs run on the CPU. Probed in
+    a child process (alcg.device.precheck): CUDA never starts in Snakemake's. Runs at onstart,
+    when the executor is known (while the Snakefile is read, every run looks local), so never
+    in a dry run or where a cluster runs the jobs."""
+    if not workflow.local_exec:
         return
-    if config["device"] == "cuda":
-        from alcg.device import DeviceError, choose
+    import sys
 
-        try:
-            choose("cuda", claim=False)
-        except DeviceError as exc:
-            raise SystemExit(f"alcg: {exc}")
-    if FF["platform"] in ("CUDA", "OpenCL"):
-        import openmm as mm
+    from alcg.device import precheck
+    from alcg.errors import ConfigError
 
-        have = [mm.Platform.getPlatform(i).getName() for i in range(mm.Platform.getNumPlatforms())]
-        if FF["platform"] not in have:
-            raise SystemExit(f"alcg: forcefield.platform: {FF['platform']!r} is not available here (have {have}; "
-                             f"plugin load failures: {mm.Platform.getPluginLoadFailures() or 'none'})")
+    try:
+        notice = precheck(config["device"], FF["platform"])
+    except ConfigError as exc:
+        raise SystemExit(f"alcg: {exc}")
+    if notice:
+        print(f"alcg: {notice}", file=sys.stderr)
 
 
-check_gpu_asked()
+onstart:
+    check_gpu_asked()
 
 
 def final_exports():
