@@ -6,6 +6,7 @@
 rule fit_priors:
     input:
         dataset=f"{RES}/seed_{{seed}}/{{round_dir}}/dataset/dataset.npz",
+        shards=shards_input,
     output:
         f"{RES}/seed_{{seed}}/{{round_dir}}/model/priors.json",
     params:
@@ -22,6 +23,7 @@ rule fit_priors:
 rule train:
     input:
         dataset=f"{RES}/seed_{{seed}}/{{round_dir}}/dataset/dataset.npz",
+        shards=shards_input,
         priors=priors_input,
         previous=previous_model,
     output:
@@ -54,6 +56,7 @@ rule explore:
     input:
         model=f"{RES}/seed_{{seed}}/{{round_dir}}/model/member_0/model.pt",
         dataset=f"{RES}/seed_{{seed}}/{{round_dir}}/dataset/dataset.npz",
+        shards=shards_input,
         cg_pdb=f"{RES}/system/cg.pdb",
     output:
         traj=exploration(f"{RES}/seed_{{seed}}/{{round_dir}}/explore/trajectory.h5"),
