@@ -147,3 +147,22 @@ def test_one_row_of_a_run_is_read_alone(tmp_path):
     assert aarun.frame_count(tmp_path / "f.npz") == 0
     with pytest.raises(DataError, match="holds no trajectory"):
         aarun.positions_at(tmp_path / "f.npz", 0)
+
+
+def test_backmap_reads_a_template_frame_from_the_shard_and_run_that_hold_it(rounds):
+    from alcg.stages import query
+
+    manifest = _appended(rounds, 3)
+    data = dataset.load(manifest)
+    results = rounds["r0"].parents[3]
+    runs = []
+    for key in sorted(set(data.source.tolist())):
+        n = int(data.frame[data.source == key].max()) + 1
+        pos = np.random.default_rng(len(runs)).normal(size=(n, 4, 3)).astype(np.float32)
+        runs.append(str(results / key))
+        aarun.save_run(runs[-1], pos, pos, np.zeros(n), np.arange(n, dtype=float), np.arange(4), "", {})
+    for k in range(data.n_frames):
+        key, frame = data.frame_source(k)
+        positions, got_key, got_frame = query._frame(str(manifest), runs, k)
+        assert (got_key, got_frame) == (key, frame)
+        np.testing.assert_array_equal(positions, aarun.load(results / key).positions[frame].astype(np.float64))
