@@ -28,6 +28,14 @@ Datasets that grow by appending (issue 21)
     frame file from such a run is itself read as is (a one-shard dataset). Readers that need
     part of a dataset read only that: :func:`columns` (some per-frame arrays),
     :func:`count_frames`, :func:`frame_source` (one frame's provenance).
+
+    In the workflow each shard is a declared input of the merge that appended it, so a job
+    that declares a round's dataset depends on every shard through the chain of merges: a
+    rewritten or missing shard reruns that merge and everything after it in its arm, as with
+    merged files. Readers declare the manifest only (listing the shards too would change the
+    input sets Snakemake recorded for existing results and rerun them all); shards must
+    therefore never be ``temp()``. A shard rewritten behind the workflow's back with another
+    frame count is one clear error on reading.
 """
 from __future__ import annotations
 

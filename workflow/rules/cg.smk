@@ -6,7 +6,6 @@
 rule fit_priors:
     input:
         dataset=f"{RES}/seed_{{seed}}/{{round_dir}}/dataset/dataset.npz",
-        shards=shards_input,
     output:
         f"{RES}/seed_{{seed}}/{{round_dir}}/model/priors.json",
     params:
@@ -23,7 +22,6 @@ rule fit_priors:
 rule train:
     input:
         dataset=f"{RES}/seed_{{seed}}/{{round_dir}}/dataset/dataset.npz",
-        shards=shards_input,
         priors=priors_input,
         previous=previous_model,
     output:
@@ -56,7 +54,6 @@ rule explore:
     input:
         model=f"{RES}/seed_{{seed}}/{{round_dir}}/model/member_0/model.pt",
         dataset=f"{RES}/seed_{{seed}}/{{round_dir}}/dataset/dataset.npz",
-        shards=shards_input,
         cg_pdb=f"{RES}/system/cg.pdb",
     output:
         traj=exploration(f"{RES}/seed_{{seed}}/{{round_dir}}/explore/trajectory.h5"),

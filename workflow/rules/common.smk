@@ -151,21 +151,6 @@ def runs_in_dataset(seed, arm, k):
     return runs
 
 
-def dataset_shards(seed, arm, k):
-    """The frame files the dataset of (arm, round k) is a manifest of (alcg.dataset): round 0's
-    dataset and the arm's projected frames of rounds 0..k-1; none for round 0 (a frame file)."""
-    if int(k) == 0:
-        return []
-    return [f"{RES}/seed_{seed}/round_000/dataset/dataset.npz"] + \
-        [f"{query_dir(seed, arm, j)}/oracle/projected.npz" for j in range(int(k))]
-
-
-def shards_input(wc):
-    """:func:`dataset_shards` of a rule's ``{round_dir}`` dataset: declared, as it reads them."""
-    arm, k = parse_round_dir(wc.round_dir)
-    return dataset_shards(wc.seed, arm, k)
-
-
 def reference_runs():
     if imported("reference_md"):
         return imported_runs("reference_md")
@@ -228,8 +213,7 @@ def previous_model(wc):
 def select_inputs(wc):
     k = int(wc.k)
     cls = arm_selector(wc.arm)
-    out = {"dataset": f"{model_dir(wc.seed, wc.arm, k)}/dataset/dataset.npz", "plugins": PLUGINS,
-           "shards": dataset_shards(wc.seed, wc.arm, k)}
+    out = {"dataset": f"{model_dir(wc.seed, wc.arm, k)}/dataset/dataset.npz", "plugins": PLUGINS}
     if cls.uses_cg:
         out["traj"] = f"{model_dir(wc.seed, wc.arm, k)}/explore/trajectory.h5"
         out["status"] = f"{model_dir(wc.seed, wc.arm, k)}/explore/replicas.json"
@@ -244,7 +228,6 @@ def merge_inputs(wc):
     arm, k = parse_round_dir(wc.round_dir)
     return {"previous": f"{model_dir(wc.seed, arm, k - 1)}/dataset/dataset.npz",
             "new": f"{query_dir(wc.seed, arm, k - 1)}/oracle/projected.npz",
-            "shards": dataset_shards(wc.seed, arm, k - 1),  # their headers are checked
             "runs": oracle_runs(wc.seed, arm, k - 1)}
 
 
@@ -257,7 +240,6 @@ def summary_layout():
             rounds = []
             for k in range(N_ROUNDS + 1):
                 r = {"dataset": f"{model_dir(s, a, k)}/dataset/dataset.npz",
-                     "shards": dataset_shards(s, a, k),
                      "train": f"{model_dir(s, a, k)}/model/member_0/metrics.json",
                      "evaluate": f"{model_dir(s, a, k)}/evaluate/metrics.json"}
                 if k < N_ROUNDS:

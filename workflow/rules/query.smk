@@ -30,7 +30,6 @@ rule backmap:
     input:
         selected=f"{RES}/seed_{{seed}}/{{arm}}/round_{{k}}/select/selected.npz",
         dataset=lambda wc: f"{model_dir(wc.seed, wc.arm, wc.k)}/dataset/dataset.npz",
-        shards=lambda wc: dataset_shards(wc.seed, wc.arm, wc.k),
         runs=lambda wc: runs_in_dataset(wc.seed, wc.arm, wc.k),
         pdb=f"{RES}/system/{INIT_START}.pdb",
         xml=f"{RES}/system/{INIT_START}.xml",
