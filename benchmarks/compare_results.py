@@ -2,7 +2,8 @@
 
     python benchmarks/compare_results.py BEFORE/results/test AFTER/results/test [--json out.json]
 
-Arrays (``.npz``, ``.h5``, tensors in ``.pt``) must be equal bit for bit; JSON and the
+Arrays (``.npz``, ``.h5``, tensors in ``.pt``) must be equal bit for bit (a CG dataset by the
+frames it reads back: a merged file equals the manifest of shards that replaced it); JSON and the
 ``metadata`` of ``.npz`` files are compared key by key, and differing keys are listed (a
 renamed setting shows up there, a changed number in the arrays). Plots and logs are skipped.
 Exit status 0 when every array is identical.
@@ -37,6 +38,8 @@ def _arrays(path: Path) -> tuple[dict, dict]:
         with np.load(path, allow_pickle=False) as d:
             arrays = {k: d[k] for k in d.files if k != "metadata"}
             meta = json.loads(str(d["metadata"])) if "metadata" in d.files else {}
+        if path.name == "dataset.npz":  # a merged file or a manifest of shards: compare the frames
+            return _dataset_arrays(path), {}
         return arrays, meta
     if path.suffix == ".h5":
         import tables
@@ -53,6 +56,17 @@ def _arrays(path: Path) -> tuple[dict, dict]:
     if path.suffix == ".json":
         return {}, json.loads(path.read_text())
     return {"bytes": np.frombuffer(path.read_bytes(), np.uint8)}, {}
+
+
+def _dataset_arrays(path: Path) -> dict:
+    """A CG dataset's arrays as :func:`alcg.dataset.load` reads them, whichever its layout."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+    from alcg import dataset
+
+    data = dataset.load(path)
+    return {k: np.asarray(getattr(data, k)) for k in dataset.KEYS}
 
 
 def compare(before: Path, after: Path) -> dict:

@@ -1,12 +1,16 @@
 """The OpenMM oracle: recorded forces are -grad E; a killed run resumes without duplicates."""
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import openmm as mm
 import openmm.unit as unit
+import pytest
 
 from alcg.aarun import load as load_run
+from alcg.io import load_npz
 from alcg.prepare import load_prepared
 from proc_helpers import kill_after_checkpoint
 
@@ -58,11 +62,14 @@ run_md(sys.argv[1], sys.argv[2], sys.argv[3],
 
 def test_killed_run_resumes_without_duplicates(cln025, tmp_path):
     out = tmp_path / "run.npz"
-    partial = tmp_path / "run.npz.partial.npz"
+    partial = tmp_path / "run.npz.partial"
     args = [sys.executable, "-c", KILL_SCRIPT, str(cln025[0]), str(cln025[1]), str(out)]
-    kill_after_checkpoint(args, partial, timeout_s=240, grace_s=1.0)
+    kill_after_checkpoint(args, partial / "0000000000.npz", timeout_s=240, grace_s=1.0)
     assert not out.exists()
-    done = dict(np.load(partial))["potential_energy"].shape[0]  # the checkpoint: allatom_md's own
+    chunks = sorted(partial.glob("*.npz"))  # the checkpoint: allatom_md's own, one chunk per checkpoint
+    sizes = [np.load(c)["potential_energy"].shape[0] for c in chunks]
+    assert set(sizes) == {25} and [c.name for c in chunks] == [f"{25 * i:010d}.npz" for i in range(len(chunks))]
+    done = sum(sizes)
     assert 0 < done < 200
     subprocess.run(args, check=True, timeout=600)
     run = load_run(out)
@@ -93,3 +100,90 @@ def test_explicit_solvent_system_works_the_same_way(tmp_path, ff_cfg):
     run = load_run(tmp_path / "r.npz")
     assert run.positions.shape[1] == len(run.atom_indices) < system.getNumParticles()  # protein only
     assert np.all(np.isfinite(run.forces))
+
+
+def _two_atom_system(tmp_path):
+    """A two-atom harmonic molecule (Reference platform): MD in milliseconds."""
+    import openmm.app as app
+
+    from alcg import system as omm
+    from alcg.structure import pdb_text
+
+    top = app.Topology()
+    chain = top.addChain()
+    for name in ("CA", "CB"):
+        top.addAtom(name, app.Element.getBySymbol("C"), top.addResidue("ALA", chain))
+    system = mm.System()
+    for _ in range(2):
+        system.addParticle(12.0)
+    bond = mm.HarmonicBondForce()
+    bond.addBond(0, 1, 0.15, 1000.0)
+    system.addForce(bond)
+    pdb, xml = tmp_path / "m.pdb", tmp_path / "m.xml"
+    pdb.write_text(pdb_text(top, np.array([[0.0, 0.0, 0.0], [0.15, 0.0, 0.0]])))
+    xml.write_text(omm.serialize(system))
+    return pdb, xml
+
+
+def test_checkpoints_append_and_a_resumed_run_is_identical(tmp_path, monkeypatch):
+    """Each checkpoint writes only its new frames (I/O linear in the run length); a run resumed
+    from its chunks (or from an earlier version's one-file checkpoint) keeps the checkpointed
+    frames bit for bit and continues from their State (the thermostat's random stream is not
+    part of an OpenMM State, so later frames differ from an uninterrupted run's, as before)."""
+    from alcg import allatom_md
+    from alcg.allatom_md import MDSpec, run_md
+    from alcg.io import save_npz
+    from alcg.settings import ForceField, defaults
+
+    ff = defaults(ForceField, files=["amber14-all.xml"], temperature_k=300.0, timestep_fs=1.0, platform="Reference")
+    pdb, xml = _two_atom_system(tmp_path)
+    spec = MDSpec(n_steps=400, record_interval=4, checkpoint_every=10, restraint_k=0.0, seed=3)
+    written = []
+    real_save = allatom_md.save_npz
+
+    def counting_save(path, metadata=None, **arrays):
+        written.append(len(arrays["potential_energy"]))
+        real_save(path, metadata, **arrays)
+    monkeypatch.setattr(allatom_md, "save_npz", counting_save)
+    run_md(pdb, xml, tmp_path / "full.npz", spec, ff, progress=False)
+    assert written == [10] * 9  # 100 frames, a checkpoint every 10 but after the last: 90 frames written once
+    full = load_run(tmp_path / "full.npz")
+
+    class Killed(Exception):
+        pass
+
+    def killed_after(n_chunks):
+        def save(path, metadata=None, **arrays):
+            real_save(path, metadata, **arrays)
+            if len(list(Path(path).parent.glob("*.npz"))) == n_chunks:
+                raise Killed
+        return save
+
+    monkeypatch.setattr(allatom_md, "save_npz", killed_after(4))
+    with pytest.raises(Killed):
+        run_md(pdb, xml, tmp_path / "resumed.npz", spec, ff, progress=False)
+    assert len(list((tmp_path / "resumed.npz.partial").glob("*.npz"))) == 4
+    monkeypatch.setattr(allatom_md, "save_npz", real_save)
+    run_md(pdb, xml, tmp_path / "resumed.npz", spec, ff, progress=False)
+    assert not (tmp_path / "resumed.npz.partial").exists()
+    resumed = load_run(tmp_path / "resumed.npz")
+    for key in ("positions", "forces", "potential_energy"):
+        np.testing.assert_array_equal(getattr(resumed, key)[:40], getattr(full, key)[:40], err_msg=key)
+    np.testing.assert_allclose(resumed.time_ps, full.time_ps)  # 100 frames, none twice, none missing
+
+    # an earlier version's checkpoint (every frame so far in <out>.partial.npz) still resumes
+    monkeypatch.setattr(allatom_md, "save_npz", killed_after(3))
+    with pytest.raises(Killed):
+        run_md(pdb, xml, tmp_path / "legacy.npz", spec, ff, progress=False)
+    partial = tmp_path / "legacy.npz.partial"
+    chunks = [load_npz(c) for c in sorted(partial.glob("*.npz"))]
+    merged = {k: np.concatenate([c[k] for c in chunks]) for k in ("positions", "forces", "potential_energy", "time_ps")}
+    save_npz(tmp_path / "legacy.npz.partial.npz", metadata={"signature": chunks[-1]["metadata"]["signature"]},
+             state_xml=chunks[-1]["state_xml"], **merged)
+    shutil.rmtree(partial)
+    monkeypatch.setattr(allatom_md, "save_npz", real_save)
+    run_md(pdb, xml, tmp_path / "legacy.npz", spec, ff, progress=False)
+    assert not (tmp_path / "legacy.npz.partial.npz").exists() and not partial.exists()
+    legacy = load_run(tmp_path / "legacy.npz")
+    np.testing.assert_array_equal(legacy.positions[:30], full.positions[:30])
+    np.testing.assert_allclose(legacy.time_ps, full.time_ps)

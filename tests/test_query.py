@@ -50,8 +50,7 @@ def _run_backmap(tmp_path, monkeypatch, accept, n_picks=6, n_slots=2, slot=0):
                             accepted=accept(pick), reason="" if accept(pick) else "clash", energy_kj_mol=-1.0)
         return res, "PDB TEXT"
     monkeypatch.setattr(query, "_backmap", fake_backmap)
-    monkeypatch.setattr(query, "_frame", lambda data, runs, k: (np.full((1, 3), float(k)), "seed_1/x", k))
-    monkeypatch.setattr(query.dataset, "load", lambda path: {})
+    monkeypatch.setattr(query, "_frame", lambda dataset_path, runs, k: (np.full((1, 3), float(k)), "seed_1/x", k))
     monkeypatch.setattr("openmm.app.PDBFile", lambda path: SimpleNamespace(topology=None))
     monkeypatch.setattr("alcg.structure.pdb_text", lambda top, pos: f"frame {pos[0, 0]:.0f}")
     out = tmp_path / "start.npz"

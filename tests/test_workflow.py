@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from alcg import aarun, slot_start
-from alcg.dataset import load as load_dataset
+from alcg.dataset import load as load_dataset, shards
 from alcg.io import load_npz
 from alcg.summary import read_tsv
 
@@ -94,6 +94,10 @@ def test_arms_and_seeds_end_to_end(finished):
             assert sizes[2] > sizes[0], f"no oracle data added to seed {seed} {arm}"
             data = load_dataset(res_dir / f"seed_{seed}/{arm}/round_002/dataset/dataset.npz")
             assert len(set(zip(data.source.tolist(), data.frame.tolist()))) == len(data.coords)
+            for k in (1, 2):  # appended, not copied: round 0's frames and each round's projected ones
+                manifest = res_dir / f"seed_{seed}/{arm}/round_{k:03d}/dataset/dataset.npz"
+                assert [s.path.name for s in shards(manifest)] == ["dataset.npz"] + ["projected.npz"] * k
+                assert manifest.stat().st_size < 5000
             assert (res_dir / f"seed_{seed}/{arm}/round_002/evaluate/tica_fes.png").stat().st_size > 5000
     # the md arm starts its queries from training frames, the rmsd arm from backmapped CG frames
     md_start = slot_start.load(res_dir / "seed_1/md/round_000/start/slot_000.npz")
@@ -242,6 +246,7 @@ def test_forcerun_of_one_arm_leaves_the_other_arms_untouched(finished):
     assert target.stat().st_mtime > old_mtime
     assert (res_dir / "seed_1/rmsd/round_002/model/member_0/model.pt").stat().st_mtime > old_mtime
     assert _digest(others + kept) == before
+    load_dataset(res_dir / "seed_1/rmsd/round_002/dataset/dataset.npz")  # its shards and counts agree
 
 
 def test_killed_workflow_resumes_to_same_counts(tmp_path):

@@ -123,6 +123,26 @@ def load(path: str | Path) -> AARun:
                  bead_forces=d.get("bead_forces"), bead_force_var=d.get("bead_force_var"))
 
 
+def positions_at(path: str | Path, k: int) -> np.ndarray:
+    """Positions (n_atoms, 3) float32, nm, of frame ``k`` of an ``ok`` run, reading only that frame."""
+    from alcg.io import npz_row
+
+    try:
+        return npz_row(path, "positions", k)
+    except KeyError:
+        raise DataError(f"{path} holds no trajectory (status {status(path).value})") from None
+
+
+def frame_count(path: str | Path) -> int:
+    """Number of recorded frames of a run file (0 without a trajectory), from its header only."""
+    from alcg.io import npz_shape
+
+    try:
+        return npz_shape(path, "potential_energy")[0]
+    except KeyError:
+        return 0
+
+
 def metadata(path: str | Path) -> dict:
     """Only the decoded ``metadata`` of a run file (cheap: no arrays are read)."""
     import json

@@ -1,10 +1,14 @@
 """All-atom (fine-grained) MD with OpenMM that records positions, forces and energies.
 
 Every fine-grained run goes through here: reference and initial MD and each oracle query.
-One run writes one ``.npz`` file (see :func:`run_md`). Long runs write a checkpoint
-(``<output>.partial.npz``: the frames so far plus the serialized OpenMM State) every
-``checkpoint_every`` records, so a killed job resumes where it stopped instead of
-restarting. The final file is written atomically and the checkpoint then removed.
+One run writes one ``.npz`` file (see :func:`run_md`). Long runs checkpoint every
+``checkpoint_every`` records by appending one chunk file to the folder ``<output>.partial/``:
+the frames recorded since the previous checkpoint plus the serialized OpenMM State at its end
+(issue 21: a checkpoint writes only its new frames, so checkpointing costs O(n) I/O over a
+run of n frames, where rewriting every frame at each checkpoint cost O(n^2)). A killed job
+resumes from the last complete chunk instead of restarting; a ``<output>.partial.npz`` left
+by an earlier version (all frames so far in one file) is resumed from too. The final file is
+written atomically and the checkpoint then removed.
 """
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,7 +98,7 @@ def run_md(pdb_path: str | Path, xml_path: str | Path, out_path: str | Path, spe
     Returns the metadata dict.
     """
     out_path = Path(out_path)
-    partial = out_path.with_name(out_path.name + ".partial.npz")
+    partial = _partial(out_path)
     pdb = app.PDBFile(str(pdb_path))
     system = omm.deserialize(Path(xml_path).read_text())
     start_nm = np.asarray(pdb.getPositions(asNumpy=True).value_in_unit(unit.nanometer))
@@ -109,6 +114,7 @@ def run_md(pdb_path: str | Path, xml_path: str | Path, out_path: str | Path, spe
     if frames is None:
         frames = _start(sim, pdb, spec, ff)
     pos, frc, ene, tps = frames
+    saved = len(ene)  # frames already in the checkpoint
     meta = {"spec": spec.__dict__, "signature": signature,
             "platform": sim.context.getPlatform().getName(), "source_pdb": str(pdb_path),
             "record_interval_steps": spec.record_interval,
@@ -131,13 +137,14 @@ def run_md(pdb_path: str | Path, xml_path: str | Path, out_path: str | Path, spe
         tps.append(state.getTime().value_in_unit(unit.picosecond))
         bar.update(1)
         if spec.checkpoint_every and len(ene) % spec.checkpoint_every == 0 and len(ene) < n_records:
-            _checkpoint(partial, signature, sim, frames)
+            _checkpoint(partial, signature, sim, frames, saved)
+            saved = len(ene)
     bar.close()
     first = np.asarray(pdb.getPositions(asNumpy=True).value_in_unit(unit.nanometer))
     first[indices] = pos[0] if pos else first[indices]
     aarun.save_run(out_path, np.stack(pos), np.stack(frc), np.asarray(ene), np.asarray(tps), indices,
                    pdb_text(pdb.topology, first, indices), meta)
-    partial.unlink(missing_ok=True)
+    _remove_checkpoint(partial)
     log.info("%s: %d frames, mean energy %.1f kJ/mol", out_path.name, len(ene), float(np.mean(ene)))
     return meta
 
@@ -155,24 +162,58 @@ def _start(sim: app.Simulation, pdb: app.PDBFile, spec: MDSpec, ff: ForceField):
     return [], [], [], []
 
 
-def _checkpoint(partial: Path, signature: str, sim: app.Simulation, frames) -> None:
+def _partial(out_path: Path) -> Path:
+    """The checkpoint folder of the run writing ``out_path``."""
+    return out_path.with_name(out_path.name + ".partial")
+
+
+def _legacy_partial(partial: Path) -> Path:
+    """The one-file checkpoint of earlier versions (``<output>.partial.npz``)."""
+    return partial.with_name(partial.name + ".npz")
+
+
+def _remove_checkpoint(partial: Path) -> None:
+    shutil.rmtree(partial, ignore_errors=True)
+    _legacy_partial(partial).unlink(missing_ok=True)
+
+
+def _checkpoint(partial: Path, signature: str, sim: app.Simulation, frames, start: int) -> None:
+    """Append frames ``start`` .. the last recorded one, and the State now, as one chunk file."""
     pos, frc, ene, tps = frames
     state = sim.context.getState(getPositions=True, getVelocities=True, getParameters=True,
                                  enforcePeriodicBox=False)
-    save_npz(partial, metadata={"signature": signature}, positions=np.stack(pos),
-             forces=np.stack(frc), potential_energy=np.asarray(ene), time_ps=np.asarray(tps),
+    partial.mkdir(parents=True, exist_ok=True)
+    save_npz(partial / f"{start:010d}.npz", metadata={"signature": signature, "start": start},
+             positions=np.stack(pos[start:]), forces=np.stack(frc[start:]),
+             potential_energy=np.asarray(ene[start:]), time_ps=np.asarray(tps[start:]),
              state_xml=np.array(mm.XmlSerializer.serialize(state)))
 
 
+def _chunks(partial: Path) -> list[Path]:
+    """Checkpoint files in order: an earlier version's one file (frames from 0), then the chunks."""
+    legacy = _legacy_partial(partial)
+    return ([legacy] if legacy.exists() else []) + (sorted(partial.glob("*.npz")) if partial.is_dir() else [])
+
+
 def _resume(partial: Path, signature: str, sim: app.Simulation):
-    if not partial.exists():
+    """The frames of the consecutive checkpoint chunks from frame 0 on, with ``sim`` set to the
+    State at the end of the last one; None when there is no usable checkpoint."""
+    frames: tuple[list, list, list, list] = ([], [], [], [])
+    state_xml = None
+    for chunk in _chunks(partial):
+        data = load_npz(chunk)
+        meta = data["metadata"]
+        if meta.get("signature") != signature:
+            log.warning("removing checkpoint %s: it belongs to a different run", chunk)
+            _remove_checkpoint(partial)
+            return None
+        if meta.get("start", 0) != len(frames[2]):
+            break  # not the next frames: resume after the consecutive ones
+        for kept, key in zip(frames, ("positions", "forces", "potential_energy", "time_ps")):
+            kept.extend(data[key])
+        state_xml = str(data["state_xml"])
+    if state_xml is None:
         return None
-    data = load_npz(partial)
-    if data["metadata"].get("signature") != signature:
-        log.warning("ignoring checkpoint %s: it belongs to a different run", partial)
-        return None
-    sim.context.setState(mm.XmlSerializer.deserialize(str(data["state_xml"])))
-    n = len(data["potential_energy"])
-    log.info("resuming %s from frame %d", partial.name, n)
-    return (list(data["positions"]), list(data["forces"]), list(data["potential_energy"]),
-            list(data["time_ps"]))
+    sim.context.setState(mm.XmlSerializer.deserialize(state_xml))
+    log.info("resuming %s from frame %d", partial.name, len(frames[2]))
+    return [list(f) for f in frames]

@@ -14,10 +14,34 @@ Keys
 The validation frames are fixed once, in round 0 (:func:`assign_validation`): the last
 ``val_fraction`` (in time) of every round-0 trajectory. Later rounds only append ``train``
 frames, so every arm and round validates on the same frames and no oracle frame is in them.
+
+Datasets that grow by appending (issue 21)
+    A dataset file is either a *frame file* (the keys above: round 0's dataset, a round's
+    projected oracle frames) or a *shard manifest* (:func:`append`): ``shards``, the paths of
+    the frame files it is made of, in order and relative to the manifest's folder (so a moved
+    results folder still reads), ``shard_frames`` (their frame counts, checked on reading),
+    ``bead_types``, ``bead_masses``, ``sequence`` and ``metadata`` (``format`` =
+    :data:`MANIFEST_FORMAT`). A round's dataset is a manifest: round 0's frame file, then each
+    earlier round's projected frames; it names frame files only, never another manifest, and
+    copies no frame. :func:`load` reads a manifest as the concatenation of its shards, which is
+    exactly the merged frame file earlier versions wrote (same frames, order, dtypes); a merged
+    frame file from such a run is itself read as is (a one-shard dataset). Readers that need
+    part of a dataset read only that: :func:`columns` (some per-frame arrays),
+    :func:`count_frames`, :func:`frame_source` (one frame's provenance).
+
+    In the workflow each shard is a declared input of the merge that appended it, so a job
+    that declares a round's dataset depends on every shard through the chain of merges: a
+    rewritten or missing shard reruns that merge and everything after it in its arm, as with
+    merged files. Readers declare the manifest only (listing the shards too would change the
+    input sets Snakemake recorded for existing results and rerun them all); shards must
+    therefore never be ``temp()``. A shard rewritten behind the workflow's back with another
+    frame count is one clear error on reading.
 """
 from __future__ import annotations
 
 import dataclasses
+import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -25,7 +49,7 @@ from typing import Iterable
 import numpy as np
 
 from alcg.errors import DataError
-from alcg.io import load_npz, save_npz
+from alcg.io import load_npz, load_npz_keys, npz_row, npz_shape, save_npz
 
 KEYS = ("coords", "forces", "bead_types", "bead_masses", "sequence", "source", "frame", "round",
         "traj", "split", "force_var")
@@ -33,6 +57,8 @@ PER_FRAME = ("coords", "forces", "source", "frame", "round", "traj", "split", "f
 #: keys a dataset file may lack, filled on reading (see the module doc)
 MIGRATED = ("force_var",)
 TRAIN, VAL = "train", "val"
+#: ``metadata["format"]`` of a shard manifest (see the module doc)
+MANIFEST_FORMAT = "alcg.dataset.shards/1"
 
 
 def run_key(path: str | Path) -> str:
@@ -159,7 +185,7 @@ def merge(datasets: Iterable[CGDataset]) -> CGDataset:
 
 
 def save(path: str | Path, data: CGDataset) -> None:
-    """Write a CG dataset atomically."""
+    """Write a CG dataset as one frame file, atomically."""
     arrays = {k: getattr(data, k) for k in KEYS}
     arrays["sequence"] = np.array(data.sequence)
     save_npz(path, metadata={"units": {"coords": "nm", "forces": "kJ/mol/nm", "bead_masses": "amu"},
@@ -167,14 +193,138 @@ def save(path: str | Path, data: CGDataset) -> None:
              **arrays)
 
 
-def load(path: str | Path, n_beads: int | None = None) -> CGDataset:
-    """Read a CG dataset; with ``n_beads``, check it matches the model's bead count."""
+@dataclass(frozen=True)
+class Shard:
+    """One frame file of a dataset and its frame count (None: not recorded, a lone file)."""
+
+    path: Path
+    n_frames: int | None
+
+
+def shards(path: str | Path) -> list[Shard]:
+    """The frame files the dataset at ``path`` is read from, in order (reads no frame).
+
+    A manifest lists its shards; a frame file is its own one shard."""
+    path = Path(path)
+    raw = load_npz_keys(path, ("shards", "shard_frames"))
+    if "shards" not in raw:
+        return [Shard(path, None)]
+    base = path.parent
+    return [Shard(Path(os.path.normpath(base / str(rel))), int(n))
+            for rel, n in zip(raw["shards"], raw["shard_frames"])]
+
+
+def append(previous: str | Path, new: str | Path, out: str | Path) -> None:
+    """Write at ``out``, atomically, the dataset ``previous`` followed by the frame file ``new``,
+    as a shard manifest: no frame is copied (see the module doc).
+
+    ``previous`` is a manifest or a frame file; ``new`` must be a frame file of the same molecule.
+    """
+    out = Path(out)
+    parts = shards(previous) + [Shard(Path(new), None)]
+    first = _molecule(parts[0].path)
+    counts = []
+    for shard in parts:
+        mol = _molecule(shard.path)
+        if mol["n_frames"] is None:
+            raise DataError(f"{shard.path} is a shard manifest, not a frame file: a manifest lists frame files only")
+        if not np.array_equal(mol["bead_types"], first["bead_types"]):
+            raise DataError(f"cannot append {shard.path}: its bead types differ from {parts[0].path} "
+                            f"({str(mol['sequence'])} vs {str(first['sequence'])})")
+        counts.append(shard.n_frames if shard.n_frames is not None else mol["n_frames"])
+    rel = [os.path.relpath(os.path.abspath(s.path), os.path.abspath(out.parent)) for s in parts]
+    save_npz(out, metadata={"format": MANIFEST_FORMAT, "n_frames": int(sum(counts)), "n_shards": len(parts)},
+             shards=np.array(rel), shard_frames=np.array(counts, np.int64), bead_types=first["bead_types"],
+             bead_masses=first["bead_masses"], sequence=first["sequence"])
+
+
+def _molecule(path: Path) -> dict:
+    """``bead_types``, ``bead_masses`` and ``sequence`` of a dataset file, and ``n_frames``
+    (from the array header; None for a manifest). No frame is read."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            out = {k: data[k] for k in ("bead_types", "bead_masses", "sequence") if k in data.files}
+            out["n_frames"] = npz_shape(path, "coords")[0] if "coords.npy" in data.zip.namelist() else None
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise DataError(f"cannot read CG dataset {path}: {exc}") from exc
+    if "bead_types" not in out:
+        raise DataError(f"{path} is not a CG dataset (missing ['bead_types'])")
+    return out
+
+
+def _frame_files(path: str | Path) -> list[Shard]:
+    """:func:`shards`, each checked to be a frame file (a manifest's shards: not manifests)."""
+    parts = shards(path)
+    for shard in parts:
+        if not shard.path.exists():
+            raise DataError(f"shard {shard.path} of dataset {path} is missing (rerun the round that made it)")
+    return parts
+
+
+def _check_count(shard: Shard, n: int, manifest: str | Path) -> None:
+    if shard.n_frames is not None and shard.n_frames != n:
+        raise DataError(f"shard {shard.path} of dataset {manifest} has {n} frames; the manifest says "
+                        f"{shard.n_frames} (the shard was rewritten after it: rerun the merge)")
+
+
+def _load_frame_file(path: Path) -> CGDataset:
     raw = load_npz(path)
+    if "shards" in raw:
+        raise DataError(f"{path} is a shard manifest where a frame file was expected (manifests do not nest)")
     missing = [k for k in KEYS if k not in raw and k not in MIGRATED]
     if missing:
         raise DataError(f"{path} is not a CG dataset (missing {missing})")
     if "force_var" not in raw:
         raw["force_var"] = instantaneous_force_var(raw["forces"], raw["traj"])
-    if n_beads is not None and raw["coords"].shape[1] != n_beads:
-        raise DataError(f"{path} has {raw['coords'].shape[1]} beads per frame; the model expects {n_beads}")
     return CGDataset(**{k: raw[k] for k in KEYS if k != "sequence"}, sequence=str(raw["sequence"]))
+
+
+def load(path: str | Path, n_beads: int | None = None) -> CGDataset:
+    """Read a CG dataset (a frame file or a manifest's shards, concatenated); with ``n_beads``,
+    check it matches the model's bead count."""
+    parts = []
+    for shard in _frame_files(path):
+        data = _load_frame_file(shard.path)
+        _check_count(shard, data.n_frames, path)
+        parts.append(data)
+    data = parts[0] if len(parts) == 1 else merge(parts)
+    if n_beads is not None and data.coords.shape[1] != n_beads:
+        raise DataError(f"{path} has {data.coords.shape[1]} beads per frame; the model expects {n_beads}")
+    return data
+
+
+def columns(path: str | Path, *keys: str) -> dict[str, np.ndarray]:
+    """Only the per-frame arrays ``keys`` (of :data:`PER_FRAME`) of a dataset, over all its frames
+    in order, as :func:`load` would give them; no other array is read."""
+    bad = [k for k in keys if k not in PER_FRAME]
+    if bad:
+        raise ValueError(f"not a per-frame dataset key: {bad[0]!r} (one of {', '.join(PER_FRAME)})")
+    out: dict[str, list] = {k: [] for k in keys}
+    for shard in _frame_files(path):
+        need = set(keys) | ({"forces", "traj"} if "force_var" in keys else set())
+        raw = load_npz_keys(shard.path, tuple(sorted(need | {"frame"})))
+        if "frame" not in raw:
+            raise DataError(f"{shard.path} is not a CG frame file (missing ['frame'])")
+        _check_count(shard, len(raw["frame"]), path)
+        if "force_var" in keys and "force_var" not in raw:
+            raw["force_var"] = instantaneous_force_var(raw["forces"], raw["traj"])
+        for k in keys:
+            out[k].append(raw[k])
+    return {k: v[0] if len(v) == 1 else np.concatenate(v) for k, v in out.items()}
+
+
+def count_frames(path: str | Path) -> int:
+    """Number of frames of a dataset (from the manifest or the array header: no frame read)."""
+    return sum(s.n_frames if s.n_frames is not None else npz_shape(s.path, "frame")[0] for s in _frame_files(path))
+
+
+def frame_source(path: str | Path, k: int) -> tuple[str, int]:
+    """(run key, frame in that run) of frame ``k`` of a dataset, as :meth:`CGDataset.frame_source`;
+    reads the provenance arrays of the one shard that holds it."""
+    k0 = k
+    for shard in _frame_files(path):
+        n = shard.n_frames if shard.n_frames is not None else npz_shape(shard.path, "frame")[0]
+        if 0 <= k < n:
+            return str(npz_row(shard.path, "source", k)), int(npz_row(shard.path, "frame", k))
+        k -= n
+    raise DataError(f"frame {k0} is beyond the {count_frames(path)} frames of dataset {path}")

@@ -10,7 +10,9 @@ import contextlib
 import glob
 import json
 import os
+import struct
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -66,6 +68,64 @@ def load_npz(path: str | os.PathLike) -> dict[str, Any]:
     if "metadata" in out:
         out["metadata"] = json.loads(str(out["metadata"]))
     return out
+
+
+def load_npz_keys(path: str | os.PathLike, keys: tuple[str, ...]) -> dict[str, Any]:
+    """Read only the arrays ``keys`` of an npz (those it holds); the others are never read."""
+    with np.load(path, allow_pickle=False) as data:
+        out = {key: data[key] for key in keys if key in data.files}
+    if "metadata" in out:
+        out["metadata"] = json.loads(str(out["metadata"]))
+    return out
+
+
+def npz_shape(path: str | os.PathLike, key: str) -> tuple[int, ...]:
+    """Shape of array ``key`` of an npz, from its ``.npy`` header only (no data read)."""
+    with zipfile.ZipFile(path) as zf, zf.open(f"{key}.npy") as fh:
+        version = np.lib.format.read_magic(fh)
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        return tuple(read(fh)[0])
+
+
+def npz_row(path: str | os.PathLike, key: str, index: int) -> np.ndarray:
+    """Row ``index`` of array ``key`` of an uncompressed npz, reading only that row's bytes.
+
+    :func:`save_npz` writes uncompressed (stored) members, so the row lies at a fixed offset:
+    the member's local zip header, then the ``.npy`` header, then C-ordered rows. A compressed
+    member (another writer) is read whole.
+    """
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo(f"{key}.npy")
+    if info.compress_type != zipfile.ZIP_STORED:
+        with np.load(path, allow_pickle=False) as data:
+            return _row(data[key], index, key, path)
+    with open(path, "rb") as raw:
+        raw.seek(info.header_offset)
+        local = raw.read(30)
+        name_len, extra_len = struct.unpack("<HH", local[26:30])
+        raw.seek(info.header_offset + 30 + name_len + extra_len)
+        version = np.lib.format.read_magic(raw)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+            np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read_header(raw)
+        if fortran or dtype.hasobject or not shape:
+            raw.seek(0)
+            with np.load(path, allow_pickle=False) as data:
+                return _row(data[key], index, key, path)
+        _check_row(shape[0], index, key, path)
+        row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
+        raw.seek(raw.tell() + index * row_bytes)
+        return np.frombuffer(raw.read(row_bytes), dtype).reshape(shape[1:]).copy()
+
+
+def _row(array: np.ndarray, index: int, key: str, path: str | os.PathLike) -> np.ndarray:
+    _check_row(len(array), index, key, path)
+    return array[index]
+
+
+def _check_row(n: int, index: int, key: str, path: str | os.PathLike) -> None:
+    if not 0 <= index < n:
+        raise IndexError(f"row {index} of {key} in {path}: it has {n} rows")
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

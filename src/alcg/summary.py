@@ -107,7 +107,7 @@ def round_rows(layout: dict) -> list[dict]:
                 ev, tr, sel = _json(r["evaluate"]), _json(r["train"]), _json(r.get("select"))
                 oracles = r.get("oracles", [])
                 row = {"seed": seed, "arm": arm, "round": k, "oracle_ns": spent,
-                       "n_train_frames": dataset.load(r["dataset"]).n_frames,
+                       "n_train_frames": dataset.count_frames(r["dataset"]),
                        "n_selected": sel.get("n_selected"),
                        "n_rejected_backmap": _starts_sum(r, "n_rejected") if oracles else None,
                        "n_fallback_starts": _starts_sum(r, "fallback") if oracles else None,
@@ -229,8 +229,8 @@ def label_location(round_files: dict) -> dict:
     oracles = round_files.get("oracles", [])
     if not oracles or "selected" not in round_files:
         return {}
-    data = dataset.load(round_files["dataset"])
-    train = ca_trajectory(data.coords[data.train_indices()])
+    cols = dataset.columns(round_files["dataset"], "coords", "split")
+    train = ca_trajectory(cols["coords"][cols["split"] != dataset.VAL])
     sel = selection_file.load(round_files["selected"])
     to_target, to_train, slot_medians = [], [], []
     for slot, (start_path, run_path) in enumerate(zip(round_files["starts"], oracles)):
@@ -245,7 +245,7 @@ def label_location(round_files: dict) -> dict:
         elif sel.source == "pool":  # iid: the pool frame it started from (targets hold its C-alphas)
             target = sel.targets[slot]
         else:
-            target = data.coords[(sel.fallback_template if start.fallback else sel.template)[slot]]
+            target = cols["coords"][(sel.fallback_template if start.fallback else sel.template)[slot]]
         to_target += list(md.rmsd(frames, ca_trajectory(target[None]), 0, precentered=True))
         nearest = np.min([md.rmsd(train, frames, i, precentered=True) for i in range(frames.n_frames)], axis=1)
         to_train += list(nearest)

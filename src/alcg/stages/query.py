@@ -47,16 +47,16 @@ def select(arm: str, traj: str | None, status: str | None, dataset_path: str, me
     from alcg.coverage import plot_histogram
 
     cls = selectors.of_arm(arm, settings)
-    data = dataset.load(dataset_path)
-    idx = data.train_indices()
-    xyz, n_exploded = np.zeros((0, *data.coords.shape[1:]), np.float32), 0
+    cols = dataset.columns(dataset_path, "coords", "split")  # no forces: selection needs none
+    coords, idx = cols["coords"], np.flatnonzero(cols["split"] != dataset.VAL)
+    xyz, n_exploded = np.zeros((0, *coords.shape[1:]), np.float32), 0
     if cls.uses_cg:
         run = cgtraj.load(traj, status)
         xyz, n_exploded = run.xyz, run.n_exploded
         if len(xyz) == 0:
             raise SimulationError(f"{traj} holds no frames: every CG replica exploded before its first "
                                   "save; lower cg_sim.dt_ps or check the model")
-    inp = selectors.SelectionInput(xyz, data.coords[idx], idx,
+    inp = selectors.SelectionInput(xyz, coords[idx], idx,
                                    _committee(members, device) if cls.uses_committee else [],
                                    _pool_coords(*pool) if cls.uses_pool else None)
     n_slots = settings.n_select
@@ -89,10 +89,9 @@ def _pool_frame(runs: list[str], k: int) -> tuple[np.ndarray, str, int]:
     from alcg.heldout import pool_query_count
 
     for path in runs:
-        run = aarun.load(path)
-        n = pool_query_count(run.n_frames)
+        n = pool_query_count(aarun.frame_count(path))
         if k < n:
-            return run.positions[k].astype(np.float64), Path(path).name, k
+            return aarun.positions_at(path, k).astype(np.float64), Path(path).name, k
         k -= n
     raise IndexError(f"pool frame beyond the {len(runs)} pool runs")
 
@@ -110,7 +109,6 @@ def backmap(selected: str, dataset_path: str, runs: list[str], system_pdb: str, 
     import openmm.app as app
 
     sel = selection_file.load(selected)
-    data = dataset.load(dataset_path)
     pdb = app.PDBFile(system_pdb)
     if not sel.backmap:
         if slot >= len(sel.template):
@@ -125,12 +123,12 @@ def backmap(selected: str, dataset_path: str, runs: list[str], system_pdb: str, 
             log.info("start of slot %d: %s", slot, meta)
             slot_start.save_structure(out, pdb_text(pdb.topology, positions), **meta)
             return
-        _write_training_start(out, pdb, data, runs, int(sel.template[slot]),
+        _write_training_start(out, pdb, dataset_path, runs, int(sel.template[slot]),
                               {"slot": slot, "reason": "training frame, as is"})
         return
     rejected = []
     for c in sel.slot_candidates(slot):
-        template = _frame(data, runs, int(sel.template[c]))
+        template = _frame(dataset_path, runs, int(sel.template[c]))
         res, text = _backmap(pdb, system_xml, native, ff, bm, sel.targets[c].astype(np.float64), template[0])
         meta = {"template_source": template[1], "template_frame": template[2], "slot": slot, "pick": c,
                 "ca_rmsd_nm": res.ca_rmsd_nm, "n_clashes": res.n_clashes, "chirality_ok": res.chirality_ok,
@@ -142,22 +140,23 @@ def backmap(selected: str, dataset_path: str, runs: list[str], system_pdb: str, 
             return
         rejected.append({"pick": c, "reason": res.reason})
         log.info("backmap slot %d: pick %d rejected (%s)", slot, c, res.reason)
-    _write_training_start(out, pdb, data, runs, int(sel.fallback_template[slot]),
+    _write_training_start(out, pdb, dataset_path, runs, int(sel.fallback_template[slot]),
                           {"slot": slot, "fallback": True, "n_rejected": len(rejected), "rejected": rejected,
                            "reason": "no accepted CG pick: a training frame as is (as the md arm)"})
 
 
-def _frame(data: dataset.CGDataset, runs: list[str], k: int) -> tuple[np.ndarray, str, int]:
-    """AA positions (nm) of dataset frame ``k``, with its run key and frame number."""
-    key, frame = data.frame_source(k)
-    positions = aarun.load(dataset.resolve_runs([key], runs)[key]).positions[frame]
+def _frame(dataset_path: str, runs: list[str], k: int) -> tuple[np.ndarray, str, int]:
+    """AA positions (nm) of dataset frame ``k``, with its run key and frame number; reads that
+    frame's provenance and that one frame of its run, nothing else."""
+    key, frame = dataset.frame_source(dataset_path, k)
+    positions = aarun.positions_at(dataset.resolve_runs([key], runs)[key], frame)
     return positions.astype(np.float64), key, frame
 
 
-def _write_training_start(out: str, pdb, data: dataset.CGDataset, runs: list[str], k: int, meta: dict) -> None:
+def _write_training_start(out: str, pdb, dataset_path: str, runs: list[str], k: int, meta: dict) -> None:
     from alcg.structure import pdb_text
 
-    positions, key, frame = _frame(data, runs, k)
+    positions, key, frame = _frame(dataset_path, runs, k)
     meta = {"template_source": key, "template_frame": frame, **meta}
     log.info("start of slot %d: %s", meta["slot"], meta)
     slot_start.save_structure(out, pdb_text(pdb.topology, positions), **meta)
@@ -225,14 +224,15 @@ def _mean_force_query(pdb: Path, xml: Path, out: str, oracle_cfg: Oracle, ff: Fo
 
 
 def merge(previous: str, new_frames: str, oracle_runs: list[str], max_failure_fraction: float, out: str) -> None:
-    """dataset(k+1) = dataset(k) + projected oracle frames; fail if too many queries failed."""
+    """dataset(k+1) = dataset(k) + projected oracle frames, appended (a manifest of shards, no
+    frame copied: :func:`alcg.dataset.append`); fail if too many queries failed."""
     status = [aarun.status(f) for f in oracle_runs]
     attempted = [s for s in status if s is not Status.SKIPPED]
     failed = sum(s is Status.FAILED for s in attempted)
     if attempted and failed / len(attempted) > max_failure_fraction:
         raise SimulationError(f"{failed} of {len(attempted)} oracle runs failed, more than "
                               f"oracle.max_failure_fraction={max_failure_fraction}")
-    old, new = dataset.load(previous), dataset.load(new_frames)
-    dataset.save(out, dataset.merge([old, new]))
-    log.info("merged %d + %d frames (%d oracle runs failed, %d skipped)", old.n_frames,
-             new.n_frames, failed, len(status) - len(attempted))
+    dataset.append(previous, new_frames, out)
+    log.info("appended %d frames to %d, as a manifest of %d shards (%d oracle runs failed, %d skipped)",
+             dataset.count_frames(new_frames), dataset.count_frames(previous), len(dataset.shards(out)),
+             failed, len(status) - len(attempted))

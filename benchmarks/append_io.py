@@ -1,0 +1,172 @@
+"""Bytes written by growing datasets and by checkpointed MD: appending (issue 21, item 3)
+against the rewriting of the code before it (commit e1d5d71, read with ``git show``).
+
+Parts (each writes real files in a temporary folder and counts their bytes):
+
+- dataset: a loop of ``rounds`` rounds on ``beads`` beads, round 0 with ``frames0`` frames and
+  each round adding ``per_round`` projected frames. Before, the merge wrote the whole dataset
+  again each round; now it writes a manifest. The projected shards are written either way
+  (and counted in neither). Also the time of backmap's read of one template frame (its
+  provenance and that one frame of its run): whole dataset + whole run before, rows now.
+- md: :func:`alcg.allatom_md.run_md` on ``atoms`` independent particles in a harmonic well
+  (Reference platform: the physics is trivial, the file sizes are those of a protein of that
+  many recorded atoms), ``checkpoint_every`` records between checkpoints, at several run
+  lengths: bytes written to checkpoints by the old and the new module.
+
+    python benchmarks/append_io.py --out benchmarks/measured/append_io.json
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from alcg import aarun, dataset  # noqa: E402
+from alcg.stages import query  # noqa: E402
+
+BEFORE = "e1d5d71"
+
+
+def _frames(n: int, beads: int, tag: str, rnd: int, rng: np.random.Generator) -> dataset.CGDataset:
+    data = dataset.empty(np.arange(beads, dtype=np.int64) % 20, np.full(beads, 110.0), "A" * beads)
+    return dataset.with_frames(
+        data, coords=rng.normal(size=(n, beads, 3)).astype(np.float32),
+        forces=rng.normal(size=(n, beads, 3)).astype(np.float32), source=np.array([tag] * n),
+        frame=np.arange(n, dtype=np.int64), round=np.full(n, rnd, np.int64), traj=np.array([tag] * n),
+        split=np.array(["train"] * n))
+
+
+def dataset_part(beads: int, frames0: int, per_round: int, rounds: int, atoms: int) -> dict:
+    """Bytes the merge writes per round, merged file vs manifest, and one backmap frame read."""
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        seed = Path(tmp) / "seed_1"
+        r0 = seed / "round_000/dataset/dataset.npz"
+        dataset.save(r0, _frames(frames0, beads, "seed_1/initial/rep_0.npz", 0, rng))
+        merged_prev, manifest_prev = r0, r0
+        merged_bytes, manifest_bytes = [], []
+        for j in range(rounds):
+            shard = seed / f"arm/round_{j:03d}/oracle/projected.npz"
+            dataset.save(shard, _frames(per_round, beads, f"seed_1/arm/round_{j:03d}/oracle/slot_000.npz", j, rng))
+            merged = seed / f"merged/round_{j + 1:03d}.npz"
+            dataset.save(merged, dataset.merge([dataset.load(merged_prev), dataset.load(shard)]))
+            manifest = seed / f"arm/round_{j + 1:03d}/dataset/dataset.npz"
+            dataset.append(manifest_prev, shard, manifest)
+            merged_bytes.append(merged.stat().st_size)
+            manifest_bytes.append(manifest.stat().st_size)
+            merged_prev, manifest_prev = merged, manifest
+        run = seed / "initial/rep_0.npz"
+        pos = rng.normal(size=(frames0, atoms, 3)).astype(np.float32)
+        aarun.save_run(run, pos, pos, np.zeros(frames0), np.arange(frames0, dtype=float), np.arange(atoms), "", {})
+        k = frames0 // 2
+        t0 = time.perf_counter()
+        data = dataset.load(merged_prev)
+        key, frame = data.frame_source(k)
+        old = aarun.load(run).positions[frame]
+        t_before = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        new = query._frame(str(manifest_prev), [str(run)], k)[0]
+        t_after = time.perf_counter() - t0
+        assert np.array_equal(old.astype(np.float64), new)
+        assert all(np.array_equal(getattr(dataset.load(manifest_prev), f), getattr(data, f), equal_nan=f == "force_var")
+                   for f in dataset.PER_FRAME)
+    return {"beads": beads, "frames_round0": frames0, "frames_per_round": per_round, "rounds": rounds,
+            "merge_bytes_written_before": merged_bytes, "merge_bytes_written_after": manifest_bytes,
+            "total_merge_bytes_before": int(sum(merged_bytes)), "total_merge_bytes_after": int(sum(manifest_bytes)),
+            "backmap_template_read_s_before": t_before, "backmap_template_read_s_after": t_after,
+            "run_atoms": atoms}
+
+
+def _old_allatom_md():
+    """The module as it was before (one checkpoint file rewritten with every frame so far)."""
+    text = subprocess.run(["git", "show", f"{BEFORE}:src/alcg/allatom_md.py"], cwd=ROOT, check=True,
+                          capture_output=True, text=True).stdout
+    path = Path(tempfile.mkdtemp()) / "allatom_md_before.py"
+    path.write_text(text)
+    spec = importlib.util.spec_from_file_location("allatom_md_before", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def _particles(folder: Path, atoms: int) -> tuple[Path, Path]:
+    import openmm as mm
+    import openmm.app as app
+
+    from alcg import system as omm
+    from alcg.structure import pdb_text
+
+    top = app.Topology()
+    chain = top.addChain()
+    for _ in range(atoms):
+        top.addAtom("CA", app.Element.getBySymbol("C"), top.addResidue("ALA", chain))
+    system = mm.System()
+    well = mm.CustomExternalForce("500*(x^2+y^2+z^2)")
+    for i in range(atoms):
+        system.addParticle(12.0)
+        well.addParticle(i, [])
+    system.addForce(well)
+    pdb, xml = folder / "p.pdb", folder / "p.xml"
+    pdb.write_text(pdb_text(top, np.random.default_rng(0).normal(scale=0.05, size=(atoms, 3))))
+    xml.write_text(omm.serialize(system))
+    return pdb, xml
+
+
+def md_part(atoms: int, lengths: list[int], checkpoint_every: int) -> dict:
+    """Bytes written to checkpoints by run_md, before and after, for runs of ``lengths`` frames."""
+    from alcg import allatom_md
+    from alcg.settings import ForceField, defaults
+
+    ff = defaults(ForceField, files=["amber14-all.xml"], temperature_k=300.0, timestep_fs=1.0, platform="Reference")
+    out: dict = {"atoms": atoms, "checkpoint_every": checkpoint_every, "runs": []}
+    for module in (_old_allatom_md(), allatom_md):
+        real = module.save_npz
+        for n in lengths:
+            written = []
+
+            def counting(path, metadata=None, **arrays):
+                real(path, metadata, **arrays)
+                written.append(Path(path).stat().st_size)
+            module.save_npz = counting
+            with tempfile.TemporaryDirectory() as tmp:
+                pdb, xml = _particles(Path(tmp), atoms)
+                spec = allatom_md.MDSpec(n_steps=n, record_interval=1, checkpoint_every=checkpoint_every,
+                                         restraint_k=0.0, seed=1)
+                t0 = time.perf_counter()
+                module.run_md(pdb, xml, Path(tmp) / "run.npz", spec, ff, progress=False)
+                wall = time.perf_counter() - t0
+                final = (Path(tmp) / "run.npz").stat().st_size
+            module.save_npz = real
+            out["runs"].append({"code": "before" if module is not allatom_md else "after", "frames": n,
+                                "checkpoint_bytes": int(sum(written)), "n_checkpoints": len(written),
+                                "final_file_bytes": final, "wall_s": wall})
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out")
+    args = ap.parse_args()
+    result = {"before": BEFORE,
+              "dataset_tiny": dataset_part(beads=10, frames0=200, per_round=50, rounds=2, atoms=166),
+              "dataset_80_beads": dataset_part(beads=80, frames0=20000, per_round=2000, rounds=10, atoms=1300),
+              "md": md_part(atoms=1000, lengths=[200, 400, 800], checkpoint_every=50)}
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,168 @@
+"""Datasets that grow by appending (issue 21): a round's dataset is a manifest of shards that
+reads back exactly as the merged file earlier versions wrote; readers read only what they need."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from alcg import aarun, dataset
+from alcg.errors import DataError
+from alcg.io import npz_row, npz_shape
+
+N_BEADS = 5
+
+
+def _frames(n: int, tag: str, rnd: int, seed: int, split_val: int = 0, n_beads: int = N_BEADS) -> dataset.CGDataset:
+    """``n`` random frames from one run ``tag`` (the last ``split_val`` of them validation)."""
+    rng = np.random.default_rng(seed)
+    data = dataset.empty(np.arange(n_beads, dtype=np.int64) % 3, np.full(n_beads, 110.0), "Y" * n_beads)
+    if n == 0:
+        return data
+    return dataset.with_frames(
+        data, coords=rng.normal(size=(n, n_beads, 3)).astype(np.float32),
+        forces=rng.normal(scale=100, size=(n, n_beads, 3)).astype(np.float32),
+        source=np.array([f"seed_1/{tag}.npz"] * n), frame=np.arange(n, dtype=np.int64),
+        round=np.full(n, rnd, np.int64), traj=np.array([tag] * n),
+        split=np.array(["train"] * (n - split_val) + ["val"] * split_val))
+
+
+@pytest.fixture()
+def rounds(tmp_path: Path) -> dict[str, Path]:
+    """Round 0's frame file and three rounds of projected frames (one empty: every query failed),
+    in a results-like layout."""
+    seed = tmp_path / "results/x/seed_1"
+    files = {"r0": seed / "round_000/dataset/dataset.npz"}
+    dataset.save(files["r0"], dataset.merge([_frames(30, "initial/rep_0", 0, 0, split_val=6),
+                                             _frames(20, "initial/rep_1", 0, 1, split_val=4)]))
+    for j, n in enumerate((7, 0, 11)):
+        files[f"p{j}"] = seed / f"rmsd/round_{j:03d}/oracle/projected.npz"
+        dataset.save(files[f"p{j}"], _frames(n, f"rmsd/round_{j:03d}/oracle/slot_000", j, 10 + j))
+    return files
+
+
+def _merged_the_old_way(rounds: dict[str, Path], out: Path, k: int) -> Path:
+    """The full merged file of round ``k`` as earlier versions wrote it, round after round."""
+    previous = rounds["r0"]
+    for j in range(k):
+        path = out / f"merged_{j + 1}.npz"
+        dataset.save(path, dataset.merge([dataset.load(previous), dataset.load(rounds[f"p{j}"])]))
+        previous = path
+    return previous
+
+
+def _appended(rounds: dict[str, Path], k: int) -> Path:
+    previous = rounds["r0"]
+    for j in range(k):
+        path = rounds["r0"].parents[2] / f"rmsd/round_{j + 1:03d}/dataset/dataset.npz"
+        dataset.append(previous, rounds[f"p{j}"], path)
+        previous = path
+    return previous
+
+
+def assert_same_dataset(a: dataset.CGDataset, b: dataset.CGDataset) -> None:
+    assert a.sequence == b.sequence
+    for f in ("bead_types", "bead_masses", *dataset.PER_FRAME):
+        x, y = getattr(a, f), getattr(b, f)
+        assert x.dtype == y.dtype and x.shape == y.shape, f
+        np.testing.assert_array_equal(x, y, err_msg=f)  # NaN force_var of a lone frame compares equal
+
+
+def test_appended_dataset_reads_back_identical_to_the_merged_file(rounds, tmp_path):
+    for k in (1, 2, 3):
+        old = dataset.load(_merged_the_old_way(rounds, tmp_path, k))
+        manifest = _appended(rounds, k)
+        assert_same_dataset(dataset.load(manifest), old)
+        assert dataset.count_frames(manifest) == old.n_frames
+        cols = dataset.columns(manifest, "coords", "split", "force_var")
+        for key, value in cols.items():
+            np.testing.assert_array_equal(value, getattr(old, key))
+        assert [dataset.frame_source(manifest, i) for i in range(old.n_frames)] == \
+            [old.frame_source(i) for i in range(old.n_frames)]
+    # the manifest copies no frame: a few hundred bytes of paths and counts
+    assert manifest.stat().st_size < 3000 < rounds["p2"].stat().st_size
+    assert [s.n_frames for s in dataset.shards(manifest)] == [50, 7, 0, 11]
+
+
+def test_round_k_plus_one_does_not_touch_round_k(rounds):
+    one = _appended(rounds, 1)
+    before = {p: p.read_bytes() for p in [*rounds.values(), one]}
+    dataset.append(one, rounds["p1"], one.parents[2] / "round_002/dataset/dataset.npz")
+    assert {p: p.read_bytes() for p in before} == before
+
+
+def test_a_merged_file_of_an_earlier_version_is_read_and_appended_to(rounds, tmp_path):
+    old_two = _merged_the_old_way(rounds, tmp_path, 2)
+    dataset.append(old_two, rounds["p2"], tmp_path / "three.npz")
+    assert_same_dataset(dataset.load(tmp_path / "three.npz"), dataset.load(_merged_the_old_way(rounds, tmp_path, 3)))
+    assert len(dataset.shards(tmp_path / "three.npz")) == 2
+
+
+def test_a_moved_results_folder_still_reads(rounds, tmp_path):
+    manifest = _appended(rounds, 3)
+    expected = dataset.load(manifest)
+    moved = tmp_path / "elsewhere"
+    shutil.move(tmp_path / "results", moved)
+    assert_same_dataset(dataset.load(moved / manifest.relative_to(tmp_path / "results")), expected)
+
+
+def test_a_rewritten_or_missing_shard_is_one_clear_error(rounds):
+    manifest = _appended(rounds, 2)
+    dataset.save(rounds["p0"], _frames(9, "rmsd/round_000/oracle/slot_000", 0, 99))
+    with pytest.raises(DataError, match=r"projected.npz of dataset .* has 9 frames; the manifest says 7"):
+        dataset.load(manifest)
+    with pytest.raises(DataError, match="has 9 frames; the manifest says 7"):
+        dataset.columns(manifest, "coords")
+    rounds["p1"].unlink()
+    with pytest.raises(DataError, match=r"shard .*round_001/oracle/projected.npz of dataset .* is missing"):
+        dataset.count_frames(manifest)
+
+
+def test_append_refuses_another_molecule_and_a_manifest_as_new_frames(rounds, tmp_path):
+    other = tmp_path / "other.npz"
+    dataset.save(other, _frames(4, "x", 1, 3, n_beads=N_BEADS + 1))
+    with pytest.raises(DataError, match="its bead types differ"):
+        dataset.append(rounds["r0"], other, tmp_path / "bad.npz")
+    manifest = _appended(rounds, 1)
+    with pytest.raises(DataError, match="is a shard manifest, not a frame file"):
+        dataset.append(rounds["r0"], manifest, tmp_path / "bad.npz")
+    assert not (tmp_path / "bad.npz").exists()
+    with pytest.raises(ValueError, match="not a per-frame dataset key: 'bead_types'"):
+        dataset.columns(manifest, "bead_types")
+
+
+def test_one_row_of_a_run_is_read_alone(tmp_path):
+    rng = np.random.default_rng(0)
+    pos = rng.normal(size=(6, 4, 3)).astype(np.float32)
+    aarun.save_run(tmp_path / "r.npz", pos, pos, np.arange(6.0), np.arange(6.0), np.arange(4), "", {})
+    assert npz_shape(tmp_path / "r.npz", "positions") == (6, 4, 3) and aarun.frame_count(tmp_path / "r.npz") == 6
+    for k in range(6):
+        np.testing.assert_array_equal(aarun.positions_at(tmp_path / "r.npz", k), pos[k])
+    np.testing.assert_array_equal(npz_row(tmp_path / "r.npz", "time_ps", 4), 4.0)
+    with pytest.raises(IndexError, match="row 6 of positions in .*r.npz: it has 6 rows"):
+        aarun.positions_at(tmp_path / "r.npz", 6)
+    aarun.save_status(tmp_path / "f.npz", aarun.Status.FAILED, "boom")
+    assert aarun.frame_count(tmp_path / "f.npz") == 0
+    with pytest.raises(DataError, match="holds no trajectory"):
+        aarun.positions_at(tmp_path / "f.npz", 0)
+
+
+def test_backmap_reads_a_template_frame_from_the_shard_and_run_that_hold_it(rounds):
+    from alcg.stages import query
+
+    manifest = _appended(rounds, 3)
+    data = dataset.load(manifest)
+    results = rounds["r0"].parents[3]
+    runs = []
+    for key in sorted(set(data.source.tolist())):
+        n = int(data.frame[data.source == key].max()) + 1
+        pos = np.random.default_rng(len(runs)).normal(size=(n, 4, 3)).astype(np.float32)
+        runs.append(str(results / key))
+        aarun.save_run(runs[-1], pos, pos, np.zeros(n), np.arange(n, dtype=float), np.arange(4), "", {})
+    for k in range(data.n_frames):
+        key, frame = data.frame_source(k)
+        positions, got_key, got_frame = query._frame(str(manifest), runs, k)
+        assert (got_key, got_frame) == (key, frame)
+        np.testing.assert_array_equal(positions, aarun.load(results / key).positions[frame].astype(np.float64))
