@@ -82,7 +82,7 @@ def test_slurm_dry_run_puts_gpu_jobs_on_the_gpu_partition(tmp_path):
     for name, res in jobs:
         if name == "all":
             continue
-        if name in local or name in ("evaluate", "reference_check", "heldout_frames", "go_native"):
+        if name in local or name in ("evaluate", "fit_tica", "reference_check", "heldout_frames", "go_native"):
             assert res.get("slurm_partition") == "" and res.get("gpu", "0") == "0", (name, res)
         else:
             assert res.get("slurm_partition") == "gpu" and res.get("gpu") == "1", (name, res)
