@@ -6,10 +6,12 @@ Each measurement runs in its own subprocess, so that its peak resident memory
 replica counts. Parts:
 
 - forces: one force evaluation of the network used in simulation
-  (:class:`alcg.fastforces.FastForceField`: dense all pairs, tabulated filters, eager) and of
-  the exact model on PyG's edge list (``pair_path="edges"``: only pairs within the cutoff),
-  on random-walk chains with 0.38 nm bonds; the fraction of pairs within the 3 nm cutoff of
-  those chains is reported: where it is high, dense does no wasted work;
+  (:class:`alcg.fastforces.FastForceField`, tabulated filters, eager) on all pairs
+  (``dense_fast``) and on the pairs within the cutoff (``pruned_fast``; the force field's
+  own choice above ``PRUNE_ABOVE_BEADS`` beads), and of the exact model on PyG's edge list
+  (``pair_path="edges"``: only pairs within the cutoff), on random-walk chains with 0.38 nm
+  bonds; the fraction of pairs within the 3 nm cutoff of those chains is reported: where it
+  is high, dense does no wasted work;
 - select: :class:`alcg.coverage.RMSDSelector` (torch search), F x F frames of the
   selection benchmark's data (:func:`run_all.select_data`) at each size;
 - mask: :func:`alcg.coverage.physical_mask` on 10^5 frames: peak memory in chunks, and the
@@ -69,8 +71,8 @@ def part_forces(n_beads: int, replicas: int, path: str) -> dict:
     torch.set_num_threads(1)
     model, x = _model(n_beads)
     xt = torch.as_tensor(_chains(replicas, n_beads, seed=1), dtype=torch.float32)
-    if path == "dense_fast":
-        fn = FastForceField(model, compile=False)
+    if path in ("dense_fast", "pruned_fast"):
+        fn = FastForceField(model, compile=False, prune=path == "pruned_fast")
     else:
         model.pair_path = "edges"
 
@@ -128,15 +130,18 @@ def main() -> None:
     ap.add_argument("--select-frames", type=int, default=10_000)
     ap.add_argument("--select-beads", nargs="*", type=int, default=[10, 35, 80])
     ap.add_argument("--mask-frames", type=int, default=100_000)
+    ap.add_argument("--parts", nargs="*", default=["forces", "select", "mask"], choices=["forces", "select", "mask"])
+    ap.add_argument("--force-paths", nargs="*", default=["dense_fast", "pruned_fast", "edges_exact"],
+                    choices=["dense_fast", "pruned_fast", "edges_exact"])
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
     out = {"machine": {"cpu_count": os.cpu_count(), "threads": 1, "load_average_at_start": os.getloadavg(),
                        "note": "shared, loaded 2-core machine: compare ratios within this file"},
            "forces": {}, "select": {}, "mask": {}}
     r1, r2 = args.replicas
-    for n in args.beads:
+    for n in args.beads if "forces" in args.parts else []:
         row = {}
-        for path in ("dense_fast", "edges_exact"):
+        for path in args.force_paths:
             a, b = _sub("forces", n, r1, path), _sub("forces", n, r2, path)
             if "error" in a or "error" in b:
                 row[path] = {"error": a.get("error") or b.get("error")}
@@ -147,10 +152,11 @@ def main() -> None:
                          f"peak_rss_mb_{r2}_replicas": b["peak_rss_mb"]}
         out["forces"][str(n)] = row
         print("forces", n, row, flush=True)
-    for n in args.select_beads:
+    for n in args.select_beads if "select" in args.parts else []:
         out["select"][str(n)] = _sub("select", n, args.select_frames)
         print("select", n, out["select"][str(n)], flush=True)
-    out["mask"]["80"] = _sub("mask", 80, args.mask_frames)
+    if "mask" in args.parts:
+        out["mask"]["80"] = _sub("mask", 80, args.mask_frames)
     out["machine"]["load_average_at_end"] = os.getloadavg()
     text = json.dumps(out, indent=2)
     print(text)
