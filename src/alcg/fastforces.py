@@ -24,8 +24,8 @@ giving the same forces (relative RMS error ~1e-6 for the network's forces):
    zero filters and slopes there. Rule: pruned when the molecule has more beads than
    :data:`alcg.dense_schnet.INCIDENCE_MAX_BEADS`, where the dense path's sums are scatters
    already, so both paths add the same terms in the same order (identical forces) and
-   pruning only drops work and memory; at or below it, dense (its sums are matmuls, 2-3x
-   faster at 10-35 beads; README, "Size and memory").
+   pruning only drops work and memory; at or below it, dense (its sums are matmuls, which
+   compile well; faster than pruned at 10 beads, no slower at 35: README, "Size and memory").
 4. **torch.compile where it works**: inductor fuses the table look-up, Hermite polynomial
    and pair contractions into a few vectorized loops. Any failure (no C++ compiler, an
    unsupported device, a wrong result) falls back to eager execution, with a warning.
