@@ -6,10 +6,14 @@ Each measurement runs in its own subprocess, so that its peak resident memory
 replica counts. Parts:
 
 - forces: one force evaluation of the network used in simulation
-  (:class:`alcg.fastforces.FastForceField`: dense all pairs, tabulated filters, eager) and of
-  the exact model on PyG's edge list (``pair_path="edges"``: only pairs within the cutoff),
-  on random-walk chains with 0.38 nm bonds; the fraction of pairs within the 3 nm cutoff of
-  those chains is reported: where it is high, dense does no wasted work;
+  (:class:`alcg.fastforces.FastForceField`, tabulated filters, eager) on all pairs
+  (``dense_fast``) and on the pairs within the cutoff (``pruned_fast``; the force field's
+  own choice above ``PRUNE_ABOVE_BEADS`` beads), and of the exact model on PyG's edge list
+  (``pair_path="edges"``: only pairs within the cutoff), on random-walk chains with 0.38 nm
+  bonds; the fraction of pairs within the 3 nm cutoff of those chains is reported: where it
+  is high, dense does no wasted work;
+- prune_ratio: pruned vs. dense network forces in one process on the same chains (time
+  ratio, force difference), where the machine's noise would swamp two processes' times;
 - select: :class:`alcg.coverage.RMSDSelector` (torch search), F x F frames of the
   selection benchmark's data (:func:`run_all.select_data`) at each size;
 - mask: :func:`alcg.coverage.physical_mask` on 10^5 frames: peak memory in chunks, and the
@@ -69,8 +73,8 @@ def part_forces(n_beads: int, replicas: int, path: str) -> dict:
     torch.set_num_threads(1)
     model, x = _model(n_beads)
     xt = torch.as_tensor(_chains(replicas, n_beads, seed=1), dtype=torch.float32)
-    if path == "dense_fast":
-        fn = FastForceField(model, compile=False)
+    if path in ("dense_fast", "pruned_fast"):
+        fn = FastForceField(model, compile=False, prune=path == "pruned_fast")
     else:
         model.pair_path = "edges"
 
@@ -86,6 +90,38 @@ def part_forces(n_beads: int, replicas: int, path: str) -> dict:
     d = np.linalg.norm(xt[:, :, None] - xt[:, None, :], axis=-1)[:, *np.triu_indices(n_beads, 1)]
     return {"seconds_per_eval": min(times), "peak_rss_mb": _peak_mb(), "rss_before_eval_mb": base,
             "fraction_pairs_within_cutoff": float((d < model.hparams["cutoff_nm"]).mean())}
+
+
+def part_prune_ratio(n_beads: int, replicas: int) -> dict:
+    """Pruned vs. dense network forces (tabulated, eager) in one process on the same chains:
+    best-of-3 seconds of each, and the largest force difference between them (kJ/mol/nm)."""
+    import functools
+
+    import torch
+
+    from alcg.dense_schnet import network_forces, pruned_network_forces
+    from alcg.fastforces import FastForceField, tabulated_pair_filters
+
+    torch.set_num_threads(1)
+    model, _ = _model(n_beads)
+    x = torch.as_tensor(_chains(replicas, n_beads, seed=1), dtype=torch.float32)
+    field = FastForceField(model, compile=False, validate=False)
+    filters = functools.partial(tabulated_pair_filters, coef=field.weights.coef, spacing_nm=field.table.spacing_nm)
+    paths = {"dense": lambda: network_forces(x, field.weights, model.pairs, filters),
+             "pruned": lambda: pruned_network_forces(x, field.weights, model.pairs, filters, field.table.cutoff_nm)}
+    out, forces = {}, {}
+    with torch.no_grad():
+        for name, fn in paths.items():
+            forces[name] = fn()[1]
+            times = []
+            for _ in range(3):
+                t0 = time.perf_counter()
+                fn()
+                times.append(time.perf_counter() - t0)
+            out[f"{name}_seconds"] = min(times)
+    out["pruned_over_dense"] = out["pruned_seconds"] / out["dense_seconds"]
+    out["max_force_difference"] = float((forces["pruned"] - forces["dense"]).abs().max())
+    return out
 
 
 def part_select(n_beads: int, n_frames: int) -> dict:
@@ -128,15 +164,19 @@ def main() -> None:
     ap.add_argument("--select-frames", type=int, default=10_000)
     ap.add_argument("--select-beads", nargs="*", type=int, default=[10, 35, 80])
     ap.add_argument("--mask-frames", type=int, default=100_000)
+    parts = ["forces", "prune_ratio", "select", "mask"]
+    ap.add_argument("--parts", nargs="*", default=parts, choices=parts)
+    ap.add_argument("--force-paths", nargs="*", default=["dense_fast", "pruned_fast", "edges_exact"],
+                    choices=["dense_fast", "pruned_fast", "edges_exact"])
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
     out = {"machine": {"cpu_count": os.cpu_count(), "threads": 1, "load_average_at_start": os.getloadavg(),
                        "note": "shared, loaded 2-core machine: compare ratios within this file"},
-           "forces": {}, "select": {}, "mask": {}}
+           "forces": {}, "prune_ratio": {}, "select": {}, "mask": {}}
     r1, r2 = args.replicas
-    for n in args.beads:
+    for n in args.beads if "forces" in args.parts else []:
         row = {}
-        for path in ("dense_fast", "edges_exact"):
+        for path in args.force_paths:
             a, b = _sub("forces", n, r1, path), _sub("forces", n, r2, path)
             if "error" in a or "error" in b:
                 row[path] = {"error": a.get("error") or b.get("error")}
@@ -147,10 +187,14 @@ def main() -> None:
                          f"peak_rss_mb_{r2}_replicas": b["peak_rss_mb"]}
         out["forces"][str(n)] = row
         print("forces", n, row, flush=True)
-    for n in args.select_beads:
+    for n in args.beads if "prune_ratio" in args.parts else []:
+        out["prune_ratio"][str(n)] = _sub("prune_ratio", n, r2)
+        print("prune_ratio", n, out["prune_ratio"][str(n)], flush=True)
+    for n in args.select_beads if "select" in args.parts else []:
         out["select"][str(n)] = _sub("select", n, args.select_frames)
         print("select", n, out["select"][str(n)], flush=True)
-    out["mask"]["80"] = _sub("mask", 80, args.mask_frames)
+    if "mask" in args.parts:
+        out["mask"]["80"] = _sub("mask", 80, args.mask_frames)
     out["machine"]["load_average_at_end"] = os.getloadavg()
     text = json.dumps(out, indent=2)
     print(text)

@@ -27,7 +27,7 @@ def _merged(name: str) -> dict:
                        yaml.safe_load((ROOT / "config" / name).read_text()))
 
 
-@pytest.mark.parametrize("name", ["config.yaml", "test.yaml", "chignolin_cpu.yaml", "go_test.yaml", "go_cpu.yaml", "go_trpcage.yaml",
+@pytest.mark.parametrize("name", ["config.yaml", "test.yaml", "chignolin_cpu.yaml", "go_test.yaml", "go_cpu.yaml", "go_trpcage.yaml", "go_hp35.yaml",
                                   "go_experiment.yaml"])
 def test_shipped_configs_are_valid(name):
     validate(_merged(name))

@@ -114,3 +114,51 @@ def test_compare_reports_js_end_to_end_and_per_start():
     assert np.isfinite(m["end_to_end_w1_nm"])
     assert m["fraction_folded_error"] == pytest.approx(abs(m["fraction_folded"] - m["reference_fraction_folded"]))
     assert set(m["tica_w1_by_start"]) == {"a", "b"}
+
+
+class _DeeptimeRefit:
+    """The evaluation's TICA as it was before one fit per run: deeptime's own model, refitted."""
+
+    def __init__(self, trajs, lag_frames, dim):
+        from deeptime.decomposition import TICA
+
+        from alcg.tica import pair_distances
+
+        self.dim, self._pd = dim, pair_distances
+        self.model = TICA(lagtime=lag_frames, dim=dim).fit([pair_distances(t) for t in trajs]).fetch_model()
+
+    def transform(self, xyz):
+        return self.model.transform(self._pd(xyz).astype(np.float64))[:, :self.dim]
+
+
+def test_saved_tica_fit_gives_the_numbers_of_a_refit(tmp_path):
+    """One fit per run, written and read back, projects as deeptime's refitted model does, so
+    every TICA metric is unchanged (to float noise)."""
+    from alcg import tica
+
+    ref = [_slow_process(1500, s)[0] for s in (1, 3)]
+    model, _ = _slow_process(1000, 2)
+    tica.save(tmp_path / "tica.npz", tica.TicaSpace.fit(ref, 10, 2, frame_interval_ps=0.5))
+    saved, refit = tica.load(tmp_path / "tica.npz"), _DeeptimeRefit(ref, 10, 2)
+    assert (saved.lag_frames, saved.dim, saved.frame_interval_ps, saved.n_reference_frames) == (10, 2, 0.5, 3000)
+    np.testing.assert_allclose(saved.transform(model), refit.transform(model), rtol=0, atol=1e-9)
+    ref_xyz = np.concatenate(ref)
+    ev = _settings(n_subsamples=2, subsample_size=400)
+    a, b = compare(model, ref_xyz, saved, ref[0][0], ev, seed=0), compare(model, ref_xyz, refit, ref[0][0], ev, seed=0)
+    for key in ("tica_w1", "tica_js", "tica_unvisited_mass"):
+        assert a[key] == pytest.approx(b[key], rel=1e-9, abs=1e-12), key
+    np.testing.assert_allclose(a["tica_w1_per_component"], b["tica_w1_per_component"], rtol=1e-9)
+
+
+def test_fit_tica_stage_sets_the_lag_from_the_reference_frame_interval(tmp_path, monkeypatch):
+    """The rule's stage: lag = evaluate.tica_lag_ps / frame interval, whole frames, at least one."""
+    from alcg import tica
+    from alcg.stages import analysis
+
+    ref = [_slow_process(400, s)[0] for s in (1, 2)]
+    monkeypatch.setattr(analysis, "reference_trajs", lambda runs, pdb, xml: ref)
+    monkeypatch.setattr(analysis, "frame_interval_ps", lambda runs: 0.5)
+    for lag_ps, frames in ((5.0, 10), (0.1, 1)):
+        analysis.fit_tica(["a.npz", "b.npz"], "s.pdb", "s.xml", lag_ps, 2, str(tmp_path / "t.npz"))
+        space = tica.load(tmp_path / "t.npz")
+        assert space.lag_frames == frames and space.dim == 2 and space.n_reference_frames == 800

@@ -199,3 +199,57 @@ def test_scatter_path_for_larger_molecules_gives_the_same_forces(monkeypatch):
     torch.testing.assert_close(large[1], small[1])
     for a, b in zip(large[2], small[2]):
         torch.testing.assert_close(a, b)
+
+
+def _long_chains(n_frames: int, n_beads: int, seed: int) -> torch.Tensor:
+    """(n_frames, n_beads, 3) random walks of 0.38 nm steps, float64: many pairs beyond 3 nm."""
+    g = torch.Generator().manual_seed(seed)
+    steps = torch.randn(n_frames, n_beads - 1, 3, generator=g, dtype=torch.float64)
+    steps = 0.38 * steps / steps.norm(dim=-1, keepdim=True)
+    return torch.cat([torch.zeros(n_frames, 1, 3, dtype=torch.float64), steps.cumsum(1)], 1)
+
+
+def _chain_model(n_beads: int):
+    """Priors fitted to random-walk chains + a small random SchNet (float64)."""
+    from alcg import settings
+    from alcg.model import CGModel
+    from alcg.priors import fit_priors
+
+    prior = fit_priors(_long_chains(200, n_beads, seed=0).numpy(), 340.0, settings.defaults(settings.Priors))
+    torch.manual_seed(1)
+    types = torch.randint(0, 20, (n_beads,), generator=torch.Generator().manual_seed(2))
+    model = CGModel(types, prior, settings.defaults(settings.Model, **SMALL))
+    with torch.no_grad():
+        model.net.lin2.weight.mul_(20.0)
+    return model.double()
+
+
+def test_pruned_pairs_give_the_dense_forces_and_drop_the_far_pairs():
+    """Above PRUNE_ABOVE_BEADS the fast path sums over pairs within the cutoff only: the same
+    energies and forces as all pairs (identical terms in the same order), with fewer entries."""
+    n = ff.PRUNE_ABOVE_BEADS + 12
+    model = _chain_model(n)
+    x = _long_chains(5, n, seed=3)
+    edges = dense_schnet.edges_within(x, model.pairs, 3.0)
+    n_entries = x.shape[0] * n * (n - 1) // 2
+    assert 0.2 * n_entries < len(edges.d) < 0.9 * n_entries  # a real test of dropping pairs
+    pruned, dense = FastForceField(model, compile=False), FastForceField(model, compile=False, prune=False)
+    assert pruned.prune and not dense.prune and pruned.info["pairs"] == "pruned"
+    e_p, f_p = pruned(x)
+    e_d, f_d = dense(x)
+    torch.testing.assert_close(f_p, f_d, rtol=1e-12, atol=1e-10)
+    torch.testing.assert_close(e_p, e_d, rtol=1e-12, atol=1e-10)
+    assert pruned.mode == "tabulated" and pruned.info["force_rel_rms_vs_exact"] < 1e-4  # and the exact model's
+
+
+def test_pruned_kernel_matches_dense_also_where_dense_sums_are_matmuls():
+    """Small molecules keep the dense path by the rule; the pruned kernel forced on one still
+    gives its forces (to rounding: the dense sums are matmuls there)."""
+    model = cln025_model(SMALL, readout_scale=20.0).double()
+    x = torch.as_tensor(cln025_frames(8, seed=5))
+    assert float((model._pair_distances(x) > 3.0).float().mean()) > 0.005
+    assert not FastForceField(model, compile=False).prune
+    e_p, f_p = FastForceField(model, compile=False, validate=False, prune=True)(x)
+    e_d, f_d = FastForceField(model, compile=False, validate=False)(x)
+    torch.testing.assert_close(f_p, f_d, rtol=1e-10, atol=1e-9)
+    torch.testing.assert_close(e_p, e_d, rtol=1e-10, atol=1e-9)

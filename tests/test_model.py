@@ -122,7 +122,7 @@ def test_automatic_path_is_dense_when_most_pairs_interact(model, monkeypatch):
 SRC = Path(__file__).resolve().parents[1] / "src"
 #: the CG side: models, forces, training, simulation and their files, evaluation, summaries
 CG_MODULES = {"alcg.dense_schnet", "alcg.model", "alcg.fastforces", "alcg.priors", "alcg.geometry", "alcg.train",
-              "alcg.simulate", "alcg.export", "alcg.cgtraj", "alcg.evalstarts", "alcg.evaluate",
+              "alcg.simulate", "alcg.export", "alcg.cgtraj", "alcg.evalstarts", "alcg.evaluate", "alcg.tica",
               "alcg.statistics", "alcg.summary", "alcg.plots", "alcg.stages.cg", "alcg.stages.analysis"}
 
 

@@ -456,3 +456,33 @@ def test_go_model_loop_end_to_end(tmp_path):
     r0, r1 = (load_dataset(out / f"seed_1/{d}/dataset/dataset.npz") for d in ("round_000", "rmsd/round_001"))
     assert r1.n_frames == r0.n_frames + sum(aarun.load(p).n_frames for p in oracles)
     assert r0.bead_masses.min() > 50  # mapped masses of the Go beads, not two carbon atoms
+
+
+def test_35_bead_go_protein_runs_the_tiny_loop(tmp_path):
+    """Villin headpiece HP35 (35 residues, built from its sequence and the folded dihedrals in
+    config/go_hp35.yaml: nothing is downloaded) on the two-bead Go model through the tiny loop
+    (config/go_test.yaml, one arm: 1 seed x 1 round). One TICA fit serves every evaluation."""
+    import yaml
+
+    from alcg import gomodel, tica
+
+    work = _copy_workflow(tmp_path)
+    (work / "one_arm.yaml").write_text(yaml.safe_dump({"experiment": {"seeds": [1], "arms": ["rmsd"]}}))
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "config/go_test.yaml",
+           "config/go_hp35.yaml", "one_arm.yaml"]
+    res = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=1800)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    out = work / "results/go_hp35"
+    native = gomodel.load_native(out / "system/go_native.npz")
+    assert len(native.ca) == 35 and int((native.sc >= 0).sum()) == 33  # two glycines: no side-chain bead
+    assert len(native.contact_beads) > 20
+    r0, r1 = (load_dataset(out / f"seed_1/{d}/dataset/dataset.npz") for d in ("round_000", "rmsd/round_001"))
+    assert r0.coords.shape[1:] == (35, 3) and r1.n_frames > r0.n_frames
+    space = tica.load(out / "evaluate/tica.npz")
+    assert space.mean.shape == (35 * 34 // 2,) and space.dim == 2
+    metrics = [json.loads(p.read_text()) for p in sorted(out.glob("seed_1/**/evaluate/metrics.json"))]
+    assert len(metrics) == 2  # round 0 (shared) and round 1
+    for m in metrics:
+        assert m["tica_lag_frames"] == space.lag_frames and np.isfinite(m["tica_w1"]) and m["n_model_frames"] > 0
+    rows = read_tsv(out / "summary/rounds.tsv")
+    assert {(r["arm"], r["round"]) for r in rows} == {("rmsd", "0"), ("rmsd", "1")}

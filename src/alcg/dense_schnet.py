@@ -230,3 +230,83 @@ def network_forces(x: torch.Tensor, w: Weights, pairs: Pairs, filters: FilterFn)
     fp = (dedd / d)[..., None] * diff                    # force on i from pair (i, j); -fp on j
     f = pair_sums(fp, -fp, pairs)
     return e.sum(0), f.transpose(0, 1)
+
+
+# ------------------------------------------------------------- pruned: pairs within the cutoff
+class Edges(NamedTuple):
+    """The (pair, replica) entries of B structures whose distance is below the cutoff, flat.
+
+    ``src``, ``dst`` (E,): the entries' first and second bead as rows n * B + b of a bead-major
+    (N * B, ...) node tensor; ``diff`` (E, 3) x_j - x_i in nm; ``d`` (E,) distances in nm.
+    """
+
+    src: torch.Tensor
+    dst: torch.Tensor
+    diff: torch.Tensor
+    d: torch.Tensor
+
+
+def edges_within(x: torch.Tensor, pairs: Pairs, cutoff_nm: float) -> Edges:
+    """The pairs i<j of each structure in x (B, N, 3) nm closer than ``cutoff_nm`` nm.
+
+    Distances of all pairs are computed (P x B scalars, no feature dimension); only those
+    below the cutoff are kept. Beyond the cutoff every filter is zero in value and slope, so
+    a pair there adds nothing to energy, messages or forces.
+    """
+    n_rep = x.shape[0]
+    xt = x.transpose(0, 1)
+    diff = xt[pairs.j] - xt[pairs.i]                     # (P, B, 3)
+    d = diff.norm(dim=-1)                                # (P, B)
+    p, b = torch.nonzero(d < cutoff_nm, as_tuple=True)
+    return Edges(pairs.i[p] * n_rep + b, pairs.j[p] * n_rep + b, diff[p, b], d[p, b])
+
+
+def _scatter_sum(n_rows: int, index_a: torch.Tensor, a: torch.Tensor, index_b: torch.Tensor,
+                 b: torch.Tensor) -> torch.Tensor:
+    """(n_rows, ...) sums: a's rows added at index_a, b's rows at index_b."""
+    out = torch.zeros((n_rows,) + a.shape[1:], dtype=a.dtype, device=a.device)
+    return out.index_add(0, index_a, a).index_add(0, index_b, b)
+
+
+def pruned_network_forces(x: torch.Tensor, w: Weights, pairs: Pairs, filters: FilterFn,
+                          cutoff_nm: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The energy (B,) kJ/mol and forces (B, N, 3) kJ/mol/nm of :func:`network_forces`, over
+    the pairs within ``cutoff_nm`` only (:func:`edges_within`).
+
+    The same network and the same explicit backward pass, on a flat edge list of the
+    (pair, replica) entries within the cutoff: (E, F) tensors instead of (P, B, F), node
+    tensors bead-major (N * B, ...), gathers by index and sums by ``index_add``. Each kept
+    pair's filter is evaluated once (W_ij = W_ji). The pairs left out have zero filters and
+    zero slopes, so the result is that of the dense path up to the rounding of the sums.
+
+    Parameters
+    ----------
+    x : (B, N, 3) coordinates in nm
+    w : weights (:func:`live_weights` or :func:`alcg.fastforces.frozen_weights`)
+    pairs : the molecule's bead pairs (:func:`all_pairs`)
+    filters : per-block filters and slopes at distances (E,) -> [(W, dW/dd) (E, F)]
+    cutoff_nm : the network's cutoff, nm (filters are zero from it on)
+    """
+    n_rep, n_beads = x.shape[0], x.shape[1]
+    rows = n_beads * n_rep
+    e_ = edges_within(x, pairs, cutoff_nm)
+    per_block = filters(e_.d)
+    h = w.h0[:, None, :].expand(-1, n_rep, -1).reshape(rows, -1)   # (N * B, H)
+    saved = []
+    for b, (wf, _) in enumerate(per_block):
+        y = F.linear(h, w.lin1[b])                                  # (N * B, F)
+        m = _scatter_sum(rows, e_.src, wf * y[e_.dst], e_.dst, wf * y[e_.src])
+        h, u = _node_update(h, m, w, b)
+        saved.append((y, u))
+    e, g_h = _readout(h, w)
+    dedd = torch.zeros_like(e_.d)
+    for b in reversed(range(len(per_block))):
+        (wf, dwf), (y, u) = per_block[b], saved[b]
+        g_m = _message_grad(g_h, u, w, b)
+        g_i, g_j, y_i, y_j = g_m[e_.src], g_m[e_.dst], y[e_.src], y[e_.dst]
+        dedd = dedd + (dwf * (g_i * y_j + g_j * y_i)).sum(-1)
+        if b > 0:  # the embeddings do not depend on x
+            g_h = g_h + _scatter_sum(rows, e_.src, wf * g_j, e_.dst, wf * g_i) @ w.lin1[b]
+    fp = (dedd / e_.d)[:, None] * e_.diff                          # force on i; -fp on j
+    f = _scatter_sum(rows, e_.src, fp, e_.dst, -fp)
+    return e.view(n_beads, n_rep).sum(0), f.view(n_beads, n_rep, 3).transpose(0, 1)

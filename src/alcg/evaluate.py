@@ -1,7 +1,7 @@
 """Evaluation of a CG ensemble against the all-atom reference.
 
-- TICA (deeptime) on C-alpha pair distances, fitted once on the reference trajectories;
-  model frames are projected into the same space.
+- TICA (deeptime) on C-alpha pair distances, fitted once per run on the reference trajectories
+  (:mod:`alcg.tica`, rule ``fit_tica``); model frames are projected into the same space.
 - W1 (earth mover's distance, POT) in TICA space: exact EMD on seeded subsamples (mean and
   spread over several), plus 1-D W1 per TICA component.
 - Jensen-Shannon divergence between reference and model on a TIC-1/TIC-2 histogram
@@ -19,8 +19,6 @@
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import mdtraj as md
 import numpy as np
 import torch
@@ -28,38 +26,7 @@ from scipy.stats import wasserstein_distance
 
 from alcg import geometry
 from alcg.settings import Evaluate
-
-
-def pair_distances(xyz: np.ndarray) -> np.ndarray:
-    """All C-alpha pair distances (F, N(N-1)/2) in nm."""
-    i, j = np.triu_indices(xyz.shape[1], k=1)
-    return np.linalg.norm(xyz[:, i] - xyz[:, j], axis=-1)
-
-
-@dataclass
-class TicaSpace:
-    """A TICA projection of pair-distance features fitted on reference trajectories."""
-
-    model: object
-    dim: int
-
-    @classmethod
-    def fit(cls, reference_trajs: list[np.ndarray], lag_frames: int, dim: int) -> "TicaSpace":
-        """Fit on a list of reference C-alpha trajectories, each (T_i, N, 3) nm, at a lag of
-        ``lag_frames`` frames, keeping ``dim`` components (``evaluate.tica_dim``)."""
-        from deeptime.decomposition import TICA
-
-        feats = [pair_distances(t).astype(np.float64) for t in reference_trajs if len(t) > lag_frames]
-        if not feats:
-            raise ValueError(f"no reference trajectory is longer than the TICA lag ({lag_frames} frames)")
-        model = TICA(lagtime=lag_frames, dim=dim).fit(feats).fetch_model()
-        return cls(model, dim)
-
-    def transform(self, xyz: np.ndarray) -> np.ndarray:
-        """TICA coordinates (F, dim) of C-alpha frames (F, N, 3)."""
-        if len(xyz) == 0:
-            return np.zeros((0, self.dim))
-        return self.model.transform(pair_distances(xyz).astype(np.float64))[:, :self.dim]
+from alcg.tica import TicaSpace
 
 
 def w1_emd(a: np.ndarray, b: np.ndarray, n_subsamples: int, subsample_size: int,

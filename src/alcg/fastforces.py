@@ -18,7 +18,16 @@ giving the same forces (relative RMS error ~1e-6 for the network's forces):
    scatter, each pair's filter once (W_ij = W_ji); the forces come from one explicit
    backward sweep (node linears transposed, pair terms contracted with the filter
    derivative), with no autograd graph.
-3. **torch.compile where it works**: inductor fuses the table look-up, Hermite polynomial
+3. **Pairs beyond the cutoff pruned, for large molecules.** Above :data:`PRUNE_ABOVE_BEADS`
+   beads the pair terms are summed over a flat edge list of the (pair, replica) entries
+   closer than the cutoff (:func:`alcg.dense_schnet.pruned_network_forces`); the others have
+   zero filters and slopes there. Rule: pruned when the molecule has more beads than
+   :data:`alcg.dense_schnet.INCIDENCE_MAX_BEADS`, where the dense path's sums are scatters
+   already, so both paths add the same terms in the same order (identical forces) and
+   pruning only drops work and memory; at or below it, dense (its sums are matmuls, which
+   compile well, and small molecules have few pairs beyond the cutoff; README, "Size and
+   memory").
+4. **torch.compile where it works**: inductor fuses the table look-up, Hermite polynomial
    and pair contractions into a few vectorized loops. Any failure (no C++ compiler, an
    unsupported device, a wrong result) falls back to eager execution, with a warning.
 
@@ -34,13 +43,17 @@ from dataclasses import dataclass
 
 import torch
 
-from alcg.dense_schnet import Weights, cosine_envelope, live_weights, network_forces
+from alcg.dense_schnet import (INCIDENCE_MAX_BEADS, Weights, cosine_envelope, live_weights, network_forces,
+                                pruned_network_forces)
 
 log = logging.getLogger(__name__)
 
 #: force-error tolerance (relative RMS over all force components) that a fast path must
 #: meet against the exact model before it is used for simulation
 FORCE_RTOL = 1e-4
+
+#: above this many beads the simulation's pair terms skip pairs beyond the cutoff (module doc)
+PRUNE_ABOVE_BEADS = INCIDENCE_MAX_BEADS
 
 #: with ``compile`` on (``cg_sim.compile``), a simulation's force function is compiled at this
 #: call (before: eager), so that short runs do not pay the compile time (seconds to a minute)
@@ -233,8 +246,9 @@ def force_error(f: torch.Tensor, f_ref: torch.Tensor) -> float:
 class FastForceField:
     """``force_fn`` of a frozen :class:`~alcg.model.CGModel`: x (B, N, 3) nm -> (E (B,), F (B, N, 3)).
 
-    Tabulated filters, all pairs at once, explicit backward pass, prior by functional
-    autograd; compiled with torch.compile where that works. The weights are copied when
+    Tabulated filters, all pairs at once (or, above :data:`PRUNE_ABOVE_BEADS` beads, the
+    pairs within the cutoff), explicit backward pass, prior by functional autograd; compiled
+    with torch.compile where that works. The weights are copied when
     this object is made: later changes to the model are not seen.
 
     The first call is checked against the exact model on the configurations it is given:
@@ -252,17 +266,21 @@ class FastForceField:
     validate : check the first call against the exact model
     compile_after_calls : the call that compiles, when ``compile`` (1: the first)
     n_intervals : first grid of the filter tables (refined until ``tol`` is met)
+    prune : sum pair terms over the pairs within the cutoff only; None: by the bead count
+        (more than :data:`PRUNE_ABOVE_BEADS`)
     """
 
     def __init__(self, model, compile: bool, tol: float = 1e-5, validate: bool = True,
-                 compile_after_calls: int = COMPILE_AFTER_CALLS, n_intervals: int = 256):
+                 compile_after_calls: int = COMPILE_AFTER_CALLS, n_intervals: int = 256,
+                 prune: bool | None = None):
         self.model = model
+        self.prune = model.n_beads > PRUNE_ABOVE_BEADS if prune is None else prune
         self.tol = tol
         self.n_intervals = n_intervals
         self.compile_at = compile_after_calls if compile else -1
         self.validate = validate
         self.mode = "pending"  # then "tabulated", "tabulated+compiled" or "exact"
-        self.info: dict = {}
+        self.info: dict = {"pairs": "pruned" if self.prune else "dense"}
         self.calls = 0
         self._build(tol)
         self._fn = self.eager
@@ -281,7 +299,11 @@ class FastForceField:
         if self.weights is not None:
             filters = functools.partial(tabulated_pair_filters, coef=self.weights.coef,
                                         spacing_nm=self.table.spacing_nm)
-            e_net, f_net = network_forces(x, self.weights, self.model.pairs, filters)
+            if self.prune:
+                e_net, f_net = pruned_network_forces(x, self.weights, self.model.pairs, filters,
+                                                     self.table.cutoff_nm)
+            else:
+                e_net, f_net = network_forces(x, self.weights, self.model.pairs, filters)
             e, f = e + e_net, f + f_net
         return e, f
 

@@ -27,11 +27,35 @@ rule heldout_frames:
         "../../scripts/heldout_frames.py"
 
 
+# The run's one TICA fit on the evaluation reference; every evaluate job reads it.
+rule fit_tica:
+    input:
+        reference=reference_runs(),
+        pdb=f"{RES}/system/{INIT_START}.pdb",
+        xml=f"{RES}/system/{INIT_START}.xml",
+    output:
+        f"{RES}/evaluate/tica.npz",
+    params:
+        lag_ps=config["evaluate"]["tica_lag_ps"],
+        dim=config["evaluate"]["tica_dim"],
+    log:
+        f"{LOGS}/fit_tica.log",
+    threads: 1
+    resources:
+        mem_mb=lambda wc, attempt: 4000 * attempt,
+        runtime=lambda wc, attempt: 30 * attempt,
+    conda:
+        ENV
+    script:
+        "../../scripts/fit_tica.py"
+
+
 rule evaluate:
     input:
         reference=reference_runs(),
         model=f"{RES}/seed_{{seed}}/{{round_dir}}/model/member_0/model.pt",
         heldout=f"{RES}/evaluate/heldout.npz",
+        tica=f"{RES}/evaluate/tica.npz",
         native=native_input,
         pdb=f"{RES}/system/{INIT_START}.pdb",
         xml=f"{RES}/system/{INIT_START}.xml",

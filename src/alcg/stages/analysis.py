@@ -83,13 +83,31 @@ def heldout_frames(runs: list[str], run_groups: list[str], system_pdb: str, syst
     log.info("held-out force set: %s", {s: int((labels[pick] == s).sum()) for s in sorted(set(labels.tolist()))})
 
 
+def fit_tica(reference_runs: list[str], system_pdb: str, system_xml: str, lag_ps: float, dim: int,
+             out: str) -> None:
+    """The run's TICA space (:mod:`alcg.tica`), fitted once on the reference's C-alpha pair
+    distances at a lag of ``lag_ps`` ps (``evaluate.tica_lag_ps``, rounded to whole frames, at
+    least one), keeping ``dim`` components (``evaluate.tica_dim``); every ``evaluate`` job
+    reads it."""
+    from alcg import tica
+
+    interval = frame_interval_ps(reference_runs)
+    lag = max(1, int(round(lag_ps / interval)))
+    space = tica.TicaSpace.fit(reference_trajs(reference_runs, system_pdb, system_xml), lag, dim, interval)
+    tica.save(out, space)
+    log.info("TICA fitted on %d reference frames: lag %d frames (%.4g ps), %d components",
+             space.n_reference_frames, lag, lag * interval, space.dim)
+
+
 def evaluate(reference_runs: list[str], reference_starts: list[str], system_pdb: str, system_xml: str,
-             folded_pdb: str, traj: str, status: str, ev: Evaluate, sel: PhysicalChecks, seed: int, out: str,
-             fes_plot: str, dist_plot: str, model_path: str | None = None, heldout_path: str | None = None,
+             folded_pdb: str, tica_path: str, traj: str, status: str, ev: Evaluate, sel: PhysicalChecks, seed: int,
+             out: str, fes_plot: str, dist_plot: str, model_path: str | None = None, heldout_path: str | None = None,
              native: str | None = None) -> None:
     """Metrics of one evaluation simulation (after burn-in) against the reference ensemble,
     and of its model on the held-out force set (:func:`alcg.heldout.force_errors`); for the Go
     model (``native``) also on its C-alpha fraction of native contacts Q and (Q, Rg).
+
+    TICA coordinates are those of the run's one fit (``tica_path``: :func:`fit_tica`).
 
     Invalid frames (broken bonds, clashes) are excluded from the distances but counted:
     ``valid_fraction`` is reported and ``low_valid_fraction`` flags a W1 computed on fewer
@@ -99,13 +117,13 @@ def evaluate(reference_runs: list[str], reference_starts: list[str], system_pdb:
 
     from alcg import cgtraj, plots
     from alcg.coverage import physical_mask
-    from alcg.evaluate import TicaSpace, compare, w1_emd
+    from alcg import tica as tica_file
+    from alcg.evaluate import compare, w1_emd
 
     refs = reference_trajs(reference_runs, system_pdb, system_xml)
     ref_xyz = np.concatenate(refs)
     labels = np.concatenate([[s] * len(t) for s, t in zip(reference_starts, refs)])
-    lag = max(1, int(round(ev.tica_lag_ps / frame_interval_ps(reference_runs))))
-    tica = TicaSpace.fit(refs, lag, ev.tica_dim)
+    tica = tica_file.load(tica_path)
     folded = md.load(folded_pdb)
     folded_ca = folded.xyz[0][folded.topology.select("name CA")]
     sim = cgtraj.load(traj, status)
@@ -117,7 +135,7 @@ def evaluate(reference_runs: list[str], reference_starts: list[str], system_pdb:
     valid_fraction = float(valid.sum()) / max(sim.expected_kept_frames(), len(valid), 1)
     a, b = kept[valid & first_half], kept[valid & ~first_half]
     metrics.update(
-        tica_lag_frames=lag, burn_in_frames=sim.run.burn_in_frames, n_kept_frames=int(len(kept)),
+        tica_lag_frames=tica.lag_frames, burn_in_frames=sim.run.burn_in_frames, n_kept_frames=int(len(kept)),
         valid_fraction=valid_fraction, low_valid_fraction=valid_fraction < ev.min_valid_fraction,
         exploded_fraction=sim.exploded_fraction,
         tica_w1_halves=w1_emd(tica.transform(a), tica.transform(b), n_subsamples=1,

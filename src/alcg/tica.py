@@ -1,0 +1,96 @@
+"""The run's TICA space: fitted once on the evaluation reference, read by every evaluation.
+
+TICA (deeptime: ``TICA(...).fit(...).fetch_model()``) on C-alpha pair distances (nm). A fitted
+model projects a frame by ``(d - mean) @ coefficients``, d its pair distances: deeptime's
+``CovarianceKoopmanModel.transform`` (instantaneous whitening with the data mean removed, cut
+to the output dimension). That affine map is the whole of what evaluation uses, so the file
+keeps it, not a pickled estimator.
+
+This module owns the file ``evaluate/tica.npz`` (rule ``fit_tica``): arrays ``mean`` (P,) nm
+and ``coefficients`` (P, dim) nm^-1, P = N(N-1)/2; metadata ``lag_frames``, ``frame_interval_ps``
+and ``n_reference_frames``. Only evaluation rules read the reference, so only they write or
+read this file.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from alcg.io import load_npz, save_npz
+
+
+def pair_distances(xyz: np.ndarray) -> np.ndarray:
+    """All C-alpha pair distances (F, N(N-1)/2) in nm of frames ``xyz`` (F, N, 3) nm."""
+    i, j = np.triu_indices(xyz.shape[1], k=1)
+    return np.linalg.norm(xyz[:, i] - xyz[:, j], axis=-1)
+
+
+@dataclass(frozen=True)
+class TicaSpace:
+    """A TICA projection of pair-distance features fitted on reference trajectories.
+
+    Attributes
+    ----------
+    mean : (P,) mean pair distance of the fitted data, nm
+    coefficients : (P, dim) projection onto the slowest ``dim`` independent components, nm^-1
+    lag_frames : the TICA lag, in stored frames
+    frame_interval_ps : time between the reference's stored frames, ps (0 when not known)
+    n_reference_frames : frames the fit saw
+    """
+
+    mean: np.ndarray
+    coefficients: np.ndarray
+    lag_frames: int
+    frame_interval_ps: float = 0.0
+    n_reference_frames: int = 0
+
+    @property
+    def dim(self) -> int:
+        """Number of TICA components kept."""
+        return int(self.coefficients.shape[1])
+
+    @classmethod
+    def fit(cls, reference_trajs: list[np.ndarray], lag_frames: int, dim: int,
+            frame_interval_ps: float = 0.0) -> "TicaSpace":
+        """Fit on reference C-alpha trajectories, each (T_i, N, 3) nm, at a lag of ``lag_frames``
+        frames, keeping ``dim`` components (``evaluate.tica_dim``; fewer if the data have fewer).
+
+        Raises
+        ------
+        ValueError
+            if no trajectory is longer than the lag.
+        """
+        from deeptime.decomposition import TICA
+
+        feats = [pair_distances(t).astype(np.float64) for t in reference_trajs if len(t) > lag_frames]
+        if not feats:
+            raise ValueError(f"no reference trajectory is longer than the TICA lag ({lag_frames} frames)")
+        model = TICA(lagtime=lag_frames, dim=dim).fit(feats).fetch_model()
+        k = min(int(model.output_dimension), dim)
+        mean = model.cov.mean_0 if model.cov.data_mean_removed else np.zeros(feats[0].shape[1])
+        return cls(np.asarray(mean, np.float64), np.asarray(model.instantaneous_coefficients[:, :k], np.float64),
+                   int(lag_frames), float(frame_interval_ps), int(sum(len(f) for f in feats)))
+
+    def transform(self, xyz: np.ndarray) -> np.ndarray:
+        """TICA coordinates (F, dim) of C-alpha frames ``xyz`` (F, N, 3) nm."""
+        if len(xyz) == 0:
+            return np.zeros((0, self.dim))
+        return (pair_distances(xyz).astype(np.float64) - self.mean) @ self.coefficients
+
+
+def save(path: str | Path, space: TicaSpace) -> None:
+    """Write ``space`` to ``path`` (the format in the module doc), atomically."""
+    save_npz(path, metadata={"lag_frames": space.lag_frames, "frame_interval_ps": space.frame_interval_ps,
+                             "n_reference_frames": space.n_reference_frames},
+             mean=space.mean, coefficients=space.coefficients)
+
+
+def load(path: str | Path) -> TicaSpace:
+    """Read a TICA space written by :func:`save`."""
+    d = load_npz(path)
+    meta = d["metadata"]
+    return TicaSpace(mean=d["mean"], coefficients=d["coefficients"], lag_frames=int(meta["lag_frames"]),
+                     frame_interval_ps=float(meta["frame_interval_ps"]),
+                     n_reference_frames=int(meta["n_reference_frames"]))
