@@ -79,6 +79,7 @@ class Clock:
 
     def __init__(self):
         self.parts: dict[str, float] = {}
+        self.unrecorded: list[str] = []  # run files made by an invocation that did not log its CPU time
 
     def add(self, name: str, t0: float) -> None:
         self.parts[name] = self.parts.get(name, 0.0) + time.process_time() - t0
@@ -97,12 +98,16 @@ def reference(ff: ForceField, cfg: dict, work: Path, eq_ps: float, ps: float, in
     runs = []
     for i, start in enumerate(("folded", "extended")):
         pdb, xml = work / f"{start}.pdb", work / f"{start}.xml"
-        prepare_system(system_cfg, ff, cfg["system"]["starts"][start], pdb, xml, seed=1)
         out = work / f"reference_{start}.npz"
+        runs.append(out)
+        if out.exists():  # --work: made by an earlier invocation
+            continue
+        t0 = time.process_time()
+        prepare_system(system_cfg, ff, cfg["system"]["starts"][start], pdb, xml, seed=1)
         run_md(pdb, xml, out, MDSpec(n_steps=steps(ps, ff), record_interval=interval,
                                      equilibration_steps=steps(eq_ps, ff), restraint_k=0.0, checkpoint_every=0,
                                      seed=100 + i), ff, threads=1, progress=False)
-        runs.append(out)
+        _cpu_log(work, {out.name: time.process_time() - t0})
     return runs, work / "folded.pdb", work / "folded.xml"
 
 
@@ -135,14 +140,19 @@ def query_starts(runs: list[Path], topology, n: int, work: Path) -> list[Path]:
 
 
 def queries(starts: list[Path], xml: Path, mode: str, ff: ForceField, oracle: Oracle, eq_ps: float,
-            sample_ps: float, interval: int, work: Path, seed: int) -> list[Path]:
-    """One query per start in ``mode`` (module doc, step 3); return the run files."""
+            sample_ps: float, interval: int, work: Path, seed: int, only: range | None = None) -> list[Path]:
+    """One query per start in ``mode`` (module doc, step 3); return the run files. Files that exist
+    (``--work``) are reused; ``only``: run just these queries."""
     from alcg.allatom_md import MDSpec, run_md
     from alcg.meanforce_md import MeanForceSpec, run_mean_force
 
     files = []
     for i, pdb in enumerate(starts):
         out = work / f"{mode}_{i}.npz"
+        files.append(out)
+        if out.exists() or (only is not None and i not in only):
+            continue
+        t0 = time.process_time()
         if mode == "mean_force":
             run_mean_force(pdb, xml, out, MeanForceSpec(
                 n_steps=steps(sample_ps, ff), record_interval=interval, equilibration_steps=steps(eq_ps, ff),
@@ -152,8 +162,18 @@ def queries(starts: list[Path], xml: Path, mode: str, ff: ForceField, oracle: Or
             run_md(pdb, xml, out, MDSpec(n_steps=steps(sample_ps, ff), record_interval=interval,
                                          restraint_steps=steps(eq_ps, ff), restraint_k=oracle.restraint_k,
                                          checkpoint_every=0, seed=seed * 1000 + i), ff, threads=1, progress=False)
-        files.append(out)
+        _cpu_log(work, {out.name: time.process_time() - t0})
     return files
+
+
+def _cpu_log(work: Path, add: dict | None = None) -> dict:
+    """CPU seconds per query run file, kept in the work folder across invocations."""
+    path = work / "cpu_seconds.json"
+    log = json.loads(path.read_text()) if path.exists() else {}
+    if add:
+        log.update(add)
+        path.write_text(json.dumps(log))
+    return log
 
 
 def subset(data, mask: np.ndarray):
@@ -172,6 +192,7 @@ def fit(data, prior, model_cfg: Model, train_cfg: Train, seed: int, work: Path):
 
     torch.manual_seed(seed)
     model = CGModel(torch.as_tensor(data.bead_types), prior, model_cfg)
+    work.mkdir(parents=True, exist_ok=True)
     state = work / "state.pt"
     state.unlink(missing_ok=True)
     idx = data.train_indices()
@@ -213,6 +234,16 @@ def main(argv: list[str] | None = None) -> dict:
                    help="train.model_force_var values ((kJ/mol/nm)^2) retried on the mean-force arm at the largest budget")
     p.add_argument("--quick", action="store_true")
     p.add_argument("--out", type=Path, default=OUT)
+    p.add_argument("--work", type=Path, default=None,
+                   help="keep run files and per-model errors here and reuse them (default: a temporary folder); "
+                        "lets several processes share the work: --md-only with --modes/--queries, then --seeds")
+    p.add_argument("--md-only", action="store_true", help="run the fine-grained part only")
+    p.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES, help="with --md-only")
+    p.add_argument("--train-keys", nargs="+", default=None, metavar="PREFIX",
+                   help="with --work: train only the models whose key starts with one of these (round0, "
+                        "instantaneous, mean_force) and stop; a last invocation without it assembles the result")
+    p.add_argument("--queries", type=int, nargs=2, default=None, metavar=("FIRST", "STOP"),
+                   help="with --md-only: run queries FIRST..STOP-1 only")
     a = p.parse_args(argv)
     if a.quick:
         a.ref_ps, a.heldout_per_start, a.budgets, a.sample_ps, a.steps, a.seeds = 10.0, 100, [2, 4], 2.0, 50, [1]
@@ -229,7 +260,6 @@ def main(argv: list[str] | None = None) -> dict:
 
     torch.set_num_threads(1)
     clock = Clock()
-    t_all = time.process_time()
     cfg = load_config(a.config)
     ff = parse(ForceField, cfg["forcefield"])
     oracle = parse(Oracle, cfg["oracle"])
@@ -240,13 +270,17 @@ def main(argv: list[str] | None = None) -> dict:
                                     epochs=-(-a.steps // per_epoch), patience=10 ** 6)
     max_q = max(a.budgets)
     with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
+        work = Path(tmp) if a.work is None else a.work
+        work.mkdir(parents=True, exist_ok=True)
         t0 = time.process_time()
         runs, pdb, xml = reference(ff, cfg, work, a.ref_eq_ps, a.ref_ps, a.ref_interval_steps)
-        clock.add("reference_md", t0)
+        cpu = _cpu_log(work)
+        clock.parts["reference_md"] = sum(cpu.get(r.name, 0.0) for r in runs)
+        clock.unrecorded += [r.name for r in runs if r.name not in cpu]
         t0 = time.process_time()
-        heldout_frames([str(r) for r in runs], ["folded", "extended"], str(pdb), str(xml), None, None,
-                       a.heldout_per_start, 2026, str(work / "heldout.npz"), from_pool=True)
+        if not (work / "heldout.npz").exists():
+            heldout_frames([str(r) for r in runs], ["folded", "extended"], str(pdb), str(xml), None, None,
+                           a.heldout_per_start, 2026, str(work / "heldout.npz"), from_pool=True)
         h = load_heldout(work / "heldout.npz")
         mapping, prepared = mapping_of(str(pdb), str(xml))
         folded = project_runs([runs[0]], mapping, 0)
@@ -256,44 +290,64 @@ def main(argv: list[str] | None = None) -> dict:
         starts = query_starts(runs, prepared.topology, max_q, work)
         clock.add("setup", t0)
         labels = {}
-        for mode in MODES:
+        for mode in (a.modes if a.md_only else MODES):
             t0 = time.process_time()
             files = queries(starts, xml, mode, ff, oracle, a.eq_ps, a.sample_ps, a.record_interval_steps, work,
-                            a.query_seed)
-            clock.add(f"queries_{mode}", t0)
+                            a.query_seed, None if a.queries is None else range(*a.queries))
+            if a.md_only:
+                continue
             labels[mode] = [project_runs([f], mapping, 1) for f in files]
             sim_ps = [aarun.load(f).metadata.get("simulated_ps") for f in files]
+            cpu = _cpu_log(work)
+            clock.parts[f"queries_{mode}"] = sum(cpu.get(f.name, 0.0) for f in files)
+            clock.unrecorded += [f.name for f in files if f.name not in cpu]
             print(f"{mode}: {len(files)} queries, simulated ps per query {sim_ps[0]}", flush=True)
+        if a.md_only:
+            print(json.dumps(clock.parts))
+            return {}
         mf_all = dataset.merge(labels["mean_force"])
         # what every model is scored on, per frame
         errs: dict = {}
 
-        def run(key: str, data, seed: int, cfg_t: Train) -> np.ndarray:
+        def run(key: str, data, seed: int, cfg_t: Train, unseen=None) -> dict | None:
+            """Train, score on the held-out frames (and the residual on ``unseen`` mean-force
+            labels); cached in the work folder per (key, seed)."""
+            cache = work / f"errors_{key}_{seed}.npz"
+            if cache.exists():
+                c = np.load(cache, allow_pickle=False)
+                errs.setdefault(key, {})[seed], errs.setdefault("prior", {})[seed] = c["full"], c["prior"]
+                clock.parts["train_and_score"] = clock.parts.get("train_and_score", 0.0) + float(c["cpu"])
+                return json.loads(str(c["residual"])) if unseen is not None else None
+            if a.train_keys and not key.startswith(tuple(a.train_keys)):
+                return None
             t0 = time.process_time()
-            model = fit(data, prior, model_cfg, cfg_t, seed, work)
+            model = fit(data, prior, model_cfg, cfg_t, seed, work / f"seed{seed}")
             full, prior_err = frame_errors(model, h)
+            res = residual_var(model, unseen) if unseen is not None else None
             errs.setdefault(key, {})[seed] = full
             errs.setdefault("prior", {})[seed] = prior_err
+            np.savez(cache, full=full, prior=prior_err, residual=json.dumps(res), cpu=time.process_time() - t0)
             clock.add("train_and_score", t0)
             print(f"seed {seed} {key:28s} {data.n_frames:5d} frames: held-out MSE {full.mean():.6g}", flush=True)
-            return model
+            return res
 
         residual: dict = {"round0_on_all_mean_force_labels": [], "instantaneous_at_half_on_unseen_labels": [],
                           "mean_force_at_half_on_unseen_labels": []}
         half = max_q // 2
         for seed in a.seeds:
-            m0 = run("round0", base, seed, train_cfg)
-            residual["round0_on_all_mean_force_labels"].append(residual_var(m0, mf_all))
+            residual["round0_on_all_mean_force_labels"].append(run("round0", base, seed, train_cfg, mf_all))
             for n in a.budgets:
                 for mode in MODES:
                     data = dataset.merge([base, *labels[mode][:n]])
-                    m = run(f"{mode}_{n}", data, seed, train_cfg)
+                    unseen = dataset.merge(labels["mean_force"][half:]) if n == half else None
+                    res = run(f"{mode}_{n}", data, seed, train_cfg, unseen)
                     if n == half:
-                        residual[f"{mode}_at_half_on_unseen_labels"].append(
-                            residual_var(m, dataset.merge(labels["mean_force"][half:])))
+                        residual[f"{mode}_at_half_on_unseen_labels"].append(res)
             for v in a.model_force_vars:
                 data = dataset.merge([base, *labels["mean_force"][:max_q]])
                 run(f"mean_force_{max_q}_var{v:g}", data, seed, dataclasses.replace(train_cfg, model_force_var=v))
+        if a.train_keys:
+            return {}
         label_stats = {
             "mean_force_label_sem2_mean": float(mf_all.force_var.mean()),
             "mean_force_label_sem2_range": [float(mf_all.force_var.min()), float(mf_all.force_var.max())],
@@ -327,7 +381,7 @@ def main(argv: list[str] | None = None) -> dict:
         var_sweep.append({"model_force_var": v,
                           "minus_default": paired_difference(stack(key), stack(f"mean_force_{max_q}")),
                           "mse_minus_round0": paired_difference(stack(key), stack("round0"))})
-    clock.parts["total"] = time.process_time() - t_all
+    clock.parts["total_recorded"] = sum(clock.parts.values())
     result = {
         "what": "held-out force MSE (paired, (kJ/mol/nm)^2) of models trained on round-0 data + instantaneous vs "
                 "mean-force oracle labels at equal fine-grained time, atomistic CLN025 (config/chignolin_cpu.yaml)",
@@ -344,6 +398,7 @@ def main(argv: list[str] | None = None) -> dict:
                                     for k, v in residual.items() if v},
         "per_frame_mse_seed_means": {k: float(stack(k).mean()) for k in errs},
         "cpu_seconds": {k: round(v, 1) for k, v in clock.parts.items()},
+        "cpu_seconds_not_recorded_for": clock.unrecorded,
         "note": "one set of query MD (--query-seed); seeds repeat the training. Intervals: 95 %, block standard "
                 "error over held-out frames and standard error over seeds in quadrature. CPU seconds on a shared, "
                 "loaded 2-core machine, one thread."}
