@@ -3,6 +3,10 @@ scored by the paired held-out force error.
 
     python benchmarks/mean_force_labels_atomistic.py            # the committed result (~15 CPU-min)
     python benchmarks/mean_force_labels_atomistic.py --quick    # a smoke run (~2 CPU-min)
+    # on a loaded machine, share it between processes (run files and per-model errors cached):
+    #   ... --work DIR --md-only --modes mean_force --queries 0 8   (and 8 16, and instantaneous)
+    #   ... --work DIR --seeds 1 --train-keys round0 instantaneous   (and mean_force; per seed)
+    #   ... --work DIR                                                (assembles the result)
 
 The system is ``config/chignolin_cpu.yaml`` merged over ``config/config.yaml`` (amber14 +
 GBn2, 340 K, 4 fs, HBonds, hydrogen mass 1.5 amu) with its network (``model``), priors and
@@ -230,7 +234,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--steps", type=int, default=500, help="optimizer steps (batches of 64) per model")
     p.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     p.add_argument("--query-seed", type=int, default=1, help="seed of the query MD (one set of queries per mode)")
-    p.add_argument("--model-force-vars", type=float, nargs="*", default=[2000.0, 30000.0],
+    p.add_argument("--model-force-vars", type=float, nargs="*", default=[2000.0, 100000.0],
                    help="train.model_force_var values ((kJ/mol/nm)^2) retried on the mean-force arm at the largest budget")
     p.add_argument("--quick", action="store_true")
     p.add_argument("--out", type=Path, default=OUT)
@@ -321,7 +325,7 @@ def main(argv: list[str] | None = None) -> dict:
             if a.train_keys and not key.startswith(tuple(a.train_keys)):
                 return None
             t0 = time.process_time()
-            model = fit(data, prior, model_cfg, cfg_t, seed, work / f"seed{seed}")
+            model = fit(data, prior, model_cfg, cfg_t, seed, work / f"train_{key}_{seed}")
             full, prior_err = frame_errors(model, h)
             res = residual_var(model, unseen) if unseen is not None else None
             errs.setdefault(key, {})[seed] = full
