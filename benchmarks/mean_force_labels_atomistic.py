@@ -234,6 +234,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--steps", type=int, default=500, help="optimizer steps (batches of 64) per model")
     p.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     p.add_argument("--query-seed", type=int, default=1, help="seed of the query MD (one set of queries per mode)")
+    p.add_argument("--model-force-var", type=float, default=100.0,
+                   help="train.model_force_var ((kJ/mol/nm)^2) of every model but the sweep's: the default when "
+                        "the result was measured, pinned so that it reproduces")
     p.add_argument("--model-force-vars", type=float, nargs="*", default=[2000.0, 100000.0],
                    help="train.model_force_var values ((kJ/mol/nm)^2) retried on the mean-force arm at the largest budget")
     p.add_argument("--quick", action="store_true")
@@ -271,7 +274,8 @@ def main(argv: list[str] | None = None) -> dict:
     base_train = parse(Train, cfg["train"])
     per_epoch = 10
     train_cfg = dataclasses.replace(base_train, batch_size=64, max_frames=64 * per_epoch,
-                                    epochs=-(-a.steps // per_epoch), patience=10 ** 6)
+                                    epochs=-(-a.steps // per_epoch), patience=10 ** 6,
+                                    model_force_var=a.model_force_var)
     max_q = max(a.budgets)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp) if a.work is None else a.work
