@@ -56,3 +56,18 @@ def test_paired_force_error_cancels_label_noise(tmp_path):
     assert diff == pytest.approx(2.0 ** 2 - 0.5 ** 2, abs=0.5)  # the mean-force error difference
     assert good["heldout_prior_force_mse"] == bad["heldout_prior_force_mse"]  # same prior, same frames
     assert set(good["heldout_force_mse_by_stratum"]) == {"a", "b"}
+
+
+def test_paired_difference_interval_covers_the_mean_force_error_difference():
+    """Per-frame errors of two models on noisy labels: the paired difference's 95 % interval
+    covers c_b^2 - c_a^2 and is far narrower than the noise; seeds add their spread."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(3000, 5, 3)).astype(np.float32)
+    f = (-x + rng.normal(0, 30.0, x.shape)).astype(np.float32)
+    h = heldout.HeldOut(x, f, np.array(["a"] * 3000), np.array(["r"] * 3000), np.arange(3000))
+    (ea, _), (eb, _) = heldout.frame_errors(Harmonic(1.0, 2.0), h), heldout.frame_errors(Harmonic(1.0, 0.5), h)
+    assert ea.mean() == pytest.approx(heldout.force_errors(Harmonic(1.0, 2.0), h)["heldout_force_mse"])
+    d = heldout.paired_difference(ea, eb)
+    assert d["ci95"][0] < 2.0 ** 2 - 0.5 ** 2 < d["ci95"][1] and d["se"] < 0.5 and d["se_seeds"] == 0.0
+    two = heldout.paired_difference(np.stack([ea, ea + 1.0]), np.stack([eb, eb]))
+    assert two["per_seed"] == pytest.approx([d["mean"], d["mean"] + 1.0]) and two["se_seeds"] == pytest.approx(0.5)

@@ -80,14 +80,11 @@ def load(path: str | Path) -> HeldOut:
                    frame=d["frame"])
 
 
-def force_errors(model, h: HeldOut, batch: int = 256) -> dict:
-    """Force MSE, (kJ/mol/nm)^2 per component, of ``model`` (a :class:`alcg.model.CGModel`)
-    and of its prior alone on the held-out frames: overall (every frame weighs the same) and
-    per stratum."""
+def frame_errors(model, h: HeldOut, batch: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame force MSE, (kJ/mol/nm)^2 (mean over components), of ``model`` (a
+    :class:`alcg.model.CGModel`) and of its prior alone: two (H,) arrays."""
     import torch
 
-    if len(h.coords) == 0:
-        return {"heldout_force_mse": None, "heldout_prior_force_mse": None, "n_heldout_frames": 0}
     x = torch.as_tensor(h.coords, dtype=torch.float32)
     f = torch.as_tensor(h.forces, dtype=torch.float32)
     full, prior = np.zeros(len(x)), np.zeros(len(x))
@@ -98,8 +95,48 @@ def force_errors(model, h: HeldOut, batch: int = 256) -> dict:
         fb = f[start:start + batch]
         full[start:start + batch] = ((pred.detach() - fb) ** 2).mean((1, 2)).numpy()
         prior[start:start + batch] = ((-g.detach() - fb) ** 2).mean((1, 2)).numpy()
+    return full, prior
+
+
+def force_errors(model, h: HeldOut, batch: int = 256) -> dict:
+    """Force MSE, (kJ/mol/nm)^2 per component, of ``model`` (a :class:`alcg.model.CGModel`)
+    and of its prior alone on the held-out frames: overall (every frame weighs the same) and
+    per stratum."""
+    if len(h.coords) == 0:
+        return {"heldout_force_mse": None, "heldout_prior_force_mse": None, "n_heldout_frames": 0}
+    full, prior = frame_errors(model, h, batch)
     by = {s: h.stratum == s for s in h.strata}
     return {"heldout_force_mse": float(full.mean()), "heldout_prior_force_mse": float(prior.mean()),
             "heldout_force_mse_by_stratum": {s: float(full[m].mean()) for s, m in by.items()},
             "heldout_prior_force_mse_by_stratum": {s: float(prior[m].mean()) for s, m in by.items()},
-            "n_heldout_frames": int(len(x))}
+            "n_heldout_frames": int(len(full))}
+
+
+def paired_difference(err_a: np.ndarray, err_b: np.ndarray, n_blocks: int = 20) -> dict:
+    """Mean of ``err_a - err_b`` over the same held-out frames, with its block standard error.
+
+    Parameters
+    ----------
+    err_a, err_b : (H,) or (S, H) per-frame force MSE, (kJ/mol/nm)^2, of two models on the
+        same frames in the set's order (runs, then time); (S, H): S training seeds, each
+        ``a`` paired with the ``b`` of its own seed
+    n_blocks : contiguous blocks of frames: consecutive frames of a run are correlated, so the
+        standard error over frames is the spread of block means (ddof 1) over ``sqrt(n_blocks)``
+
+    Returns
+    -------
+    dict with ``mean`` (over seeds and frames), ``se_frames`` (block standard error of the
+    seed-averaged difference: the held-out sample), ``per_seed`` (S,), ``se_seeds`` (standard
+    deviation of ``per_seed`` over ``sqrt(S)``; 0 for one seed: training variation), ``se``
+    (both in quadrature, conservative: the per-seed spread also holds some frame noise) and
+    ``ci95`` (mean -/+ 1.96 se). Units (kJ/mol/nm)^2.
+    """
+    d = np.atleast_2d(np.asarray(err_a, np.float64) - np.asarray(err_b, np.float64))
+    per_seed = d.mean(1)
+    blocks = np.array([b.mean() for b in np.array_split(d.mean(0), min(n_blocks, d.shape[1]))])
+    se_frames = float(blocks.std(ddof=1) / np.sqrt(len(blocks))) if len(blocks) > 1 else float("nan")
+    se_seeds = float(per_seed.std(ddof=1) / np.sqrt(len(per_seed))) if len(per_seed) > 1 else 0.0
+    se = float(np.hypot(se_frames, se_seeds))
+    mean = float(d.mean())
+    return {"mean": mean, "se_frames": se_frames, "per_seed": per_seed.tolist(), "se_seeds": se_seeds,
+            "se": se, "ci95": [mean - 1.96 * se, mean + 1.96 * se]}

@@ -16,8 +16,13 @@ OpenMM refuses constraints on a massless particle)
 
         F(R0) = kT C^-1 (mu - R0),
 
-    exact for a harmonic PMF at any ``k`` (:func:`umbrella_mean_force`). Its standard error is
-    a jackknife over blocks of consecutive samples.
+    exact for a harmonic PMF at any ``k`` (:func:`umbrella_mean_force`). The inverse of a
+    sample covariance is biased high: for ``n`` independent Gaussian samples in ``d``
+    dimensions ``E[S^-1] = (n - 1) / (n - d - 2) C^-1`` (the inverse-Wishart mean), 1.46x at
+    ``n = 100, d = 30`` (10 C-alphas), so the estimate is multiplied by ``(n - d - 2) / (n - 1)``,
+    which makes it unbiased for independent samples (correlated samples have fewer effective
+    ones, and a residual bias of the same sign). Its standard error is a jackknife over blocks
+    of consecutive samples.
 
 Units: nm, kJ/mol, kJ/mol/nm; ``kT`` in kJ/mol.
 """
@@ -95,14 +100,15 @@ def umbrella_mean_force(positions: np.ndarray, r0: np.ndarray, kt_kj_mol: float,
     x = np.asarray(positions, np.float64).reshape(len(positions), -1)
     ref = np.asarray(r0, np.float64).reshape(-1)
     d = x.shape[1]
-    if len(x) - len(x) // n_blocks <= d:
+    if len(x) - -(-len(x) // n_blocks) <= d + 2:
         raise DataError(f"{len(x)} restrained samples cannot estimate a {d}x{d} covariance with "
                         f"{n_blocks} jackknife blocks; lengthen oracle.length_ps")
 
     def estimate(idx: np.ndarray) -> np.ndarray:
         s = x[idx]
         cov = np.cov(s, rowvar=False).reshape(d, d)
-        return kt_kj_mol * np.linalg.solve(cov, s.mean(0) - ref)
+        unbias = (len(s) - d - 2) / (len(s) - 1)  # inverse-Wishart mean (module doc)
+        return unbias * kt_kj_mol * np.linalg.solve(cov, s.mean(0) - ref)
 
     force, sem2 = _jackknife(estimate, len(x), n_blocks)
     return MeanForce(force, sem2, len(x))
