@@ -260,6 +260,9 @@ def main(argv: list[str] | None = None) -> dict:
 
     from alcg import priors as P
     from alcg.heldout import frame_errors, load as load_heldout, paired_difference, pool_query_count
+
+    def paired_difference_20(a, b):  # 20 blocks of held-out frames per start
+        return paired_difference(a, b, n_blocks=20)
     from alcg.mapping import project_runs
     from alcg.stages.aa import mapping_of
     from alcg.stages.analysis import heldout_frames
@@ -373,22 +376,22 @@ def main(argv: list[str] | None = None) -> dict:
     for mode in MODES:
         result_curves[mode] = [{"queries": n, "oracle_ns": n * per_query_ps / 1000,
                                 "labels": int(dataset.merge(labels[mode][:n]).n_frames),
-                                "mse_minus_round0": paired_difference(stack(f"{mode}_{n}"), stack("round0"))}
+                                "mse_minus_round0": paired_difference_20(stack(f"{mode}_{n}"), stack("round0"))}
                                for n in a.budgets]
     modes_vs = [{"queries": n, "oracle_ns": n * per_query_ps / 1000,
-                 "mean_force_minus_instantaneous": paired_difference(stack(f"mean_force_{n}"),
+                 "mean_force_minus_instantaneous": paired_difference_20(stack(f"mean_force_{n}"),
                                                                      stack(f"instantaneous_{n}")),
-                 "by_stratum": {s: paired_difference(stack(f"mean_force_{n}")[:, h.stratum == s],
+                 "by_stratum": {s: paired_difference_20(stack(f"mean_force_{n}")[:, h.stratum == s],
                                                      stack(f"instantaneous_{n}")[:, h.stratum == s])
                                 for s in h.strata}}
                 for n in a.budgets]
     var_sweep = [{"model_force_var": train_cfg.model_force_var, "minus_default": None,
-                  "mse_minus_round0": paired_difference(stack(f"mean_force_{max_q}"), stack("round0"))}]
+                  "mse_minus_round0": paired_difference_20(stack(f"mean_force_{max_q}"), stack("round0"))}]
     for v in a.model_force_vars:
         key = f"mean_force_{max_q}_var{v:g}"
         var_sweep.append({"model_force_var": v,
-                          "minus_default": paired_difference(stack(key), stack(f"mean_force_{max_q}")),
-                          "mse_minus_round0": paired_difference(stack(key), stack("round0"))})
+                          "minus_default": paired_difference_20(stack(key), stack(f"mean_force_{max_q}")),
+                          "mse_minus_round0": paired_difference_20(stack(key), stack("round0"))})
     clock.parts["total_recorded"] = sum(clock.parts.values())
     result = {
         "what": "held-out force MSE (paired, (kJ/mol/nm)^2) of models trained on round-0 data + instantaneous vs "
@@ -398,7 +401,7 @@ def main(argv: list[str] | None = None) -> dict:
         "fine_grained_ps_per_query": per_query_ps,
         "samples_per_query": steps(a.sample_ps, ff) // a.record_interval_steps,
         "heldout_mse": {"round0": float(stack("round0").mean()), "prior_only": float(stack("prior").mean()),
-                        "prior_minus_round0": paired_difference(stack("prior"), stack("round0"))},
+                        "prior_minus_round0": paired_difference_20(stack("prior"), stack("round0"))},
         "labels": label_stats,
         "curves": result_curves, "mean_force_vs_instantaneous": modes_vs,
         "model_force_var_sweep": var_sweep,

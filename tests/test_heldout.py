@@ -67,7 +67,7 @@ def test_paired_difference_interval_covers_the_mean_force_error_difference():
     h = heldout.HeldOut(x, f, np.array(["a"] * 3000), np.array(["r"] * 3000), np.arange(3000))
     (ea, _), (eb, _) = heldout.frame_errors(Harmonic(1.0, 2.0), h), heldout.frame_errors(Harmonic(1.0, 0.5), h)
     assert ea.mean() == pytest.approx(heldout.force_errors(Harmonic(1.0, 2.0), h)["heldout_force_mse"])
-    d = heldout.paired_difference(ea, eb)
+    d = heldout.paired_difference(ea, eb, n_blocks=20)
     assert d["ci95"][0] < 2.0 ** 2 - 0.5 ** 2 < d["ci95"][1] and d["se"] < 0.5 and d["se_seeds"] == 0.0
-    two = heldout.paired_difference(np.stack([ea, ea + 1.0]), np.stack([eb, eb]))
+    two = heldout.paired_difference(np.stack([ea, ea + 1.0]), np.stack([eb, eb]), n_blocks=20)
     assert two["per_seed"] == pytest.approx([d["mean"], d["mean"] + 1.0]) and two["se_seeds"] == pytest.approx(0.5)

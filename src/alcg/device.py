@@ -118,21 +118,8 @@ def probe_cuda(index: int = 0) -> str | None:
 #: take tens of seconds while the driver loads)
 PROBE_TIMEOUT_S = 120.0
 _CHILD_MARK = "alcg-gpu-probe: "
-_CHILD = ("import json, sys; sys.path.insert(0, sys.argv[1]); from alcg import device; "
-          "print(device._CHILD_MARK + json.dumps(device.child_verdict(sys.argv[2], sys.argv[3])))")
-
-
-def child_verdict(index: str, platform: str) -> dict[str, str | None]:
-    """What :func:`probe_in_child` runs in the child: the CUDA probe of device ``index`` and
-    whether OpenMM has ``platform`` (either skipped when empty), each None or one line of why not."""
-    out: dict[str, str | None] = {}
-    if index:
-        out["cuda"] = probe_cuda(int(index))
-    if platform:
-        from alcg.system import platform_reason
-
-        out["platform"] = platform_reason(platform)
-    return out
+_CHILD = ("import json, sys; sys.path.insert(0, sys.argv[1]); from alcg import device, probe_child; "
+          "print(device._CHILD_MARK + json.dumps(probe_child.verdict(sys.argv[2], sys.argv[3])))")
 
 
 def probe_in_child(index: int | None, platform: str = "", timeout_s: float = PROBE_TIMEOUT_S) -> dict[str, str | None]:

@@ -112,7 +112,7 @@ def force_errors(model, h: HeldOut, batch: int = 256) -> dict:
             "n_heldout_frames": int(len(full))}
 
 
-def paired_difference(err_a: np.ndarray, err_b: np.ndarray, n_blocks: int = 20) -> dict:
+def paired_difference(err_a: np.ndarray, err_b: np.ndarray, n_blocks: int) -> dict:
     """Mean of ``err_a - err_b`` over the same held-out frames, with its block standard error.
 
     Parameters

@@ -43,8 +43,8 @@ class TicaSpace:
     mean: np.ndarray
     coefficients: np.ndarray
     lag_frames: int
-    frame_interval_ps: float = 0.0
-    n_reference_frames: int = 0
+    frame_interval_ps: float
+    n_reference_frames: int
 
     @property
     def dim(self) -> int:
