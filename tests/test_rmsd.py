@@ -1,7 +1,10 @@
 """Batched QCP RMSD and the exact selection built on it, against brute-force MDTraj."""
+import contextlib
+
 import mdtraj as md
 import numpy as np
 import pytest
+import torch
 
 from alcg import coverage
 from alcg import rmsd as R
@@ -167,6 +170,18 @@ def test_native_kernel_gives_the_torch_bounds():
         native = R.lower_bound_e(fa, np.arange(90), fa, np.arange(89)).numpy()
         torch_ = R.lower_bound_e(fa, np.arange(90), fa, np.arange(89), native=False).numpy()
         np.testing.assert_allclose(native, torch_, rtol=1e-4, atol=1e-5 * n)
+        with torch_threads(3):  # rows split over threads: the same values, bit for bit
+            np.testing.assert_array_equal(R.lower_bound_e(fa, np.arange(90), fa, np.arange(89)).numpy(), native)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_physical_mask_equals_the_pairwise_definition():

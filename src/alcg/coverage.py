@@ -157,45 +157,71 @@ def _nearest_block(frames: R.Frames, rows: np.ndarray, train: R.Frames, centers:
     lower = np.sqrt(np.maximum(low_c, 0.0) / n) - radius[None, :]
     if prune:
         todo = np.flatnonzero(~((upper < lo_nm) | (lower.min(1) > hi_nm)))
+        lo_e = n * lo_nm ** 2
     else:
-        todo, lower = np.arange(len(rows)), np.full_like(lower, -np.inf)
+        todo, lower, lo_e = np.arange(len(rows)), np.full_like(lower, -np.inf), 0.0
     todo = todo[np.argsort(label[best_i[todo]], kind="stable")]
     for s in range(0, len(todo), TILE):
         tile = todo[s:s + TILE]
-        best_e[tile], best_i[tile] = _search_tile(frames, rows[tile], train, members, lower[tile],
-                                                  best_e[tile], best_i[tile])
+        best_e[tile], best_i[tile] = _search_tile(frames, rows[tile], train, label, members, lower[tile],
+                                                  best_e[tile], best_i[tile], lo_e)
     return np.sqrt(best_e / n), best_i
 
 
-def _search_tile(frames: R.Frames, tile: np.ndarray, train: R.Frames, members: list[np.ndarray],
-                 lower: np.ndarray, best_e: np.ndarray, best_i: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Exact nearest of the frames ``tile`` among the training frames their bounds allow."""
+def _search_tile(frames: R.Frames, tile: np.ndarray, train: R.Frames, label: np.ndarray,
+                 members: list[np.ndarray], lower: np.ndarray, best_e: np.ndarray, best_i: np.ndarray,
+                 lo_e: float) -> tuple[np.ndarray, np.ndarray]:
+    """Exact nearest of the frames ``tile`` among the training frames their bounds allow.
+
+    Clusters are searched nearest first (by their lower bound), in chunks of about
+    :data:`CHUNK` training frames; before each chunk, clusters and frames are dropped whose
+    bounds exclude them given the best distances so far. A frame stops as soon as a training
+    frame closer than ``lo_e`` (e = N * MSD, nm^2) is found: it is covered, and its value is
+    that upper bound.
+    """
     n = frames.n_beads
-    best = np.sqrt(best_e / n)
-    admissible = np.flatnonzero((lower <= best[:, None]).any(0))
-    if len(admissible) == 0:
-        return best_e, best_i
-    idx = np.sort(np.concatenate([members[c] for c in admissible]))
-    rg_a = frames.rg[tile]
-    rg_b = train.rg[idx]
-    idx = idx[(rg_b >= (rg_a - best).min()) & (rg_b <= (rg_a + best).max())]
+    order = np.argsort(lower.min(0), kind="stable")
+    chunks, size, cur = [], 0, []
+    for c in order:
+        cur.append(c)
+        size += len(members[c])
+        if size >= CHUNK:
+            chunks.append(cur)
+            cur, size = [], 0
+    chunks.append(cur)
     rows_all, cols_all, low_all = [], [], []
-    local = np.arange(len(tile))
-    for t in range(0, len(idx), CHUNK):
-        cols = idx[t:t + CHUNK]
-        low = R.lower_bound_e(frames, tile, train, cols).cpu().numpy()
+    for chunk in chunks:
+        act = np.flatnonzero(best_e >= lo_e)
+        if len(act) == 0:
+            break
+        best = np.sqrt(best_e[act] / n)
+        chunk = np.asarray(chunk, dtype=np.int64)
+        chunk = chunk[(lower[act][:, chunk] <= best[:, None]).any(0)] if len(chunk) else chunk
+        if len(chunk) == 0:
+            continue
+        cols = np.sort(np.concatenate([members[c] for c in chunk]))
+        rg_a, rg_b = frames.rg[tile[act]], train.rg[cols]
+        cols = cols[(rg_b >= (rg_a - best).min()) & (rg_b <= (rg_a + best).max())]
+        if len(cols) == 0:
+            continue
+        low = R.lower_bound_e(frames, tile[act], train, cols).cpu().numpy()
         j = low.argmin(1)
-        e_j = R.exact_e(frames, tile, train, cols[j]).cpu().numpy()
-        better = (e_j < best_e) | ((e_j == best_e) & (cols[j] < best_i))
-        best_e, best_i = np.where(better, e_j, best_e), np.where(better, cols[j], best_i)
-        r, c = np.nonzero(low <= best_e[:, None])
-        rows_all.append(r), cols_all.append(cols[c]), low_all.append(low[r, c])
+        e_j = R.exact_e(frames, tile[act], train, cols[j]).cpu().numpy()
+        better = (e_j < best_e[act]) | ((e_j == best_e[act]) & (cols[j] < best_i[act]))
+        best_e[act] = np.where(better, e_j, best_e[act])
+        best_i[act] = np.where(better, cols[j], best_i[act])
+        near = low <= best_e[act][:, None]
+        some = np.flatnonzero(near.any(1))  # most rows have no pair left once their best is close
+        r, c = np.nonzero(near[some])
+        r = some[r]
+        rows_all.append(act[r]), cols_all.append(cols[c]), low_all.append(low[r, c])
     if not rows_all:
         return best_e, best_i
     r, c, low = np.concatenate(rows_all), np.concatenate(cols_all), np.concatenate(low_all)
-    keep = low <= best_e[r]
+    keep = (low <= best_e[r]) & (best_e[r] >= lo_e)
     r, c = r[keep], c[keep]
     e = R.exact_e(frames, tile[r], train, c).cpu().numpy()
+    local = np.arange(len(tile))
     return _best_per_row(np.concatenate([r, local]), np.concatenate([c, best_i]),
                          np.concatenate([e, best_e]), len(tile))
 

@@ -20,6 +20,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -29,9 +30,9 @@ log = logging.getLogger(__name__)
 SOURCE = r"""
 #include <math.h>
 #define NEWTON_STEPS @STEPS@
-typedef float vf __attribute__((vector_size(32)));
-typedef int vi __attribute__((vector_size(32)));
-#define W 8
+typedef float vf __attribute__((vector_size(@BYTES@)));
+typedef int vi __attribute__((vector_size(@BYTES@)));
+#define W @LANES@
 
 static inline vf sel(vi mask, vf a, vf b) { return (vf)((mask & (vi)a) | (~mask & (vi)b)); }
 static inline vf vabs(vf a) { return (vf)((vi)a & 0x7fffffff); }
@@ -91,8 +92,8 @@ void qcp_lower(const float *xa, const float *yb, long A, long B, int N, const fl
                     s[3 * i] += xi * y0; s[3 * i + 1] += xi * y1; s[3 * i + 2] += xi * y2;
                 }
             }
-            vf out8 = bound(s, load(gb + b0) + ga[a], root_err, mat_err);
-            __builtin_memcpy(out + a * B + b0, &out8, sizeof out8);
+            vf outv = bound(s, load(gb + b0) + ga[a], root_err, mat_err);
+            __builtin_memcpy(out + a * B + b0, &outv, sizeof outv);
         }
     }
 }
@@ -106,16 +107,20 @@ void qcp_lower_m(const float *m, long A, long B, const float *ga, const float *g
             vf s[9];
             for (int i = 0; i < 3; ++i)
                 for (int j = 0; j < 3; ++j) s[3 * i + j] = load(m + (i * A + a) * 3 * B + j * B + b0);
-            vf out8 = bound(s, load(gb + b0) + ga[a], root_err, mat_err);
-            __builtin_memcpy(out + a * B + b0, &out8, sizeof out8);
+            vf outv = bound(s, load(gb + b0) + ga[a], root_err, mat_err);
+            __builtin_memcpy(out + a * B + b0, &outv, sizeof outv);
         }
     }
 }
 """
 #: above this many beads the correlations come from a BLAS product instead of the fused loop
 PRODUCT_MIN_BEADS = 16
+#: pairs per vector of the C loop (B is padded to a multiple): 16 lanes are two AVX2 registers
+#: or one AVX-512 register, two independent Newton chains per step (1.4x faster than 8 here)
+LANES = 16
 FLAGS = ["-O3", "-march=native", "-fPIC", "-shared", "-fno-math-errno"]
 _LIB: dict = {}
+_POOL: dict = {}
 
 
 def _cpu_id() -> str:
@@ -145,7 +150,8 @@ def load(steps: int = 8):
     fn = None
     cc = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
     if cc and os.environ.get("ALCG_NATIVE_QCP", "1") != "0":
-        source = SOURCE.replace("@STEPS@", str(int(steps)))
+        source = SOURCE.replace("@STEPS@", str(int(steps))).replace("@LANES@", str(LANES)).replace(
+            "@BYTES@", str(4 * LANES))
         key = hashlib.sha256((source + " ".join(FLAGS) + cc + _cpu_id()).encode()).hexdigest()[:16]
         lib = _cache_dir() / f"qcp_{key}.so"
         try:
@@ -175,25 +181,41 @@ def load(steps: int = 8):
 
 
 def lower_e(xa: np.ndarray, yb: np.ndarray, ga: np.ndarray, gb: np.ndarray, steps: int,
-            root_err: float, mat_err: float) -> np.ndarray:
+            root_err: float, mat_err: float, threads: int = 1) -> np.ndarray:
     """Lower bounds on e (A, B) nm^2 of frames ``xa`` (A, N, 3) against ``yb`` (N, 3, B), fp32
     and centered, with G (sum of squares) ``ga`` (A,) and ``gb`` (B,); see :mod:`alcg.rmsd`.
 
     ``root_err`` and ``mat_err`` are the error bound's coefficients already multiplied by fp32
-    eps (and, for ``mat_err``, by N + 8).
+    eps (and, for ``mat_err``, by N + 8). ``threads``: rows are split over this many threads
+    (the C loop runs without the GIL); the values do not depend on it.
     """
     fn = load(steps)
     n_a, n, n_b = len(ga), yb.shape[0], len(gb)
-    pad = (-n_b) % 8
+    pad = (-n_b) % LANES
     if pad:
         yb = np.concatenate([yb, np.zeros((n, 3, pad), np.float32)], axis=2)
         gb = np.concatenate([gb, np.zeros(pad, np.float32)])
     out = np.empty((n_a, n_b + pad), dtype=np.float32)
+    ga, gb = np.ascontiguousarray(ga, dtype=np.float32), np.ascontiguousarray(gb, dtype=np.float32)
     if n > PRODUCT_MIN_BEADS:  # correlations by a BLAS product (3A, N) @ (N, 3B)
         m = np.ascontiguousarray(xa.transpose(2, 0, 1), dtype=np.float32).reshape(3 * n_a, n) @ yb.reshape(n, -1)
-        fn.from_product(m, n_a, n_b + pad, np.ascontiguousarray(ga, dtype=np.float32),
-                        np.ascontiguousarray(gb, dtype=np.float32), root_err, mat_err, out)
-        return out[:, :n_b]
-    fn(np.ascontiguousarray(xa, dtype=np.float32), np.ascontiguousarray(yb, dtype=np.float32), n_a, n_b + pad, n,
-       np.ascontiguousarray(ga, dtype=np.float32), np.ascontiguousarray(gb, dtype=np.float32), root_err, mat_err, out)
+        m = m.reshape(3, n_a, 3 * (n_b + pad))
+        call = lambda a, b: fn.from_product(np.ascontiguousarray(m[:, a:b]), b - a, n_b + pad, ga[a:b], gb,  # noqa: E731
+                                            root_err, mat_err, out[a:b])
+    else:
+        xa, yb = np.ascontiguousarray(xa, dtype=np.float32), np.ascontiguousarray(yb, dtype=np.float32)
+        call = lambda a, b: fn(xa[a:b], yb, b - a, n_b + pad, n, ga[a:b], gb, root_err, mat_err, out[a:b])  # noqa: E731
+    _split_rows(call, n_a, threads)
     return out[:, :n_b]
+
+
+def _split_rows(call, n_rows: int, threads: int) -> None:
+    """Run ``call(start, stop)`` over row ranges covering ``n_rows``, on up to ``threads`` threads."""
+    parts = max(1, min(threads, n_rows // 16))
+    edges = np.linspace(0, n_rows, parts + 1).astype(int)
+    if parts == 1:
+        call(0, n_rows)
+        return
+    if _POOL.get("size") != parts:
+        _POOL["size"], _POOL["pool"] = parts, ThreadPoolExecutor(parts, thread_name_prefix="qcp")
+    list(_POOL["pool"].map(call, edges[:-1], edges[1:]))

@@ -30,7 +30,7 @@ from alcg import qcp_native
 log = logging.getLogger(__name__)
 
 #: Newton steps of the fp32 tile kernel; unconverged values stay lower bounds (see module doc)
-FP32_NEWTON_STEPS = 8
+FP32_NEWTON_STEPS = 4
 #: safety factors of the fp32 rounding-error bound (see :func:`_qcp_lower_e`). At factors 1 the
 #: largest overshoot measured (10, 35, 80 beads; RMSD 1e-5 to 0.5 nm; rotated copies) was 0.15
 #: of the bound, so these leave a margin of more than 10x.
@@ -142,7 +142,7 @@ def lower_bound_e(a: Frames, ia, b: Frames, ib, native: bool = True) -> torch.Te
     if native and a.device.type == "cpu" and qcp_native.load(FP32_NEWTON_STEPS) is not None:
         return torch.from_numpy(qcp_native.lower_e(left.permute(1, 2, 0).numpy(), right.numpy(), ga.numpy(),
                                                    gb.numpy(), FP32_NEWTON_STEPS, _ROOT_ERR * _EPS32,
-                                                   _MATMUL_ERR * _EPS32 * (n + 8)))
+                                                   _MATMUL_ERR * _EPS32 * (n + 8), torch.get_num_threads()))
     m = left.reshape(-1, n) @ right.reshape(n, -1)  # (3A, 3B): component (i, j) of (a, b) at [i A + a, j B + b]
     return _qcp_lower_e(m.view(3, n_a, 3, n_b), ga[:, None], gb[None, :], n)
 
