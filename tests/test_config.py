@@ -231,6 +231,13 @@ def test_an_override_for_an_arm_the_run_lacks_is_a_warning(test_config, caplog):
     assert "select.overrides.random_b: 'random_b' is not in experiment.arms" in caplog.text
 
 
+def test_an_override_for_a_misspelt_arm_is_an_error(test_config):
+    cfg = copy.deepcopy(test_config)
+    cfg["select"]["overrides"] = {"rmdsd": {"rmsd_lo_nm": 0.1}}
+    with pytest.raises(ConfigError, match=r"select.overrides.rmdsd: 'rmdsd' is neither an arm"):
+        validate(cfg)
+
+
 def test_the_pilot_overlay_on_the_experiment_is_valid():
     base = yaml.safe_load((ROOT / "config" / "go_experiment.yaml").read_text())
     pilot = yaml.safe_load((ROOT / "config" / "go_pilot.yaml").read_text())

@@ -41,7 +41,7 @@ def _slow_process(n_frames, seed):
 
 def test_tica_finds_the_slow_coordinate():
     trajs, states = zip(*[_slow_process(3000, s) for s in range(3)])
-    tica = TicaSpace.fit(list(trajs), lag_frames=10, dim=2)
+    tica = TicaSpace.fit(list(trajs), lag_frames=10, dim=2, frame_interval_ps=1.0)
     tic1 = tica.transform(trajs[0])[:, 0]
     assert abs(np.corrcoef(tic1, states[0])[0, 1]) > 0.95
 
@@ -49,7 +49,7 @@ def test_tica_finds_the_slow_coordinate():
 def test_compare_reports_all_metrics():
     ref, _ = _slow_process(2000, 1)
     model, _ = _slow_process(1000, 2)
-    tica = TicaSpace.fit([ref], 10, 2)
+    tica = TicaSpace.fit([ref], 10, 2, frame_interval_ps=1.0)
     m = compare(model, ref, tica, ref[0], _settings(folded_rmsd_nm=0.1, n_subsamples=2, subsample_size=500), seed=0)
     for key in ("tica_w1", "tica_w1_sd", "bond_w1_nm", "angle_w1_rad", "dihedral_w1_rad", "rg_w1_nm",
                 "rmsd_folded_w1_nm", "fraction_folded"):
@@ -107,7 +107,7 @@ def test_js_direction_closer_is_smaller_and_symmetric():
 def test_compare_reports_js_end_to_end_and_per_start():
     ref, state = _slow_process(2000, 1)
     model, _ = _slow_process(1000, 2)
-    tica = TicaSpace.fit([ref], 10, 2)
+    tica = TicaSpace.fit([ref], 10, 2, frame_interval_ps=1.0)
     groups = {"a": state == 0, "b": state == 1}
     m = compare(model, ref, tica, ref[0], _settings(n_subsamples=1, subsample_size=500), seed=0, ref_groups=groups)
     assert 0 < m["tica_js"] <= np.log(2) and 0 <= m["tica_unvisited_mass"] <= 1

@@ -100,8 +100,8 @@ def _check_arms(cfg: dict, schema: dict) -> None:
     sel = cfg["select"]
     base = {k: v for k, v in sel.items() if k != "overrides"}
     for arm, over in sel["overrides"].items():
-        if arm not in cfg["experiment"]["arms"]:  # legitimate in an overlay that runs fewer arms
-            log.warning("select.overrides.%s: %r is not in experiment.arms (the override is unused)", arm, arm)
+        if arm not in cfg["experiment"]["arms"]:
+            _check_unused_override(arm, over, known)
         _check_override(arm, over, schema)
         _check_windows({**base, **over}, f"select.overrides.{arm}.")
     for arm in cfg["experiment"]["arms"]:
@@ -114,6 +114,18 @@ def _check_arms(cfg: dict, schema: dict) -> None:
         if selectors.get(name).uses_pool and not cfg["pool_md"]["starts"]:
             raise ConfigError(f"invalid config: experiment.arms: arm {arm!r} ({name}) needs an equilibrium "
                               "pool, and pool_md.starts is empty")
+
+
+def _check_unused_override(arm: str, over: dict, known: list[str]) -> None:
+    """An override for an arm the run lacks: legitimate in an overlay that runs fewer arms (a
+    warning) when it names an arm that can exist (a selector's name, or one with ``selector``);
+    otherwise most likely a typo (an error)."""
+    if arm in known or "selector" in over:
+        log.warning("select.overrides.%s: %r is not in experiment.arms (the override is unused)", arm, arm)
+        return
+    raise ConfigError(f"invalid config: select.overrides.{arm}: {arm!r} is neither an arm of experiment.arms "
+                      f"nor a selector (known: {', '.join(known)}); an arm with another name sets "
+                      f"select.overrides.{arm}.selector")
 
 
 def _check_analysis(cfg: dict) -> None:

@@ -10,9 +10,11 @@ tiles in torch (:mod:`alcg.rmsd`): fp32 lower bounds discard pairs, and every pa
 be the nearest is recomputed exactly in fp64.
 
 Exactness: categories and picks are those of exact RMSDs; ``nearest_rmsd`` is exact (fp64) for
-every frame the bounds did not decide (all candidates), and an upper bound (the exact distance
-to a nearby center, below ``rmsd_lo_nm``) for frames the bounds prove covered. Ties: the
-nearest training frame is the one of smallest index among those at the smallest fp64 RMSD.
+every candidate (between ``rmsd_lo_nm`` and ``rmsd_hi_nm``). A covered frame stops at the first
+training frame found closer than ``rmsd_lo_nm``, so its value may be an upper bound, still below
+``rmsd_lo_nm``; a failed frame decided by the bounds keeps the exact distance to a center, an
+upper bound above ``rmsd_hi_nm``. Ties: the nearest training frame is the one of smallest
+index among those at the smallest fp64 RMSD.
 """
 from __future__ import annotations
 

@@ -332,7 +332,7 @@ class Experiment:
 
 _NESTED = {(ForceField, "explicit"): Explicit, (ForceField, "go"): Go}
 _TUPLES = {"files", "starts", "restraint_k", "seeds", "arms", "plugins", "trajectories", "comparisons",
-           "positive_control", "null_pair"}
+           "positive_control", "null_pair", "secondary_metrics"}
 
 
 #: settings class -> its config section (dotted path in the schema)

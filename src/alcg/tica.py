@@ -52,8 +52,8 @@ class TicaSpace:
         return int(self.coefficients.shape[1])
 
     @classmethod
-    def fit(cls, reference_trajs: list[np.ndarray], lag_frames: int, dim: int,
-            frame_interval_ps: float = 0.0) -> "TicaSpace":
+    def fit(cls, reference_trajs: list[np.ndarray], lag_frames: int, dim: int, *,
+            frame_interval_ps: float) -> "TicaSpace":
         """Fit on reference C-alpha trajectories, each (T_i, N, 3) nm, at a lag of ``lag_frames``
         frames, keeping ``dim`` components (``evaluate.tica_dim``; fewer if the data have fewer).
 

@@ -93,7 +93,8 @@ def fit_tica(reference_runs: list[str], system_pdb: str, system_xml: str, lag_ps
 
     interval = frame_interval_ps(reference_runs)
     lag = max(1, int(round(lag_ps / interval)))
-    space = tica.TicaSpace.fit(reference_trajs(reference_runs, system_pdb, system_xml), lag, dim, interval)
+    space = tica.TicaSpace.fit(reference_trajs(reference_runs, system_pdb, system_xml), lag, dim,
+                               frame_interval_ps=interval)
     tica.save(out, space)
     log.info("TICA fitted on %d reference frames: lag %d frames (%.4g ps), %d components",
              space.n_reference_frames, lag, lag * interval, space.dim)
@@ -181,8 +182,8 @@ def summarize(layout: dict, ev: Evaluate, plan: Analysis, reference_report: str,
     primary = preregistered.primary_rows(rows, plan, ev.ci_level)
     write_tsv(primary, preregistered.COLUMNS, primary_out)
     for row in primary:
-        log.info("pre-registered %s %s: %s (mean %.4g, t CI [%.4g, %.4g], %d seeds%s)", row["role"],
-                 row["comparison"], row["verdict"], row["mean_difference"], row["t_ci_low"], row["t_ci_high"],
+        log.info("pre-registered %s endpoint %s (%s), %s: %s (mean %.4g, t CI [%.4g, %.4g], %d seeds%s)",
+                 row["endpoint"], row["metric"], row["role"], row["comparison"], row["verdict"], row["mean_difference"], row["t_ci_low"], row["t_ci_high"],
                  row["n_seeds"], "" if converged else "; reference NOT converged")
     plots.experiment(rows, ev.n_bootstrap, ev.ci_level, experiment_plot)
 
