@@ -17,7 +17,9 @@ replica counts. Parts:
 - select: :class:`alcg.coverage.RMSDSelector` (torch search), F x F frames of the
   selection benchmark's data (:func:`run_all.select_data`) at each size;
 - mask: :func:`alcg.coverage.physical_mask` on 10^5 frames: peak memory in chunks, and the
-  (F, P, 3) array the unchunked version built.
+  (F, P, 3) array the unchunked version built;
+- train: force matching (:func:`alcg.train.train`, one epoch, the default network) on the
+  dense (``auto``) and edge-list pair paths: frames per second and peak memory.
 
     python benchmarks/scaling.py --out benchmarks/measured/scaling.json
 """
@@ -124,6 +126,37 @@ def part_prune_ratio(n_beads: int, replicas: int) -> dict:
     return out
 
 
+def part_train(n_beads: int, n_frames: int, path: str) -> dict:
+    """Force matching (:func:`alcg.train.train`, the schema's training settings, one epoch) on
+    ``n_frames`` random-walk frames with random forces, on the dense (``auto``) or edge-list
+    pair path: frames per second and peak memory."""
+    import dataclasses
+    import tempfile
+
+    import numpy as np
+    import torch
+    import yaml
+
+    from alcg import settings as S
+    from alcg.config import validate
+    from alcg.train import train
+
+    torch.set_num_threads(1)
+    model, _ = _model(n_beads)
+    model.pair_path = path
+    x = _chains(n_frames, n_beads, seed=2)
+    f = np.random.default_rng(1).normal(0, 100, x.shape)
+    cfg = validate(yaml.safe_load((ROOT / "config" / "config.yaml").read_text()))
+    sets = dataclasses.replace(S.parse(S.Train, cfg["train"]), epochs=1, val_fraction=0.0)
+    base = _peak_mb()
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as d:
+        train(model, x, f, np.repeat(np.arange(8), n_frames // 8).astype(str), sets, 0, Path(d) / "s.pt",
+              device="cpu", progress=False)
+    return {"frames_per_s": n_frames / (time.perf_counter() - t0), "batch_size": sets.batch_size,
+            "peak_rss_mb": _peak_mb(), "rss_before_mb": base}
+
+
 def part_select(n_beads: int, n_frames: int) -> dict:
     import torch
 
@@ -164,7 +197,9 @@ def main() -> None:
     ap.add_argument("--select-frames", type=int, default=10_000)
     ap.add_argument("--select-beads", nargs="*", type=int, default=[10, 35, 80])
     ap.add_argument("--mask-frames", type=int, default=100_000)
-    parts = ["forces", "prune_ratio", "select", "mask"]
+    ap.add_argument("--train-beads", nargs="*", type=int, default=[10, 35, 80])
+    ap.add_argument("--train-frames", type=int, default=512)
+    parts = ["forces", "prune_ratio", "select", "mask", "train"]
     ap.add_argument("--parts", nargs="*", default=parts, choices=parts)
     ap.add_argument("--force-paths", nargs="*", default=["dense_fast", "pruned_fast", "edges_exact"],
                     choices=["dense_fast", "pruned_fast", "edges_exact"])
@@ -172,7 +207,7 @@ def main() -> None:
     args = ap.parse_args()
     out = {"machine": {"cpu_count": os.cpu_count(), "threads": 1, "load_average_at_start": os.getloadavg(),
                        "note": "shared, loaded 2-core machine: compare ratios within this file"},
-           "forces": {}, "prune_ratio": {}, "select": {}, "mask": {}}
+           "forces": {}, "prune_ratio": {}, "select": {}, "mask": {}, "train": {}}
     r1, r2 = args.replicas
     for n in args.beads if "forces" in args.parts else []:
         row = {}
@@ -195,6 +230,9 @@ def main() -> None:
         print("select", n, out["select"][str(n)], flush=True)
     if "mask" in args.parts:
         out["mask"]["80"] = _sub("mask", 80, args.mask_frames)
+    for n in args.train_beads if "train" in args.parts else []:
+        out["train"][str(n)] = {path: _sub("train", n, args.train_frames, path) for path in ("auto", "edges")}
+        print("train", n, out["train"][str(n)], flush=True)
     out["machine"]["load_average_at_end"] = os.getloadavg()
     text = json.dumps(out, indent=2)
     print(text)

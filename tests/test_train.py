@@ -171,3 +171,25 @@ def test_a_large_variance_frame_weighs_less_in_the_loss(tmp_path, weighted):
           force_var=var)
     c = model.c.detach().numpy()
     assert np.allclose(c, 9.99, atol=0.3) if weighted else np.allclose(c, 0.0, atol=0.5), c
+
+
+def test_micro_batches_give_the_batch_gradient(data, tmp_path, monkeypatch):
+    """A batch split into micro-batches (as at 80 beads) takes the same optimizer steps."""
+    from alcg import train as train_mod
+
+    coords, forces, traj = data
+    cfg = _train_settings(epochs=2, batch_size=32, lr=3e-3, lr_decay=0.97, patience=10)
+    results = []
+    for per_pass in (1 << 16, 3 * N_BEADS * (N_BEADS - 1) // 2):  # one pass; 3 frames per pass
+        monkeypatch.setattr(train_mod, "PAIR_FRAMES_PER_PASS", per_pass)
+        assert len(train_mod._micro_batches(np.arange(32), N_BEADS)) == (1 if per_pass > 1000 else 11)
+        torch.manual_seed(0)
+        model = CGModel(torch.zeros(N_BEADS, dtype=torch.long), fit_priors(coords, 300.0, PRIORS), HP)
+        m = train(model, coords[:256], forces[:256], traj[:256], cfg, 0, tmp_path / f"s{per_pass}.pt", progress=False)
+        results.append((m["history"]["train_loss"], [p.detach().clone() for p in model.parameters()]))
+    (loss_a, par_a), (loss_b, par_b) = results
+    np.testing.assert_allclose(loss_a, loss_b, rtol=1e-4)
+    for a, b in zip(par_a, par_b):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    assert not all(torch.equal(a, p) for a, p in zip(par_a, CGModel(torch.zeros(N_BEADS, dtype=torch.long),
+                                                                   fit_priors(coords, 300.0, PRIORS), HP).parameters()))

@@ -74,22 +74,50 @@ def frame_weights(force_var: np.ndarray, model_force_var: float, idx: np.ndarray
     return w / w[idx].mean() if len(idx) else w
 
 
+#: frame x bead-pair entries in one forward/backward pass (the default network holds ~26 KB
+#: per entry while training: at 80 beads a batch of 128 frames needed 10.7 GB in one pass). A
+#: batch with more is split into micro-batches whose gradients add up to the batch's; up to 32
+#: beads a batch of 128 is one pass, as before.
+PAIR_FRAMES_PER_PASS = 1 << 16
+
+
+def _micro_batches(b: np.ndarray, n_beads: int) -> list[np.ndarray]:
+    """``b`` in pieces of at most :data:`PAIR_FRAMES_PER_PASS` frame x pair entries."""
+    size = max(1, PAIR_FRAMES_PER_PASS // max(n_beads * (n_beads - 1) // 2, 1))
+    return [b[s:s + size] for s in range(0, len(b), size)]
+
+
+def _batch_loss(model: CGModel, x: torch.Tensor, f: torch.Tensor, b: np.ndarray, w: torch.Tensor | None,
+                backward: bool) -> float:
+    """Loss (mean over the batch ``b``) and, with ``backward``, its gradient accumulated in the
+    parameters, one micro-batch at a time; a non-finite part raises before any step."""
+    loss = 0.0
+    for m in _micro_batches(b, x.shape[1]):
+        _, pred = model.energy_and_forces(x[m], create_graph=backward)
+        per_frame = ((pred - f[m]) ** 2).mean(dim=(1, 2))
+        if w is not None:
+            per_frame = per_frame * w[m]
+        part = per_frame.mean() if len(m) == len(b) else per_frame.sum() / len(b)
+        if backward:
+            if not torch.isfinite(part):
+                raise TrainingError(f"training loss became {part.item()} (non-finite); "
+                                    "the last good checkpoint is kept")
+            part.backward()
+        loss += part.item()
+    return loss
+
+
 def _epoch_loss(model: CGModel, x: torch.Tensor, f: torch.Tensor, idx: np.ndarray, batch: int,
                 optimizer: torch.optim.Optimizer | None = None, w: torch.Tensor | None = None) -> float:
     total, count = 0.0, 0
     for start in range(0, len(idx), batch):
         b = idx[start:start + batch]
-        _, pred = model.energy_and_forces(x[b], create_graph=optimizer is not None)
-        per_frame = ((pred - f[b]) ** 2).mean(dim=(1, 2))
-        loss = (per_frame * w[b]).mean() if w is not None else per_frame.mean()
         if optimizer is not None:
-            if not torch.isfinite(loss):
-                raise TrainingError(f"training loss became {loss.item()} (non-finite); "
-                                    "the last good checkpoint is kept")
             optimizer.zero_grad()
-            loss.backward()
+        loss = _batch_loss(model, x, f, b, w, backward=optimizer is not None)
+        if optimizer is not None:
             optimizer.step()
-        total += loss.item() * len(b)
+        total += loss * len(b)
         count += len(b)
     return total / max(count, 1)
 
