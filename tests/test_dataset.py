@@ -197,3 +197,11 @@ def test_backmap_reads_a_template_frame_from_the_shard_and_run_that_hold_it(roun
         positions, got_key, got_frame = query._frame(str(manifest), runs, k)
         assert (got_key, got_frame) == (key, frame)
         np.testing.assert_array_equal(positions, aarun.load(results / key).positions[frame].astype(np.float64))
+
+
+def test_train_mask_is_every_frame_not_held_out_for_validation(rounds):
+    data = dataset.load(rounds["r0"])
+    mask = dataset.train_mask(data.split)
+    assert mask.dtype == bool and mask.sum() == 40 and not mask[data.split == dataset.VAL].any()
+    np.testing.assert_array_equal(data.train_indices(), np.flatnonzero(mask))
+    np.testing.assert_array_equal(dataset.train_mask(np.array(["train", "val", "train"])), [True, False, True])

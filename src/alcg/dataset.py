@@ -85,6 +85,12 @@ def resolve_runs(keys: Iterable[str], run_files: Iterable[str | Path]) -> dict[s
     return {k: by_key[k] for k in keys}
 
 
+def train_mask(split: np.ndarray) -> np.ndarray:
+    """Which frames of per-frame ``split`` labels are training frames (bool, same shape): every
+    frame not held out for validation; the one rule that selects the training split."""
+    return np.asarray(split) != VAL
+
+
 @dataclass(frozen=True)
 class CGDataset:
     """A CG dataset (see the module doc for each field's meaning and units)."""
@@ -115,7 +121,7 @@ class CGDataset:
 
     def train_indices(self) -> np.ndarray:
         """Indices of training frames."""
-        return np.flatnonzero(self.split != VAL)
+        return np.flatnonzero(train_mask(self.split))
 
     def val_indices(self) -> np.ndarray:
         """Indices of validation frames."""
