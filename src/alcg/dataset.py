@@ -19,11 +19,11 @@ Datasets that grow by appending (issue 21)
     A dataset file is either a *frame file* (the keys above: round 0's dataset, a round's
     projected oracle frames) or a *shard manifest* (:func:`append`): ``shards``, the paths of
     the frame files it is made of, in order and relative to the manifest's folder (so a moved
-    results folder still reads), ``shard_frames`` (their frame counts, checked on reading),
-    ``bead_types``, ``bead_masses``, ``sequence`` and ``metadata`` (``format`` =
-    :data:`MANIFEST_FORMAT`). A round's dataset is a manifest: round 0's frame file, then each
-    earlier round's projected frames; it names frame files only, never another manifest, and
-    copies no frame. :func:`load` reads a manifest as the concatenation of its shards, which is
+    results folder still reads), ``shard_frames`` (their frame counts, checked against each
+    shard on every read and append), ``bead_types``, ``bead_masses``, ``sequence`` and
+    ``metadata`` (``format`` = :data:`MANIFEST_FORMAT`). A round's dataset is a manifest:
+    round 0's frame file, then each earlier round's projected frames; it names frame files
+    only, never another manifest, and copies no frame. :func:`load` reads a manifest as the concatenation of its shards, which is
     exactly the merged frame file earlier versions wrote (same frames, order, dtypes); a merged
     frame file from such a run is itself read as is (a one-shard dataset). Readers that need
     part of a dataset read only that: :func:`columns` (some per-frame arrays),
@@ -35,7 +35,7 @@ Datasets that grow by appending (issue 21)
     merged files. Readers declare the manifest only (listing the shards too would change the
     input sets Snakemake recorded for existing results and rerun them all); shards must
     therefore never be ``temp()``. A shard rewritten behind the workflow's back with another
-    frame count is one clear error on reading.
+    frame count is one clear error on reading or appending to it.
 """
 from __future__ import annotations
 
