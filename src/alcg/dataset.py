@@ -21,13 +21,13 @@ Datasets that grow by appending (issue 21)
     the frame files it is made of, in order and relative to the manifest's folder (so a moved
     results folder still reads), ``shard_frames`` (their frame counts, checked against each
     shard on every read and append), ``bead_types``, ``bead_masses``, ``sequence`` and
-    ``metadata`` (``format`` = :data:`MANIFEST_FORMAT`). A round's dataset is a manifest:
-    round 0's frame file, then each earlier round's projected frames; it names frame files
-    only, never another manifest, and copies no frame. :func:`load` reads a manifest as the concatenation of its shards, which is
-    exactly the merged frame file earlier versions wrote (same frames, order, dtypes); a merged
-    frame file from such a run is itself read as is (a one-shard dataset). Readers that need
-    part of a dataset read only that: :func:`columns` (some per-frame arrays),
-    :func:`count_frames`, :func:`frame_source` (one frame's provenance).
+    ``metadata`` (``format`` = :data:`MANIFEST_FORMAT`). A round's dataset is a manifest: round
+    0's frame file, then each earlier round's projected frames; it names frame files only, never
+    another manifest, and copies no frame. :func:`load` reads a manifest as the concatenation of
+    its shards, which is exactly the merged frame file earlier versions wrote (same frames,
+    order, dtypes); a merged frame file from such a run is itself read as is (a one-shard
+    dataset). Readers that need part of a dataset read only that: :func:`columns` (some
+    per-frame arrays), :func:`count_frames`, :func:`frame_source` (one frame's provenance).
 
     In the workflow each shard is a declared input of the merge that appended it, so a job
     that declares a round's dataset depends on every shard through the chain of merges: a
