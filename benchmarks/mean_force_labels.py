@@ -35,7 +35,6 @@ and their ratio are the result.
 from __future__ import annotations
 
 import argparse
-import copy
 import dataclasses
 import json
 import sys
@@ -45,27 +44,24 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+from snakemake.utils import update_config
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from alcg import gomodel, system as omm  # noqa: E402
-from alcg.config import validate  # noqa: E402
+from alcg.config import DEFAULT_CONFIG_PATH, validate  # noqa: E402
 from alcg.settings import ForceField, Model, Priors, System, Train, parse  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "measured" / "mean_force_labels"
 
 
-def _merge(base: dict, over: dict) -> dict:
-    out = copy.deepcopy(base)
-    for k, v in over.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
 def load_config(path: Path) -> dict:
-    base = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-    return validate(_merge(base, yaml.safe_load(path.read_text())))
+    """The config at ``path`` merged over config/config.yaml as Snakemake merges a --configfile
+    (:func:`snakemake.utils.update_config`), validated."""
+    base = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text())
+    update_config(base, yaml.safe_load(path.read_text()))
+    return validate(base)
 
 
 def build(cfg: dict, work: Path, seed: int):

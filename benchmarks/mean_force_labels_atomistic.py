@@ -72,6 +72,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from mean_force_labels import load_config  # noqa: E402
 
+from alcg.io import load_npz, save_npz  # noqa: E402
 from alcg.settings import ForceField, Model, Oracle, Priors, System, Train, parse  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "measured" / "mean_force_labels_atomistic"
@@ -111,7 +112,7 @@ def reference(ff: ForceField, cfg: dict, work: Path, eq_ps: float, ps: float, in
         run_md(pdb, xml, out, MDSpec(n_steps=steps(ps, ff), record_interval=interval,
                                      equilibration_steps=steps(eq_ps, ff), restraint_k=0.0, checkpoint_every=0,
                                      seed=100 + i), ff, threads=1, progress=False)
-        _cpu_log(work, {out.name: time.process_time() - t0})
+        _log_cpu(out, time.process_time() - t0)
     return runs, work / "folded.pdb", work / "folded.xml"
 
 
@@ -166,18 +167,36 @@ def queries(starts: list[Path], xml: Path, mode: str, ff: ForceField, oracle: Or
             run_md(pdb, xml, out, MDSpec(n_steps=steps(sample_ps, ff), record_interval=interval,
                                          restraint_steps=steps(eq_ps, ff), restraint_k=oracle.restraint_k,
                                          checkpoint_every=0, seed=seed * 1000 + i), ff, threads=1, progress=False)
-        _cpu_log(work, {out.name: time.process_time() - t0})
+        _log_cpu(out, time.process_time() - t0)
     return files
 
 
-def _cpu_log(work: Path, add: dict | None = None) -> dict:
-    """CPU seconds per query run file, kept in the work folder across invocations."""
-    path = work / "cpu_seconds.json"
-    log = json.loads(path.read_text()) if path.exists() else {}
-    if add:
-        log.update(add)
-        path.write_text(json.dumps(log))
-    return log
+def _cpu_file(run: Path) -> Path:
+    """The CPU log of one run file (``cpu_<run stem>.json`` next to it): one file per run, so
+    processes sharing a work folder never write the same file."""
+    return run.with_name(f"cpu_{run.stem}.json")
+
+
+def _log_cpu(run: Path, seconds: float) -> None:
+    """Record, atomically, the CPU seconds the invocation that made ``run`` spent on it."""
+    from alcg.io import write_json
+
+    write_json(_cpu_file(run), {"run": run.name, "cpu_seconds": float(seconds)})
+
+
+def _cpu_seconds(runs: list[Path]) -> dict[str, float]:
+    """CPU seconds per run file name, of the ``runs`` whose CPU log exists (a run missing here
+    was made by an invocation that did not log it). Work folders of earlier versions kept one
+    shared ``cpu_seconds.json``; it is read too, the per-run logs taking precedence."""
+    out: dict[str, float] = {}
+    for folder in {r.parent for r in runs}:
+        legacy = folder / "cpu_seconds.json"
+        if legacy.exists():
+            out.update({k: float(v) for k, v in json.loads(legacy.read_text()).items()})
+    for run in runs:
+        if _cpu_file(run).exists():
+            out[run.name] = float(json.loads(_cpu_file(run).read_text())["cpu_seconds"])
+    return {r.name: out[r.name] for r in runs if r.name in out}
 
 
 def subset(data, mask: np.ndarray):
@@ -285,7 +304,7 @@ def main(argv: list[str] | None = None) -> dict:
         work.mkdir(parents=True, exist_ok=True)
         t0 = time.process_time()
         runs, pdb, xml = reference(ff, cfg, work, a.ref_eq_ps, a.ref_ps, a.ref_interval_steps)
-        cpu = _cpu_log(work)
+        cpu = _cpu_seconds(runs)
         clock.parts["reference_md"] = sum(cpu.get(r.name, 0.0) for r in runs)
         clock.unrecorded += [r.name for r in runs if r.name not in cpu]
         t0 = time.process_time()
@@ -309,7 +328,7 @@ def main(argv: list[str] | None = None) -> dict:
                 continue
             labels[mode] = [project_runs([f], mapping, 1) for f in files]
             sim_ps = [aarun.load(f).metadata.get("simulated_ps") for f in files]
-            cpu = _cpu_log(work)
+            cpu = _cpu_seconds(files)
             clock.parts[f"queries_{mode}"] = sum(cpu.get(f.name, 0.0) for f in files)
             clock.unrecorded += [f.name for f in files if f.name not in cpu]
             print(f"{mode}: {len(files)} queries, simulated ps per query {sim_ps[0]}", flush=True)
@@ -325,7 +344,7 @@ def main(argv: list[str] | None = None) -> dict:
             labels); cached in the work folder per (key, seed)."""
             cache = work / f"errors_{key}_{seed}.npz"
             if cache.exists():
-                c = np.load(cache, allow_pickle=False)
+                c = load_npz(cache)
                 errs.setdefault(key, {})[seed], errs.setdefault("prior", {})[seed] = c["full"], c["prior"]
                 clock.parts["train_and_score"] = clock.parts.get("train_and_score", 0.0) + float(c["cpu"])
                 return json.loads(str(c["residual"])) if unseen is not None else None
@@ -337,7 +356,8 @@ def main(argv: list[str] | None = None) -> dict:
             res = residual_var(model, unseen) if unseen is not None else None
             errs.setdefault(key, {})[seed] = full
             errs.setdefault("prior", {})[seed] = prior_err
-            np.savez(cache, full=full, prior=prior_err, residual=json.dumps(res), cpu=time.process_time() - t0)
+            save_npz(cache, full=full, prior=prior_err, residual=np.array(json.dumps(res)),
+                     cpu=np.float64(time.process_time() - t0))
             clock.add("train_and_score", t0)
             print(f"seed {seed} {key:28s} {data.n_frames:5d} frames: held-out MSE {full.mean():.6g}", flush=True)
             return res

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from snakemake.utils import update_config
 
 from alcg.config import validate
 from alcg.errors import ConfigError
@@ -15,9 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _deep_merge(a: dict, b: dict) -> dict:
-    """``b`` merged into ``a``, as Snakemake merges a --configfile."""
-    for k, v in b.items():
-        a[k] = _deep_merge(a[k], v) if isinstance(v, dict) and isinstance(a.get(k), dict) else v
+    """``b`` merged into ``a`` (in place; returned) by Snakemake's own merge of a --configfile."""
+    update_config(a, b)
     return a
 
 

@@ -120,6 +120,37 @@ def test_a_rewritten_or_missing_shard_is_one_clear_error(rounds):
         dataset.count_frames(manifest)
 
 
+def test_a_wrong_recorded_count_fails_at_append_naming_the_shard(rounds, tmp_path):
+    """A manifest whose recorded count disagrees with its shard fails when appended to, not
+    only later in load: the wrong count is never copied on."""
+    manifest = _appended(rounds, 2)
+    dataset.save(rounds["p1"], _frames(3, "rmsd/round_001/oracle/slot_000", 1, 99))  # recorded: 0
+    with pytest.raises(DataError) as err:
+        dataset.append(manifest, rounds["p2"], tmp_path / "three.npz")
+    assert "round_001/oracle/projected.npz of dataset" in str(err.value) and "has 3 frames; the manifest says 0" \
+        in str(err.value) and "\n" not in str(err.value)
+    assert not (tmp_path / "three.npz").exists()
+    with pytest.raises(DataError, match="has 3 frames; the manifest says 0"):
+        dataset.count_frames(manifest)
+    with pytest.raises(DataError, match="has 3 frames; the manifest says 0"):
+        dataset.frame_source(manifest, 60)
+
+
+def test_a_corrupt_manifest_or_a_file_without_frames_is_one_clear_error(rounds, tmp_path):
+    manifest = _appended(rounds, 1)
+    manifest.write_bytes(manifest.read_bytes()[:100])  # truncated
+    for read in (dataset.shards, dataset.count_frames, lambda p: dataset.frame_source(p, 0)):
+        with pytest.raises(DataError, match=f"^cannot read CG dataset {manifest}: ") as err:
+            read(manifest)
+        assert "\n" not in str(err.value)
+    lone = tmp_path / "lone.npz"
+    np.savez(lone, bead_types=np.arange(3))
+    with pytest.raises(DataError, match=r"lone.npz is not a CG frame file \(missing \['frame'\]\)"):
+        dataset.count_frames(lone)
+    with pytest.raises(DataError, match="lone.npz is not a CG frame file"):
+        dataset.frame_source(lone, 0)
+
+
 def test_append_refuses_another_molecule_and_a_manifest_as_new_frames(rounds, tmp_path):
     other = tmp_path / "other.npz"
     dataset.save(other, _frames(4, "x", 1, 3, n_beads=N_BEADS + 1))
@@ -166,3 +197,11 @@ def test_backmap_reads_a_template_frame_from_the_shard_and_run_that_hold_it(roun
         positions, got_key, got_frame = query._frame(str(manifest), runs, k)
         assert (got_key, got_frame) == (key, frame)
         np.testing.assert_array_equal(positions, aarun.load(results / key).positions[frame].astype(np.float64))
+
+
+def test_train_mask_is_every_frame_not_held_out_for_validation(rounds):
+    data = dataset.load(rounds["r0"])
+    mask = dataset.train_mask(data.split)
+    assert mask.dtype == bool and mask.sum() == 40 and not mask[data.split == dataset.VAL].any()
+    np.testing.assert_array_equal(data.train_indices(), np.flatnonzero(mask))
+    np.testing.assert_array_equal(dataset.train_mask(np.array(["train", "val", "train"])), [True, False, True])

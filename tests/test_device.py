@@ -84,26 +84,6 @@ def test_a_card_without_kernels_in_the_build_falls_back_naming_the_build_that_ha
         device.choose("cuda")
 
 
-@pytest.mark.parametrize("tag", ["cu126", "cu129", "default"])
-def test_the_arch_check_agrees_with_the_table_of_torch_builds(tag):
-    """For every card from Kepler to Blackwell, device choice's arch check on a build's arch
-    list passes exactly when the table of builds (make setup's) says the build runs there."""
-    from alcg.torch_builds import BUILDS, runs_on
-
-    build = BUILDS[tag]
-    for cap in [(3, 7), (5, 0), (5, 2), (6, 0), (6, 1), (7, 0), (7, 2), (7, 5), (8, 0), (8, 6), (8, 9), (9, 0),
-                (10, 0), (10, 3), (11, 0), (12, 0), (12, 1), (13, 0)]:
-        reason = device.arch_reason(cap, build.arch_list())
-        assert (reason is None) == runs_on(build, cap), (tag, cap, reason)
-    assert device.arch_reason((7, 0), BUILDS["cu129"].arch_list()) is not None  # no Volta in 12.9
-    assert device.arch_reason((13, 0), BUILDS["default"].arch_list()) is None  # PTX of 12.0
-
-
-def test_arch_specific_kernels_run_on_their_capability_only():
-    assert device.arch_reason((9, 0), ["sm_90a"]) is None
-    assert device.arch_reason((9, 1), ["sm_90a"]) is not None
-
-
 # ------------------------------------------------------------------ the check before any job
 @pytest.fixture
 def _fresh_precheck():
@@ -146,6 +126,17 @@ def test_precheck_stops_on_an_openmm_platform_that_is_not_here(_fresh_precheck):
     with pytest.raises(device.ConfigError) as err:
         device.precheck("cpu", "CUDA")
     assert str(err.value).startswith("forcefield.platform: 'CUDA' is not available here") and "\n" not in str(err.value)
+
+
+def test_choose_platform_gives_the_platform_asked_for_or_platform_reasons_line():
+    pytest.importorskip("openmm")
+    from alcg.system import choose_platform, platform_reason
+
+    assert choose_platform("Reference")[0].getName() == "Reference"
+    assert choose_platform("auto")[0].getName() in ("CUDA", "OpenCL", "CPU", "Reference")
+    with pytest.raises(device.ConfigError) as err:
+        choose_platform("NoSuchPlatform")
+    assert str(err.value) == platform_reason("NoSuchPlatform") and "\n" not in str(err.value)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a usable CUDA device")

@@ -73,3 +73,34 @@ def test_the_chosen_build_runs_on_the_card():
                 assert tb.runs_on(tb.BUILDS[tag], cap) and kind == tb.KIND[tag], (cap, driver, tag)
     assert tb.choose("auto", 12, (13, 0))[0] == "cpu"  # only CUDA 13's PTX runs there
     assert tb.choose("auto", 13, (13, 0))[:2] == ("cuda13", "default")
+
+
+@pytest.mark.parametrize("cap, archs, runs", [
+    ((8, 6), ["sm_86"], True),
+    ((8, 9), ["sm_86"], True),  # sm_XY runs on later minors of the same major
+    ((8, 0), ["sm_86"], False),  # ... not on earlier ones
+    ((9, 0), ["sm_86"], False),  # ... nor on another major
+    ((9, 0), ["sm_80", "compute_80"], True),  # PTX compiles for any later card
+    ((7, 5), ["compute_80"], False),
+    ((9, 0), ["sm_90a"], True),  # architecture-specific: that capability only
+    ((9, 1), ["sm_90a"], False),
+    ((10, 3), ["sm_100a"], False),
+    ((10, 3), ["sm_100f"], True),  # family-specific: the major's later minors too
+    ((10, 0), ["sm_100f"], True),
+    ((11, 0), ["sm_100f"], False),
+    ((12, 1), ["compute_120f"], True),
+    ((13, 0), ["compute_120f"], False),
+    ((13, 0), ["compute_120a"], False),
+    ((7, 0), [], False),
+    ((8, 6), ["gfx90a", "sm_", "sm_8x"], False),  # entries that are no CUDA arch count for nothing
+])
+def test_runs_on_arch_list(cap, archs, runs):
+    assert tb.runs_on_arch_list(cap, archs) is runs
+
+
+@pytest.mark.parametrize("cap, tags", [
+    ((3, 7), []), ((6, 1), ["cu126"]), ((7, 0), ["cu126"]), ((8, 9), ["cu126", "cu129", "default"]),
+    ((10, 3), ["cu129", "default"]), ((12, 1), ["cu129", "default"]), ((13, 0), ["default"]),
+])
+def test_builds_for_reads_each_builds_arch_list(cap, tags):
+    assert tb.builds_for(cap) == tags

@@ -19,15 +19,15 @@ Datasets that grow by appending (issue 21)
     A dataset file is either a *frame file* (the keys above: round 0's dataset, a round's
     projected oracle frames) or a *shard manifest* (:func:`append`): ``shards``, the paths of
     the frame files it is made of, in order and relative to the manifest's folder (so a moved
-    results folder still reads), ``shard_frames`` (their frame counts, checked on reading),
-    ``bead_types``, ``bead_masses``, ``sequence`` and ``metadata`` (``format`` =
-    :data:`MANIFEST_FORMAT`). A round's dataset is a manifest: round 0's frame file, then each
-    earlier round's projected frames; it names frame files only, never another manifest, and
-    copies no frame. :func:`load` reads a manifest as the concatenation of its shards, which is
-    exactly the merged frame file earlier versions wrote (same frames, order, dtypes); a merged
-    frame file from such a run is itself read as is (a one-shard dataset). Readers that need
-    part of a dataset read only that: :func:`columns` (some per-frame arrays),
-    :func:`count_frames`, :func:`frame_source` (one frame's provenance).
+    results folder still reads), ``shard_frames`` (their frame counts, checked against each
+    shard on every read and append), ``bead_types``, ``bead_masses``, ``sequence`` and
+    ``metadata`` (``format`` = :data:`MANIFEST_FORMAT`). A round's dataset is a manifest: round
+    0's frame file, then each earlier round's projected frames; it names frame files only, never
+    another manifest, and copies no frame. :func:`load` reads a manifest as the concatenation of
+    its shards, which is exactly the merged frame file earlier versions wrote (same frames,
+    order, dtypes); a merged frame file from such a run is itself read as is (a one-shard
+    dataset). Readers that need part of a dataset read only that: :func:`columns` (some
+    per-frame arrays), :func:`count_frames`, :func:`frame_source` (one frame's provenance).
 
     In the workflow each shard is a declared input of the merge that appended it, so a job
     that declares a round's dataset depends on every shard through the chain of merges: a
@@ -35,7 +35,7 @@ Datasets that grow by appending (issue 21)
     merged files. Readers declare the manifest only (listing the shards too would change the
     input sets Snakemake recorded for existing results and rerun them all); shards must
     therefore never be ``temp()``. A shard rewritten behind the workflow's back with another
-    frame count is one clear error on reading.
+    frame count is one clear error on reading or appending to it.
 """
 from __future__ import annotations
 
@@ -85,6 +85,12 @@ def resolve_runs(keys: Iterable[str], run_files: Iterable[str | Path]) -> dict[s
     return {k: by_key[k] for k in keys}
 
 
+def train_mask(split: np.ndarray) -> np.ndarray:
+    """Which frames of per-frame ``split`` labels are training frames (bool, same shape): every
+    frame not held out for validation; the one rule that selects the training split."""
+    return np.asarray(split) != VAL
+
+
 @dataclass(frozen=True)
 class CGDataset:
     """A CG dataset (see the module doc for each field's meaning and units)."""
@@ -115,7 +121,7 @@ class CGDataset:
 
     def train_indices(self) -> np.ndarray:
         """Indices of training frames."""
-        return np.flatnonzero(self.split != VAL)
+        return np.flatnonzero(train_mask(self.split))
 
     def val_indices(self) -> np.ndarray:
         """Indices of validation frames."""
@@ -193,6 +199,15 @@ def save(path: str | Path, data: CGDataset) -> None:
              **arrays)
 
 
+#: what reading a truncated, corrupt or vanished npz raises (numpy, zipfile and the OS)
+_READ_ERRORS = (OSError, ValueError, KeyError, zipfile.BadZipFile)
+
+
+def _unreadable(path: str | Path, exc: Exception) -> DataError:
+    """The one-line error for a dataset file that cannot be read (``exc``: why)."""
+    return DataError(f"cannot read CG dataset {path}: {exc}")
+
+
 @dataclass(frozen=True)
 class Shard:
     """One frame file of a dataset and its frame count (None: not recorded, a lone file)."""
@@ -206,12 +221,34 @@ def shards(path: str | Path) -> list[Shard]:
 
     A manifest lists its shards; a frame file is its own one shard."""
     path = Path(path)
-    raw = load_npz_keys(path, ("shards", "shard_frames"))
+    try:
+        raw = load_npz_keys(path, ("shards", "shard_frames"))
+    except _READ_ERRORS as exc:
+        raise _unreadable(path, exc) from exc
     if "shards" not in raw:
         return [Shard(path, None)]
+    if "shard_frames" not in raw or len(raw["shard_frames"]) != len(raw["shards"]):
+        raise DataError(f"cannot read CG dataset {path}: a shard manifest needs one 'shard_frames' "
+                        f"count per shard ({len(raw['shards'])} shards)")
     base = path.parent
     return [Shard(Path(os.path.normpath(base / str(rel))), int(n))
             for rel, n in zip(raw["shards"], raw["shard_frames"])]
+
+
+def _shard_frames(shard: Shard, manifest: str | Path) -> int:
+    """Frame count of frame file ``shard`` of dataset ``manifest``, from the ``frame`` array's header
+    (no frame read), checked against the count the manifest recorded: the one place a
+    shard's frame count is read."""
+    try:
+        with zipfile.ZipFile(shard.path) as zf:
+            has_frame = "frame.npy" in zf.namelist()
+        n = npz_shape(shard.path, "frame")[0] if has_frame else None
+    except _READ_ERRORS as exc:
+        raise _unreadable(shard.path, exc) from exc
+    if n is None:
+        raise DataError(f"{shard.path} is not a CG frame file (missing ['frame'])")
+    _check_count(shard, n, manifest)
+    return n
 
 
 def append(previous: str | Path, new: str | Path, out: str | Path) -> None:
@@ -226,12 +263,12 @@ def append(previous: str | Path, new: str | Path, out: str | Path) -> None:
     counts = []
     for shard in parts:
         mol = _molecule(shard.path)
-        if mol["n_frames"] is None:
+        if mol["manifest"]:
             raise DataError(f"{shard.path} is a shard manifest, not a frame file: a manifest lists frame files only")
         if not np.array_equal(mol["bead_types"], first["bead_types"]):
             raise DataError(f"cannot append {shard.path}: its bead types differ from {parts[0].path} "
                             f"({str(mol['sequence'])} vs {str(first['sequence'])})")
-        counts.append(shard.n_frames if shard.n_frames is not None else mol["n_frames"])
+        counts.append(_shard_frames(shard, previous))
     rel = [os.path.relpath(os.path.abspath(s.path), os.path.abspath(out.parent)) for s in parts]
     save_npz(out, metadata={"format": MANIFEST_FORMAT, "n_frames": int(sum(counts)), "n_shards": len(parts)},
              shards=np.array(rel), shard_frames=np.array(counts, np.int64), bead_types=first["bead_types"],
@@ -239,14 +276,14 @@ def append(previous: str | Path, new: str | Path, out: str | Path) -> None:
 
 
 def _molecule(path: Path) -> dict:
-    """``bead_types``, ``bead_masses`` and ``sequence`` of a dataset file, and ``n_frames``
-    (from the array header; None for a manifest). No frame is read."""
+    """``bead_types``, ``bead_masses`` and ``sequence`` of a dataset file, and ``manifest``
+    (whether it is a shard manifest). No frame is read."""
     try:
         with np.load(path, allow_pickle=False) as data:
             out = {k: data[k] for k in ("bead_types", "bead_masses", "sequence") if k in data.files}
-            out["n_frames"] = npz_shape(path, "coords")[0] if "coords.npy" in data.zip.namelist() else None
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise DataError(f"cannot read CG dataset {path}: {exc}") from exc
+            out["manifest"] = "shards" in data.files
+    except _READ_ERRORS as exc:
+        raise _unreadable(path, exc) from exc
     if "bead_types" not in out:
         raise DataError(f"{path} is not a CG dataset (missing ['bead_types'])")
     return out
@@ -300,12 +337,13 @@ def columns(path: str | Path, *keys: str) -> dict[str, np.ndarray]:
     if bad:
         raise ValueError(f"not a per-frame dataset key: {bad[0]!r} (one of {', '.join(PER_FRAME)})")
     out: dict[str, list] = {k: [] for k in keys}
+    need = set(keys) | ({"forces", "traj"} if "force_var" in keys else set())
     for shard in _frame_files(path):
-        need = set(keys) | ({"forces", "traj"} if "force_var" in keys else set())
-        raw = load_npz_keys(shard.path, tuple(sorted(need | {"frame"})))
-        if "frame" not in raw:
-            raise DataError(f"{shard.path} is not a CG frame file (missing ['frame'])")
-        _check_count(shard, len(raw["frame"]), path)
+        _shard_frames(shard, path)
+        try:
+            raw = load_npz_keys(shard.path, tuple(sorted(need)))
+        except _READ_ERRORS as exc:
+            raise _unreadable(shard.path, exc) from exc
         if "force_var" in keys and "force_var" not in raw:
             raw["force_var"] = instantaneous_force_var(raw["forces"], raw["traj"])
         for k in keys:
@@ -314,8 +352,9 @@ def columns(path: str | Path, *keys: str) -> dict[str, np.ndarray]:
 
 
 def count_frames(path: str | Path) -> int:
-    """Number of frames of a dataset (from the manifest or the array header: no frame read)."""
-    return sum(s.n_frames if s.n_frames is not None else npz_shape(s.path, "frame")[0] for s in _frame_files(path))
+    """Number of frames of a dataset (from each shard's array header, checked against the
+    manifest: no frame read)."""
+    return sum(_shard_frames(s, path) for s in _frame_files(path))
 
 
 def frame_source(path: str | Path, k: int) -> tuple[str, int]:
@@ -323,8 +362,11 @@ def frame_source(path: str | Path, k: int) -> tuple[str, int]:
     reads the provenance arrays of the one shard that holds it."""
     k0 = k
     for shard in _frame_files(path):
-        n = shard.n_frames if shard.n_frames is not None else npz_shape(shard.path, "frame")[0]
+        n = _shard_frames(shard, path)
         if 0 <= k < n:
-            return str(npz_row(shard.path, "source", k)), int(npz_row(shard.path, "frame", k))
+            try:
+                return str(npz_row(shard.path, "source", k)), int(npz_row(shard.path, "frame", k))
+            except _READ_ERRORS as exc:
+                raise _unreadable(shard.path, exc) from exc
         k -= n
     raise DataError(f"frame {k0} is beyond the {count_frames(path)} frames of dataset {path}")

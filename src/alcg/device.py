@@ -43,38 +43,15 @@ class DeviceError(ConfigError):
     """``device: cuda`` was asked for and CUDA cannot run a kernel here."""
 
 
-def _parse_arch(arch: str) -> tuple[str, tuple[int, int], bool] | None:
-    """``sm_86`` -> ("sm", (8, 6), False); ``sm_90a`` -> ("sm", (9, 0), True) (an
-    architecture-specific build: that capability only); None for anything else."""
-    kind, _, num = arch.partition("_")
-    exact = num[-1:] in ("a", "f")
-    num = num[:-1] if exact else num
-    if kind not in ("sm", "compute") or not num.isdigit() or len(num) < 2:
-        return None
-    return kind, (int(num[:-1]), int(num[-1])), exact
-
-
 def arch_reason(capability: tuple[int, int], arch_list: list[str]) -> str | None:
     """Why a device of compute ``capability`` (major, minor) has no kernels in a torch build
-    whose ``get_arch_list()`` is ``arch_list``; None when it has.
-
-    An ``sm_XY`` entry runs on capability X.Y (and later minors of the same major); a
-    ``compute_XY`` (PTX) entry is compiled at load time for any capability >= X.Y; an
-    ``sm_XYa`` entry runs on X.Y only. The reason names the torch builds that do have kernels
-    for the card (:mod:`alcg.torch_builds`).
+    whose ``get_arch_list()`` is ``arch_list``; None when it has
+    (:func:`alcg.torch_builds.runs_on_arch_list` decides). The reason names the torch builds
+    that do have kernels for the card (:mod:`alcg.torch_builds`).
     """
+    if torch_builds.runs_on_arch_list(capability, arch_list):
+        return None
     major, minor = capability
-    for arch in arch_list:
-        parsed = _parse_arch(arch)
-        if parsed is None:
-            continue
-        kind, (a_major, a_minor), exact = parsed
-        if exact and (a_major, a_minor) != capability:
-            continue
-        if kind == "sm" and a_major == major and a_minor <= minor:
-            return None
-        if kind == "compute" and (a_major, a_minor) <= (major, minor):
-            return None
     return (f"compute capability {major}.{minor} (sm_{major}{minor}) is not among this torch build's "
             f"kernels ({', '.join(arch_list) or 'none'}); {_builds_hint(capability)}")
 

@@ -230,7 +230,7 @@ def label_location(round_files: dict) -> dict:
     if not oracles or "selected" not in round_files:
         return {}
     cols = dataset.columns(round_files["dataset"], "coords", "split")
-    train = ca_trajectory(cols["coords"][cols["split"] != dataset.VAL])
+    train = ca_trajectory(cols["coords"][dataset.train_mask(cols["split"])])
     sel = selection_file.load(round_files["selected"])
     to_target, to_train, slot_medians = [], [], []
     for slot, (start_path, run_path) in enumerate(zip(round_files["starts"], oracles)):

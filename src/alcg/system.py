@@ -103,15 +103,15 @@ def choose_platform(name: str = "auto", threads: int | None = None) -> tuple[mm.
     ``threads`` (CPU platform): by default the job's thread count that Snakemake exports as
     ``OMP_NUM_THREADS``, else OpenMM's default (all cores).
     """
-    available = [mm.Platform.getPlatform(i).getName() for i in range(mm.Platform.getNumPlatforms())]
     if name == "auto":
+        available = _platforms()
         order = ["CUDA", "OpenCL", "CPU", "Reference"]
         name = next(p for p in order if p in available)
         if name != "CUDA":
             log.warning("forcefield.platform auto: %s, because OpenMM has no CUDA platform here (%s)",
                         name, _no_cuda_reason())
-    elif name not in available:
-        raise ConfigError(platform_reason(name))
+    elif reason := platform_reason(name):
+        raise ConfigError(reason)
     props: dict[str, str] = {}
     threads = threads or int(os.environ.get("OMP_NUM_THREADS", "0") or 0)
     if name == "CPU" and threads:
@@ -126,9 +126,14 @@ def choose_platform(name: str = "auto", threads: int | None = None) -> tuple[mm.
     return mm.Platform.getPlatformByName(name), props
 
 
+def _platforms() -> list[str]:
+    """Names of the OpenMM platforms that loaded here (e.g. ``["Reference", "CPU", "CUDA"]``)."""
+    return [mm.Platform.getPlatform(i).getName() for i in range(mm.Platform.getNumPlatforms())]
+
+
 def platform_reason(name: str) -> str | None:
     """None when OpenMM has platform ``name`` here, else one line saying why not."""
-    available = [mm.Platform.getPlatform(i).getName() for i in range(mm.Platform.getNumPlatforms())]
+    available = _platforms()
     if name in available:
         return None
     return f"forcefield.platform: {name!r} is not available here (have {available}; {_no_cuda_reason()})"

@@ -57,12 +57,45 @@ BUILDS: dict[str, Build] = {
 KIND = {"cu126": "cuda12", "cu129": "cuda12", "default": "cuda13"}
 
 
+def parse_arch(arch: str) -> tuple[str, tuple[int, int], str] | None:
+    """One entry of ``torch.cuda.get_arch_list()``: ``sm_86`` -> ("sm", (8, 6), ""),
+    ``sm_90a`` -> ("sm", (9, 0), "a"), ``sm_100f`` -> ("sm", (10, 0), "f"),
+    ``compute_120`` -> ("compute", (12, 0), ""); None for anything else."""
+    kind, _, num = arch.partition("_")
+    suffix = num[-1:] if num[-1:] in ("a", "f") else ""
+    num = num[:len(num) - len(suffix)]
+    if kind not in ("sm", "compute") or not num.isdigit() or len(num) < 2:
+        return None
+    return kind, (int(num[:-1]), int(num[-1])), suffix
+
+
+def _arch_runs_on(arch: str, capability: tuple[int, int]) -> bool:
+    """Whether code built for ``arch`` (an entry of ``get_arch_list()``) runs on ``capability``.
+
+    ``sm_XYa`` / ``compute_XYa`` (architecture-specific): X.Y only. ``sm_XYf`` /
+    ``compute_XYf`` (family-specific) and plain ``sm_XY``: major X, minor >= Y. Plain
+    ``compute_XY`` (PTX, compiled at load time): any capability >= X.Y.
+    """
+    parsed = parse_arch(arch)
+    if parsed is None:
+        return False
+    kind, built, suffix = parsed
+    if suffix == "a":
+        return built == capability
+    if kind == "compute" and not suffix:
+        return built <= capability
+    return built[0] == capability[0] and built[1] <= capability[1]
+
+
+def runs_on_arch_list(capability: tuple[int, int], arch_list: list[str]) -> bool:
+    """Whether a torch build whose ``get_arch_list()`` is ``arch_list`` has a kernel (or PTX)
+    that runs on a card of compute ``capability`` (major, minor); the one owner of that rule."""
+    return any(_arch_runs_on(arch, capability) for arch in arch_list)
+
+
 def runs_on(build: Build, capability: tuple[int, int]) -> bool:
     """Whether ``build`` has a kernel (or PTX) that runs on a card of ``capability``."""
-    major, minor = capability
-    if any(a == major and b <= minor for a, b in build.kernels):
-        return True
-    return build.ptx is not None and build.ptx <= capability
+    return runs_on_arch_list(capability, build.arch_list())
 
 
 def builds_for(capability: tuple[int, int]) -> list[str]:

@@ -48,7 +48,7 @@ def select(arm: str, traj: str | None, status: str | None, dataset_path: str, me
 
     cls = selectors.of_arm(arm, settings)
     cols = dataset.columns(dataset_path, "coords", "split")  # no forces: selection needs none
-    coords, idx = cols["coords"], np.flatnonzero(cols["split"] != dataset.VAL)
+    coords, idx = cols["coords"], np.flatnonzero(dataset.train_mask(cols["split"]))
     xyz, n_exploded = np.zeros((0, *coords.shape[1:]), np.float32), 0
     if cls.uses_cg:
         run = cgtraj.load(traj, status)
