@@ -74,10 +74,11 @@ def frame_weights(force_var: np.ndarray, model_force_var: float, idx: np.ndarray
     return w / w[idx].mean() if len(idx) else w
 
 
-#: frame x bead-pair entries in one forward/backward pass (the default network holds ~26 KB
-#: per entry while training: at 80 beads a batch of 128 frames needed 10.7 GB in one pass). A
-#: batch with more is split into micro-batches whose gradients add up to the batch's; up to 32
-#: beads a batch of 128 is one pass, as before.
+#: frame x bead-pair entries in one forward/backward pass. The default network holds 30-50 KB
+#: per entry while training: at 80 beads a batch of 128 frames peaked at 10.7 GB in one pass, and
+#: at 2-3 GB in passes of this size (benchmarks/scaling.py --parts train). A batch with more is
+#: split into micro-batches whose gradients add up to the batch's; up to 32 beads a batch of
+#: 128 is one pass, as before.
 PAIR_FRAMES_PER_PASS = 1 << 16
 
 
