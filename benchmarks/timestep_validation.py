@@ -2,16 +2,34 @@
 at candidate steps against a 1 fs reference, judged by their statistical error
 (:func:`alcg.timestep.compare_steps`).
 
-Model: the CLN025 C-alpha prior fitted to all-atom data (tests/cln025_cg.py: bond stiffness
-~85,000 kJ/mol/nm^2, glycine 57 amu, the fastest CG motion the production runs face) plus a
-SchNet network with random weights whose energy is scaled up (``readout_scale``), so that the
-landscape is rugged, as in tests/test_simulate.py; or (``--prior-only``) the prior alone,
-whose smoother landscape mixes fast enough for the check to have power on a CPU. Observables: end-to-end distance, radius of
-gyration, cos and sin of the 7 pseudo-dihedrals, potential energy; each by mean and 8
-equal-count bins. Replicas (independent seeds, common equilibrated starts) are the units of
-the standard error.
+Models:
+
+- ``--model PATH``: a trained CG model (a checkpoint of :func:`alcg.model.save_model`, e.g. one
+  of the Go experiment's ``results/go_experiment/seed_*/*/round_*/model/member_0/model.pt``),
+  with the bead masses of the dataset in its round folder (``--dataset`` otherwise) and the
+  temperature its prior was fitted at;
+- default: the CLN025 C-alpha prior fitted to all-atom data (tests/cln025_cg.py: bond stiffness
+  ~85,000 kJ/mol/nm^2, glycine 57 amu, the fastest CG motion the production runs face) plus a
+  SchNet network with random weights whose energy is scaled up (``readout_scale``), so that the
+  landscape is rugged, as in tests/test_simulate.py; or (``--prior-only``) the prior alone.
+
+Observables: end-to-end distance, radius of gyration, cos and sin of the pseudo-dihedrals,
+potential energy; each by mean and 8 equal-count bins. Friction 1/ps (``cg_sim``), 50 fs between
+frames.
+
+Designs:
+
+- unpaired (default without ``--model``): common starts relaxed for 5 ps at 5 fs, ``--burn-ps``
+  dropped, replicas (independent seeds) as the units of the standard error;
+- ``--paired`` (the default with ``--model``): each replica r starts every step's run from the same
+  configuration, a frame of a small-step (``--equil-dt-fs``) run of ``--equil-ps`` of the same
+  model from ``--start-frames`` (frames of all-atom equilibrium runs, C-alpha beads; default:
+  the dataset), and the per-start differences are the units (see :mod:`alcg.timestep`: this
+  needs starts close to the model's equilibrium; none of the sampled frames is dropped).
 
     python benchmarks/timestep_validation.py --out benchmarks/measured/timestep_validation.json
+    python benchmarks/timestep_validation.py --model results/go_experiment/seed_1/iid/round_002/model/member_0/model.pt \\
+        --start-frames results/go_experiment/reference/*_0.npz --out benchmarks/measured/timestep_validation_go.json
 """
 from __future__ import annotations
 
@@ -20,6 +38,7 @@ import json
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,19 +48,33 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from alcg import settings  # noqa: E402
+from alcg.priors import KB_KJ_MOL_K  # noqa: E402
 from alcg.simulate import LangevinRun, model_force_fn, simulate  # noqa: E402
 from alcg.timestep import chain_observables, compare_steps  # noqa: E402
-from cln025_cg import MASSES_AMU, TEMPERATURE_K, cln025_frames, cln025_model  # noqa: E402
 
 NET = dict(cutoff_nm=3.0, n_rbf=16, hidden=32, n_filters=32, n_interactions=2)
+SAVE_PS = 0.05
 
 
-def _run(fn, x, dt_ps: float, ps: float, seed: int, save_ps: float = 0.05):
+@dataclass
+class System:
+    """What a run needs: the force function, bead masses (amu), temperature (K), candidate
+    starting frames (n, N, 3) nm and a JSON description."""
+
+    fn: object
+    masses_amu: np.ndarray
+    temperature_k: float
+    frames: np.ndarray
+    info: dict
+
+
+def _run(system: System, x, dt_ps: float, ps: float, seed: int):
+    """BAOAB run of ``ps`` ps at ``dt_ps`` from ``x`` (R, N, 3) nm; (result, seconds)."""
     sim = settings.defaults(settings.CGSim, dt_ps=dt_ps, friction_per_ps=1.0)
-    cfg = LangevinRun.of(sim, n_steps=int(round(ps / dt_ps)), save_interval=int(round(save_ps / dt_ps)),
-                         temperature_k=TEMPERATURE_K, seed=seed)
+    cfg = LangevinRun.of(sim, n_steps=int(round(ps / dt_ps)), save_interval=int(round(SAVE_PS / dt_ps)),
+                         temperature_k=system.temperature_k, seed=seed)
     t0 = time.perf_counter()
-    res = simulate(fn, x, MASSES_AMU, cfg, progress=False)
+    res = simulate(system.fn, x, system.masses_amu, cfg, progress=False)
     return res, time.perf_counter() - t0
 
 
@@ -52,51 +85,140 @@ def _observables(fn, coords: np.ndarray) -> tuple[np.ndarray, list[str]]:
     return chain_observables(coords, energy.reshape(r, t))
 
 
-def main() -> None:
+def _ca_frames(path: Path) -> np.ndarray:
+    """C-alpha frames (n, N, 3) nm of an all-atom run file (``positions``, ``topology_pdb``)
+    or an alcg dataset (``coords``, already one bead per residue)."""
+    with np.load(path, allow_pickle=False) as f:
+        if "coords" in f.files:
+            return np.asarray(f["coords"], np.float64)
+        pdb = str(f["topology_pdb"]).splitlines()
+        names = [line[12:16].strip() for line in pdb if line.startswith(("ATOM", "HETATM"))]
+        ca = [i for i, n in enumerate(names) if n == "CA"]
+        return np.asarray(f["positions"][:, ca], np.float64)
+
+
+def _trained(model_path: Path, dataset_path: Path | None, start_frames: list[Path]) -> System:
+    """The trained model at ``model_path`` with its round's dataset masses and its prior's temperature."""
+    from alcg import dataset
+    from alcg.model import load_model
+
+    model = load_model(model_path)
+    dataset_path = dataset_path or model_path.parents[2] / "dataset" / "dataset.npz"
+    data = dataset.load(dataset_path, n_beads=model.n_beads)
+    temperature_k = float(model.prior.params()["kt"]) / KB_KJ_MOL_K
+    files = start_frames or [dataset_path]
+    frames = np.concatenate([_ca_frames(p) for p in files])
+    info = {"model_path": str(model_path), "dataset": str(dataset_path), "start_frames": [str(p) for p in files],
+            "hparams": model.hparams, "bead_masses_amu": np.asarray(data.bead_masses).tolist(),
+            "temperature_k": temperature_k, "friction_per_ps": 1.0}
+    return System(model_force_fn(model, compile=False), np.asarray(data.bead_masses), temperature_k, frames, info)
+
+
+def _cln025(prior_only: bool, readout_scale: float, n: int) -> System:
+    """CLN025's fitted prior, with a random network unless ``prior_only``."""
+    from cln025_cg import MASSES_AMU, TEMPERATURE_K, cln025_frames, cln025_model
+
+    if prior_only:
+        fn = model_force_fn(cln025_model({**NET, "n_interactions": 0}), compile=False, fast=False)
+    else:
+        fn = model_force_fn(cln025_model(NET, readout_scale=readout_scale), compile=False)
+    info = {"prior": "CLN025 all-atom fit (tests/cln025_cg.py)", "network": None if prior_only else NET,
+            "readout_scale": None if prior_only else readout_scale, "friction_per_ps": 1.0,
+            "temperature_k": TEMPERATURE_K}
+    return System(fn, MASSES_AMU, TEMPERATURE_K, cln025_frames(n, seed=0, noise_nm=0.003, unfolded_fraction=0.0),
+                  info)
+
+
+def _starts(system: System, args) -> tuple[np.ndarray, dict]:
+    """(R, N, 3) nm common starts: well-separated candidate frames relaxed under the model."""
+    frames = system.frames
+    idx = np.sort(np.random.default_rng(0).choice(len(frames), size=args.replicas, replace=len(frames) < args.replicas))
+    if not args.paired:
+        res, sec = _run(system, frames[idx], 0.005, 5.0, 1)
+        return res.coords[:, -1], {"dt_fs": 5.0, "ps": 5.0, "seconds": sec}
+    res, sec = _run(system, frames[idx], args.equil_dt_fs / 1000, args.equil_ps, 1)
+    if any(s != "ok" for s in res.status):
+        raise RuntimeError(f"equilibration exploded: {[r for r in res.reason if r]}")
+    return res.coords[:, -1], {"dt_fs": args.equil_dt_fs, "ps": args.equil_ps, "seconds": sec,
+                               "from_frames": int(len(frames)), "frames_used": int(len(np.unique(idx)))}
+
+
+def _check_step(system: System, start, ref_obs, names, dt_fs: float, seed: int, args) -> dict:
+    """One candidate step against the reference observables: a JSON row."""
+    burn = 0 if args.paired else int(round(args.burn_ps / SAVE_PS))
+    res, sec = _run(system, start, dt_fs / 1000, args.ps + (0 if args.paired else args.burn_ps), seed)
+    row = {"seconds": sec, "exploded": int(sum(s != "ok" for s in res.status)),
+           "kinetic_temperature_k": res.mean_kinetic_temperature_k}
+    ok = np.array([s == "ok" for s in res.status])
+    if row["exploded"] == 0 or (not args.paired and ok.sum() >= 3):
+        obs, _ = _observables(system.fn, res.coords[ok][:, burn:])
+        chk = compare_steps(ref_obs, obs, names, paired=args.paired)
+        row.update(chk.summary())
+        row.update(_power_detail(chk, len(names), len(obs)))
+    if row["exploded"]:
+        row["verdict"] = "fail"
+    return row
+
+
+def _power_detail(chk, n_observables: int, replicas: int) -> dict:
+    """The largest detectable difference over tolerance among the means and among the bin
+    fractions, the replicas that would bring it to 1 at this run length (the standard error
+    goes as 1 / sqrt(replicas)), and the five largest |z|."""
+    ratio = chk.detectable / chk.tolerance
+    worst = float(ratio.max())
+    return {"max_detectable_over_tolerance_means": float(ratio[:n_observables].max()),
+            "max_detectable_over_tolerance_bins": float(ratio[n_observables:].max()),
+            "replicas_for_power_at_this_length": int(np.ceil(replicas * worst ** 2)),
+            "top5_z": {chk.names[i]: float(chk.z[i]) for i in np.argsort(-np.abs(chk.z))[:5]}}
+
+
+def _args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", type=Path, help="a trained model checkpoint (model.pt); default: CLN025 prior + network")
+    ap.add_argument("--dataset", type=Path, help="dataset giving the bead masses (default: the model's round)")
+    ap.add_argument("--start-frames", nargs="*", type=Path, default=[],
+                    help="npz files of equilibrium frames to draw the starts from (all-atom runs or datasets)")
+    ap.add_argument("--paired", action=argparse.BooleanOptionalAction, default=None,
+                    help="paired design (default: on with --model, off otherwise)")
+    ap.add_argument("--equil-ps", type=float, default=20.0, help="paired: relaxation of the starts (ps)")
+    ap.add_argument("--equil-dt-fs", type=float, default=1.0, help="paired: step of that relaxation (fs)")
     ap.add_argument("--replicas", type=int, default=96)
     ap.add_argument("--ps", type=float, default=20.0, help="sampled length per replica and step (ps)")
-    ap.add_argument("--burn-ps", type=float, default=2.0, help="dropped from the start of each run (ps)")
+    ap.add_argument("--burn-ps", type=float, default=2.0, help="unpaired: dropped from the start of each run (ps)")
     ap.add_argument("--steps-fs", nargs="*", type=float, default=[2.0, 5.0, 10.0, 20.0])
     ap.add_argument("--readout-scale", type=float, default=20.0)
     ap.add_argument("--prior-only", action="store_true", help="no network: the fitted prior alone")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
+    if args.paired is None:
+        args.paired = args.model is not None
+    return args
+
+
+def main() -> None:
+    args = _args()
     torch.set_num_threads(1)
-    if args.prior_only:
-        fn = model_force_fn(cln025_model({**NET, "n_interactions": 0}), compile=False, fast=False)
-    else:
-        fn = model_force_fn(cln025_model(NET, readout_scale=args.readout_scale), compile=False)
-    x0 = cln025_frames(args.replicas, seed=0, noise_nm=0.003, unfolded_fraction=0.0)
-    start = _run(fn, x0, 0.005, 5.0, 1)[0].coords[:, -1]  # common equilibrated starts
-    burn = int(round(args.burn_ps / 0.05))
-    ref, ref_s = _run(fn, start, 0.001, args.ps + args.burn_ps, 2)
-    ref_obs, names = _observables(fn, ref.coords[:, burn:])
-    out = {"model": {"prior": "CLN025 all-atom fit (tests/cln025_cg.py)",
-                     "network": None if args.prior_only else NET,
-                     "readout_scale": None if args.prior_only else args.readout_scale, "friction_per_ps": 1.0, "temperature_k": TEMPERATURE_K},
-           "replicas": args.replicas, "sampled_ps_per_replica": args.ps, "burn_ps": args.burn_ps,
-           "observables": names, "reference_dt_fs": 1.0, "reference_seconds": ref_s,
+    load0 = os.getloadavg()
+    system = (_trained(args.model, args.dataset, args.start_frames) if args.model
+              else _cln025(args.prior_only, args.readout_scale, args.replicas))
+    start, start_info = _starts(system, args)
+    burn = 0 if args.paired else int(round(args.burn_ps / SAVE_PS))
+    ref, ref_s = _run(system, start, 0.001, args.ps + (0 if args.paired else args.burn_ps), 2)
+    if any(s != "ok" for s in ref.status):
+        raise RuntimeError(f"the 1 fs reference exploded: {[r for r in ref.reason if r]}")
+    ref_obs, names = _observables(system.fn, ref.coords[:, burn:])
+    out = {"model": system.info, "design": "paired" if args.paired else "unpaired", "starts": start_info,
+           "replicas": args.replicas, "sampled_ps_per_replica": args.ps, "burn_ps": 0.0 if args.paired else args.burn_ps,
+           "frame_interval_ps": SAVE_PS, "observables": names, "reference_dt_fs": 1.0, "reference_seconds": ref_s,
            "reference_kinetic_temperature_k": ref.mean_kinetic_temperature_k,
-           "machine": {"cpu_count": os.cpu_count(), "torch_threads": 1, "load_average": os.getloadavg(),
+           "machine": {"cpu_count": os.cpu_count(), "torch_threads": 1, "load_average_at_start": load0,
                        "note": "shared, loaded 2-core machine"},
            "steps": {}}
     for k, dt_fs in enumerate(args.steps_fs):
-        res, sec = _run(fn, start, dt_fs / 1000, args.ps + args.burn_ps, 10 + k)
-        row = {"seconds": sec, "exploded": int(sum(s != "ok" for s in res.status)),
-               "kinetic_temperature_k": res.mean_kinetic_temperature_k}
-        ok = np.array([s == "ok" for s in res.status])
-        if ok.sum() >= 3:
-            obs, _ = _observables(fn, res.coords[ok][:, burn:])
-            chk = compare_steps(ref_obs, obs, names)
-            row.update(chk.summary())
-            if row["exploded"]:
-                row["verdict"] = "fail"
-        else:
-            row["verdict"] = "fail"
+        row = _check_step(system, start, ref_obs, names, dt_fs, 10 + k, args)
         out["steps"][f"{dt_fs:g}_fs"] = row
-        print(dt_fs, row.get("verdict"), row.get("max_abs_z"), row.get("max_detectable_over_tolerance"),
-              flush=True)
+        print(dt_fs, row.get("verdict"), row.get("max_abs_z"), row.get("max_detectable_over_tolerance"), flush=True)
+    out["machine"]["load_average_at_end"] = os.getloadavg()
     passing = [float(k[:-3]) for k, r in out["steps"].items() if r["verdict"] == "pass"]
     out["largest_passing_dt_fs"] = max(passing) if passing else None
     text = json.dumps(out, indent=2)

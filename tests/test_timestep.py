@@ -39,13 +39,15 @@ def _exact(n_series: int, n_frames: int, seed: int) -> np.ndarray:
     return rng.choice([-1.0, 1.0], y.shape) * (y / c) ** 0.25
 
 
-def _sampled(dt_ps: float, ps: float, seed: int) -> np.ndarray:
-    """(R * N * 3, T) coordinate series of 64 replicas of 16 particles after 1 ps."""
+def _sampled(dt_ps: float, ps: float, seed: int, x0: np.ndarray | None = None, burn_frames: int = 20) -> np.ndarray:
+    """(R * N * 3, T) coordinate series of 64 replicas of 16 particles (from ``x0`` (64, 16, 3)
+    nm, default the origin), a frame every 0.05 ps after ``burn_frames`` frames."""
     cfg = langevin(n_steps=int(round(ps / dt_ps)), save_interval=int(round(0.05 / dt_ps)), temperature_k=T_K,
                    seed=seed, dt_ps=dt_ps, friction_per_ps=5.0, max_bond_nm=1e9)
-    res = simulate(_quartic, np.zeros((64, 16, 3)), np.full(16, MASS_AMU), cfg, progress=False)
+    x0 = np.zeros((64, 16, 3)) if x0 is None else x0
+    res = simulate(_quartic, x0, np.full(16, MASS_AMU), cfg, progress=False)
     assert all(s == "ok" for s in res.status)
-    c = res.coords[:, 20:]
+    c = res.coords[:, burn_frames:]
     return c.transpose(0, 2, 3, 1).reshape(-1, c.shape[1]).astype(np.float64)
 
 
@@ -71,3 +73,30 @@ def test_a_check_without_enough_sampling_is_not_a_pass():
     assert compare_steps(a, b, ["x"]).verdict == "underpowered"
     with pytest.raises(ValueError, match="replicas"):
         compare_steps(a[:2], b, ["x"])
+
+
+def test_paired_check_rejects_the_too_large_step_and_passes_small_ones(one_thread):
+    """Paired design: every step starts from the same exact equilibrium samples (64 x 16 x 3
+    coordinates of the quartic well), so no burn-in; 2 fs is the reference."""
+    x0 = _exact(64, 48, seed=5).reshape(64, 16, 3)
+    names = ["abs_x_nm", "x2_nm2"]
+    ref = _obs(_sampled(0.002, 40.0, seed=6, x0=x0, burn_frames=0))
+    bad = compare_steps(ref, _obs(_sampled(TOO_LARGE_DT_PS, 40.0, seed=7, x0=x0, burn_frames=0)), names, paired=True)
+    assert bad.verdict == "fail", bad.summary()
+    assert "x2_nm2 mean" in bad.summary()["significant"] and bad.diff[1] < 0
+    ok = compare_steps(ref, _obs(_sampled(0.004, 40.0, seed=8, x0=x0, burn_frames=0)), names, paired=True)
+    assert ok.verdict == "pass", ok.summary()
+    same = compare_steps(ref, _obs(_sampled(0.002, 40.0, seed=9, x0=x0, burn_frames=0)), names, paired=True)
+    assert same.verdict == "pass", same.summary()  # A/A: same step, other noise
+
+
+def test_pairing_cancels_the_start_to_start_spread():
+    """Replicas whose means differ by start (spread 1) but whose two steps agree: the paired
+    check has power, the unpaired one does not; unequal replica counts cannot be paired."""
+    rng = np.random.default_rng(0)
+    start = rng.normal(size=(40, 1, 1))
+    a, b = start + 0.01 * rng.normal(size=(40, 50, 1)), start + 0.01 * rng.normal(size=(40, 50, 1))
+    assert compare_steps(a, b, ["x"], mean_tolerance_sd=0.05, bin_tolerance=1.0).verdict == "underpowered"
+    assert compare_steps(a, b, ["x"], mean_tolerance_sd=0.05, bin_tolerance=1.0, paired=True).verdict == "pass"
+    with pytest.raises(ValueError, match="paired"):
+        compare_steps(a, b[:10], ["x"], paired=True)
