@@ -21,10 +21,29 @@ import numpy as np
 from alcg.io import load_npz, save_npz
 
 
-def pair_distances(xyz: np.ndarray) -> np.ndarray:
-    """All C-alpha pair distances (F, N(N-1)/2) in nm of frames ``xyz`` (F, N, 3) nm."""
+#: bead pairs x frames handled at once by :func:`pair_distances` and :meth:`TicaSpace.transform`:
+#: bounds their (frames, pairs, 3) temporaries (~50 MB each in float32) whatever the run length
+PAIR_BUDGET = 1 << 22
+
+
+def frame_chunks(n_frames: int, n_pairs: int) -> list[slice]:
+    """Consecutive slices of ``n_frames`` frames, each of at most :data:`PAIR_BUDGET` pair rows."""
+    step = max(1, PAIR_BUDGET // max(n_pairs, 1))
+    return [slice(lo, min(lo + step, n_frames)) for lo in range(0, n_frames, step)]
+
+
+def pair_distances(xyz: np.ndarray, dtype: np.dtype | type | None = None) -> np.ndarray:
+    """All C-alpha pair distances (F, N(N-1)/2) in nm of frames ``xyz`` (F, N, 3) nm.
+
+    Computed in chunks of frames (:func:`frame_chunks`), each as the whole array would be, so
+    the values do not depend on the chunking; ``dtype`` is the output's (default: that of
+    ``xyz``), each chunk cast on assignment.
+    """
     i, j = np.triu_indices(xyz.shape[1], k=1)
-    return np.linalg.norm(xyz[:, i] - xyz[:, j], axis=-1)
+    out = np.empty((len(xyz), len(i)), dtype or xyz.dtype)
+    for rows in frame_chunks(len(xyz), len(i)):
+        out[rows] = np.linalg.norm(xyz[rows, i] - xyz[rows, j], axis=-1)
+    return out
 
 
 @dataclass(frozen=True)
@@ -64,7 +83,7 @@ class TicaSpace:
         """
         from deeptime.decomposition import TICA
 
-        feats = [pair_distances(t).astype(np.float64) for t in reference_trajs if len(t) > lag_frames]
+        feats = [pair_distances(t, np.float64) for t in reference_trajs if len(t) > lag_frames]
         if not feats:
             raise ValueError(f"no reference trajectory is longer than the TICA lag ({lag_frames} frames)")
         model = TICA(lagtime=lag_frames, dim=dim).fit(feats).fetch_model()
@@ -74,10 +93,12 @@ class TicaSpace:
                    int(lag_frames), float(frame_interval_ps), int(sum(len(f) for f in feats)))
 
     def transform(self, xyz: np.ndarray) -> np.ndarray:
-        """TICA coordinates (F, dim) of C-alpha frames ``xyz`` (F, N, 3) nm."""
-        if len(xyz) == 0:
-            return np.zeros((0, self.dim))
-        return (pair_distances(xyz).astype(np.float64) - self.mean) @ self.coefficients
+        """TICA coordinates (F, dim) of C-alpha frames ``xyz`` (F, N, 3) nm, projected in chunks
+        of frames (:func:`frame_chunks`): memory does not grow with the pairs times the frames."""
+        out = np.zeros((len(xyz), self.dim))
+        for rows in frame_chunks(len(xyz), len(self.mean)):
+            out[rows] = (pair_distances(xyz[rows], np.float64) - self.mean) @ self.coefficients
+        return out
 
 
 def save(path: str | Path, space: TicaSpace) -> None:
