@@ -46,6 +46,14 @@ def pair_distances(xyz: np.ndarray, dtype: np.dtype | type | None = None) -> np.
     return out
 
 
+def lagged_chunks(traj: np.ndarray, lag_frames: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The frame pairs (t, t + lag) of ``traj`` (T, N, 3) as (frames at t, frames at t + lag)
+    views, in chunks of :func:`frame_chunks` size."""
+    n_pairs = traj.shape[1] * (traj.shape[1] - 1) // 2
+    return [(traj[rows], traj[rows.start + lag_frames:rows.stop + lag_frames])
+            for rows in frame_chunks(len(traj) - lag_frames, n_pairs)]
+
+
 @dataclass(frozen=True)
 class TicaSpace:
     """A TICA projection of pair-distance features fitted on reference trajectories.
@@ -76,6 +84,11 @@ class TicaSpace:
         """Fit on reference C-alpha trajectories, each (T_i, N, 3) nm, at a lag of ``lag_frames``
         frames, keeping ``dim`` components (``evaluate.tica_dim``; fewer if the data have fewer).
 
+        The time-lagged covariances are accumulated over chunks of frame pairs (deeptime's
+        ``partial_fit``, :func:`lagged_chunks`), so memory does not grow with the frames times
+        the pairs (issue 21: deeptime's ``fit`` on the whole features of 10^5 frames at 80 beads
+        needed over 10 GB); the result equals a whole fit to float noise (a test checks).
+
         Raises
         ------
         ValueError
@@ -83,14 +96,19 @@ class TicaSpace:
         """
         from deeptime.decomposition import TICA
 
-        feats = [pair_distances(t, np.float64) for t in reference_trajs if len(t) > lag_frames]
-        if not feats:
+        used = [t for t in reference_trajs if len(t) > lag_frames]
+        if not used:
             raise ValueError(f"no reference trajectory is longer than the TICA lag ({lag_frames} frames)")
-        model = TICA(lagtime=lag_frames, dim=dim).fit(feats).fetch_model()
+        estimator = TICA(lagtime=lag_frames, dim=dim)
+        for traj in used:
+            for now, later in lagged_chunks(traj, lag_frames):
+                estimator.partial_fit((pair_distances(now, np.float64), pair_distances(later, np.float64)))
+        model = estimator.fetch_model()
         k = min(int(model.output_dimension), dim)
-        mean = model.cov.mean_0 if model.cov.data_mean_removed else np.zeros(feats[0].shape[1])
+        n_pairs = used[0].shape[1] * (used[0].shape[1] - 1) // 2
+        mean = model.cov.mean_0 if model.cov.data_mean_removed else np.zeros(n_pairs)
         return cls(np.asarray(mean, np.float64), np.asarray(model.instantaneous_coefficients[:, :k], np.float64),
-                   int(lag_frames), float(frame_interval_ps), int(sum(len(f) for f in feats)))
+                   int(lag_frames), float(frame_interval_ps), int(sum(len(t) for t in used)))
 
     def transform(self, xyz: np.ndarray) -> np.ndarray:
         """TICA coordinates (F, dim) of C-alpha frames ``xyz`` (F, N, 3) nm, projected in chunks
