@@ -11,7 +11,13 @@ Parts (each writes real files in a temporary folder and counts their bytes):
 - md: :func:`alcg.allatom_md.run_md` on ``atoms`` independent particles in a harmonic well
   (Reference platform: the physics is trivial, the file sizes are those of a protein of that
   many recorded atoms), ``checkpoint_every`` records between checkpoints, at several run
-  lengths: bytes written to checkpoints by the old and the new module.
+  lengths: bytes written to checkpoints by the old and the new module;
+- cg_simulate: :func:`alcg.simulate.simulate` of ``replicas`` replicas of ``beads`` beads
+  (harmonic 0.38 nm bonds: the physics is trivial, the frames are those of a run of that
+  size), a frame every ``save_interval`` steps and a checkpoint every ``checkpoint_every``
+  frames, at several run lengths: bytes written to checkpoints before (the whole state with
+  every frame so far, rewritten at each checkpoint, as of commit ``CG_BEFORE``) and after
+  (one chunk of the new frames per checkpoint, :mod:`alcg.checkpoint`).
 
     python benchmarks/append_io.py --out benchmarks/measured/append_io.json
 """
@@ -35,6 +41,7 @@ from alcg import aarun, dataset  # noqa: E402
 from alcg.stages import query  # noqa: E402
 
 BEFORE = "e1d5d71"
+CG_BEFORE = "3a5d753"
 
 
 def _frames(n: int, beads: int, tag: str, rnd: int, rng: np.random.Generator) -> dataset.CGDataset:
@@ -87,13 +94,14 @@ def dataset_part(beads: int, frames0: int, per_round: int, rounds: int, atoms: i
             "run_atoms": atoms}
 
 
-def _old_allatom_md():
-    """The module as it was before (one checkpoint file rewritten with every frame so far)."""
-    text = subprocess.run(["git", "show", f"{BEFORE}:src/alcg/allatom_md.py"], cwd=ROOT, check=True,
+def _old_module(name: str, commit: str):
+    """Module ``alcg.<name>`` as it was at ``commit`` (one checkpoint file rewritten with every
+    frame so far)."""
+    text = subprocess.run(["git", "show", f"{commit}:src/alcg/{name}.py"], cwd=ROOT, check=True,
                           capture_output=True, text=True).stdout
-    path = Path(tempfile.mkdtemp()) / "allatom_md_before.py"
+    path = Path(tempfile.mkdtemp()) / f"{name}_before.py"
     path.write_text(text)
-    spec = importlib.util.spec_from_file_location("allatom_md_before", path)
+    spec = importlib.util.spec_from_file_location(f"{name}_before", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
@@ -125,20 +133,21 @@ def _particles(folder: Path, atoms: int) -> tuple[Path, Path]:
 
 def md_part(atoms: int, lengths: list[int], checkpoint_every: int) -> dict:
     """Bytes written to checkpoints by run_md, before and after, for runs of ``lengths`` frames."""
-    from alcg import allatom_md
+    from alcg import allatom_md, checkpoint
     from alcg.settings import ForceField, defaults
 
     ff = defaults(ForceField, files=["amber14-all.xml"], temperature_k=300.0, timestep_fs=1.0, platform="Reference")
     out: dict = {"atoms": atoms, "checkpoint_every": checkpoint_every, "runs": []}
-    for module in (_old_allatom_md(), allatom_md):
-        real = module.save_npz
+    old = _old_module("allatom_md", BEFORE)
+    for module, writer in ((old, old), (allatom_md, checkpoint)):  # who calls save_npz for a checkpoint
+        real = writer.save_npz
         for n in lengths:
             written = []
 
             def counting(path, metadata=None, **arrays):
                 real(path, metadata, **arrays)
                 written.append(Path(path).stat().st_size)
-            module.save_npz = counting
+            writer.save_npz = counting
             with tempfile.TemporaryDirectory() as tmp:
                 pdb, xml = _particles(Path(tmp), atoms)
                 spec = allatom_md.MDSpec(n_steps=n, record_interval=1, checkpoint_every=checkpoint_every,
@@ -147,21 +156,106 @@ def md_part(atoms: int, lengths: list[int], checkpoint_every: int) -> dict:
                 module.run_md(pdb, xml, Path(tmp) / "run.npz", spec, ff, progress=False)
                 wall = time.perf_counter() - t0
                 final = (Path(tmp) / "run.npz").stat().st_size
-            module.save_npz = real
+            writer.save_npz = real
             out["runs"].append({"code": "before" if module is not allatom_md else "after", "frames": n,
                                 "checkpoint_bytes": int(sum(written)), "n_checkpoints": len(written),
                                 "final_file_bytes": final, "wall_s": wall})
     return out
 
 
+def _bond_forces(x):
+    """Energies (B,) kJ/mol and forces (B, N, 3) kJ/mol/nm of harmonic 0.38 nm bonds (1000 kJ/mol/nm^2)."""
+    import torch
+
+    d = x[:, 1:] - x[:, :-1]
+    r = d.norm(dim=-1, keepdim=True)
+    fb = -1000.0 * (r - 0.38) * d / r
+    f = torch.zeros_like(x)
+    f[:, 1:] += fb
+    f[:, :-1] -= fb
+    return (500.0 * (r - 0.38) ** 2).sum((1, 2)), f
+
+
+def cg_part(beads: int, replicas: int, lengths: list[int], save_interval: int, checkpoint_every: int) -> dict:
+    """Bytes written to checkpoints by simulate, before and after, for runs of ``lengths`` frames."""
+    import dataclasses
+
+    import torch
+
+    from alcg import checkpoint, simulate
+
+    torch.set_num_threads(1)
+    steps = np.random.default_rng(0).normal(size=(replicas, beads - 1, 3))
+    steps *= 0.38 / np.linalg.norm(steps, axis=-1, keepdims=True)
+    x0 = np.concatenate([np.zeros((replicas, 1, 3)), np.cumsum(steps, 1)], 1)
+    masses = np.full(beads, 110.0)
+    out: dict = {"beads": beads, "replicas": replicas, "save_interval_steps": save_interval,
+                 "checkpoint_every_frames": checkpoint_every, "before": CG_BEFORE, "runs": []}
+    old = _old_module("simulate", CG_BEFORE)
+    for module in (old, simulate):
+        for n in lengths:
+            written: list[int] = []
+            cfg = module.LangevinRun(n_steps=n * save_interval, save_interval=save_interval, temperature_k=300.0,
+                                     seed=1, dt_ps=0.005, friction_per_ps=1.0, max_bond_nm=1.0,
+                                     max_force_kj_mol_nm=1e6)
+            with tempfile.TemporaryDirectory() as tmp:
+                partial = Path(tmp) / ("run.partial.pt" if module is old else "run.partial")
+                t0 = time.perf_counter()
+                res = _counted_simulate(module, checkpoint, written, _bond_forces, x0, masses, cfg, partial,
+                                        checkpoint_every * save_interval)
+                wall = time.perf_counter() - t0
+            out["runs"].append({"code": "before" if module is old else "after", "frames": n,
+                                "checkpoint_bytes": int(sum(written)), "n_checkpoints": len(written),
+                                "frame_array_bytes": int(res.coords.nbytes), "wall_s": wall,
+                                "all_ok": all(s == "ok" for s in res.status), "cfg": dataclasses.asdict(cfg)})
+    return out
+
+
+def _counted_simulate(module, checkpoint, written: list[int], *args):
+    """Run ``module.simulate`` and append the size of every checkpoint file it writes to ``written``."""
+    force_fn, x0, masses, cfg, partial, every = args
+    if hasattr(module, "_save_checkpoint") and not hasattr(module, "remove_checkpoint"):  # the old one file
+        real = module._save_checkpoint
+
+        def counting(path, *rest):
+            real(path, *rest)
+            written.append(Path(path).stat().st_size)
+        module._save_checkpoint = counting
+        try:
+            return module.simulate(force_fn, x0, masses, cfg, progress=False, checkpoint=partial,
+                                   checkpoint_every_steps=every)
+        finally:
+            module._save_checkpoint = real
+    real_save = checkpoint.save_npz
+
+    def counting_save(path, metadata=None, **arrays):
+        real_save(path, metadata, **arrays)
+        written.append(Path(path).stat().st_size)
+    checkpoint.save_npz = counting_save
+    try:
+        return module.simulate(force_fn, x0, masses, cfg, progress=False, checkpoint=partial,
+                               checkpoint_every_steps=every)
+    finally:
+        checkpoint.save_npz = real_save
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out")
+    parts = ["dataset", "md", "cg_simulate"]
+    ap.add_argument("--parts", nargs="*", default=parts, choices=parts,
+                    help="parts to run; with --out, the others' entries of that file are kept")
     args = ap.parse_args()
-    result = {"before": BEFORE,
-              "dataset_tiny": dataset_part(beads=10, frames0=200, per_round=50, rounds=2, atoms=166),
-              "dataset_80_beads": dataset_part(beads=80, frames0=20000, per_round=2000, rounds=10, atoms=1300),
-              "md": md_part(atoms=1000, lengths=[200, 400, 800], checkpoint_every=50)}
+    result = json.loads(Path(args.out).read_text()) if args.out and Path(args.out).exists() else {}
+    result["before"] = BEFORE
+    if "dataset" in args.parts:
+        result["dataset_tiny"] = dataset_part(beads=10, frames0=200, per_round=50, rounds=2, atoms=166)
+        result["dataset_80_beads"] = dataset_part(beads=80, frames0=20000, per_round=2000, rounds=10, atoms=1300)
+    if "md" in args.parts:
+        result["md"] = md_part(atoms=1000, lengths=[200, 400, 800], checkpoint_every=50)
+    if "cg_simulate" in args.parts:
+        result["cg_simulate"] = cg_part(beads=80, replicas=100, lengths=[200, 400, 800], save_interval=10,
+                                        checkpoint_every=50)
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:

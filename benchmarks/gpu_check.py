@@ -312,13 +312,14 @@ def cg_simulation(device: str, size: dict, tmp: Path, aa_ns_per_day: float | Non
                         checkpoint_every_steps=every)
 
     n_small = min(size["sim_replicas"], 64)
-    ckpt = tmp / "cg.partial.pt"
+    ckpt = tmp / "cg.partial"  # a checkpoint folder (alcg.checkpoint)
     whole = run(n_small, device, ckpt, n_steps // 2)  # leaves the checkpoint of the half-way step
     half = n_steps // 2 // 10
-    saved = tmp / "cg.half.pt"
-    shutil.copy(ckpt, saved)
+    saved = tmp / "cg.half.partial"
+    shutil.copytree(ckpt, saved)
     same = run(n_small, device, ckpt)
-    shutil.copy(saved, ckpt)
+    shutil.rmtree(ckpt)
+    shutil.copytree(saved, ckpt)
     other_dev = "cpu" if device.startswith("cuda") else device
     other = run(n_small, other_dev, ckpt)
     resume_ok = (same.info["resumed_from_step"] == other.info["resumed_from_step"] == n_steps // 2

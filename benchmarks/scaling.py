@@ -19,7 +19,14 @@ replica counts. Parts:
 - mask: :func:`alcg.coverage.physical_mask` on 10^5 frames: peak memory in chunks, and the
   (F, P, 3) array the unchunked version built;
 - train: force matching (:func:`alcg.train.train`, one epoch, the default network) on the
-  dense (``auto``) and edge-list pair paths: frames per second and peak memory.
+  dense (``auto``) and edge-list pair paths: frames per second and peak memory;
+- evaluate: the rule ``evaluate``'s work on frames in memory (:func:`alcg.stages.analysis.frame_metrics`
+  and :func:`~alcg.stages.analysis.evaluation_plots`, all but reading the files) on random-walk
+  chains (0.38 nm bonds) of 10^5 CG frames and ~10^5 reference frames (4 runs, 2 starts), with
+  the TICA space fitted as rule ``fit_tica`` fits it (:meth:`alcg.tica.TicaSpace.fit`, measured
+  in its own process too); ``--pair-budget`` sets :data:`alcg.tica.PAIR_BUDGET` (a huge value:
+  one chunk, the memory of the unchunked code). Every frame passes the geometry checks
+  (``min_distance_nm`` 0: the worst case, all frames evaluated).
 
     python benchmarks/scaling.py --out benchmarks/measured/scaling.json
 """
@@ -180,6 +187,62 @@ def part_mask(n_beads: int, n_frames: int) -> dict:
             "unchunked_pair_array_mb": n_frames * pairs * 3 * 8 / 2 ** 20}
 
 
+def _evaluation_inputs(n_beads: int, n_frames: int, n_reference: int):
+    """CG frames (float32, as a trajectory file holds them), their first-half mask, reference
+    runs (float32, as the C-alpha mapping of a run gives them) and the settings."""
+    import numpy as np
+
+    from alcg import settings as S
+
+    kept = _chains(n_frames, n_beads, seed=1).astype(np.float32)
+    first_half = np.arange(n_frames) % 1000 < 500  # 100 replicas of 1000 kept frames
+    refs = np.array_split(_chains(n_reference, n_beads, seed=2).astype(np.float32), 4)
+    ev = S.defaults(S.Evaluate)
+    sel = S.PhysicalChecks(bond_min_nm=0.3, bond_max_nm=0.45, min_distance_nm=0.0)
+    return kept, first_half, refs, ev, sel
+
+
+def part_fit_tica(n_beads: int, n_frames: int, n_reference: int, tica_out: str, pair_budget: int) -> dict:
+    """The fit of rule ``fit_tica`` (lag: ``tica_lag_ps`` at 1 ps per frame), saved to ``tica_out``."""
+    from alcg import tica
+
+    tica.PAIR_BUDGET = pair_budget
+    _, _, refs, ev, _ = _evaluation_inputs(n_beads, n_frames, n_reference)
+    base = _peak_mb()
+    t0 = time.perf_counter()
+    space = tica.TicaSpace.fit(refs, max(1, int(round(ev.tica_lag_ps))), ev.tica_dim, frame_interval_ps=1.0)
+    seconds = time.perf_counter() - t0
+    tica.save(tica_out, space)
+    return {"seconds": seconds, "peak_rss_mb": _peak_mb(), "rss_with_inputs_mb": base,
+            "n_reference_frames": space.n_reference_frames}
+
+
+def part_evaluate(n_beads: int, n_frames: int, n_reference: int, tica_in: str, pair_budget: int) -> dict:
+    """The work of rule ``evaluate`` on frames in memory: metrics and plots."""
+    import tempfile
+
+    import numpy as np
+
+    from alcg import tica
+    from alcg.stages.analysis import evaluation_plots, frame_metrics
+
+    tica.PAIR_BUDGET = pair_budget
+    kept, first_half, refs, ev, sel = _evaluation_inputs(n_beads, n_frames, n_reference)
+    ref_xyz = np.concatenate(refs)
+    labels = np.repeat(["folded", "unfolded"], [len(refs[0]) + len(refs[1]), len(refs[2]) + len(refs[3])])
+    space = tica.load(tica_in)
+    base = _peak_mb()
+    t0 = time.perf_counter()
+    metrics, model_xyz = frame_metrics(kept, first_half, len(kept), ref_xyz, labels, space, ref_xyz[0], ev, sel, 0)
+    t1 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        evaluation_plots(ref_xyz, model_xyz, space, f"{tmp}/fes.png", f"{tmp}/dist.png")
+    return {"seconds_metrics": t1 - t0, "seconds_plots": time.perf_counter() - t1, "peak_rss_mb": _peak_mb(),
+            "rss_with_inputs_mb": base, "n_model_frames": metrics["n_model_frames"],
+            "n_reference_frames": metrics["n_reference_frames"], "tica_w1": metrics["tica_w1"],
+            "unchunked_pair_difference_array_mb": n_frames * n_beads * (n_beads - 1) // 2 * 3 * 4 / 2 ** 20}
+
+
 def _sub(part: str, *args) -> dict:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     code = f"import json, sys; sys.path.insert(0, {str(ROOT / 'benchmarks')!r}); import scaling; " \
@@ -188,6 +251,19 @@ def _sub(part: str, *args) -> dict:
     if res.returncode:
         return {"error": res.stderr.strip().splitlines()[-1] if res.stderr.strip() else f"rc {res.returncode}"}
     return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def _evaluate_row(n_beads: int, n_frames: int, pair_budget: int | None) -> dict:
+    """fit_tica then evaluate, each in its own process, on ``n_frames`` CG and reference frames."""
+    import tempfile
+
+    from alcg.tica import PAIR_BUDGET
+
+    budget = pair_budget or PAIR_BUDGET
+    with tempfile.TemporaryDirectory() as tmp:
+        fit = _sub("fit_tica", n_beads, n_frames, n_frames, f"{tmp}/tica.npz", budget)
+        ev = _sub("evaluate", n_beads, n_frames, n_frames, f"{tmp}/tica.npz", budget) if "error" not in fit else {}
+    return {"n_frames": n_frames, "pair_budget": budget, "fit_tica": fit, "evaluate": ev}
 
 
 def main() -> None:
@@ -199,7 +275,10 @@ def main() -> None:
     ap.add_argument("--mask-frames", type=int, default=100_000)
     ap.add_argument("--train-beads", nargs="*", type=int, default=[10, 35, 80])
     ap.add_argument("--train-frames", type=int, default=512)
-    parts = ["forces", "prune_ratio", "select", "mask", "train"]
+    ap.add_argument("--eval-beads", nargs="*", type=int, default=[10, 35, 80])
+    ap.add_argument("--eval-frames", type=int, default=100_000, help="CG frames; as many reference frames")
+    ap.add_argument("--pair-budget", type=int, default=None, help="alcg.tica.PAIR_BUDGET (default: its own)")
+    parts = ["forces", "prune_ratio", "select", "mask", "evaluate", "train"]
     ap.add_argument("--parts", nargs="*", default=parts, choices=parts)
     ap.add_argument("--force-paths", nargs="*", default=["dense_fast", "pruned_fast", "edges_exact"],
                     choices=["dense_fast", "pruned_fast", "edges_exact"])
@@ -207,7 +286,7 @@ def main() -> None:
     args = ap.parse_args()
     out = {"machine": {"cpu_count": os.cpu_count(), "threads": 1, "load_average_at_start": os.getloadavg(),
                        "note": "shared, loaded 2-core machine: compare ratios within this file"},
-           "forces": {}, "prune_ratio": {}, "select": {}, "mask": {}, "train": {}}
+           "forces": {}, "prune_ratio": {}, "select": {}, "mask": {}, "evaluate": {}, "train": {}}
     r1, r2 = args.replicas
     for n in args.beads if "forces" in args.parts else []:
         row = {}
@@ -230,6 +309,9 @@ def main() -> None:
         print("select", n, out["select"][str(n)], flush=True)
     if "mask" in args.parts:
         out["mask"]["80"] = _sub("mask", 80, args.mask_frames)
+    for n in args.eval_beads if "evaluate" in args.parts else []:
+        out["evaluate"][str(n)] = _evaluate_row(n, args.eval_frames, args.pair_budget)
+        print("evaluate", n, out["evaluate"][str(n)], flush=True)
     for n in args.train_beads if "train" in args.parts else []:
         out["train"][str(n)] = {path: _sub("train", n, args.train_frames, path) for path in ("auto", "edges")}
         print("train", n, out["train"][str(n)], flush=True)

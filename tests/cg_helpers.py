@@ -40,3 +40,19 @@ def langevin(n_steps: int, save_interval: int, temperature_k: float, seed: int, 
     """A Langevin run with the schema's ``cg_sim`` settings, ``sim`` overriding some of them."""
     return LangevinRun.of(settings.defaults(settings.CGSim, **sim), n_steps=n_steps, save_interval=save_interval,
                           temperature_k=temperature_k, seed=seed)
+
+
+def legacy_checkpoint_from(partial, cfg: LangevinRun, shape: tuple[int, ...]) -> None:
+    """Turn the checkpoint folder ``partial`` into the one file ``<partial>.pt`` that earlier
+    versions wrote (every frame so far and the state, a torch pickle) and remove the folder."""
+    import dataclasses
+    import shutil
+
+    from alcg.simulate import _resume, legacy_checkpoint
+
+    gen = torch.Generator()
+    st = _resume(partial, cfg, "cpu", gen, shape)
+    del st["saved"]
+    blob = {**st, "cfg": dataclasses.asdict(cfg), "rng": gen.get_state(), "rng_device": "cpu"}
+    torch.save(blob, legacy_checkpoint(partial))
+    shutil.rmtree(partial)

@@ -130,7 +130,7 @@ def test_checkpoints_append_and_a_resumed_run_is_identical(tmp_path, monkeypatch
     from its chunks (or from an earlier version's one-file checkpoint) keeps the checkpointed
     frames bit for bit and continues from their State (the thermostat's random stream is not
     part of an OpenMM State, so later frames differ from an uninterrupted run's, as before)."""
-    from alcg import allatom_md
+    from alcg import checkpoint
     from alcg.allatom_md import MDSpec, run_md
     from alcg.io import save_npz
     from alcg.settings import ForceField, defaults
@@ -139,12 +139,12 @@ def test_checkpoints_append_and_a_resumed_run_is_identical(tmp_path, monkeypatch
     pdb, xml = _two_atom_system(tmp_path)
     spec = MDSpec(n_steps=400, record_interval=4, checkpoint_every=10, restraint_k=0.0, seed=3)
     written = []
-    real_save = allatom_md.save_npz
+    real_save = checkpoint.save_npz  # chunk files only (alcg.checkpoint writes them)
 
     def counting_save(path, metadata=None, **arrays):
         written.append(len(arrays["potential_energy"]))
         real_save(path, metadata, **arrays)
-    monkeypatch.setattr(allatom_md, "save_npz", counting_save)
+    monkeypatch.setattr(checkpoint, "save_npz", counting_save)
     run_md(pdb, xml, tmp_path / "full.npz", spec, ff, progress=False)
     assert written == [10] * 9  # 100 frames, a checkpoint every 10 but after the last: 90 frames written once
     full = load_run(tmp_path / "full.npz")
@@ -159,11 +159,11 @@ def test_checkpoints_append_and_a_resumed_run_is_identical(tmp_path, monkeypatch
                 raise Killed
         return save
 
-    monkeypatch.setattr(allatom_md, "save_npz", killed_after(4))
+    monkeypatch.setattr(checkpoint, "save_npz", killed_after(4))
     with pytest.raises(Killed):
         run_md(pdb, xml, tmp_path / "resumed.npz", spec, ff, progress=False)
     assert len(list((tmp_path / "resumed.npz.partial").glob("*.npz"))) == 4
-    monkeypatch.setattr(allatom_md, "save_npz", real_save)
+    monkeypatch.setattr(checkpoint, "save_npz", real_save)
     run_md(pdb, xml, tmp_path / "resumed.npz", spec, ff, progress=False)
     assert not (tmp_path / "resumed.npz.partial").exists()
     resumed = load_run(tmp_path / "resumed.npz")
@@ -172,7 +172,7 @@ def test_checkpoints_append_and_a_resumed_run_is_identical(tmp_path, monkeypatch
     np.testing.assert_allclose(resumed.time_ps, full.time_ps)  # 100 frames, none twice, none missing
 
     # an earlier version's checkpoint (every frame so far in <out>.partial.npz) still resumes
-    monkeypatch.setattr(allatom_md, "save_npz", killed_after(3))
+    monkeypatch.setattr(checkpoint, "save_npz", killed_after(3))
     with pytest.raises(Killed):
         run_md(pdb, xml, tmp_path / "legacy.npz", spec, ff, progress=False)
     partial = tmp_path / "legacy.npz.partial"
@@ -181,7 +181,7 @@ def test_checkpoints_append_and_a_resumed_run_is_identical(tmp_path, monkeypatch
     save_npz(tmp_path / "legacy.npz.partial.npz", metadata={"signature": chunks[-1]["metadata"]["signature"]},
              state_xml=chunks[-1]["state_xml"], **merged)
     shutil.rmtree(partial)
-    monkeypatch.setattr(allatom_md, "save_npz", real_save)
+    monkeypatch.setattr(checkpoint, "save_npz", real_save)
     run_md(pdb, xml, tmp_path / "legacy.npz", spec, ff, progress=False)
     assert not (tmp_path / "legacy.npz.partial.npz").exists() and not partial.exists()
     legacy = load_run(tmp_path / "legacy.npz")

@@ -173,14 +173,22 @@ def test_gpu_slots_are_exclusive_and_freed_by_a_finished_job(tmp_path, monkeypat
 
 
 # ------------------------------------------------------------------ device-independent checkpoints
-def _run(ckpt: Path, n_steps: int = 400):
-    cfg = langevin(n_steps=n_steps, save_interval=10, temperature_k=300.0, seed=5)
-    return simulate(energy_force_fn(chain_prior(sigma=0.3)), zigzag(4, 1), np.full(N_BEADS, 50.0), cfg,
+CFG = langevin(n_steps=400, save_interval=10, temperature_k=300.0, seed=5)
+SHAPE = (4, 40, N_BEADS, 3)  # the run's frame array
+
+
+def _run(ckpt: Path):
+    return simulate(energy_force_fn(chain_prior(sigma=0.3)), zigzag(4, 1), np.full(N_BEADS, 50.0), CFG,
                     progress=False, checkpoint=ckpt, checkpoint_every_steps=100)
 
 
+def _last_chunk(ckpt: Path) -> Path:
+    return sorted(ckpt.glob("*.npz"))[-1]
+
+
 def _as_if_written_on_cuda(path: Path, monkeypatch, **changes) -> None:
-    """Rewrite checkpoint ``path`` with every tensor tagged ``cuda:0``, as a GPU run writes it."""
+    """Rewrite an earlier version's one-file checkpoint ``path`` with every tensor tagged
+    ``cuda:0``, as a GPU run wrote it."""
     blob = torch.load(path, weights_only=False)
     blob.update(changes)
     with monkeypatch.context() as m:
@@ -192,21 +200,35 @@ def _as_if_written_on_cuda(path: Path, monkeypatch, **changes) -> None:
 
 
 def test_checkpoint_from_another_map_location_resumes_the_same_trajectory(tmp_path, monkeypatch):
-    ckpt = tmp_path / "run.partial.pt"
+    """Chunks hold numpy arrays, which name no device; an earlier version's one file written on a
+    GPU (torch tensors tagged cuda:0) still resumes on the CPU, on the same noise stream."""
+    from alcg.io import load_npz
+    from alcg.simulate import legacy_checkpoint
+    from cg_helpers import legacy_checkpoint_from
+
+    ckpt = tmp_path / "run.partial"
     whole = _run(ckpt)  # leaves the checkpoint of step 300
-    assert torch.load(ckpt, weights_only=False)["step"] == 300
-    shutil.copy(ckpt, tmp_path / "cpu.pt")
-    _as_if_written_on_cuda(ckpt, monkeypatch)
+    assert load_npz(_last_chunk(ckpt))["metadata"]["step"] == 300
+    shutil.copytree(ckpt, tmp_path / "copy.partial")
     resumed = _run(ckpt)
+    assert resumed.info["resumed_from_step"] == 300
+    np.testing.assert_array_equal(resumed.coords, whole.coords)
+    legacy_checkpoint_from(tmp_path / "copy.partial", CFG, SHAPE)
+    _as_if_written_on_cuda(legacy_checkpoint(tmp_path / "copy.partial"), monkeypatch)
+    resumed = _run(tmp_path / "copy.partial")
     assert resumed.info["resumed_from_step"] == 300
     np.testing.assert_array_equal(resumed.coords, whole.coords)  # the same noise stream
 
 
-def test_checkpoint_of_a_cuda_generator_resumes_on_the_cpu(tmp_path, monkeypatch, caplog):
-    ckpt = tmp_path / "run.partial.pt"
+def test_checkpoint_of_a_cuda_generator_resumes_on_the_cpu(tmp_path, caplog):
+    from alcg.io import load_npz, save_npz
+
+    ckpt = tmp_path / "run.partial"
     whole = _run(ckpt)
-    cuda_state = torch.zeros(16, dtype=torch.uint8)  # a CUDA generator's state: seed and offset
-    _as_if_written_on_cuda(ckpt, monkeypatch, rng=cuda_state, rng_device="cuda")
+    last = load_npz(_last_chunk(ckpt))
+    meta = last.pop("metadata")
+    cuda_state = np.zeros(16, dtype=np.uint8)  # a CUDA generator's state: seed and offset
+    save_npz(_last_chunk(ckpt), metadata={**meta, "rng_device": "cuda"}, **{**last, "rng": cuda_state})
     with caplog.at_level(logging.WARNING, logger="alcg.simulate"):
         resumed = _run(ckpt)
     assert resumed.info["resumed_from_step"] == 300
@@ -218,16 +240,16 @@ def test_checkpoint_of_a_cuda_generator_resumes_on_the_cpu(tmp_path, monkeypatch
 def test_resume_moves_the_state_to_the_device_and_keeps_the_rng_on_the_cpu(tmp_path):
     """The tensors go where the job runs (here the ``meta`` device stands in for a GPU); the RNG
     state stays the CPU byte tensor that ``Generator.set_state`` needs on every device."""
+    from alcg.io import load_npz
     from alcg.simulate import _resume
 
-    ckpt = tmp_path / "run.partial.pt"
+    ckpt = tmp_path / "run.partial"
     _run(ckpt)
-    saved = torch.load(ckpt, weights_only=False)
-    cfg = langevin(n_steps=400, save_interval=10, temperature_k=300.0, seed=5)
+    saved = load_npz(_last_chunk(ckpt))
     gen = torch.Generator()
-    st = _resume(ckpt, cfg, "meta", gen)
+    st = _resume(ckpt, CFG, "meta", gen, SHAPE)
     assert st["x"].device.type == st["v"].device.type == st["active"].device.type == "meta"
-    assert torch.equal(gen.get_state(), saved["rng"]) and st["step"] == 300
+    assert torch.equal(gen.get_state(), torch.from_numpy(saved["rng"])) and st["step"] == 300
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a usable CUDA device")

@@ -162,3 +162,41 @@ def test_fit_tica_stage_sets_the_lag_from_the_reference_frame_interval(tmp_path,
         analysis.fit_tica(["a.npz", "b.npz"], "s.pdb", "s.xml", lag_ps, 2, str(tmp_path / "t.npz"))
         space = tica.load(tmp_path / "t.npz")
         assert space.lag_frames == frames and space.dim == 2 and space.n_reference_frames == 800
+
+
+def test_chunked_tica_gives_the_values_of_the_whole_arrays(monkeypatch):
+    """Pair distances and TICA coordinates are computed in chunks of frames (issue 21: at 80
+    beads and 10^5 frames the whole (F, P, 3) difference array is ~11 GB); every chunking gives
+    the numbers of the unchunked formulas bit for bit, the fit deeptime's whole fit to 1e-9."""
+    from alcg import tica as tica_module
+
+    ref, _ = _slow_process(900, 1)
+    model, _ = _slow_process(700, 2)
+    ref, model = ref.astype(np.float32), model.astype(np.float32)
+    i, j = np.triu_indices(6, k=1)
+    whole = lambda x: np.linalg.norm(x[:, i] - x[:, j], axis=-1)  # noqa: E731  (the unchunked code)
+    space = TicaSpace.fit([ref], 10, 2, frame_interval_ps=1.0)
+    expected = (whole(model).astype(np.float64) - space.mean) @ space.coefficients
+    whole_fit = _DeeptimeRefit([ref], 10, 2).transform(model)
+    budgets = (15, 16, 7 * 15, 10 ** 9)  # one frame per chunk, 1, 7, all frames at once
+    for budget in budgets:
+        monkeypatch.setattr(tica_module, "PAIR_BUDGET", budget)
+        assert len(tica_module.frame_chunks(700, 15)) == -(-700 // max(1, budget // 15))
+        np.testing.assert_array_equal(tica_module.pair_distances(model), whole(model))
+        np.testing.assert_array_equal(tica_module.pair_distances(model, np.float64), whole(model).astype(np.float64))
+        np.testing.assert_array_equal(space.transform(model), expected)
+        # the fit sums its covariances over chunks of frame pairs: deeptime's whole fit to float noise
+        np.testing.assert_allclose(TicaSpace.fit([ref], 10, 2, frame_interval_ps=1.0).transform(model), whole_fit, rtol=0, atol=1e-9)
+    # the TICA metrics (the others do not use the chunked code): to 1e-5 only, as mdtraj.rmsd
+    # (inside compare) changes this process's floating-point results of later numpy calls at
+    # the 1e-6 level (seen without any chunking: two identical compare calls differ)
+    ev = _settings(n_subsamples=2, subsample_size=300)
+    metrics = compare(model, ref, space, ref[0], ev, seed=0)
+    tica_keys = [k for k in metrics if k.startswith("tica")]
+    assert len(tica_keys) >= 5
+    for budget in budgets:
+        monkeypatch.setattr(tica_module, "PAIR_BUDGET", budget)
+        again = compare(model, ref, space, ref[0], ev, seed=0)
+        for key in tica_keys:
+            assert again[key] == pytest.approx(metrics[key], rel=1e-5, abs=1e-7), key
+    assert space.transform(model[:0]).shape == (0, 2)

@@ -113,16 +113,16 @@ def test_killed_simulation_resumes_to_the_same_trajectory(tmp_path):
     import sys
     from pathlib import Path
 
+    from alcg.io import load_npz
+
     tests = str(Path(__file__).parent)
-    ckpt = tmp_path / "sim.partial.pt"
-    ref = tmp_path / "ref.pt"
+    ckpt = tmp_path / "sim.partial"
+    ref = tmp_path / "ref.partial"
     n_steps = "6000"
     subprocess.run([sys.executable, "-c", KILL_SCRIPT, tests, str(ref), "3000"], check=True)
-    kill_after_checkpoint([sys.executable, "-c", KILL_SCRIPT, tests, str(ckpt), n_steps], ckpt,
+    kill_after_checkpoint([sys.executable, "-c", KILL_SCRIPT, tests, str(ckpt), n_steps], ckpt / "0000000000.npz",
                           timeout_s=120, grace_s=0.3)
-    assert ckpt.exists()
-    import torch
-    step = torch.load(ckpt, weights_only=False)["step"]
+    step = load_npz(sorted(ckpt.glob("*.npz"))[-1])["metadata"]["step"]
     assert 0 < step < int(n_steps)
     subprocess.run([sys.executable, "-c", KILL_SCRIPT, tests, str(ckpt), n_steps], check=True, timeout=600)
     resumed = np.load(str(ckpt) + ".coords.npy")
@@ -130,6 +130,98 @@ def test_killed_simulation_resumes_to_the_same_trajectory(tmp_path):
     # the resumed run continues the same trajectory: its first frames equal an uninterrupted run's
     first = np.load(str(ref) + ".coords.npy")
     np.testing.assert_allclose(resumed[:, :300], first, atol=1e-4)
+
+
+class Killed(Exception):
+    pass
+
+
+def _exploding_run():
+    """Replicas of which one explodes mid-run and one at once (as in the test above)."""
+    base = energy_force_fn(chain_prior(sigma=0.3))
+
+    def pulled(x):
+        e, f = base(x)
+        f[x[:, 0, 0] > 50.0, 0, 0] -= 9000.0
+        return e, f
+
+    x0 = zigzag(6)
+    x0[2, :, 0] += 100.0
+    x0[4, 5] = x0[4, 2] + 0.01
+    cfg = langevin(n_steps=400, save_interval=5, temperature_k=300.0, seed=2, dt_ps=0.002, max_bond_nm=0.6,
+                   max_force_kj_mol_nm=1e5)
+    return pulled, x0, cfg
+
+
+def test_checkpoints_append_and_a_resumed_run_is_identical(tmp_path, monkeypatch):
+    """Issue 21: each checkpoint appends one chunk holding only the frames saved since the
+    previous one (I/O linear in the run length); a run stopped after a checkpoint resumes
+    from the chunks to the uninterrupted run's output bit for bit (state, replica status and
+    noise stream restored), and so does one from an earlier version's one-file checkpoint."""
+    from alcg import checkpoint
+    from alcg.simulate import legacy_checkpoint, remove_checkpoint
+    from cg_helpers import legacy_checkpoint_from
+
+    force_fn, x0, cfg = _exploding_run()
+    masses = np.full(N_BEADS, 50.0)
+    plain = simulate(force_fn, x0, masses, cfg, progress=False)
+    written, real_save = [], checkpoint.save_npz
+
+    def counting_save(path, metadata=None, **arrays):
+        written.append(arrays["coords"].shape[1])
+        real_save(path, metadata, **arrays)
+    monkeypatch.setattr(checkpoint, "save_npz", counting_save)
+    whole = simulate(force_fn, x0, masses, cfg, progress=False, checkpoint=tmp_path / "whole.partial",
+                     checkpoint_every_steps=50)
+    assert written == [10] * 7  # 80 frames, a checkpoint every 10 but after the last: 70 frames written once
+    sizes = [f.stat().st_size for f in sorted((tmp_path / "whole.partial").glob("*.npz"))]
+    assert len(sizes) == 7 and max(sizes) - min(sizes) < 200  # every chunk the same size: no growth
+    _assert_same(whole, plain)
+    assert whole.status == ["ok", "ok", "exploded", "ok", "exploded", "ok"]
+
+    def killed_after(n_chunks):
+        def save(path, metadata=None, **arrays):
+            real_save(path, metadata, **arrays)
+            if len(list(path.parent.glob("*.npz"))) == n_chunks:
+                raise Killed
+        return save
+
+    for name, n_chunks in (("resumed", 5), ("legacy", 3)):
+        partial = tmp_path / f"{name}.partial"
+        monkeypatch.setattr(checkpoint, "save_npz", killed_after(n_chunks))
+        with pytest.raises(Killed):
+            simulate(force_fn, x0, masses, cfg, progress=False, checkpoint=partial, checkpoint_every_steps=50)
+        assert len(list(partial.glob("*.npz"))) == n_chunks
+        if name == "legacy":
+            legacy_checkpoint_from(partial, cfg, plain.coords.shape)
+            assert legacy_checkpoint(partial).exists() and not partial.exists()
+        monkeypatch.setattr(checkpoint, "save_npz", real_save)
+        resumed = simulate(force_fn, x0, masses, cfg, progress=False, checkpoint=partial,
+                           checkpoint_every_steps=50)
+        assert resumed.info["resumed_from_step"] == 50 * n_chunks
+        _assert_same(resumed, plain)
+        remove_checkpoint(partial)
+        assert not partial.exists() and not legacy_checkpoint(partial).exists()
+
+
+def test_a_checkpoint_of_another_run_is_not_resumed(tmp_path):
+    force_fn, x0, cfg = _exploding_run()
+    masses = np.full(N_BEADS, 50.0)
+    partial = tmp_path / "run.partial"
+    simulate(force_fn, x0, masses, cfg, progress=False, checkpoint=partial, checkpoint_every_steps=50)
+    other = langevin(n_steps=400, save_interval=5, temperature_k=300.0, seed=3, dt_ps=0.002, max_bond_nm=0.6,
+                     max_force_kj_mol_nm=1e5)
+    res = simulate(force_fn, x0, masses, other, progress=False, checkpoint=partial, checkpoint_every_steps=1000)
+    assert res.info["resumed_from_step"] == 0 and not partial.exists()
+    _assert_same(res, simulate(force_fn, x0, masses, other, progress=False))
+
+
+def _assert_same(a, b) -> None:
+    np.testing.assert_array_equal(a.coords, b.coords)
+    np.testing.assert_array_equal(a.n_frames, b.n_frames)
+    np.testing.assert_array_equal(a.stopped_at_step, b.stopped_at_step)
+    assert a.status == b.status and a.reason == b.reason
+    assert a.mean_kinetic_temperature_k == b.mean_kinetic_temperature_k
 
 
 SMALL_NET = dict(cutoff_nm=3.0, n_rbf=16, hidden=32, n_filters=32, n_interactions=2)

@@ -2,7 +2,8 @@
 
 Every fine-grained run goes through here: reference and initial MD and each oracle query.
 One run writes one ``.npz`` file (see :func:`run_md`). Long runs checkpoint every
-``checkpoint_every`` records by appending one chunk file to the folder ``<output>.partial/``:
+``checkpoint_every`` records by appending one chunk file to the folder ``<output>.partial/``
+(:mod:`alcg.checkpoint`):
 the frames recorded since the previous checkpoint plus the serialized OpenMM State at its end
 (issue 21: a checkpoint writes only its new frames, so checkpointing costs O(n) I/O over a
 run of n frames, where rewriting every frame at each checkpoint cost O(n^2)). A killed job
@@ -16,7 +17,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,8 +28,7 @@ from tqdm import tqdm
 
 from alcg import system as omm
 from alcg.errors import SimulationError
-from alcg import aarun
-from alcg.io import load_npz, save_npz
+from alcg import aarun, checkpoint
 from alcg.settings import ForceField
 from alcg.structure import WATER_IONS, pdb_text
 
@@ -98,7 +97,7 @@ def run_md(pdb_path: str | Path, xml_path: str | Path, out_path: str | Path, spe
     Returns the metadata dict.
     """
     out_path = Path(out_path)
-    partial = _partial(out_path)
+    partial = checkpoint.folder(out_path)
     pdb = app.PDBFile(str(pdb_path))
     system = omm.deserialize(Path(xml_path).read_text())
     start_nm = np.asarray(pdb.getPositions(asNumpy=True).value_in_unit(unit.nanometer))
@@ -162,19 +161,13 @@ def _start(sim: app.Simulation, pdb: app.PDBFile, spec: MDSpec, ff: ForceField):
     return [], [], [], []
 
 
-def _partial(out_path: Path) -> Path:
-    """The checkpoint folder of the run writing ``out_path``."""
-    return out_path.with_name(out_path.name + ".partial")
-
-
 def _legacy_partial(partial: Path) -> Path:
     """The one-file checkpoint of earlier versions (``<output>.partial.npz``)."""
-    return partial.with_name(partial.name + ".npz")
+    return checkpoint.legacy_file(partial, ".npz")
 
 
 def _remove_checkpoint(partial: Path) -> None:
-    shutil.rmtree(partial, ignore_errors=True)
-    _legacy_partial(partial).unlink(missing_ok=True)
+    checkpoint.remove(partial, _legacy_partial(partial))
 
 
 def _checkpoint(partial: Path, signature: str, sim: app.Simulation, frames, start: int) -> None:
@@ -182,38 +175,21 @@ def _checkpoint(partial: Path, signature: str, sim: app.Simulation, frames, star
     pos, frc, ene, tps = frames
     state = sim.context.getState(getPositions=True, getVelocities=True, getParameters=True,
                                  enforcePeriodicBox=False)
-    partial.mkdir(parents=True, exist_ok=True)
-    save_npz(partial / f"{start:010d}.npz", metadata={"signature": signature, "start": start},
-             positions=np.stack(pos[start:]), forces=np.stack(frc[start:]),
-             potential_energy=np.asarray(ene[start:]), time_ps=np.asarray(tps[start:]),
-             state_xml=np.array(mm.XmlSerializer.serialize(state)))
-
-
-def _chunks(partial: Path) -> list[Path]:
-    """Checkpoint files in order: an earlier version's one file (frames from 0), then the chunks."""
-    legacy = _legacy_partial(partial)
-    return ([legacy] if legacy.exists() else []) + (sorted(partial.glob("*.npz")) if partial.is_dir() else [])
+    checkpoint.write(partial, signature, start, positions=np.stack(pos[start:]), forces=np.stack(frc[start:]),
+                     potential_energy=np.asarray(ene[start:]), time_ps=np.asarray(tps[start:]),
+                     state_xml=np.array(mm.XmlSerializer.serialize(state)))
 
 
 def _resume(partial: Path, signature: str, sim: app.Simulation):
-    """The frames of the consecutive checkpoint chunks from frame 0 on, with ``sim`` set to the
-    State at the end of the last one; None when there is no usable checkpoint."""
-    frames: tuple[list, list, list, list] = ([], [], [], [])
-    state_xml = None
-    for chunk in _chunks(partial):
-        data = load_npz(chunk)
-        meta = data["metadata"]
-        if meta.get("signature") != signature:
-            log.warning("removing checkpoint %s: it belongs to a different run", chunk)
-            _remove_checkpoint(partial)
-            return None
-        if meta.get("start", 0) != len(frames[2]):
-            break  # not the next frames: resume after the consecutive ones
-        for kept, key in zip(frames, ("positions", "forces", "potential_energy", "time_ps")):
-            kept.extend(data[key])
-        state_xml = str(data["state_xml"])
-    if state_xml is None:
+    """The frames of the consecutive checkpoint chunks from frame 0 on (an earlier version's
+    one file first), with ``sim`` set to the State at the end of the last one; None when there
+    is no usable checkpoint."""
+    found = checkpoint.read(partial, signature, lambda chunk: len(chunk["potential_energy"]),
+                            legacy=_legacy_partial(partial))
+    if not found:
         return None
-    sim.context.setState(mm.XmlSerializer.deserialize(state_xml))
+    frames = [[row for chunk in found for row in chunk[key]]
+              for key in ("positions", "forces", "potential_energy", "time_ps")]
+    sim.context.setState(mm.XmlSerializer.deserialize(str(found[-1]["state_xml"])))
     log.info("resuming %s from frame %d", partial.name, len(frames[2]))
-    return [list(f) for f in frames]
+    return frames

@@ -15,7 +15,7 @@ for a reference or oracle run of the prepared system:
 3. with ``forces=True`` every frame's force-field forces (kJ/mol/nm) and potential energy
    (kJ/mol) are recomputed with OpenMM by a single-point evaluation on the system XML;
    every ``checkpoint_every`` frames the new frames' results are written as one chunk file
-   into the folder ``<out>.partial/`` (append-only, so checkpointing a long trajectory
+   into the folder ``<out>.partial/`` (:mod:`alcg.checkpoint`; append-only, so checkpointing a long trajectory
    costs O(n) I/O) and a re-run resumes after the last complete chunk. With
    ``forces=False`` (a reference only needs positions) the run holds positions only and
    the energies are NaN.
@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import shutil
 import struct
 from pathlib import Path
 
@@ -42,10 +41,9 @@ import openmm as mm
 import openmm.app as app
 import openmm.unit as unit
 
-from alcg import aarun
+from alcg import aarun, checkpoint
 from alcg import system as omm
 from alcg.errors import DataError
-from alcg.io import load_npz, save_npz
 from alcg.settings import ForceField
 from alcg.structure import ONE_LETTER, WATER_IONS, pdb_text
 
@@ -141,7 +139,7 @@ def import_trajectory(trajectory: str | Path, topology: str | Path | None, syste
         first[indices] = positions[0]
     aarun.save_run(out, positions, frc, energy, time_ps, indices,
                    pdb_text(pdb.topology, first, indices), meta)
-    shutil.rmtree(_partial(out), ignore_errors=True)
+    checkpoint.remove(checkpoint.folder(out))
     log.info("imported %s: %d frames (stride %d), forces %s", trajectory, len(positions), stride,
              "recomputed" if forces else "not stored")
     return meta
@@ -369,11 +367,6 @@ def _metadata(trajectory, topology, system_pdb, stride: int, traj, interval_ps: 
 
 
 # --------------------------------------------------------------------------- forces
-def _partial(out: Path) -> Path:
-    """The checkpoint folder of the import writing ``out``."""
-    return out.with_name(out.name + ".partial")
-
-
 def _signature(positions: np.ndarray, system: mm.System) -> str:
     """Hash of the frames and the System: a checkpoint only resumes the same import."""
     digest = hashlib.sha256(np.ascontiguousarray(positions).tobytes())
@@ -400,38 +393,31 @@ def single_point(context: mm.Context, positions_nm: np.ndarray) -> tuple[float, 
 
 
 def _resume(partial: Path, signature: str, n_frames: int) -> tuple[list, list]:
-    """Energies and forces of the consecutive chunks in ``partial`` from frame 0 on."""
+    """Energies and forces of the consecutive chunks in ``partial`` from frame 0 on (at most
+    ``n_frames``)."""
     energies: list = []
     forces: list = []
-    if not partial.is_dir():
-        return energies, forces
-    for chunk in sorted(partial.glob("*.npz")):
-        data = load_npz(chunk)
-        meta = data["metadata"]
-        if meta.get("signature") != signature:
-            log.warning("removing checkpoint %s: it belongs to a different import", partial)
-            shutil.rmtree(partial, ignore_errors=True)
-            return [], []
-        if meta.get("start") != len(energies) or len(energies) + len(data["potential_energy"]) > n_frames:
+    for chunk in checkpoint.read(partial, signature, lambda c: len(c["potential_energy"])) or []:
+        if len(energies) + len(chunk["potential_energy"]) > n_frames:
             break
-        energies += list(data["potential_energy"])
-        forces += list(data["forces"])
-    log.info("resuming %s from frame %d", partial.name, len(energies))
+        energies += list(chunk["potential_energy"])
+        forces += list(chunk["forces"])
+    if energies:
+        log.info("resuming %s from frame %d", partial.name, len(energies))
     return energies, forces
 
 
 def _checkpoint(partial: Path, signature: str, start: int, energies: list, forces: list) -> None:
     """Write frames ``start`` .. the last of ``energies`` as one chunk file."""
-    partial.mkdir(parents=True, exist_ok=True)
-    save_npz(partial / f"{start:010d}.npz", metadata={"signature": signature, "start": start},
-             potential_energy=np.asarray(energies[start:]), forces=np.stack(forces[start:]))
+    checkpoint.write(partial, signature, start, potential_energy=np.asarray(energies[start:]),
+                     forces=np.stack(forces[start:]))
 
 
 def _recompute(positions: np.ndarray, pdb: app.PDBFile, system: mm.System, indices: np.ndarray,
                ff: ForceField, threads: int | None, out: Path, checkpoint_every: int,
                source: str) -> tuple[np.ndarray, np.ndarray, str]:
     """Single-point energies (n,) and forces (n, n_atoms, 3) of every frame, resumable."""
-    partial, signature = _partial(out), _signature(positions, system)
+    partial, signature = checkpoint.folder(out), _signature(positions, system)
     energies, forces = _resume(partial, signature, len(positions))
     saved = len(energies)
     context = make_context(system, ff, threads)

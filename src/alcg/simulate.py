@@ -8,6 +8,8 @@ and the others go on.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -17,8 +19,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from alcg import geometry
-from alcg.io import atomic_path
+from alcg import checkpoint, geometry
 from alcg.priors import KB_KJ_MOL_K
 from alcg.settings import CGSim
 
@@ -107,8 +108,12 @@ def simulate(force_fn, x0: np.ndarray, masses_amu: np.ndarray, cfg: LangevinRun,
     force_fn : callable mapping x (B, N, 3) nm to (energy (B,) kJ/mol, forces (B, N, 3) kJ/mol/nm)
     masses_amu : (N,) bead masses
     cfg : the run (:meth:`LangevinRun.of`)
-    checkpoint : file for the integrator state (positions, velocities, saved frames, RNG);
-        written every ``checkpoint_every_steps`` steps, resumed from when it exists
+    checkpoint : checkpoint folder (:mod:`alcg.checkpoint`): every ``checkpoint_every_steps``
+        steps one chunk file is appended with the frames saved since the previous one and the
+        integrator state (positions, velocities, replica status, RNG), so checkpoints write
+        each frame once; a run resumes from it (or from the one file ``<checkpoint>.pt`` that
+        earlier versions wrote), continuing the same noise stream. Remove it with
+        :func:`remove_checkpoint` once the output is written.
     """
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
     dtype = torch.float32
@@ -119,11 +124,13 @@ def simulate(force_fn, x0: np.ndarray, masses_amu: np.ndarray, cfg: LangevinRun,
     c1 = float(np.exp(-cfg.friction_per_ps * cfg.dt_ps))
     c2 = float(np.sqrt(1 - c1 ** 2))
     dt = cfg.dt_ps
-    st = _resume(checkpoint, cfg, device, gen) if checkpoint else None
+    shape = (n_rep, cfg.n_steps // cfg.save_interval, n_beads, 3)
+    partial = Path(checkpoint) if checkpoint else None
+    st = _resume(partial, cfg, device, gen, shape) if partial else None
     if st is None:
         x = torch.as_tensor(x0, dtype=dtype, device=device).clone()
         st = {"x": x, "v": torch.randn(x.shape, generator=gen, device=device, dtype=dtype) * sigma_v,
-              "coords": np.full((n_rep, cfg.n_steps // cfg.save_interval, n_beads, 3), np.nan, np.float32),
+              "coords": np.full(shape, np.nan, np.float32), "saved": 0,
               "n_frames": np.zeros(n_rep, dtype=np.int64), "status": ["ok"] * n_rep, "reason": [""] * n_rep,
               "stopped": np.full(n_rep, -1, dtype=np.int64), "active": torch.arange(n_rep, device=device),
               "step": 0, "ke_sum": 0.0, "ke_count": 0}
@@ -156,9 +163,9 @@ def simulate(force_fn, x0: np.ndarray, masses_amu: np.ndarray, cfg: LangevinRun,
             idx = st["active"].cpu().numpy()
             st["coords"][idx, s] = x.detach().cpu().numpy()
             st["n_frames"][idx] = s + 1
-        if checkpoint and checkpoint_every_steps and step % checkpoint_every_steps == 0 and step < cfg.n_steps:
+        if partial and checkpoint_every_steps and step % checkpoint_every_steps == 0 and step < cfg.n_steps:
             st.update(x=x, v=v, step=step)
-            _save_checkpoint(checkpoint, st, cfg, gen)
+            _save_checkpoint(partial, _signature(cfg, shape), st, cfg, gen)
     elapsed = time.perf_counter() - t0
     steps_per_s = max(cfg.n_steps - first + 1, 0) / max(elapsed, 1e-9)
     log.info("CG simulation: %d replicas, %d steps in %.1f s (%.1f steps/s, %.0f replica-steps/s)",
@@ -181,41 +188,103 @@ def _stop(st: dict, bad: torch.Tensor, why: list[str], step: int) -> torch.Tenso
     return keep
 
 
-def _save_checkpoint(path: str | Path, st: dict, cfg: LangevinRun, gen: torch.Generator) -> None:
-    blob = {**st, "cfg": dataclasses.asdict(cfg), "rng": gen.get_state(), "rng_device": gen.device.type}
-    with atomic_path(path) as tmp:
-        torch.save(blob, tmp)
+def _signature(cfg: LangevinRun, shape: tuple[int, ...]) -> str:
+    """Hash of the run and of its frame array's shape: a checkpoint only resumes the same run."""
+    blob = json.dumps([dataclasses.asdict(cfg), list(shape)], sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def _resume(path: str | Path, cfg: LangevinRun, device: str, gen: torch.Generator) -> dict | None:
-    """The state of checkpoint ``path`` on ``device``, whichever device wrote it (None: no
-    checkpoint, or one of other settings).
+def legacy_checkpoint(partial: Path) -> Path:
+    """The one-file checkpoint earlier versions wrote instead of folder ``partial`` (``<partial>.pt``)."""
+    return checkpoint.legacy_file(partial, ".pt")
 
-    Everything is read onto the CPU, then the tensors move to ``device``: the RNG state stays
-    a CPU byte tensor, which is what ``Generator.set_state`` takes on every device. A state
-    written by a generator of another device type (CUDA vs CPU) cannot be set: the noise
-    then restarts from a seed derived from ``cfg.seed`` and the step, so the resumed run is a
-    valid but different continuation (logged).
+
+def remove_checkpoint(partial: str | Path) -> None:
+    """Remove the checkpoint folder ``partial`` of a finished run and an earlier version's file."""
+    checkpoint.remove(Path(partial), legacy_checkpoint(Path(partial)))
+
+
+def _save_checkpoint(partial: Path, signature: str, st: dict, cfg: LangevinRun, gen: torch.Generator) -> None:
+    """Append the frames saved since the last checkpoint and the integrator state as one chunk."""
+    upto = st["step"] // cfg.save_interval
+    meta = {key: st[key] for key in ("step", "ke_sum", "ke_count", "status", "reason")}
+    checkpoint.write(partial, signature, st["saved"], {**meta, "rng_device": gen.device.type},
+                     coords=st["coords"][:, st["saved"]:upto], x=st["x"].detach().cpu().numpy(),
+                     v=st["v"].detach().cpu().numpy(), active=st["active"].cpu().numpy(),
+                     n_frames=st["n_frames"], stopped=st["stopped"], rng=gen.get_state().numpy())
+    st["saved"] = upto
+
+
+def _resume(partial: str | Path, cfg: LangevinRun, device: str, gen: torch.Generator,
+            shape: tuple[int, ...]) -> dict | None:
+    """The state of checkpoint folder ``partial`` on ``device``, whichever device wrote it (None:
+    no checkpoint, or one of another run); ``shape`` is that of the run's frame array
+    (replicas, frames, beads, 3).
+
+    The frames come from the consecutive chunks, the state from the last one; an earlier
+    version's one file (:func:`legacy_checkpoint`) comes first when it exists. The tensors are
+    read onto the CPU, then moved to ``device``: the RNG state stays a CPU byte tensor, which
+    is what ``Generator.set_state`` takes on every device. A state written by a generator of
+    another device type (CUDA vs CPU) cannot be set: the noise then restarts from a seed
+    derived from ``cfg.seed`` and the step, so the resumed run is a valid but different
+    continuation (logged).
     """
-    path = Path(path)
-    if not path.exists():
+    partial = Path(partial)
+    st, rng = _resume_legacy(legacy_checkpoint(partial), cfg)
+    found = checkpoint.read(partial, _signature(cfg, shape), lambda chunk: chunk["coords"].shape[1],
+                            start=st["saved"] if st else 0) or []
+    if found:
+        coords = st["coords"] if st else np.full(shape, np.nan, np.float32)
+        for chunk in found:
+            start = chunk["metadata"]["start"]
+            coords[:, start:start + chunk["coords"].shape[1]] = chunk["coords"]
+        st, rng = _chunk_state(found[-1], coords)
+    if st is None:
         return None
+    _restore_rng(gen, rng, cfg, st["step"], partial)
+    for key in ("x", "v", "active"):
+        st[key] = st[key].to(device)
+    log.info("resuming CG simulation from step %d", st["step"])
+    return st
+
+
+def _chunk_state(chunk: dict, coords: np.ndarray) -> tuple[dict, tuple[torch.Tensor, str]]:
+    """The state (on the CPU) at the end of checkpoint chunk ``chunk``, and its RNG state and device."""
+    meta = chunk["metadata"]
+    st = {key: meta[key] for key in ("step", "ke_sum", "ke_count", "status", "reason")}
+    st.update({key: torch.from_numpy(chunk[key]) for key in ("x", "v", "active")},
+              coords=coords, n_frames=chunk["n_frames"], stopped=chunk["stopped"],
+              saved=meta["start"] + chunk["coords"].shape[1])
+    return st, (torch.from_numpy(chunk["rng"]), meta["rng_device"])
+
+
+def _resume_legacy(path: Path, cfg: LangevinRun) -> tuple[dict | None, tuple[torch.Tensor, str] | None]:
+    """The state (on the CPU) of an earlier version's one-file checkpoint ``path`` (every frame
+    so far and the state, a torch pickle), and its RNG state and device; (None, None) when
+    there is none or it belongs to different settings."""
+    if not path.exists():
+        return None, None
     blob = torch.load(path, map_location="cpu", weights_only=False)
     if blob.pop("cfg") != dataclasses.asdict(cfg):
         log.warning("ignoring CG checkpoint %s: it belongs to different settings", path)
-        return None
+        return None, None
     rng = blob.pop("rng")
     rng_device = blob.pop("rng_device", "cpu" if rng.numel() > 16 else "cuda")  # older files: by size
+    blob["saved"] = blob["step"] // cfg.save_interval
+    return blob, (rng, rng_device)
+
+
+def _restore_rng(gen: torch.Generator, rng: tuple[torch.Tensor, str], cfg: LangevinRun, step: int,
+                 where: Path) -> None:
+    """Set ``gen`` to the saved state ``rng`` (state, device type), or, when it was written by
+    a generator of another device type, to a seed derived from ``cfg.seed`` and ``step``."""
+    state, rng_device = rng
     if rng_device == gen.device.type:
-        gen.set_state(rng)
-    else:
-        gen.manual_seed((cfg.seed * 1_000_003 + blob["step"]) % (2**63 - 1))
-        log.warning("CG checkpoint %s was written on %s and resumes on %s: the noise continues from a "
-                    "new seed, not the saved stream", path, rng_device, gen.device.type)
-    for key in ("x", "v", "active"):
-        blob[key] = blob[key].to(device)
-    log.info("resuming CG simulation from step %d", blob["step"])
-    return blob
+        gen.set_state(state)
+        return
+    gen.manual_seed((cfg.seed * 1_000_003 + step) % (2**63 - 1))
+    log.warning("CG checkpoint %s was written on %s and resumes on %s: the noise continues from a "
+                "new seed, not the saved stream", where, rng_device, gen.device.type)
 
 
 def model_force_fn(model, compile: bool, fast: bool = True):

@@ -21,10 +21,37 @@ import numpy as np
 from alcg.io import load_npz, save_npz
 
 
-def pair_distances(xyz: np.ndarray) -> np.ndarray:
-    """All C-alpha pair distances (F, N(N-1)/2) in nm of frames ``xyz`` (F, N, 3) nm."""
+#: bead pairs x frames handled at once by :func:`pair_distances` and :meth:`TicaSpace.transform`:
+#: bounds their (frames, pairs, 3) temporaries (~50 MB each in float32) whatever the run length
+PAIR_BUDGET = 1 << 22
+
+
+def frame_chunks(n_frames: int, n_pairs: int) -> list[slice]:
+    """Consecutive slices of ``n_frames`` frames, each of at most :data:`PAIR_BUDGET` pair rows."""
+    step = max(1, PAIR_BUDGET // max(n_pairs, 1))
+    return [slice(lo, min(lo + step, n_frames)) for lo in range(0, n_frames, step)]
+
+
+def pair_distances(xyz: np.ndarray, dtype: np.dtype | type | None = None) -> np.ndarray:
+    """All C-alpha pair distances (F, N(N-1)/2) in nm of frames ``xyz`` (F, N, 3) nm.
+
+    Computed in chunks of frames (:func:`frame_chunks`), each as the whole array would be, so
+    the values do not depend on the chunking; ``dtype`` is the output's (default: that of
+    ``xyz``), each chunk cast on assignment.
+    """
     i, j = np.triu_indices(xyz.shape[1], k=1)
-    return np.linalg.norm(xyz[:, i] - xyz[:, j], axis=-1)
+    out = np.empty((len(xyz), len(i)), dtype or xyz.dtype)
+    for rows in frame_chunks(len(xyz), len(i)):
+        out[rows] = np.linalg.norm(xyz[rows, i] - xyz[rows, j], axis=-1)
+    return out
+
+
+def lagged_chunks(traj: np.ndarray, lag_frames: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The frame pairs (t, t + lag) of ``traj`` (T, N, 3) as (frames at t, frames at t + lag)
+    views, in chunks of :func:`frame_chunks` size."""
+    n_pairs = traj.shape[1] * (traj.shape[1] - 1) // 2
+    return [(traj[rows], traj[rows.start + lag_frames:rows.stop + lag_frames])
+            for rows in frame_chunks(len(traj) - lag_frames, n_pairs)]
 
 
 @dataclass(frozen=True)
@@ -57,6 +84,11 @@ class TicaSpace:
         """Fit on reference C-alpha trajectories, each (T_i, N, 3) nm, at a lag of ``lag_frames``
         frames, keeping ``dim`` components (``evaluate.tica_dim``; fewer if the data have fewer).
 
+        The time-lagged covariances are accumulated over chunks of frame pairs (deeptime's
+        ``partial_fit``, :func:`lagged_chunks`), so memory does not grow with the frames times
+        the pairs (issue 21: deeptime's ``fit`` on the whole features of 10^5 frames at 80 beads
+        needed over 10 GB); the result equals a whole fit to float noise (a test checks).
+
         Raises
         ------
         ValueError
@@ -64,20 +96,27 @@ class TicaSpace:
         """
         from deeptime.decomposition import TICA
 
-        feats = [pair_distances(t).astype(np.float64) for t in reference_trajs if len(t) > lag_frames]
-        if not feats:
+        used = [t for t in reference_trajs if len(t) > lag_frames]
+        if not used:
             raise ValueError(f"no reference trajectory is longer than the TICA lag ({lag_frames} frames)")
-        model = TICA(lagtime=lag_frames, dim=dim).fit(feats).fetch_model()
+        estimator = TICA(lagtime=lag_frames, dim=dim)
+        for traj in used:
+            for now, later in lagged_chunks(traj, lag_frames):
+                estimator.partial_fit((pair_distances(now, np.float64), pair_distances(later, np.float64)))
+        model = estimator.fetch_model()
         k = min(int(model.output_dimension), dim)
-        mean = model.cov.mean_0 if model.cov.data_mean_removed else np.zeros(feats[0].shape[1])
+        n_pairs = used[0].shape[1] * (used[0].shape[1] - 1) // 2
+        mean = model.cov.mean_0 if model.cov.data_mean_removed else np.zeros(n_pairs)
         return cls(np.asarray(mean, np.float64), np.asarray(model.instantaneous_coefficients[:, :k], np.float64),
-                   int(lag_frames), float(frame_interval_ps), int(sum(len(f) for f in feats)))
+                   int(lag_frames), float(frame_interval_ps), int(sum(len(t) for t in used)))
 
     def transform(self, xyz: np.ndarray) -> np.ndarray:
-        """TICA coordinates (F, dim) of C-alpha frames ``xyz`` (F, N, 3) nm."""
-        if len(xyz) == 0:
-            return np.zeros((0, self.dim))
-        return (pair_distances(xyz).astype(np.float64) - self.mean) @ self.coefficients
+        """TICA coordinates (F, dim) of C-alpha frames ``xyz`` (F, N, 3) nm, projected in chunks
+        of frames (:func:`frame_chunks`): memory does not grow with the pairs times the frames."""
+        out = np.zeros((len(xyz), self.dim))
+        for rows in frame_chunks(len(xyz), len(self.mean)):
+            out[rows] = (pair_distances(xyz[rows], np.float64) - self.mean) @ self.coefficients
+        return out
 
 
 def save(path: str | Path, space: TicaSpace) -> None:

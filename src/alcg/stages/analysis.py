@@ -116,10 +116,8 @@ def evaluate(reference_runs: list[str], reference_starts: list[str], system_pdb:
     """
     import mdtraj as md
 
-    from alcg import cgtraj, plots
-    from alcg.coverage import physical_mask
+    from alcg import cgtraj
     from alcg import tica as tica_file
-    from alcg.evaluate import compare, w1_emd
 
     refs = reference_trajs(reference_runs, system_pdb, system_xml)
     ref_xyz = np.concatenate(refs)
@@ -129,37 +127,67 @@ def evaluate(reference_runs: list[str], reference_starts: list[str], system_pdb:
     folded_ca = folded.xyz[0][folded.topology.select("name CA")]
     sim = cgtraj.load(traj, status)
     kept, first_half = sim.kept_frames()
-    valid = physical_mask(kept, sel.bond_min_nm, sel.bond_max_nm, sel.min_distance_nm) \
-        if len(kept) else np.zeros(0, bool)
-    groups = {s: labels == s for s in dict.fromkeys(reference_starts)}
-    metrics = compare(kept[valid], ref_xyz, tica, folded_ca, ev, seed, groups)
-    valid_fraction = float(valid.sum()) / max(sim.expected_kept_frames(), len(valid), 1)
-    a, b = kept[valid & first_half], kept[valid & ~first_half]
-    metrics.update(
-        tica_lag_frames=tica.lag_frames, burn_in_frames=sim.run.burn_in_frames, n_kept_frames=int(len(kept)),
-        valid_fraction=valid_fraction, low_valid_fraction=valid_fraction < ev.min_valid_fraction,
-        exploded_fraction=sim.exploded_fraction,
-        tica_w1_halves=w1_emd(tica.transform(a), tica.transform(b), n_subsamples=1,
-                              subsample_size=ev.subsample_size, seed=seed)[0]
-        if len(a) > 1 and len(b) > 1 else None)
-    if native and len(kept[valid]):
+    metrics, model_xyz = frame_metrics(kept, first_half, sim.expected_kept_frames(), ref_xyz, labels, tica,
+                                       folded_ca, ev, sel, seed)
+    metrics.update(burn_in_frames=sim.run.burn_in_frames, exploded_fraction=sim.exploded_fraction)
+    if native and len(model_xyz):
         from alcg import gomodel
         from alcg.evaluate import internal_coordinates, order_parameter_metrics
 
         nat = gomodel.load_native(native)
         rg = lambda x: internal_coordinates(x)["rg"][:, 0]  # noqa: E731
-        metrics.update(order_parameter_metrics(gomodel.ca_fraction_native_contacts(kept[valid], nat),
+        metrics.update(order_parameter_metrics(gomodel.ca_fraction_native_contacts(model_xyz, nat),
                                                gomodel.ca_fraction_native_contacts(ref_xyz, nat),
-                                               rg(kept[valid]), rg(ref_xyz), ev.divergence_bins))
+                                               rg(model_xyz), rg(ref_xyz), ev.divergence_bins))
     if model_path and heldout_path:
         from alcg import heldout
         from alcg.model import load_model
 
         metrics.update(heldout.force_errors(load_model(model_path, "cpu"), heldout.load(heldout_path)))
     write_json(out, metrics)
-    plots.tica_fes(tica.transform(ref_xyz), tica.transform(kept[valid]), fes_plot)
-    plots.distributions(ref_xyz, kept[valid], dist_plot)
+    evaluation_plots(ref_xyz, model_xyz, tica, fes_plot, dist_plot)
     log.info("evaluation: %s", metrics)
+
+
+def frame_metrics(kept: np.ndarray, first_half: np.ndarray, expected_frames: int, ref_xyz: np.ndarray,
+                  ref_labels: np.ndarray, tica, folded_ca: np.ndarray, ev: Evaluate, sel: PhysicalChecks,
+                  seed: int) -> tuple[dict, np.ndarray]:
+    """The metrics of :func:`evaluate` computed from frames in memory, and the valid model frames.
+
+    Parameters
+    ----------
+    kept : (F, N, 3) nm, the evaluation run's frames after burn-in
+    first_half : (F,) True for frames in the first half (in time) of their replica's kept frames
+    expected_frames : frames the run would keep had no replica stopped early
+    ref_xyz : (G, N, 3) nm reference C-alpha frames; ``ref_labels`` (G,) the start of each
+    tica : the run's :class:`alcg.tica.TicaSpace`
+    folded_ca : (N, 3) nm C-alpha coordinates of the folded structure
+    """
+    from alcg.coverage import physical_mask
+    from alcg.evaluate import compare, w1_emd
+
+    valid = physical_mask(kept, sel.bond_min_nm, sel.bond_max_nm, sel.min_distance_nm) \
+        if len(kept) else np.zeros(0, bool)
+    model_xyz = kept[valid]
+    groups = {s: ref_labels == s for s in dict.fromkeys(ref_labels.tolist())}
+    metrics = compare(model_xyz, ref_xyz, tica, folded_ca, ev, seed, groups)
+    valid_fraction = float(valid.sum()) / max(expected_frames, len(valid), 1)
+    a, b = kept[valid & first_half], kept[valid & ~first_half]
+    metrics.update(
+        tica_lag_frames=tica.lag_frames, n_kept_frames=int(len(kept)),
+        valid_fraction=valid_fraction, low_valid_fraction=valid_fraction < ev.min_valid_fraction,
+        tica_w1_halves=w1_emd(tica.transform(a), tica.transform(b), n_subsamples=1,
+                              subsample_size=ev.subsample_size, seed=seed)[0]
+        if len(a) > 1 and len(b) > 1 else None)
+    return metrics, model_xyz
+
+
+def evaluation_plots(ref_xyz: np.ndarray, model_xyz: np.ndarray, tica, fes_plot: str, dist_plot: str) -> None:
+    """The TICA free-energy and the internal-coordinate plots of :func:`evaluate`."""
+    from alcg import plots
+
+    plots.tica_fes(tica.transform(ref_xyz), tica.transform(model_xyz), fes_plot)
+    plots.distributions(ref_xyz, model_xyz, dist_plot)
 
 
 def summarize(layout: dict, ev: Evaluate, plan: Analysis, reference_report: str, rounds_out: str,
@@ -183,8 +211,9 @@ def summarize(layout: dict, ev: Evaluate, plan: Analysis, reference_report: str,
     write_tsv(primary, preregistered.COLUMNS, primary_out)
     for row in primary:
         log.info("pre-registered %s endpoint %s (%s), %s: %s (mean %.4g, t CI [%.4g, %.4g], %d seeds%s)",
-                 row["endpoint"], row["metric"], row["role"], row["comparison"], row["verdict"], row["mean_difference"], row["t_ci_low"], row["t_ci_high"],
-                 row["n_seeds"], "" if converged else "; reference NOT converged")
+                 row["endpoint"], row["metric"], row["role"], row["comparison"], row["verdict"],
+                 row["mean_difference"], row["t_ci_low"], row["t_ci_high"], row["n_seeds"],
+                 "" if converged else "; reference NOT converged")
     plots.experiment(rows, ev.n_bootstrap, ev.ci_level, experiment_plot)
 
 

@@ -72,7 +72,8 @@ def _run(model_path: str, starts: np.ndarray, masses: np.ndarray, sim: CGSim, cf
 
     from alcg.cgtraj import write_trajectory
     from alcg.model import load_model
-    from alcg.simulate import model_force_fn, simulate
+    from alcg import checkpoint
+    from alcg.simulate import model_force_fn, remove_checkpoint, simulate
 
     device = choose_device(device)
     model = load_model(model_path, device)
@@ -80,13 +81,13 @@ def _run(model_path: str, starts: np.ndarray, masses: np.ndarray, sim: CGSim, cf
         raise DataError(f"start structures have {starts.shape[1]} beads per frame; the model expects "
                         f"{model.n_beads}")
     torch.manual_seed(cfg.seed)
-    checkpoint = Path(traj_out).with_name(Path(traj_out).stem + ".partial.pt")
+    partial = checkpoint.folder(Path(traj_out).with_suffix(""))  # <stem>.partial/ (earlier: <stem>.partial.pt)
     every = max(cfg.save_interval, (cfg.n_steps // 20) // cfg.save_interval * cfg.save_interval)
     result = simulate(model_force_fn(model, compile=sim.compile), starts, masses, cfg, device=device,
-                      checkpoint=checkpoint, checkpoint_every_steps=every)
+                      checkpoint=partial, checkpoint_every_steps=every)
     result.info.update(device=device, **info)
     write_trajectory(result, cg_pdb, traj_out, status_out, cfg.dt_ps, cfg.save_interval)
-    checkpoint.unlink(missing_ok=True)
+    remove_checkpoint(partial)
 
 
 def _masses(sim: CGSim, bead_masses: np.ndarray) -> np.ndarray:
