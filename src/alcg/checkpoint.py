@@ -57,7 +57,8 @@ def chunks(partial: Path, legacy: Path | None = None) -> list[Path]:
     """Chunk files in frame order: ``legacy`` (an earlier version's one file, frames from 0)
     when it exists, then the chunks of ``partial``."""
     first = [legacy] if legacy is not None and legacy.exists() else []
-    return first + (sorted(partial.glob("*.npz")) if partial.is_dir() else [])
+    # digits only: a killed write leaves its temporary (".<start>.<random>.npz") behind
+    return first + (sorted(p for p in partial.glob("*.npz") if p.stem.isdigit()) if partial.is_dir() else [])
 
 
 def read(partial: Path, signature: str, n_frames: Callable[[dict], int], start: int = 0,
