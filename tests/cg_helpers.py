@@ -42,16 +42,16 @@ def langevin(n_steps: int, save_interval: int, temperature_k: float, seed: int, 
                           temperature_k=temperature_k, seed=seed)
 
 
-def legacy_checkpoint_from(partial, cfg: LangevinRun, shape: tuple[int, ...]) -> None:
+def legacy_checkpoint_from(partial, cfg: LangevinRun, shape: tuple[int, ...], x0, masses) -> None:
     """Turn the checkpoint folder ``partial`` into the one file ``<partial>.pt`` that earlier
     versions wrote (every frame so far and the state, a torch pickle) and remove the folder."""
     import dataclasses
     import shutil
 
-    from alcg.simulate import _resume, legacy_checkpoint
+    from alcg.simulate import _resume, _signature, legacy_checkpoint
 
     gen = torch.Generator()
-    st = _resume(partial, cfg, "cpu", gen, shape)
+    st = _resume(partial, cfg, "cpu", gen, shape, _signature(cfg, shape, x0, masses, ""))
     del st["saved"]
     blob = {**st, "cfg": dataclasses.asdict(cfg), "rng": gen.get_state(), "rng_device": "cpu"}
     torch.save(blob, legacy_checkpoint(partial))

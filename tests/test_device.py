@@ -175,10 +175,11 @@ def test_gpu_slots_are_exclusive_and_freed_by_a_finished_job(tmp_path, monkeypat
 # ------------------------------------------------------------------ device-independent checkpoints
 CFG = langevin(n_steps=400, save_interval=10, temperature_k=300.0, seed=5)
 SHAPE = (4, 40, N_BEADS, 3)  # the run's frame array
+MASSES = np.full(N_BEADS, 50.0)
 
 
 def _run(ckpt: Path):
-    return simulate(energy_force_fn(chain_prior(sigma=0.3)), zigzag(4, 1), np.full(N_BEADS, 50.0), CFG,
+    return simulate(energy_force_fn(chain_prior(sigma=0.3)), zigzag(4, 1), MASSES, CFG,
                     progress=False, checkpoint=ckpt, checkpoint_every_steps=100)
 
 
@@ -213,7 +214,7 @@ def test_checkpoint_from_another_map_location_resumes_the_same_trajectory(tmp_pa
     resumed = _run(ckpt)
     assert resumed.info["resumed_from_step"] == 300
     np.testing.assert_array_equal(resumed.coords, whole.coords)
-    legacy_checkpoint_from(tmp_path / "copy.partial", CFG, SHAPE)
+    legacy_checkpoint_from(tmp_path / "copy.partial", CFG, SHAPE, zigzag(4, 1), MASSES)
     _as_if_written_on_cuda(legacy_checkpoint(tmp_path / "copy.partial"), monkeypatch)
     resumed = _run(tmp_path / "copy.partial")
     assert resumed.info["resumed_from_step"] == 300
@@ -241,13 +242,13 @@ def test_resume_moves_the_state_to_the_device_and_keeps_the_rng_on_the_cpu(tmp_p
     """The tensors go where the job runs (here the ``meta`` device stands in for a GPU); the RNG
     state stays the CPU byte tensor that ``Generator.set_state`` needs on every device."""
     from alcg.io import load_npz
-    from alcg.simulate import _resume
+    from alcg.simulate import _resume, _signature
 
     ckpt = tmp_path / "run.partial"
     _run(ckpt)
     saved = load_npz(_last_chunk(ckpt))
     gen = torch.Generator()
-    st = _resume(ckpt, CFG, "meta", gen, SHAPE)
+    st = _resume(ckpt, CFG, "meta", gen, SHAPE, _signature(CFG, SHAPE, zigzag(4, 1), MASSES, ""))
     assert st["x"].device.type == st["v"].device.type == st["active"].device.type == "meta"
     assert torch.equal(gen.get_state(), torch.from_numpy(saved["rng"])) and st["step"] == 300
 

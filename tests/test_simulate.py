@@ -193,7 +193,7 @@ def test_checkpoints_append_and_a_resumed_run_is_identical(tmp_path, monkeypatch
             simulate(force_fn, x0, masses, cfg, progress=False, checkpoint=partial, checkpoint_every_steps=50)
         assert len(list(partial.glob("*.npz"))) == n_chunks
         if name == "legacy":
-            legacy_checkpoint_from(partial, cfg, plain.coords.shape)
+            legacy_checkpoint_from(partial, cfg, plain.coords.shape, x0, masses)
             assert legacy_checkpoint(partial).exists() and not partial.exists()
         monkeypatch.setattr(checkpoint, "save_npz", real_save)
         resumed = simulate(force_fn, x0, masses, cfg, progress=False, checkpoint=partial,
@@ -214,6 +214,25 @@ def test_a_checkpoint_of_another_run_is_not_resumed(tmp_path):
     res = simulate(force_fn, x0, masses, other, progress=False, checkpoint=partial, checkpoint_every_steps=1000)
     assert res.info["resumed_from_step"] == 0 and not partial.exists()
     _assert_same(res, simulate(force_fn, x0, masses, other, progress=False))
+
+
+@pytest.mark.parametrize("change", ["model", "starts", "masses"])
+def test_a_checkpoint_of_another_model_or_start_is_not_resumed(tmp_path, change):
+    force_fn, x0, cfg = _exploding_run()
+    masses = np.full(N_BEADS, 50.0)
+    partial = tmp_path / "run.partial"
+    simulate(force_fn, x0, masses, cfg, progress=False, checkpoint=partial, checkpoint_every_steps=50,
+             identity="model-a")
+    x1, m1, ident = x0, masses, "model-a"
+    if change == "model":
+        ident = "model-b"
+    elif change == "starts":
+        x1 = x0 + 1e-3
+    else:
+        m1 = masses * 1.01
+    res = simulate(force_fn, x1, m1, cfg, progress=False, checkpoint=partial, checkpoint_every_steps=1000,
+                   identity=ident)
+    assert res.info["resumed_from_step"] == 0
 
 
 def _assert_same(a, b) -> None:

@@ -180,6 +180,9 @@ def test_micro_batches_give_the_batch_gradient(data, tmp_path, monkeypatch):
     coords, forces, traj = data
     cfg = _train_settings(epochs=2, batch_size=32, lr=3e-3, lr_decay=0.97, patience=10)
     results = []
+    torch.manual_seed(0)
+    initial = [p.detach().clone() for p in CGModel(torch.zeros(N_BEADS, dtype=torch.long),
+                                                     fit_priors(coords, 300.0, PRIORS), HP).parameters()]
     for per_pass in (1 << 16, 3 * N_BEADS * (N_BEADS - 1) // 2):  # one pass; 3 frames per pass
         monkeypatch.setattr(train_mod, "PAIR_FRAMES_PER_PASS", per_pass)
         assert len(train_mod._micro_batches(np.arange(32), N_BEADS)) == (1 if per_pass > 1000 else 11)
@@ -191,5 +194,4 @@ def test_micro_batches_give_the_batch_gradient(data, tmp_path, monkeypatch):
     np.testing.assert_allclose(loss_a, loss_b, rtol=1e-4)
     for a, b in zip(par_a, par_b):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
-    assert not all(torch.equal(a, p) for a, p in zip(par_a, CGModel(torch.zeros(N_BEADS, dtype=torch.long),
-                                                                   fit_priors(coords, 300.0, PRIORS), HP).parameters()))
+    assert max(float((a - p).abs().max()) for a, p in zip(par_a, initial)) > 1e-3  # training moved them

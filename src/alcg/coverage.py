@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 TILE, CHUNK = 256, 4096
 #: frames whose center bounds are held at once by :func:`nearest_training`
 BLOCK = 8192
+#: slack (nm) on the cluster and |dRg| bounds: fp64 RMSDs of near-identical frames carry
+#: rounding errors of ~1e-8 nm, and a bound must never drop a tie
+SEARCH_MARGIN_NM = 1e-6
 #: bead pairs (frames x beads^2) held at once by :func:`physical_mask`
 MASK_BUDGET = 1 << 22
 
@@ -159,51 +162,35 @@ def _nearest_block(frames: R.Frames, rows: np.ndarray, train: R.Frames, centers:
     lower = np.sqrt(np.maximum(low_c, 0.0) / n) - radius[None, :]
     if prune:
         todo = np.flatnonzero(~((upper < lo_nm) | (lower.min(1) > hi_nm)))
-        lo_e = n * lo_nm ** 2
     else:
-        todo, lower, lo_e = np.arange(len(rows)), np.full_like(lower, -np.inf), 0.0
+        todo, lower, lo_nm = np.arange(len(rows)), np.full_like(lower, -np.inf), 0.0
     todo = todo[np.argsort(label[best_i[todo]], kind="stable")]
     for s in range(0, len(todo), TILE):
         tile = todo[s:s + TILE]
         best_e[tile], best_i[tile] = _search_tile(frames, rows[tile], train, label, members, lower[tile],
-                                                  best_e[tile], best_i[tile], lo_e)
+                                                  best_e[tile], best_i[tile], lo_nm)
     return np.sqrt(best_e / n), best_i
 
 
 def _search_tile(frames: R.Frames, tile: np.ndarray, train: R.Frames, label: np.ndarray,
                  members: list[np.ndarray], lower: np.ndarray, best_e: np.ndarray, best_i: np.ndarray,
-                 lo_e: float) -> tuple[np.ndarray, np.ndarray]:
+                 lo_nm: float) -> tuple[np.ndarray, np.ndarray]:
     """Exact nearest of the frames ``tile`` among the training frames their bounds allow.
 
-    Clusters are searched nearest first (by their lower bound), in chunks of about
-    :data:`CHUNK` training frames; before each chunk, clusters and frames are dropped whose
-    bounds exclude them given the best distances so far. A frame stops as soon as a training
-    frame closer than ``lo_e`` (e = N * MSD, nm^2) is found: it is covered, and its value is
-    that upper bound.
+    Training frames are searched cluster by cluster, nearest cluster first (by its lower
+    bound), in pieces of :data:`CHUNK`; before each piece, frames proven covered (a training
+    frame closer than ``lo_nm`` found: their value is that upper bound) stop searching, and
+    columns whose cluster or |dRg| bound excludes every frame still searching are dropped.
     """
     n = frames.n_beads
-    order = np.argsort(lower.min(0), kind="stable")
-    chunks, size, cur = [], 0, []
-    for c in order:
-        cur.append(c)
-        size += len(members[c])
-        if size >= CHUNK:
-            chunks.append(cur)
-            cur, size = [], 0
-    chunks.append(cur)
+    order = np.concatenate([members[c] for c in np.argsort(lower.min(0), kind="stable")])
     rows_all, cols_all, low_all = [], [], []
-    for chunk in chunks:
-        act = np.flatnonzero(best_e >= lo_e)
+    for t in range(0, len(order), CHUNK):
+        act = np.flatnonzero(_searching(best_e, n, lo_nm))
         if len(act) == 0:
             break
-        best = np.sqrt(best_e[act] / n)
-        chunk = np.asarray(chunk, dtype=np.int64)
-        chunk = chunk[(lower[act][:, chunk] <= best[:, None]).any(0)] if len(chunk) else chunk
-        if len(chunk) == 0:
-            continue
-        cols = np.sort(np.concatenate([members[c] for c in chunk]))
-        rg_a, rg_b = frames.rg[tile[act]], train.rg[cols]
-        cols = cols[(rg_b >= (rg_a - best).min()) & (rg_b <= (rg_a + best).max())]
+        cols = _admissible(order[t:t + CHUNK], frames.rg[tile[act]], train.rg, label, lower[act],
+                           np.sqrt(best_e[act] / n))
         if len(cols) == 0:
             continue
         low = R.lower_bound_e(frames, tile[act], train, cols).cpu().numpy()
@@ -220,12 +207,29 @@ def _search_tile(frames: R.Frames, tile: np.ndarray, train: R.Frames, label: np.
     if not rows_all:
         return best_e, best_i
     r, c, low = np.concatenate(rows_all), np.concatenate(cols_all), np.concatenate(low_all)
-    keep = (low <= best_e[r]) & (best_e[r] >= lo_e)
+    keep = (low <= best_e[r]) & _searching(best_e[r], n, lo_nm)
     r, c = r[keep], c[keep]
     e = R.exact_e(frames, tile[r], train, c).cpu().numpy()
     local = np.arange(len(tile))
     return _best_per_row(np.concatenate([r, local]), np.concatenate([c, best_i]),
                          np.concatenate([e, best_e]), len(tile))
+
+
+def _searching(best_e: np.ndarray, n_beads: int, lo_nm: float) -> np.ndarray:
+    """Frames not yet proven covered: the test :meth:`RMSDSelector.fit` uses for 'covered'."""
+    return ~(np.sqrt(best_e / n_beads) < lo_nm)
+
+
+def _admissible(cols: np.ndarray, rg_a: np.ndarray, rg_train: np.ndarray, label: np.ndarray,
+                lower: np.ndarray, best: np.ndarray) -> np.ndarray:
+    """The training frames ``cols`` that could be nearer than ``best`` (nm) for some frame:
+    their cluster's lower bound (``lower``, frames x clusters, nm) and |dRg| (Rg ``rg_a`` of
+    the frames) allow it, with :data:`SEARCH_MARGIN_NM` for fp64 rounding."""
+    reach = best + SEARCH_MARGIN_NM
+    ok = (lower <= reach[:, None]).any(0)[label[cols]]  # per cluster, then per column
+    rg_b = rg_train[cols]
+    ok &= (rg_b >= (rg_a - reach).min()) & (rg_b <= (rg_a + reach).max())
+    return cols[ok]
 
 
 @dataclass

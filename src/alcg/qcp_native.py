@@ -216,6 +216,6 @@ def _split_rows(call, n_rows: int, threads: int) -> None:
     if parts == 1:
         call(0, n_rows)
         return
-    if _POOL.get("size") != parts:
+    if _POOL.get("size", 0) < parts:  # one pool, grown when more threads are asked for
         _POOL["size"], _POOL["pool"] = parts, ThreadPoolExecutor(parts, thread_name_prefix="qcp")
     list(_POOL["pool"].map(call, edges[:-1], edges[1:]))

@@ -100,7 +100,7 @@ def _check(x: torch.Tensor, f: torch.Tensor, cfg: LangevinRun) -> tuple[torch.Te
 
 def simulate(force_fn, x0: np.ndarray, masses_amu: np.ndarray, cfg: LangevinRun,
              device: str = "cpu", progress: bool = True, checkpoint: str | Path | None = None,
-             checkpoint_every_steps: int = 0) -> SimResult:
+             checkpoint_every_steps: int = 0, identity: str = "") -> SimResult:
     """Integrate replicas x0 (R, N, 3) nm with BAOAB Langevin dynamics.
 
     Parameters
@@ -114,6 +114,9 @@ def simulate(force_fn, x0: np.ndarray, masses_amu: np.ndarray, cfg: LangevinRun,
         each frame once; a run resumes from it (or from the one file ``<checkpoint>.pt`` that
         earlier versions wrote), continuing the same noise stream. Remove it with
         :func:`remove_checkpoint` once the output is written.
+    identity : what else makes the run what it is, beyond ``cfg``, ``x0`` and the masses (the
+        workflow: a hash of the model file); part of the checkpoint's signature, so a
+        checkpoint of another model is never resumed
     """
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
     dtype = torch.float32
@@ -126,7 +129,8 @@ def simulate(force_fn, x0: np.ndarray, masses_amu: np.ndarray, cfg: LangevinRun,
     dt = cfg.dt_ps
     shape = (n_rep, cfg.n_steps // cfg.save_interval, n_beads, 3)
     partial = Path(checkpoint) if checkpoint else None
-    st = _resume(partial, cfg, device, gen, shape) if partial else None
+    signature = _signature(cfg, shape, x0, masses_amu, identity)
+    st = _resume(partial, cfg, device, gen, shape, signature) if partial else None
     if st is None:
         x = torch.as_tensor(x0, dtype=dtype, device=device).clone()
         st = {"x": x, "v": torch.randn(x.shape, generator=gen, device=device, dtype=dtype) * sigma_v,
@@ -165,7 +169,7 @@ def simulate(force_fn, x0: np.ndarray, masses_amu: np.ndarray, cfg: LangevinRun,
             st["n_frames"][idx] = s + 1
         if partial and checkpoint_every_steps and step % checkpoint_every_steps == 0 and step < cfg.n_steps:
             st.update(x=x, v=v, step=step)
-            _save_checkpoint(partial, _signature(cfg, shape), st, cfg, gen)
+            _save_checkpoint(partial, signature, st, cfg, gen)
     elapsed = time.perf_counter() - t0
     steps_per_s = max(cfg.n_steps - first + 1, 0) / max(elapsed, 1e-9)
     log.info("CG simulation: %d replicas, %d steps in %.1f s (%.1f steps/s, %.0f replica-steps/s)",
@@ -188,10 +192,14 @@ def _stop(st: dict, bad: torch.Tensor, why: list[str], step: int) -> torch.Tenso
     return keep
 
 
-def _signature(cfg: LangevinRun, shape: tuple[int, ...]) -> str:
-    """Hash of the run and of its frame array's shape: a checkpoint only resumes the same run."""
-    blob = json.dumps([dataclasses.asdict(cfg), list(shape)], sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+def _signature(cfg: LangevinRun, shape: tuple[int, ...], x0: np.ndarray, masses_amu: np.ndarray,
+               identity: str) -> str:
+    """Hash of the run (settings, frame array shape, starts, masses, ``identity``): a checkpoint
+    only resumes the same run."""
+    h = hashlib.sha256(json.dumps([dataclasses.asdict(cfg), list(shape), identity], sort_keys=True).encode())
+    h.update(np.ascontiguousarray(x0, dtype=np.float64).tobytes())
+    h.update(np.ascontiguousarray(masses_amu, dtype=np.float64).tobytes())
+    return h.hexdigest()[:16]
 
 
 def legacy_checkpoint(partial: Path) -> Path:
@@ -216,10 +224,10 @@ def _save_checkpoint(partial: Path, signature: str, st: dict, cfg: LangevinRun, 
 
 
 def _resume(partial: str | Path, cfg: LangevinRun, device: str, gen: torch.Generator,
-            shape: tuple[int, ...]) -> dict | None:
+            shape: tuple[int, ...], signature: str) -> dict | None:
     """The state of checkpoint folder ``partial`` on ``device``, whichever device wrote it (None:
-    no checkpoint, or one of another run); ``shape`` is that of the run's frame array
-    (replicas, frames, beads, 3).
+    no checkpoint, or one of another run: ``signature`` is this run's, :func:`_signature`);
+    ``shape`` is that of the run's frame array (replicas, frames, beads, 3).
 
     The frames come from the consecutive chunks, the state from the last one; an earlier
     version's one file (:func:`legacy_checkpoint`) comes first when it exists. The tensors are
@@ -231,7 +239,7 @@ def _resume(partial: str | Path, cfg: LangevinRun, device: str, gen: torch.Gener
     """
     partial = Path(partial)
     st, rng = _resume_legacy(legacy_checkpoint(partial), cfg)
-    found = checkpoint.read(partial, _signature(cfg, shape), lambda chunk: chunk["coords"].shape[1],
+    found = checkpoint.read(partial, signature, lambda chunk: chunk["coords"].shape[1],
                             start=st["saved"] if st else 0) or []
     if found:
         coords = st["coords"] if st else np.full(shape, np.nan, np.float32)

@@ -1,6 +1,7 @@
 """Stages of ``cg.smk``: priors, training, exploration and evaluation simulations."""
 from __future__ import annotations
 
+import hashlib
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -73,7 +74,7 @@ def _run(model_path: str, starts: np.ndarray, masses: np.ndarray, sim: CGSim, cf
     from alcg.cgtraj import write_trajectory
     from alcg.model import load_model
     from alcg import checkpoint
-    from alcg.simulate import model_force_fn, remove_checkpoint, simulate
+    from alcg.simulate import legacy_checkpoint, model_force_fn, remove_checkpoint, simulate
 
     device = choose_device(device)
     model = load_model(model_path, device)
@@ -83,8 +84,12 @@ def _run(model_path: str, starts: np.ndarray, masses: np.ndarray, sim: CGSim, cf
     torch.manual_seed(cfg.seed)
     partial = checkpoint.folder(Path(traj_out).with_suffix(""))  # <stem>.partial/ (earlier: <stem>.partial.pt)
     every = max(cfg.save_interval, (cfg.n_steps // 20) // cfg.save_interval * cfg.save_interval)
+    identity = hashlib.sha256(Path(model_path).read_bytes()).hexdigest()
+    legacy = legacy_checkpoint(partial)
+    if legacy.exists() and legacy.stat().st_mtime < Path(model_path).stat().st_mtime:
+        legacy.unlink()  # an earlier version's checkpoint, older than the model: another model's run
     result = simulate(model_force_fn(model, compile=sim.compile), starts, masses, cfg, device=device,
-                      checkpoint=partial, checkpoint_every_steps=every)
+                      checkpoint=partial, checkpoint_every_steps=every, identity=identity)
     result.info.update(device=device, **info)
     write_trajectory(result, cg_pdb, traj_out, status_out, cfg.dt_ps, cfg.save_interval)
     remove_checkpoint(partial)
