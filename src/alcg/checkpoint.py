@@ -61,10 +61,10 @@ def chunks(partial: Path, legacy: Path | None = None) -> list[Path]:
     return first + (sorted(p for p in partial.glob("*.npz") if p.stem.isdigit()) if partial.is_dir() else [])
 
 
-def read(partial: Path, signature: str, n_frames: Callable[[dict], int], start: int = 0,
+def read(partial: Path, signature: str, n_frames: Callable[[dict], int], first_frame: int = 0,
          legacy: Path | None = None) -> list[dict] | None:
     """The chunks (as :func:`alcg.io.load_npz` dicts) whose frames follow on one another from
-    frame ``start`` on.
+    frame ``first_frame`` on.
 
     Parameters
     ----------
@@ -79,6 +79,7 @@ def read(partial: Path, signature: str, n_frames: Callable[[dict], int], start: 
         different run: the checkpoint (``partial`` and ``legacy``) is then removed.
     """
     found: list[dict] = []
+    start = first_frame
     for path in chunks(partial, legacy):
         data = load_npz(path)
         meta = data["metadata"]

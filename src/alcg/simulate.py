@@ -240,7 +240,7 @@ def _resume(partial: str | Path, cfg: LangevinRun, device: str, gen: torch.Gener
     partial = Path(partial)
     st, rng = _resume_legacy(legacy_checkpoint(partial), cfg)
     found = checkpoint.read(partial, signature, lambda chunk: chunk["coords"].shape[1],
-                            start=st["saved"] if st else 0) or []
+                            first_frame=st["saved"] if st else 0) or []
     if found:
         coords = st["coords"] if st else np.full(shape, np.nan, np.float32)
         for chunk in found:
