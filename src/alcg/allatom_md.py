@@ -61,9 +61,11 @@ class MDSpec:
     max_energy_kj_mol: float = 1e7
     extra: dict = field(default_factory=dict)
 
-    def signature(self, ff: ForceField) -> str:
-        """Hash identifying a run, to refuse resuming from a different run's checkpoint."""
-        blob = json.dumps([self.__dict__, dataclasses.asdict(ff)], sort_keys=True, default=str)
+    def signature(self, ff: ForceField, *inputs: str) -> str:
+        """Hash identifying a run (this spec, the force field settings and the text of its
+        ``inputs``: start structure and System), to refuse resuming from a different run's
+        checkpoint."""
+        blob = json.dumps([self.__dict__, dataclasses.asdict(ff), *inputs], sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -107,7 +109,7 @@ def run_md(pdb_path: str | Path, xml_path: str | Path, out_path: str | Path, spe
     if pdb.topology.getPeriodicBoxVectors() is not None:
         sim.context.setPeriodicBoxVectors(*pdb.topology.getPeriodicBoxVectors())
     indices = protein_atom_indices(pdb.topology)
-    signature = spec.signature(ff)
+    signature = spec.signature(ff, Path(pdb_path).read_text(), Path(xml_path).read_text())
     n_records = spec.n_steps // spec.record_interval
     frames = _resume(partial, signature, sim)
     if frames is None:
