@@ -214,29 +214,19 @@ def cg_part(beads: int, replicas: int, lengths: list[int], save_interval: int, c
 def _counted_simulate(module, checkpoint, written: list[int], *args):
     """Run ``module.simulate`` and append the size of every checkpoint file it writes to ``written``."""
     force_fn, x0, masses, cfg, partial, every = args
-    if hasattr(module, "_save_checkpoint") and not hasattr(module, "remove_checkpoint"):  # the old one file
-        real = module._save_checkpoint
+    one_file = hasattr(module, "_save_checkpoint") and not hasattr(module, "remove_checkpoint")  # the old code
+    owner, name = (module, "_save_checkpoint") if one_file else (checkpoint, "save_npz")
+    real = getattr(owner, name)
 
-        def counting(path, *rest):
-            real(path, *rest)
-            written.append(Path(path).stat().st_size)
-        module._save_checkpoint = counting
-        try:
-            return module.simulate(force_fn, x0, masses, cfg, progress=False, checkpoint=partial,
-                                   checkpoint_every_steps=every)
-        finally:
-            module._save_checkpoint = real
-    real_save = checkpoint.save_npz
-
-    def counting_save(path, metadata=None, **arrays):
-        real_save(path, metadata, **arrays)
+    def counting(path, *rest, **kwargs):
+        real(path, *rest, **kwargs)
         written.append(Path(path).stat().st_size)
-    checkpoint.save_npz = counting_save
+    setattr(owner, name, counting)
     try:
         return module.simulate(force_fn, x0, masses, cfg, progress=False, checkpoint=partial,
                                checkpoint_every_steps=every)
     finally:
-        checkpoint.save_npz = real_save
+        setattr(owner, name, real)
 
 
 def main() -> None:
