@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from alcg import rmsd as R
+from alcg.chunks import frame_slices
 from alcg.settings import Select
 
 log = logging.getLogger(__name__)
@@ -67,9 +68,8 @@ def physical_mask(xyz: np.ndarray, bond_min_nm: float, bond_max_nm: float,
     ok = finite.copy()
     n = xyz.shape[1]
     near = np.abs(np.arange(n)[:, None] - np.arange(n)[None, :]) < 3  # pairs exempt from the check
-    step = max(1, MASK_BUDGET // max(n * n, 1))
-    for s in range(0, len(xyz), step):
-        x = np.nan_to_num(np.asarray(xyz[s:s + step], dtype=np.float64))
+    for rows in frame_slices(len(xyz), n * n, MASK_BUDGET):
+        x = np.nan_to_num(np.asarray(xyz[rows], dtype=np.float64))
         x = x - x.mean(axis=1, keepdims=True)
         bonds = np.linalg.norm(x[:, 1:] - x[:, :-1], axis=-1)
         good = (bonds.min(1) >= bond_min_nm) & (bonds.max(1) <= bond_max_nm)
@@ -78,7 +78,7 @@ def physical_mask(xyz: np.ndarray, bond_min_nm: float, bond_max_nm: float,
             d2 = sq[:, :, None] + sq[:, None, :] - 2.0 * x @ x.transpose(0, 2, 1)
             d2[:, near] = np.inf
             good &= np.sqrt(np.maximum(d2.min(axis=(1, 2)), 0.0)) >= min_distance_nm
-        ok[s:s + step] &= good
+        ok[rows] &= good
     return ok
 
 

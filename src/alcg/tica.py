@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from alcg.chunks import frame_slices
 from alcg.io import load_npz, save_npz
 
 
@@ -28,8 +29,7 @@ PAIR_BUDGET = 1 << 22
 
 def frame_chunks(n_frames: int, n_pairs: int) -> list[slice]:
     """Consecutive slices of ``n_frames`` frames, each of at most :data:`PAIR_BUDGET` pair rows."""
-    step = max(1, PAIR_BUDGET // max(n_pairs, 1))
-    return [slice(lo, min(lo + step, n_frames)) for lo in range(0, n_frames, step)]
+    return frame_slices(n_frames, n_pairs, PAIR_BUDGET)
 
 
 def pair_distances(xyz: np.ndarray, dtype: np.dtype | type | None = None) -> np.ndarray:

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from alcg.chunks import frame_slices
 from alcg.errors import TrainingError
 from alcg.io import atomic_path, write_json
 from alcg.model import CGModel
@@ -84,8 +85,7 @@ PAIR_FRAMES_PER_PASS = 1 << 16
 
 def _micro_batches(b: np.ndarray, n_beads: int) -> list[np.ndarray]:
     """``b`` in pieces of at most :data:`PAIR_FRAMES_PER_PASS` frame x pair entries."""
-    size = max(1, PAIR_FRAMES_PER_PASS // max(n_beads * (n_beads - 1) // 2, 1))
-    return [b[s:s + size] for s in range(0, len(b), size)]
+    return [b[s] for s in frame_slices(len(b), n_beads * (n_beads - 1) // 2, PAIR_FRAMES_PER_PASS)]
 
 
 def _batch_loss(model: CGModel, x: torch.Tensor, f: torch.Tensor, b: np.ndarray, w: torch.Tensor | None,
