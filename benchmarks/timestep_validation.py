@@ -40,6 +40,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -54,6 +55,10 @@ from alcg.timestep import chain_observables, compare_steps  # noqa: E402
 
 NET = dict(cutoff_nm=3.0, n_rbf=16, hidden=32, n_filters=32, n_interactions=2)
 SAVE_PS = 0.05
+#: tqdm bars on stderr (``--progress``)
+PROGRESS = False
+#: replicas per simulate call (``--chunk-replicas``): per replica-step cost grows with the batch
+CHUNK_REPLICAS = 2048
 
 
 @dataclass
@@ -69,13 +74,29 @@ class System:
 
 
 def _run(system: System, x, dt_ps: float, ps: float, seed: int):
-    """BAOAB run of ``ps`` ps at ``dt_ps`` from ``x`` (R, N, 3) nm; (result, seconds)."""
+    """BAOAB run of ``ps`` ps at ``dt_ps`` from ``x`` (R, N, 3) nm, in pieces of at most
+    ``CHUNK_REPLICAS`` replicas (piece k seeded ``seed * 100_000 + k``; one piece: ``seed``);
+    (result, seconds)."""
     sim = settings.defaults(settings.CGSim, dt_ps=dt_ps, friction_per_ps=1.0)
-    cfg = LangevinRun.of(sim, n_steps=int(round(ps / dt_ps)), save_interval=int(round(SAVE_PS / dt_ps)),
-                         temperature_k=system.temperature_k, seed=seed)
     t0 = time.perf_counter()
-    res = simulate(system.fn, x, system.masses_amu, cfg, progress=False)
-    return res, time.perf_counter() - t0
+    parts = []
+    for k, lo in enumerate(range(0, len(x), CHUNK_REPLICAS)):
+        cfg = LangevinRun.of(sim, n_steps=int(round(ps / dt_ps)), save_interval=int(round(SAVE_PS / dt_ps)),
+                             temperature_k=system.temperature_k, seed=seed if len(x) <= CHUNK_REPLICAS
+                             else seed * 100_000 + k)
+        parts.append(simulate(system.fn, x[lo:lo + CHUNK_REPLICAS], system.masses_amu, cfg, progress=PROGRESS))
+    return _joined(parts), time.perf_counter() - t0
+
+
+def _joined(parts: list):
+    """One result of the pieces' results, in replica order (kinetic temperature weighted by replicas)."""
+    if len(parts) == 1:
+        return parts[0]
+    n = np.array([len(p.status) for p in parts], float)
+    return SimpleNamespace(coords=np.concatenate([p.coords for p in parts]),
+                           status=[s for p in parts for s in p.status], reason=[r for p in parts for r in p.reason],
+                           mean_kinetic_temperature_k=float(np.dot(n, [p.mean_kinetic_temperature_k for p in parts])
+                                                            / n.sum()))
 
 
 def _observables(fn, coords: np.ndarray) -> tuple[np.ndarray, list[str]]:
@@ -172,7 +193,7 @@ def _power_detail(chk, n_observables: int, replicas: int) -> dict:
             "top5_z": {chk.names[i]: float(chk.z[i]) for i in np.argsort(-np.abs(chk.z))[:5]}}
 
 
-def _args() -> argparse.Namespace:
+def _args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", type=Path, help="a trained model checkpoint (model.pt); default: CLN025 prior + network")
     ap.add_argument("--dataset", type=Path, help="dataset giving the bead masses (default: the model's round)")
@@ -182,6 +203,12 @@ def _args() -> argparse.Namespace:
                     help="paired design (default: on with --model, off otherwise)")
     ap.add_argument("--equil-ps", type=float, default=20.0, help="paired: relaxation of the starts (ps)")
     ap.add_argument("--equil-dt-fs", type=float, default=1.0, help="paired: step of that relaxation (fs)")
+    ap.add_argument("--reference-dt-fs", type=float, default=1.0,
+                    help="the small step every candidate is compared with (fs); a 2 fs reference carries "
+                         "(2 / h)^2 of a candidate h's bias if the bias grows as h^2")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads")
+    ap.add_argument("--progress", action="store_true", help="progress bars on stderr")
+    ap.add_argument("--chunk-replicas", type=int, default=CHUNK_REPLICAS, help="replicas per simulate call")
     ap.add_argument("--replicas", type=int, default=96)
     ap.add_argument("--ps", type=float, default=20.0, help="sampled length per replica and step (ps)")
     ap.add_argument("--burn-ps", type=float, default=2.0, help="unpaired: dropped from the start of each run (ps)")
@@ -189,43 +216,53 @@ def _args() -> argparse.Namespace:
     ap.add_argument("--readout-scale", type=float, default=20.0)
     ap.add_argument("--prior-only", action="store_true", help="no network: the fitted prior alone")
     ap.add_argument("--out", type=Path)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     if args.paired is None:
         args.paired = args.model is not None
     return args
 
 
-def main() -> None:
-    args = _args()
-    torch.set_num_threads(1)
+def main(argv: list[str] | None = None) -> None:
+    args = _args(argv)
+    torch.set_num_threads(args.threads)
+    global PROGRESS, CHUNK_REPLICAS
+    PROGRESS, CHUNK_REPLICAS = args.progress, args.chunk_replicas
     load0 = os.getloadavg()
     system = (_trained(args.model, args.dataset, args.start_frames) if args.model
               else _cln025(args.prior_only, args.readout_scale, args.replicas))
     start, start_info = _starts(system, args)
     burn = 0 if args.paired else int(round(args.burn_ps / SAVE_PS))
-    ref, ref_s = _run(system, start, 0.001, args.ps + (0 if args.paired else args.burn_ps), 2)
+    ref, ref_s = _run(system, start, args.reference_dt_fs / 1000, args.ps + (0 if args.paired else args.burn_ps), 2)
     if any(s != "ok" for s in ref.status):
-        raise RuntimeError(f"the 1 fs reference exploded: {[r for r in ref.reason if r]}")
+        raise RuntimeError(f"the {args.reference_dt_fs:g} fs reference exploded: {[r for r in ref.reason if r]}")
     ref_obs, names = _observables(system.fn, ref.coords[:, burn:])
     out = {"model": system.info, "design": "paired" if args.paired else "unpaired", "starts": start_info,
            "replicas": args.replicas, "sampled_ps_per_replica": args.ps, "burn_ps": 0.0 if args.paired else args.burn_ps,
-           "frame_interval_ps": SAVE_PS, "observables": names, "reference_dt_fs": 1.0, "reference_seconds": ref_s,
+           "frame_interval_ps": SAVE_PS, "observables": names, "reference_dt_fs": args.reference_dt_fs, "reference_seconds": ref_s,
            "reference_kinetic_temperature_k": ref.mean_kinetic_temperature_k,
-           "machine": {"cpu_count": os.cpu_count(), "torch_threads": 1, "load_average_at_start": load0,
+           "machine": {"cpu_count": os.cpu_count(), "torch_threads": args.threads, "load_average_at_start": load0,
                        "note": "shared, loaded 2-core machine"},
            "steps": {}}
     for k, dt_fs in enumerate(args.steps_fs):
         row = _check_step(system, start, ref_obs, names, dt_fs, 10 + k, args)
         out["steps"][f"{dt_fs:g}_fs"] = row
         print(dt_fs, row.get("verdict"), row.get("max_abs_z"), row.get("max_detectable_over_tolerance"), flush=True)
+        _write(out, args.out)
+    print(_write(out, args.out))
+
+
+def _write(out: dict, path: Path | None) -> str:
+    """Complete ``out`` (end load, the largest passing step) and write it to ``path``
+    atomically (after every step, so a long run keeps what it measured); the JSON text."""
     out["machine"]["load_average_at_end"] = os.getloadavg()
     passing = [float(k[:-3]) for k, r in out["steps"].items() if r["verdict"] == "pass"]
     out["largest_passing_dt_fs"] = max(passing) if passing else None
     text = json.dumps(out, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
-
+    if path:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text + "\n")
+        tmp.replace(path)
+    return text
 
 if __name__ == "__main__":
     main()
