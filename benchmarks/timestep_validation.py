@@ -1,6 +1,6 @@
 """Validate the production CG time step (``cg_sim.dt_ps``) with power: anharmonic observables
-at candidate steps against a 1 fs reference, judged by their statistical error
-(:func:`alcg.timestep.compare_steps`).
+at candidate steps against a small-step reference (``--reference-dt-fs``, 1 fs by default),
+judged by their statistical error (:func:`alcg.timestep.compare_steps`).
 
 Models:
 
@@ -27,9 +27,17 @@ Designs:
   the dataset), and the per-start differences are the units (see :mod:`alcg.timestep`: this
   needs starts close to the model's equilibrium; none of the sampled frames is dropped).
 
+Replicas run in pieces of ``--chunk-replicas`` (2048: past that, the cost per replica-step grows
+on a 2-core CPU), piece k seeded ``seed * 100000 + k``. The JSON is rewritten after every
+candidate step, so a long run keeps what it has measured.
+
     python benchmarks/timestep_validation.py --out benchmarks/measured/timestep_validation.json
     python benchmarks/timestep_validation.py --model results/go_experiment/seed_1/iid/round_002/model/member_0/model.pt \\
         --start-frames results/go_experiment/reference/*_0.npz --out benchmarks/measured/timestep_validation_go.json
+    # powered (README): 12,000 starts, a 2 fs reference, the whole 2-core machine
+    python benchmarks/timestep_validation.py --model <as above> --start-frames <as above> --replicas 12000 \
+        --equil-ps 2 --equil-dt-fs 2 --reference-dt-fs 2 --ps 5 --steps-fs 5 30 --threads 2 --progress \
+        --out benchmarks/measured/timestep_validation_go_powered.json
 """
 from __future__ import annotations
 
