@@ -35,8 +35,8 @@ candidate step, so a long run keeps what it has measured.
     python benchmarks/timestep_validation.py --model results/go_experiment/seed_1/iid/round_002/model/member_0/model.pt \\
         --start-frames results/go_experiment/reference/*_0.npz --out benchmarks/measured/timestep_validation_go.json
     # powered (README): 12,000 starts, a 2 fs reference, the whole 2-core machine
-    python benchmarks/timestep_validation.py --model <as above> --start-frames <as above> --replicas 12000 \
-        --equil-ps 2 --equil-dt-fs 2 --reference-dt-fs 2 --ps 5 --steps-fs 5 30 10 --threads 2 --progress \
+    python benchmarks/timestep_validation.py --model <as above> --start-frames <as above> --replicas 12000 \\
+        --equil-ps 2 --equil-dt-fs 2 --reference-dt-fs 2 --ps 5 --steps-fs 5 30 10 --threads 2 --progress \\
         --out benchmarks/measured/timestep_validation_go_powered.json
 """
 from __future__ import annotations
@@ -248,8 +248,7 @@ def main(argv: list[str] | None = None) -> None:
            "replicas": args.replicas, "sampled_ps_per_replica": args.ps, "burn_ps": 0.0 if args.paired else args.burn_ps,
            "frame_interval_ps": SAVE_PS, "observables": names, "reference_dt_fs": args.reference_dt_fs, "reference_seconds": ref_s,
            "reference_kinetic_temperature_k": ref.mean_kinetic_temperature_k,
-           "machine": {"cpu_count": os.cpu_count(), "torch_threads": args.threads, "load_average_at_start": load0,
-                       "note": "see the load averages: other jobs may have shared the machine"},
+           "machine": {"cpu_count": os.cpu_count(), "torch_threads": args.threads, "load_average_at_start": load0},
            "steps": {}}
     for k, dt_fs in enumerate(args.steps_fs):
         row = _check_step(system, start, ref_obs, names, dt_fs, 10 + k, args)

@@ -31,9 +31,9 @@ log = logging.getLogger(__name__)
 #: temperature and bond/angle means and widths agree with 1 fs within 1-2 %
 #: (tests/test_simulate.py::test_5_fs_time_step_samples_like_1_fs). That test cannot fail for
 #: BAOAB's harmonic modes. The check of anharmonic observables (benchmarks/timestep_validation.py,
-#: alcg.timestep), paired on a trained Go model with 12,000 starts against 2 fs, found no bias
-#: at 5 fs (max |z| 1.88 of 153 statistics) but is 4 % short of its pre-set power (a bias of
-#: 1.04 tolerances detectable, not 1), so "validated" is not yet formal (README)
+#: alcg.timestep), paired on a trained Go model, found no bias at 5 fs but falls just short of
+#: its pre-set power, so "validated" is not yet formal (README, "The 5 fs step";
+#: benchmarks/measured/timestep_validation_go_powered.json)
 VALIDATED_DT_PS = 0.005
 
 
