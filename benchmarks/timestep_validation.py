@@ -38,6 +38,7 @@ candidate step, so a long run keeps what it has measured.
     python benchmarks/timestep_validation.py --model <as above> --start-frames <as above> --replicas 12000 \\
         --equil-ps 2 --equil-dt-fs 2 --reference-dt-fs 2 --ps 5 --steps-fs 5 30 10 --threads 2 --progress \\
         --out benchmarks/measured/timestep_validation_go_powered.json
+    # its pre-registered replication (benchmarks/measured/README.md): the same with --replicas 14000 --seed 1
 """
 from __future__ import annotations
 
@@ -161,15 +162,23 @@ def _cln025(prior_only: bool, readout_scale: float, n: int) -> System:
 def _starts(system: System, args) -> tuple[np.ndarray, dict]:
     """(R, N, 3) nm common starts: well-separated candidate frames relaxed under the model."""
     frames = system.frames
-    idx = np.sort(np.random.default_rng(0).choice(len(frames), size=args.replicas, replace=len(frames) < args.replicas))
+    idx = np.sort(np.random.default_rng(args.seed).choice(len(frames), size=args.replicas,
+                                                          replace=len(frames) < args.replicas))
     if not args.paired:
-        res, sec = _run(system, frames[idx], 0.005, 5.0, 1)
+        res, sec = _run(system, frames[idx], 0.005, 5.0, _seed(args, 1))
         return res.coords[:, -1], {"dt_fs": 5.0, "ps": 5.0, "seconds": sec}
-    res, sec = _run(system, frames[idx], args.equil_dt_fs / 1000, args.equil_ps, 1)
+    res, sec = _run(system, frames[idx], args.equil_dt_fs / 1000, args.equil_ps, _seed(args, 1))
     if any(s != "ok" for s in res.status):
         raise RuntimeError(f"equilibration exploded: {[r for r in res.reason if r]}")
     return res.coords[:, -1], {"dt_fs": args.equil_dt_fs, "ps": args.equil_ps, "seconds": sec,
                                "from_frames": int(len(frames)), "frames_used": int(len(np.unique(idx)))}
+
+
+def _seed(args, stream: int) -> int:
+    """The seed of one run: ``stream`` (1 relaxation, 2 reference, 10 + k the k-th candidate step)
+    offset by ``1000 * --seed``, so that ``--seed 0`` repeats the earlier runs and any other seed
+    shares no start draw and no noise with them."""
+    return 1000 * args.seed + stream
 
 
 def _check_step(system: System, start, ref_obs, names, dt_fs: float, seed: int, args) -> dict:
@@ -218,6 +227,8 @@ def _args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--progress", action="store_true", help="progress bars on stderr")
     ap.add_argument("--chunk-replicas", type=int, default=CHUNK_REPLICAS, help="replicas per simulate call")
     ap.add_argument("--replicas", type=int, default=96)
+    ap.add_argument("--seed", type=int, default=0,
+                    help="draw of the starts (numpy) and offset of every run's seed (1000 * seed); 0: the earlier runs")
     ap.add_argument("--ps", type=float, default=20.0, help="sampled length per replica and step (ps)")
     ap.add_argument("--burn-ps", type=float, default=2.0, help="unpaired: dropped from the start of each run (ps)")
     ap.add_argument("--steps-fs", nargs="*", type=float, default=[2.0, 5.0, 10.0, 20.0])
@@ -240,18 +251,19 @@ def main(argv: list[str] | None = None) -> None:
               else _cln025(args.prior_only, args.readout_scale, args.replicas))
     start, start_info = _starts(system, args)
     burn = 0 if args.paired else int(round(args.burn_ps / SAVE_PS))
-    ref, ref_s = _run(system, start, args.reference_dt_fs / 1000, args.ps + (0 if args.paired else args.burn_ps), 2)
+    ref, ref_s = _run(system, start, args.reference_dt_fs / 1000, args.ps + (0 if args.paired else args.burn_ps),
+                      _seed(args, 2))
     if any(s != "ok" for s in ref.status):
         raise RuntimeError(f"the {args.reference_dt_fs:g} fs reference exploded: {[r for r in ref.reason if r]}")
     ref_obs, names = _observables(system.fn, ref.coords[:, burn:])
     out = {"model": system.info, "design": "paired" if args.paired else "unpaired", "starts": start_info,
-           "replicas": args.replicas, "sampled_ps_per_replica": args.ps, "burn_ps": 0.0 if args.paired else args.burn_ps,
+           "replicas": args.replicas, "seed": args.seed, "sampled_ps_per_replica": args.ps, "burn_ps": 0.0 if args.paired else args.burn_ps,
            "frame_interval_ps": SAVE_PS, "observables": names, "reference_dt_fs": args.reference_dt_fs, "reference_seconds": ref_s,
            "reference_kinetic_temperature_k": ref.mean_kinetic_temperature_k,
            "machine": {"cpu_count": os.cpu_count(), "torch_threads": args.threads, "load_average_at_start": load0},
            "steps": {}}
     for k, dt_fs in enumerate(args.steps_fs):
-        row = _check_step(system, start, ref_obs, names, dt_fs, 10 + k, args)
+        row = _check_step(system, start, ref_obs, names, dt_fs, _seed(args, 10 + k), args)
         out["steps"][f"{dt_fs:g}_fs"] = row
         print(dt_fs, row.get("verdict"), row.get("max_abs_z"), row.get("max_detectable_over_tolerance"), flush=True)
         _write(out, args.out)

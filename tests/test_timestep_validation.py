@@ -34,3 +34,16 @@ def test_pieces_are_seeded_by_the_stated_rule(monkeypatch):
     first, _ = tv._run(system, system.frames[:3], 0.002, 0.1, seed=700_000)
     second, _ = tv._run(system, system.frames[3:], 0.002, 0.1, seed=700_001)
     np.testing.assert_array_equal(joined.coords, np.concatenate([first.coords, second.coords]))
+
+
+def test_seed_zero_repeats_the_earlier_runs_and_another_seed_shares_no_draw():
+    system = tv._cln025(prior_only=True, readout_scale=1.0, n=8)
+
+    def starts(seed: int) -> np.ndarray:
+        args = tv._args(["--paired", "--replicas", "4", "--equil-ps", "0.05", "--equil-dt-fs", "2", "--seed", str(seed)])
+        return tv._starts(system, args)[0]
+
+    zero = tv._args([])
+    assert [tv._seed(zero, s) for s in (1, 2, 10)] == [1, 2, 10]
+    np.testing.assert_array_equal(starts(0), starts(0))
+    assert not np.allclose(starts(0), starts(1))
