@@ -177,7 +177,8 @@ def _starts(system: System, args) -> tuple[np.ndarray, dict]:
 def _seed(args, stream: int) -> int:
     """The seed of one run: ``stream`` (1 relaxation, 2 reference, 10 + k the k-th candidate step)
     offset by ``1000 * --seed``, so that ``--seed 0`` repeats the earlier runs and any other seed
-    shares no start draw and no noise with them."""
+    shares no noise with them. Its starts are an independent draw from the same frames, so
+    about replicas² / frames of them begin from a frame an earlier run also used."""
     return 1000 * args.seed + stream
 
 

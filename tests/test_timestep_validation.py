@@ -36,7 +36,7 @@ def test_pieces_are_seeded_by_the_stated_rule(monkeypatch):
     np.testing.assert_array_equal(joined.coords, np.concatenate([first.coords, second.coords]))
 
 
-def test_seed_zero_repeats_the_earlier_runs_and_another_seed_shares_no_draw():
+def test_seed_zero_repeats_the_earlier_runs_and_another_seed_draws_afresh():
     system = tv._cln025(prior_only=True, readout_scale=1.0, n=8)
 
     def starts(seed: int) -> np.ndarray:
