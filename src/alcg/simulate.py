@@ -31,9 +31,9 @@ log = logging.getLogger(__name__)
 #: temperature and bond/angle means and widths agree with 1 fs within 1-2 %
 #: (tests/test_simulate.py::test_5_fs_time_step_samples_like_1_fs). That test cannot fail for
 #: BAOAB's harmonic modes. The check of anharmonic observables (benchmarks/timestep_validation.py,
-#: alcg.timestep), paired on a trained Go model, found no bias at 5 fs but falls just short of
-#: its pre-set power, so "validated" is not yet formal (README, "The 5 fs step";
-#: benchmarks/measured/timestep_validation_go_powered.json)
+#: alcg.timestep), paired on a trained Go model against 2 fs, passes 5 fs in a pre-registered
+#: 14,000-start replication (README, "The 5 fs step";
+#: benchmarks/measured/timestep_validation_go_replication.json)
 VALIDATED_DT_PS = 0.005
 
 
