@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 CORES ?= all
 # Which torch and OpenMM builds `make setup` installs: auto (nvidia-smi's driver and card, read
 # by envs/gpu_kind.sh; the choice and the compute capabilities of each torch build are
-# src/alcg/torch_builds.py's), cpu, cuda12 or cuda13. To change it later: make clean-venv setup GPU=...
+# src/alcg/hardware/torch_builds.py's), cpu, cuda12 or cuda13. To change it later: make clean-venv setup GPU=...
 GPU ?= auto
 TORCH := 2.13.0
 # PyTorch's wheel indexes, one per build: cpu, cu126 (compute capability 5.0-9.0), cu129

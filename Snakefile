@@ -9,8 +9,8 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
-from alcg.config import load_schema, validate as alcg_validate  # noqa: E402
-from alcg.errors import AlcgError  # noqa: E402
+from alcg.stages.validate import load_schema, validate as alcg_validate  # noqa: E402
+from alcg.util.errors import AlcgError  # noqa: E402
 
 configfile: "config/config.yaml"
 
@@ -23,7 +23,7 @@ except AlcgError as exc:
 
 
 include: "workflow/rules/common.smk"
-include: "workflow/rules/aa.smk"
+include: "workflow/rules/finegrained.smk"
 include: "workflow/rules/cg.smk"
 include: "workflow/rules/query.smk"
 include: "workflow/rules/evaluate.smk"

@@ -8,16 +8,16 @@ Parts (each writes real files in a temporary folder and counts their bytes):
   again each round; now it writes a manifest. The projected shards are written either way
   (and counted in neither). Also the time of backmap's read of one template frame (its
   provenance and that one frame of its run): whole dataset + whole run before, rows now.
-- md: :func:`alcg.allatom_md.run_md` on ``atoms`` independent particles in a harmonic well
+- md: :func:`alcg.finegrained.md.run_md` on ``atoms`` independent particles in a harmonic well
   (Reference platform: the physics is trivial, the file sizes are those of a protein of that
   many recorded atoms), ``checkpoint_every`` records between checkpoints, at several run
   lengths: bytes written to checkpoints by the old and the new module;
-- cg_simulate: :func:`alcg.simulate.simulate` of ``replicas`` replicas of ``beads`` beads
+- cg_simulate: :func:`alcg.cg.simulate.simulate` of ``replicas`` replicas of ``beads`` beads
   (harmonic 0.38 nm bonds: the physics is trivial, the frames are those of a run of that
   size), a frame every ``save_interval`` steps and a checkpoint every ``checkpoint_every``
   frames, at several run lengths: bytes written to checkpoints before (the whole state with
   every frame so far, rewritten at each checkpoint, as of commit ``CG_BEFORE``) and after
-  (one chunk of the new frames per checkpoint, :mod:`alcg.checkpoint`).
+  (one chunk of the new frames per checkpoint, :mod:`alcg.formats.checkpoint`).
 
     python benchmarks/append_io.py --out benchmarks/measured/append_io.json
 """
@@ -37,7 +37,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from alcg import aarun, dataset  # noqa: E402
+from alcg.formats import run_file, dataset  # noqa: E402
 from alcg.stages import query  # noqa: E402
 
 BEFORE = "e1d5d71"
@@ -74,12 +74,12 @@ def dataset_part(beads: int, frames0: int, per_round: int, rounds: int, atoms: i
             merged_prev, manifest_prev = merged, manifest
         run = seed / "initial/rep_0.npz"
         pos = rng.normal(size=(frames0, atoms, 3)).astype(np.float32)
-        aarun.save_run(run, pos, pos, np.zeros(frames0), np.arange(frames0, dtype=float), np.arange(atoms), "", {})
+        run_file.save_run(run, pos, pos, np.zeros(frames0), np.arange(frames0, dtype=float), np.arange(atoms), "", {})
         k = frames0 // 2
         t0 = time.perf_counter()
         data = dataset.load(merged_prev)
         key, frame = data.frame_source(k)
-        old = aarun.load(run).positions[frame]
+        old = run_file.load(run).positions[frame]
         t_before = time.perf_counter() - t0
         t0 = time.perf_counter()
         new = query._frame(str(manifest_prev), [str(run)], k)[0]
@@ -112,8 +112,8 @@ def _particles(folder: Path, atoms: int) -> tuple[Path, Path]:
     import openmm as mm
     import openmm.app as app
 
-    from alcg import system as omm
-    from alcg.structure import pdb_text
+    from alcg.finegrained import system as omm
+    from alcg.finegrained.structure import pdb_text
 
     top = app.Topology()
     chain = top.addChain()
@@ -133,8 +133,9 @@ def _particles(folder: Path, atoms: int) -> tuple[Path, Path]:
 
 def md_part(atoms: int, lengths: list[int], checkpoint_every: int) -> dict:
     """Bytes written to checkpoints by run_md, before and after, for runs of ``lengths`` frames."""
-    from alcg import allatom_md, checkpoint
-    from alcg.settings import ForceField, defaults
+    from alcg.finegrained import md
+    from alcg.formats import checkpoint
+    from alcg.config.settings import ForceField, defaults
 
     ff = defaults(ForceField, files=["amber14-all.xml"], temperature_k=300.0, timestep_fs=1.0, platform="Reference")
     out: dict = {"atoms": atoms, "checkpoint_every": checkpoint_every, "runs": []}
@@ -150,7 +151,7 @@ def md_part(atoms: int, lengths: list[int], checkpoint_every: int) -> dict:
             writer.save_npz = counting
             with tempfile.TemporaryDirectory() as tmp:
                 pdb, xml = _particles(Path(tmp), atoms)
-                spec = allatom_md.MDSpec(n_steps=n, record_interval=1, checkpoint_every=checkpoint_every,
+                spec = md.MDSpec(n_steps=n, record_interval=1, checkpoint_every=checkpoint_every,
                                          restraint_k=0.0, seed=1)
                 t0 = time.perf_counter()
                 module.run_md(pdb, xml, Path(tmp) / "run.npz", spec, ff, progress=False)
@@ -182,7 +183,8 @@ def cg_part(beads: int, replicas: int, lengths: list[int], save_interval: int, c
 
     import torch
 
-    from alcg import checkpoint, simulate
+    from alcg.formats import checkpoint
+    from alcg.cg import simulate
 
     torch.set_num_threads(1)
     steps = np.random.default_rng(0).normal(size=(replicas, beads - 1, 3))

@@ -59,11 +59,11 @@ def _arrays(path: Path) -> tuple[dict, dict]:
 
 
 def _dataset_arrays(path: Path) -> dict:
-    """A CG dataset's arrays as :func:`alcg.dataset.load` reads them, whichever its layout."""
+    """A CG dataset's arrays as :func:`alcg.formats.dataset.load` reads them, whichever its layout."""
     import sys
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-    from alcg import dataset
+    from alcg.formats import dataset
 
     data = dataset.load(path)
     return {k: np.asarray(getattr(data, k)) for k in dataset.KEYS}

@@ -1,4 +1,4 @@
-"""Calibrate the two-bead Go model (:mod:`alcg.gomodel`) of CLN025 or Trp-cage at 340 K.
+"""Calibrate the two-bead Go model (:mod:`alcg.finegrained.gomodel`) of CLN025 or Trp-cage at 340 K.
 
     python benchmarks/go_calibration.py                # the committed table (~5 min, one core)
     python benchmarks/go_calibration.py --ns 2 --eps 1.0 1.5 --verify-ns 0   # a quick look
@@ -6,7 +6,7 @@
 
 ``--system trpcage`` calibrates Trp-cage TC5b (NLYIQWLKDGGPSSGRPPPS, PDB 1L2Y) instead: its
 native structure is built from the backbone dihedrals of 1L2Y model 1 (:data:`TRPCAGE`) by
-:meth:`alcg.finegrained.GoModel.native` (PeptideBuilder, PDBFixer, minimization in
+:meth:`alcg.finegrained.models.GoModel.native` (PeptideBuilder, PDBFixer, minimization in
 amber14-all + GBn2), its extended start from the sequence alone; the report adds the C-alpha
 RMSD of the built native to the published model and how its contacts compare with the
 published model's. Its scan runs start half from the native, half from the extended
@@ -14,7 +14,7 @@ structure (``--scan-starts both``).
 
 The native structure is built as the project builds its folded start: the backbone dihedrals
 of ``system.starts.folded`` in the config, PeptideBuilder, PDBFixer, then the prepare stage's
-minimization in the config's force field (:func:`alcg.prepare.prepare_system`). The extended
+minimization in the config's force field (:func:`alcg.finegrained.prepare.prepare_system`). The extended
 start is built the same way from ``system.starts.extended``.
 
 For every epsilon of the scan (in kT at the temperature), with the cooperativity term off
@@ -28,7 +28,7 @@ with larger desolvation barriers (``--extra-barriers``) at the same epsilon show
 higher barrier costs in folding time.
 
 Definitions (all from the recorded Q, the fraction of native contacts of
-:func:`alcg.gomodel.fraction_native_contacts`):
+:func:`alcg.finegrained.gomodel.fraction_native_contacts`):
 
 - ``p_fold``: fraction of frames with Q > Q*; ``p_fold_se`` = sqrt(2 tau_fold P (1 - P) / T)
   with tau_fold the integrated autocorrelation time of the folded indicator;
@@ -71,11 +71,11 @@ import openmm.app as app
 import openmm.unit as unit
 import yaml
 
-from alcg import gomodel
-from alcg import structure
-from alcg.config import validate
-from alcg.prepare import prepare_system
-from alcg.settings import ForceField, System, parse
+from alcg.finegrained import gomodel
+from alcg.finegrained import structure
+from alcg.stages.validate import validate
+from alcg.finegrained.prepare import prepare_system
+from alcg.config.settings import ForceField, System, parse
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "measured"
@@ -115,7 +115,7 @@ TRPCAGE = dict(
                  [1.185, 6.543, -0.353], [0.852, 10.027, 1.285]],
     # native contacts of 1L2Y model 1 itself by the same rule (heavy atoms within 0.45 nm,
     # |i - j| >= 3; residues from 1), computed once from the same file with
-    # alcg.gomodel.native_beads: what the built native's contacts are compared with
+    # alcg.finegrained.gomodel.native_beads: what the built native's contacts are compared with
     published_contacts=[[1, 4], [1, 5], [2, 5], [2, 6], [2, 19], [3, 6], [3, 7], [3, 18],
                         [3, 19], [4, 7], [4, 8], [5, 8], [5, 9], [6, 9], [6, 10], [6, 11],
                         [6, 12], [6, 16], [6, 17], [6, 18], [6, 19], [7, 10], [7, 11], [9, 14],
@@ -151,11 +151,11 @@ def trpcage_starts(config: Path, go: gomodel.Go, seed: int,
 
     The native is built as the project builds a folded start (:data:`TRPCAGE` dihedrals,
     PeptideBuilder, PDBFixer at the config's pH) and relaxed by the Go model's own native
-    step, :meth:`alcg.finegrained.GoModel.native` (minimization in amber14-all + GBn2); the
+    step, :meth:`alcg.finegrained.models.GoModel.native` (minimization in amber14-all + GBn2); the
     config's ``forcefield`` section gives that step its thermostat and platform only. With
     ``cache``, the native is read from (or written to) that ``.npz`` file.
     """
-    from alcg.finegrained import GoModel
+    from alcg.finegrained.models import GoModel
 
     cfg = validate(yaml.safe_load(config.read_text()))
     ff = dataclasses.replace(parse(ForceField, cfg["forcefield"]), kind="go", go=go)
@@ -610,7 +610,7 @@ def _native_lines(result: dict) -> list[str]:
         f"Native structure: {c['sequence']} built from the backbone dihedrals of "
         f"{c['dihedral_source']} (phi residues 2..n: {c['phi_deg']}; psi residues 1..n-1: "
         f"{c['psi_deg']}), PeptideBuilder, PDBFixer (pH of the config), minimized in "
-        "amber14-all + GBn2 (alcg.finegrained.GoModel.native).",
+        "amber14-all + GBn2 (alcg.finegrained.models.GoModel.native).",
         "",
         f"C-alpha RMSD to 1L2Y model 1 after optimal superposition: {c['ca_rmsd_built_nm']} nm "
         f"as built, {c['ca_rmsd_native_nm']} nm after the minimization (the Go native). "

@@ -7,14 +7,14 @@
 Parts (each ``ok``, ``skipped`` with the reason, or ``failed`` with the error):
 
 - environment: driver, card, compute capability, torch and its CUDA, the build's kernels,
-  alcg.device's verdict, OpenMM platforms and plugin load failures;
+  alcg.hardware.device's verdict, OpenMM platforms and plugin load failures;
 - openmm: single-point forces of CLN025 (config force field) on the GPU platform (CUDA,
   mixed precision) against the CPU platform (relative RMS < 1e-3), and ns/day of bare
   OpenMM and of alcg's oracle MD on it (target: oracle >= 0.9 x bare). Without CUDA
   (``--device cpu``) the same code compares the CPU platform with Reference;
 - cg_forces: the fast CG force path (tabulated filters, compiled on CUDA) against the exact
   model at 10 and 80 beads, ms per call and peak device memory at 100 and 1000 replicas;
-- selection: exact RMSD selection (alcg.coverage) on the device where it has a device path;
+- selection: exact RMSD selection (alcg.selection.rmsd_coverage) on the device where it has a device path;
 - cg_simulation: CLN025 CG Langevin with a checkpoint resume on the device and across devices,
   and the aggregate CG speed at the validated 5 fs step (targets: >= 100 us/day with 1000+
   replicas, >= 100 x the all-atom ns/day of the same GPU);
@@ -115,7 +115,7 @@ def _config() -> dict:
 
 def _settings(cls, section: str, **changes):
     """Settings of config.yaml's ``section`` over the schema's defaults (needs PyYAML only)."""
-    from alcg import settings as S
+    from alcg.config import settings as S
 
     return dataclasses.replace(S.defaults(cls, **(_config().get(section) or {})), **changes)
 
@@ -131,8 +131,8 @@ def _chain(n_beads: int, n_frames: int, seed: int = 0) -> np.ndarray:
 @functools.lru_cache(maxsize=None)
 def _prior(n_beads: int):
     """Priors fitted to a random chain of ``n_beads`` (:func:`_chain`, seed 0) at the config's temperature."""
-    from alcg import settings as S
-    from alcg.priors import fit_priors
+    from alcg.config import settings as S
+    from alcg.cg.priors import fit_priors
 
     return fit_priors(_chain(n_beads, 500), _config()["forcefield"]["temperature_k"], _settings(S.Priors, "priors"))
 
@@ -140,8 +140,8 @@ def _prior(n_beads: int):
 def _model(n_beads: int, seed: int = 0):
     """A CG model with the config's network (changed by the sizes' ``network``): bead types cycle
     through the 20 amino acids, priors of :func:`_prior`; float32 on the CPU."""
-    from alcg import settings as S
-    from alcg.model import CGModel
+    from alcg.config import settings as S
+    from alcg.cg.model import CGModel
 
     torch.manual_seed(seed)
     return CGModel(torch.arange(n_beads) % 20, _prior(n_beads), _settings(S.Model, "model", **NETWORK))
@@ -151,14 +151,14 @@ def _model(n_beads: int, seed: int = 0):
 def _fast_field(n_beads: int, device: str, compile: bool):
     """The fast force path of :func:`_model` on ``device``, made once per run: each torch.compile
     costs tens of seconds, and the same compiled function serves every replica count."""
-    from alcg.fastforces import FastForceField
+    from alcg.cg.fast_forces import FastForceField
 
     return FastForceField(_model(n_beads).to(device), compile=compile, compile_after_calls=1)
 
 
 # ------------------------------------------------------------------ parts
 def environment(device: str) -> dict:
-    from alcg.device import probe_cuda
+    from alcg.hardware.device import probe_cuda
 
     out = {"python": platform.python_version(), "platform": platform.platform(), "cpu_count": os.cpu_count(),
            "torch": torch.__version__, "torch_cuda": torch.version.cuda, "device_used": device,
@@ -193,10 +193,10 @@ def openmm_part(device: str, size: dict, tmp: Path) -> dict:
     import openmm.app as app
     import openmm.unit as unit
 
-    from alcg import settings as S
-    from alcg import system as omm
-    from alcg.allatom_md import MDSpec, run_md
-    from alcg.prepare import prepare_system
+    from alcg.config import settings as S
+    from alcg.finegrained import system as omm
+    from alcg.finegrained.md import MDSpec, run_md
+    from alcg.finegrained.prepare import prepare_system
 
     names = [mm.Platform.getPlatform(i).getName() for i in range(mm.Platform.getNumPlatforms())]
     fast, ref = ("CUDA", "CPU") if device.startswith("cuda") else ("CPU", "Reference")
@@ -241,7 +241,7 @@ def openmm_part(device: str, size: dict, tmp: Path) -> dict:
 
 def cg_forces(device: str, size: dict) -> dict:
     """Fast path vs exact model on the device: error, ms per call, peak memory."""
-    from alcg.fastforces import FORCE_RTOL, force_error
+    from alcg.cg.fast_forces import FORCE_RTOL, force_error
 
     rows, ok = [], True
     for n_beads in size["beads"]:
@@ -268,11 +268,11 @@ def cg_forces(device: str, size: dict) -> dict:
 
 
 def selection(device: str, size: dict) -> dict:
-    """Exact RMSD selection; on the device when alcg.coverage has a device path."""
+    """Exact RMSD selection; on the device when alcg.selection.rmsd_coverage has a device path."""
     import inspect
 
-    from alcg import settings as S
-    from alcg.coverage import RMSDSelector
+    from alcg.config import settings as S
+    from alcg.selection.rmsd_coverage import RMSDSelector
 
     n = size["select_frames"]
     rng = np.random.default_rng(0)
@@ -292,9 +292,9 @@ def selection(device: str, size: dict) -> dict:
 
 def cg_simulation(device: str, size: dict, tmp: Path, aa_ns_per_day: float | None) -> dict:
     """Checkpoint resume on the device and across devices; aggregate CG speed at 5 fs."""
-    from alcg.fastforces import FastForceField
-    from alcg import settings as S
-    from alcg.simulate import VALIDATED_DT_PS, LangevinRun, simulate
+    from alcg.cg.fast_forces import FastForceField
+    from alcg.config import settings as S
+    from alcg.cg.simulate import VALIDATED_DT_PS, LangevinRun, simulate
 
     cfg_all = _config()
     masses = np.full(10, 110.0)
@@ -312,7 +312,7 @@ def cg_simulation(device: str, size: dict, tmp: Path, aa_ns_per_day: float | Non
                         checkpoint_every_steps=every)
 
     n_small = min(size["sim_replicas"], 64)
-    ckpt = tmp / "cg.partial"  # a checkpoint folder (alcg.checkpoint)
+    ckpt = tmp / "cg.partial"  # a checkpoint folder (alcg.formats.checkpoint)
     whole = run(n_small, device, ckpt, n_steps // 2)  # leaves the checkpoint of the half-way step
     half = n_steps // 2 // 10
     saved = tmp / "cg.half.partial"
@@ -334,7 +334,7 @@ def cg_simulation(device: str, size: dict, tmp: Path, aa_ns_per_day: float | Non
     ran = np.where(np.asarray(res.stopped_at_step) < 0, n_steps, res.stopped_at_step)  # steps each replica ran
     agg = float(ran.sum()) * VALIDATED_DT_PS * 1e-3 / res.info["elapsed_s"] * 86400  # ns/day, all replicas
     out.update(n_replicas=n_rep, n_steps=n_steps, dt_ps=VALIDATED_DT_PS, dt_note="the validated CG step "
-               "(alcg.simulate.VALIDATED_DT_PS)", steps_per_s=res.steps_per_s,
+               "(alcg.cg.simulate.VALIDATED_DT_PS)", steps_per_s=res.steps_per_s,
                exploded=int(sum(s != "ok" for s in res.status)), cg_aggregate_ns_per_day=agg,
                cg_aggregate_us_per_day=agg / 1e3)
     if aa_ns_per_day:
@@ -343,9 +343,9 @@ def cg_simulation(device: str, size: dict, tmp: Path, aa_ns_per_day: float | Non
 
 
 def training(device: str, size: dict, tmp: Path) -> dict:
-    """First-batch loss on the device vs the CPU, then frames/s of alcg.train.train."""
-    from alcg import settings as S
-    from alcg.train import _epoch_loss, train
+    """First-batch loss on the device vs the CPU, then frames/s of alcg.cg.train.train."""
+    from alcg.config import settings as S
+    from alcg.cg.train import _epoch_loss, train
 
     cfg = _settings(S.Train, "train", epochs=2, val_fraction=0.0, patience=10)
     n = size["train_frames"]
@@ -369,8 +369,8 @@ def training(device: str, size: dict, tmp: Path) -> dict:
 
 def committee_export(device: str, tmp: Path) -> dict:
     """Committee members loaded on the device and the TorchScript export run there, vs the CPU."""
-    from alcg.export import export_torchscript
-    from alcg.model import load_model, save_model
+    from alcg.cg.export import export_torchscript
+    from alcg.cg.model import load_model, save_model
 
     x_cpu = torch.as_tensor(_chain(10, 32, 7))
     x = x_cpu.to(device)
@@ -421,12 +421,12 @@ def correctness_ok(result: dict) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--device", default="auto", help="auto | cpu | cuda (see alcg.device)")
+    ap.add_argument("--device", default="auto", help="auto | cpu | cuda (see alcg.hardware.device)")
     ap.add_argument("--sizes", choices=sorted(SIZES), help="default: full on CUDA, reduced on the CPU")
     ap.add_argument("--no-compile", action="store_true", help="eager fast path only (saves the compile time)")
     ap.add_argument("--out", type=Path, help="also write the JSON here")
     args = ap.parse_args(argv)
-    from alcg.device import choose
+    from alcg.hardware.device import choose
 
     device = choose(args.device)
     size = dict(SIZES[args.sizes or ("full" if device.startswith("cuda") else "reduced")])

@@ -1,7 +1,7 @@
 """The previous selection path (MDTraj, one frame at a time), kept to time against and to check
-that :class:`alcg.coverage.RMSDSelector` gives the same categories, values and picks.
+that :class:`alcg.selection.rmsd_coverage.RMSDSelector` gives the same categories, values and picks.
 
-This is the implementation of ``alcg/coverage.py`` before the torch search (git history:
+This is the implementation of ``alcg/selection/rmsd_coverage.py`` before the torch search (git history:
 ``select.py``/``coverage.py`` up to commit b833e4b), unchanged except for being a subclass.
 """
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import mdtraj as md
 import numpy as np
 
-from alcg.coverage import RMSDSelector, ca_trajectory
+from alcg.selection.rmsd_coverage import RMSDSelector, ca_trajectory
 
 
 def _subset(traj: md.Trajectory, idx: np.ndarray) -> md.Trajectory:

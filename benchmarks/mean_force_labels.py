@@ -5,9 +5,9 @@
 
 The system is the two-bead Go model of CLN025 as ``config/go_cpu.yaml`` (merged over
 ``config/config.yaml``) builds it. The fine-grained side runs through the project's code:
-:func:`alcg.allatom_md.run_md` for instantaneous queries, :func:`alcg.meanforce_md.run_mean_force`
-for mean-force queries, :func:`alcg.mapping.project_runs` for the labels, priors from
-:func:`alcg.priors.fit_priors`, training by :func:`alcg.train.train` (label-variance weights).
+:func:`alcg.finegrained.md.run_md` for instantaneous queries, :func:`alcg.finegrained.meanforce_query.run_mean_force`
+for mean-force queries, :func:`alcg.finegrained.mapping.project_runs` for the labels, priors from
+:func:`alcg.cg.priors.fit_priors`, training by :func:`alcg.cg.train.train` (label-variance weights).
 
 Protocol
     1. A pool of configurations: one equilibrium Go run from the native structure (the
@@ -49,9 +49,9 @@ from snakemake.utils import update_config
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from alcg import gomodel, system as omm  # noqa: E402
-from alcg.config import DEFAULT_CONFIG_PATH, validate  # noqa: E402
-from alcg.settings import ForceField, Model, Priors, System, Train, parse  # noqa: E402
+from alcg.finegrained import gomodel, system as omm  # noqa: E402
+from alcg.stages.validate import DEFAULT_CONFIG_PATH, validate  # noqa: E402
+from alcg.config.settings import ForceField, Model, Priors, System, Train, parse  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "measured" / "mean_force_labels"
 
@@ -66,7 +66,7 @@ def load_config(path: Path) -> dict:
 
 def build(cfg: dict, work: Path, seed: int):
     """(native, ForceField, pdb path, xml path) of the Go model."""
-    from alcg.finegrained import GoModel
+    from alcg.finegrained.models import GoModel
 
     ff = parse(ForceField, cfg["forcefield"])
     system_cfg = parse(System, cfg["system"])
@@ -102,8 +102,8 @@ def _pdb_at(native, xyz: np.ndarray, path: Path) -> Path:
 def heldout_truth(native, ff, xml: Path, configs: np.ndarray, sample_ps: float, interval: int, work: Path,
                   seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(mean forces (n, N, 3), squared standard errors (n,)) of the held-out configurations."""
-    from alcg import aarun
-    from alcg.meanforce_md import MeanForceSpec, run_mean_force
+    from alcg.formats import run_file
+    from alcg.finegrained.meanforce_query import MeanForceSpec, run_mean_force
 
     spec = MeanForceSpec(n_steps=int(round(sample_ps * 1000 / ff.timestep_fs)), record_interval=interval,
                          equilibration_steps=int(round(2.0 * 1000 / ff.timestep_fs)), restraint_k=1e5,
@@ -112,7 +112,7 @@ def heldout_truth(native, ff, xml: Path, configs: np.ndarray, sample_ps: float, 
     for i, x in enumerate(configs):
         out = work / f"heldout_{i}.npz"
         run_mean_force(_pdb_at(native, x, work / f"heldout_{i}.pdb"), xml, out, dataclasses.replace(spec, seed=seed + i), ff)
-        run = aarun.load(out)
+        run = run_file.load(out)
         forces.append(run.bead_forces[0])
         var.append(run.bead_force_var[0])
     return np.asarray(forces), np.asarray(var)
@@ -121,8 +121,8 @@ def heldout_truth(native, ff, xml: Path, configs: np.ndarray, sample_ps: float, 
 def queries(native, ff, xml: Path, configs: np.ndarray, mode: str, eq_ps: float, sample_ps: float, interval: int,
             work: Path, seed: int) -> list[Path]:
     """Run one query per configuration in ``mode``; return the run files."""
-    from alcg.allatom_md import MDSpec, run_md
-    from alcg.meanforce_md import MeanForceSpec, run_mean_force
+    from alcg.finegrained.md import MDSpec, run_md
+    from alcg.finegrained.meanforce_query import MeanForceSpec, run_mean_force
 
     steps = lambda ps: int(round(ps * 1000 / ff.timestep_fs))  # noqa: E731
     files = []
@@ -143,9 +143,9 @@ def queries(native, ff, xml: Path, configs: np.ndarray, mode: str, eq_ps: float,
 
 def round0(native, ff, xml: Path, mapping, length_ps: float, work: Path):
     """Round-0 dataset: two free runs from the native (instantaneous labels), last 20 % validation."""
-    from alcg import dataset
-    from alcg.allatom_md import MDSpec, run_md
-    from alcg.mapping import project_runs
+    from alcg.formats import dataset
+    from alcg.finegrained.md import MDSpec, run_md
+    from alcg.finegrained.mapping import project_runs
 
     pdb = _pdb_at(native, native.xyz_nm, work / "native.pdb")
     runs = []
@@ -163,8 +163,8 @@ def train_and_score(data, prior, model_cfg: Model, train_cfg: Train, seed: int, 
     (validated on its ``val`` frames, with early stopping, when it has some)."""
     import torch
 
-    from alcg.model import CGModel
-    from alcg.train import train
+    from alcg.cg.model import CGModel
+    from alcg.cg.train import train
 
     torch.manual_seed(seed)
     model = CGModel(torch.as_tensor(data.bead_types), prior, model_cfg)
@@ -208,8 +208,9 @@ def main(argv: list[str] | None = None) -> dict:
         a.max_queries, a.n_heldout, a.heldout_ps, a.epochs, a.seeds = 8, 8, 20.0, 10, [1]
     import torch
 
-    from alcg import dataset, priors as P
-    from alcg.mapping import CAMapping, project_runs
+    from alcg.formats import dataset
+    from alcg.cg import priors as P
+    from alcg.finegrained.mapping import CAMapping, project_runs
 
     torch.set_num_threads(1)
     cfg = load_config(a.config)
@@ -310,7 +311,7 @@ def _summarize(a, curves: dict, budgets: list[int], per_query_ps: float, floor: 
 
 def _plot(result: dict, path: Path) -> None:
     sys.path.insert(0, str(ROOT / "src"))
-    from alcg.figures import plt, save_figure
+    from alcg.util.figure_io import plt, save_figure
 
     ns = np.array(result["fine_grained_ns"])
     fig, ax = plt.subplots(figsize=(5, 3.5))

@@ -11,17 +11,17 @@ scored by the paired held-out force error.
 The system is ``config/chignolin_cpu.yaml`` merged over ``config/config.yaml`` (amber14 +
 GBn2, 340 K, 4 fs, HBonds, hydrogen mass 1.5 amu) with its network (``model``), priors and
 oracle settings. Everything fine-grained runs through the project's code: preparation
-(:func:`alcg.prepare.prepare_system`), :func:`alcg.allatom_md.run_md` (reference and
-instantaneous queries), :func:`alcg.meanforce_md.run_mean_force` (mean-force queries, C-alphas
+(:func:`alcg.finegrained.prepare.prepare_system`), :func:`alcg.finegrained.md.run_md` (reference and
+instantaneous queries), :func:`alcg.finegrained.meanforce_query.run_mean_force` (mean-force queries, C-alphas
 restrained at ``oracle.mean_force_restraint_k`` and corrected by umbrella integration),
-:func:`alcg.mapping.project_runs`, :func:`alcg.stages.analysis.heldout_frames` (the held-out
-set), :func:`alcg.priors.fit_priors`, :func:`alcg.train.train` (label-variance weights with
-``train.model_force_var``) and :func:`alcg.heldout.frame_errors` / :func:`alcg.heldout.paired_difference`.
+:func:`alcg.finegrained.mapping.project_runs`, :func:`alcg.stages.analysis.heldout_frames` (the held-out
+set), :func:`alcg.cg.priors.fit_priors`, :func:`alcg.cg.train.train` (label-variance weights with
+``train.model_force_var``) and :func:`alcg.analysis.heldout.frame_errors` / :func:`alcg.analysis.heldout.paired_difference`.
 
 Protocol
     1. Reference: one run per start (``folded``, ``extended``), ``--ref-eq-ps`` unrecorded then
        ``--ref-ps`` recording every ``--ref-interval-steps``. As the workflow's pool
-       (:func:`alcg.heldout.pool_query_count`), the leading half of each run is where queries
+       (:func:`alcg.analysis.heldout.pool_query_count`), the leading half of each run is where queries
        start from; the rest is the held-out set (stratified by start, ``--heldout-per-start``
        frames each, instantaneous projected forces).
     2. Round-0 data: the leading half of the folded run (instantaneous labels; the last 20 %
@@ -41,7 +41,7 @@ Protocol
        with ~1e6 (kJ/mol/nm)^2 noise, cannot rank models this close), for each ``--seeds``.
     5. Score: per-frame force MSE on the held-out frames. An instantaneous force is the mean
        force plus model-independent noise, so the difference of two models' MSE on the same
-       frames estimates the difference of their mean-force errors (:mod:`alcg.heldout`). Every
+       frames estimates the difference of their mean-force errors (:mod:`alcg.analysis.heldout`). Every
        model is reported as its paired difference to the round-0-only model of its seed, and
        the modes against each other at each budget (block standard error over frames and the
        spread over seeds, in quadrature; 95 % interval).
@@ -72,8 +72,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from mean_force_labels import load_config  # noqa: E402
 
-from alcg.io import load_npz, save_npz  # noqa: E402
-from alcg.settings import ForceField, Model, Oracle, Priors, System, Train, parse  # noqa: E402
+from alcg.util.fileio import load_npz, save_npz  # noqa: E402
+from alcg.config.settings import ForceField, Model, Oracle, Priors, System, Train, parse  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "measured" / "mean_force_labels_atomistic"
 MODES = ("instantaneous", "mean_force")
@@ -96,8 +96,8 @@ def steps(ps: float, ff: ForceField) -> int:
 
 def reference(ff: ForceField, cfg: dict, work: Path, eq_ps: float, ps: float, interval: int) -> tuple[list, Path, Path]:
     """Prepare both starts and run one reference run each; return (run files, pdb, xml)."""
-    from alcg.allatom_md import MDSpec, run_md
-    from alcg.prepare import prepare_system
+    from alcg.finegrained.md import MDSpec, run_md
+    from alcg.finegrained.prepare import prepare_system
 
     system_cfg = parse(System, cfg["system"])
     runs = []
@@ -127,10 +127,10 @@ def write_start(topology, positions_nm: np.ndarray, path: Path) -> Path:
 
 def query_starts(runs: list[Path], topology, n: int, work: Path) -> list[Path]:
     """``n`` start PDBs, alternately from each run's leading (query) half, evenly spaced."""
-    from alcg import aarun
-    from alcg.heldout import pool_query_count
+    from alcg.formats import run_file
+    from alcg.analysis.heldout import pool_query_count
 
-    loaded = [aarun.load(r) for r in runs]
+    loaded = [run_file.load(r) for r in runs]
     per = [-(-n // len(runs)) if k < n % len(runs) or n % len(runs) == 0 else n // len(runs) for k in range(len(runs))]
     picks = []
     for k, (run, m) in enumerate(zip(loaded, per)):
@@ -148,8 +148,8 @@ def queries(starts: list[Path], xml: Path, mode: str, ff: ForceField, oracle: Or
             sample_ps: float, interval: int, work: Path, seed: int, only: range | None = None) -> list[Path]:
     """One query per start in ``mode`` (module doc, step 3); return the run files. Files that exist
     (``--work``) are reused; ``only``: run just these queries."""
-    from alcg.allatom_md import MDSpec, run_md
-    from alcg.meanforce_md import MeanForceSpec, run_mean_force
+    from alcg.finegrained.md import MDSpec, run_md
+    from alcg.finegrained.meanforce_query import MeanForceSpec, run_mean_force
 
     files = []
     for i, pdb in enumerate(starts):
@@ -179,7 +179,7 @@ def _cpu_file(run: Path) -> Path:
 
 def _log_cpu(run: Path, seconds: float) -> None:
     """Record, atomically, the CPU seconds the invocation that made ``run`` spent on it."""
-    from alcg.io import write_json
+    from alcg.util.fileio import write_json
 
     write_json(_cpu_file(run), {"run": run.name, "cpu_seconds": float(seconds)})
 
@@ -201,7 +201,7 @@ def _cpu_seconds(runs: list[Path]) -> dict[str, float]:
 
 def subset(data, mask: np.ndarray):
     """The frames of ``data`` where ``mask``."""
-    from alcg import dataset
+    from alcg.formats import dataset
 
     return dataclasses.replace(data, **{k: getattr(data, k)[mask] for k in dataset.PER_FRAME})
 
@@ -210,8 +210,8 @@ def fit(data, prior, model_cfg: Model, train_cfg: Train, seed: int, work: Path):
     """The config's network on ``data`` (weights 1/(sigma^2 + model_force_var)), module doc step 4."""
     import torch
 
-    from alcg.model import CGModel
-    from alcg.train import train
+    from alcg.cg.model import CGModel
+    from alcg.cg.train import train
 
     torch.manual_seed(seed)
     model = CGModel(torch.as_tensor(data.bead_types), prior, model_cfg)
@@ -277,15 +277,15 @@ def main(argv: list[str] | None = None) -> dict:
     import openmm.app as app
     import torch
 
-    from alcg import priors as P
-    from alcg.heldout import frame_errors, load as load_heldout, paired_difference, pool_query_count
+    from alcg.cg import priors as P
+    from alcg.analysis.heldout import frame_errors, load as load_heldout, paired_difference, pool_query_count
 
     def paired_difference_20(a, b):  # 20 blocks of held-out frames per start
         return paired_difference(a, b, n_blocks=20)
-    from alcg.mapping import project_runs
-    from alcg.stages.aa import mapping_of
+    from alcg.finegrained.mapping import project_runs
+    from alcg.stages.finegrained import mapping_of
     from alcg.stages.analysis import heldout_frames
-    from alcg import aarun, dataset
+    from alcg.formats import run_file, dataset
 
     torch.set_num_threads(1)
     clock = Clock()
@@ -314,7 +314,7 @@ def main(argv: list[str] | None = None) -> dict:
         h = load_heldout(work / "heldout.npz")
         mapping, prepared = mapping_of(str(pdb), str(xml))
         folded = project_runs([runs[0]], mapping, 0)
-        base = dataset.assign_validation(subset(folded, folded.frame < pool_query_count(aarun.load(runs[0]).n_frames)),
+        base = dataset.assign_validation(subset(folded, folded.frame < pool_query_count(run_file.load(runs[0]).n_frames)),
                                          base_train.val_fraction)
         prior = P.fit_priors(base.coords, ff.temperature_k, parse(Priors, cfg["priors"]))
         starts = query_starts(runs, prepared.topology, max_q, work)
@@ -327,7 +327,7 @@ def main(argv: list[str] | None = None) -> dict:
             if a.md_only:
                 continue
             labels[mode] = [project_runs([f], mapping, 1) for f in files]
-            sim_ps = [aarun.load(f).metadata.get("simulated_ps") for f in files]
+            sim_ps = [run_file.load(f).metadata.get("simulated_ps") for f in files]
             cpu = _cpu_seconds(files)
             clock.parts[f"queries_{mode}"] = sum(cpu.get(f.name, 0.0) for f in files)
             clock.unrecorded += [f.name for f in files if f.name not in cpu]
@@ -385,7 +385,7 @@ def main(argv: list[str] | None = None) -> dict:
             "instantaneous_query_force_var_mean": float(np.mean([d.force_var.mean() for d in labels["instantaneous"]])),
             "round0_force_var_mean": float(np.nanmean(base.force_var)),
             "mean_force_uncorrected_rms_difference_kj_mol_nm": [
-                aarun.load(work / f"mean_force_{i}.npz").metadata.get("uncorrected_rms_difference_kj_mol_nm")
+                run_file.load(work / f"mean_force_{i}.npz").metadata.get("uncorrected_rms_difference_kj_mol_nm")
                 for i in range(max_q)],
             "heldout_frames_by_stratum": {s: int((h.stratum == s).sum()) for s in h.strata},
             "round0_frames": {"train": int(len(base.train_indices())), "val": int(len(base.val_indices()))}}
@@ -442,7 +442,7 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 def _plot(result: dict, path: Path) -> None:
-    from alcg.figures import plt, save_figure
+    from alcg.util.figure_io import plt, save_figure
 
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(9, 3.6))
     for k, (mode, c) in enumerate((("instantaneous", "C0"), ("mean_force", "C1"))):

@@ -5,15 +5,15 @@
 
 Parts, all in one process on the same torch/OpenMM threads:
 
-- oracle: all-atom ns/day of CLN025 (config force field), bare OpenMM and through alcg.allatom_md;
+- oracle: all-atom ns/day of CLN025 (config force field), bare OpenMM and through alcg.finegrained.md;
 - matmul: dense fp32 matmul GFLOP/s, the practical peak of this machine;
 - cg_sim: aggregate CG ns/day of CLN025 with 100 replicas and the default network, by the
-  fast path the workflow uses (:func:`alcg.simulate.model_force_fn`: tabulated filters,
+  fast path the workflow uses (:func:`alcg.cg.simulate.model_force_fn`: tabulated filters,
   all pairs, explicit backward, torch.compile) and by the exact model; FLOPs of one force
   evaluation (torch.utils.flop_counter: matmul-like ops only) and the GFLOP/s achieved;
   cg_over_aa at the config's time step and at the validated one
-  (:data:`alcg.simulate.VALIDATED_DT_PS`);
-- train: force-matching frames/s of :func:`alcg.train.train`, exact network, by the dense
+  (:data:`alcg.cg.simulate.VALIDATED_DT_PS`);
+- train: force-matching frames/s of :func:`alcg.cg.train.train`, exact network, by the dense
   all-pairs path (the default for small molecules) and by PyG's edge-list path;
 - select: RMSD selection, 10^4 and 10^5 frames against as many training frames;
 - e2e: wall time per stage of the tiny run, from Snakemake's benchmark files, if present.
@@ -34,14 +34,14 @@ from pathlib import Path
 
 import numpy as np
 
-from alcg import settings as S
+from alcg.config import settings as S
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _config() -> dict:
-    from alcg.config import load
+    from alcg.stages.validate import load
 
     return load(ROOT / "config" / "config.yaml")
 
@@ -50,14 +50,14 @@ CFG = _config()
 
 
 def _ff():
-    from alcg.settings import ForceField, parse
+    from alcg.config.settings import ForceField, parse
 
     return parse(ForceField, CFG["forcefield"])
 
 
 def _system(tmp: Path):
-    from alcg.prepare import prepare_system
-    from alcg.settings import System, parse
+    from alcg.finegrained.prepare import prepare_system
+    from alcg.config.settings import System, parse
 
     pdb, xml = tmp / "f.pdb", tmp / "f.xml"
     if not pdb.exists():
@@ -73,7 +73,7 @@ def _bare_openmm_ns_per_day(pdb, xml, n_steps: int, record_interval: int, repeat
     import openmm.app as app
     import openmm.unit as unit
 
-    from alcg import system as omm
+    from alcg.finegrained import system as omm
 
     ff = _ff()
     p = app.PDBFile(str(pdb))
@@ -93,8 +93,8 @@ def _bare_openmm_ns_per_day(pdb, xml, n_steps: int, record_interval: int, repeat
 
 
 def bench_oracle(tmp: Path, n_steps: int = 5000) -> dict:
-    """All-atom ns/day: bare OpenMM (what CG is compared with) and through alcg.allatom_md."""
-    from alcg.allatom_md import MDSpec, run_md
+    """All-atom ns/day: bare OpenMM (what CG is compared with) and through alcg.finegrained.md."""
+    from alcg.finegrained.md import MDSpec, run_md
 
     pdb, xml = _system(tmp)
     rec = CFG["initial_md"]["record_interval_steps"]
@@ -122,9 +122,9 @@ def bench_matmul(n: int = 2048, repeats: int = 5) -> dict:
 
 
 def _cln025_model(device: str):
-    from alcg.mapping import bead_types
-    from alcg.model import CGModel
-    from alcg.priors import fit_priors
+    from alcg.finegrained.mapping import bead_types
+    from alcg.cg.model import CGModel
+    from alcg.cg.priors import fit_priors
 
     rng = np.random.default_rng(0)
     x = np.cumsum(rng.normal(0, 0.22, (10, 3)), 0)[None] + rng.normal(0, 0.02, (500, 10, 3))
@@ -171,7 +171,7 @@ def _ms_per_call(fn, x: torch.Tensor, n: int, repeats: int = 3) -> float:
 
 
 def _sim_steps_per_s(force_fn, x0: np.ndarray, device: str, n_steps: int, repeats: int) -> list[float]:
-    from alcg.simulate import LangevinRun, simulate
+    from alcg.cg.simulate import LangevinRun, simulate
 
     sim = S.parse(S.CGSim, {**CFG["cg_sim"], "max_bond_nm": 10.0, "max_force_kj_mol_nm": 1e12})  # never stop
     rates = []
@@ -185,8 +185,8 @@ def _sim_steps_per_s(force_fn, x0: np.ndarray, device: str, n_steps: int, repeat
 def bench_cg_sim(device: str, matmul_gflop_per_s: float | None, aa_ns_per_day: float | None,
                  n_steps: int = 300, repeats: int = 3) -> dict:
     """Aggregate CG ns/day of 100 CLN025 replicas, default network: fast path vs exact."""
-    from alcg.fastforces import FastForceField
-    from alcg.simulate import VALIDATED_DT_PS, model_force_fn
+    from alcg.cg.fast_forces import FastForceField
+    from alcg.cg.simulate import VALIDATED_DT_PS, model_force_fn
 
     model, x = _cln025_model(device)
     n_rep = 100
@@ -227,13 +227,13 @@ def bench_cg_sim(device: str, matmul_gflop_per_s: float | None, aa_ns_per_day: f
 
 
 def bench_train(device: str, n_frames: int = 1024, epochs: int = 2, repeats: int = 2) -> dict:
-    """Force-matching frames/s of alcg.train.train (exact network), dense vs edge-list path.
+    """Force-matching frames/s of alcg.cg.train.train (exact network), dense vs edge-list path.
 
     The two paths alternate, ``repeats`` times each; best and median are reported.
     """
     import dataclasses
 
-    from alcg.train import train
+    from alcg.cg.train import train
 
     rates: dict[str, list[float]] = {"dense": [], "edges": []}
     for _ in range(repeats):
@@ -281,7 +281,7 @@ def bench_select(sizes=(10_000, 100_000), n_beads: int = 10, device: str = "cpu"
     """
     import sys
 
-    from alcg.coverage import RMSDSelector
+    from alcg.selection.rmsd_coverage import RMSDSelector
 
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from mdtraj_select import MDTrajSelector
@@ -326,7 +326,7 @@ def main() -> None:
     ap.add_argument("--no-mdtraj", action="store_true", help="time only the torch selection")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
-    from alcg.device import choose as resolve_device
+    from alcg.hardware.device import choose as resolve_device
 
     device = resolve_device(args.device)
     result = {"machine": {"platform": platform.platform(), "processor": platform.processor(),

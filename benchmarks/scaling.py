@@ -6,7 +6,7 @@ Each measurement runs in its own subprocess, so that its peak resident memory
 replica counts. Parts:
 
 - forces: one force evaluation of the network used in simulation
-  (:class:`alcg.fastforces.FastForceField`, tabulated filters, eager) on all pairs
+  (:class:`alcg.cg.fast_forces.FastForceField`, tabulated filters, eager) on all pairs
   (``dense_fast``) and on the pairs within the cutoff (``pruned_fast``; the force field's
   own choice above ``PRUNE_ABOVE_BEADS`` beads), and of the exact model on PyG's edge list
   (``pair_path="edges"``: only pairs within the cutoff), on random-walk chains with 0.38 nm
@@ -14,17 +14,17 @@ replica counts. Parts:
   is high, dense does no wasted work;
 - prune_ratio: pruned vs. dense network forces in one process on the same chains (time
   ratio, force difference), where the machine's noise would swamp two processes' times;
-- select: :class:`alcg.coverage.RMSDSelector` (torch search), F x F frames of the
+- select: :class:`alcg.selection.rmsd_coverage.RMSDSelector` (torch search), F x F frames of the
   selection benchmark's data (:func:`run_all.select_data`) at each size;
-- mask: :func:`alcg.coverage.physical_mask` on 10^5 frames: peak memory in chunks, and the
+- mask: :func:`alcg.selection.rmsd_coverage.physical_mask` on 10^5 frames: peak memory in chunks, and the
   (F, P, 3) array the unchunked version built;
-- train: force matching (:func:`alcg.train.train`, one epoch, the default network) on the
+- train: force matching (:func:`alcg.cg.train.train`, one epoch, the default network) on the
   dense (``auto``) and edge-list pair paths: frames per second and peak memory;
 - evaluate: the rule ``evaluate``'s work on frames in memory (:func:`alcg.stages.analysis.frame_metrics`
   and :func:`~alcg.stages.analysis.evaluation_plots`, all but reading the files) on random-walk
   chains (0.38 nm bonds) of 10^5 CG frames and ~10^5 reference frames (4 runs, 2 starts), with
-  the TICA space fitted as rule ``fit_tica`` fits it (:meth:`alcg.tica.TicaSpace.fit`, measured
-  in its own process too); ``--pair-budget`` sets :data:`alcg.tica.PAIR_BUDGET` (a huge value:
+  the TICA space fitted as rule ``fit_tica`` fits it (:meth:`alcg.analysis.tica.TicaSpace.fit`, measured
+  in its own process too); ``--pair-budget`` sets :data:`alcg.analysis.tica.PAIR_BUDGET` (a huge value:
   one chunk, the memory of the unchunked code). Every frame passes the geometry checks
   (``min_distance_nm`` 0: the worst case, all frames evaluated).
 
@@ -62,9 +62,9 @@ def _model(n_beads: int):
     import torch
 
     sys.path.insert(0, str(ROOT / "benchmarks"))
-    from alcg import settings as S
-    from alcg.model import CGModel
-    from alcg.priors import fit_priors
+    from alcg.config import settings as S
+    from alcg.cg.model import CGModel
+    from alcg.cg.priors import fit_priors
 
     x = _chains(400, n_beads)
     prior = fit_priors(x, 340.0, S.defaults(S.Priors))
@@ -77,7 +77,7 @@ def part_forces(n_beads: int, replicas: int, path: str) -> dict:
     import numpy as np
     import torch
 
-    from alcg.fastforces import FastForceField
+    from alcg.cg.fast_forces import FastForceField
 
     torch.set_num_threads(1)
     model, x = _model(n_beads)
@@ -108,8 +108,8 @@ def part_prune_ratio(n_beads: int, replicas: int) -> dict:
 
     import torch
 
-    from alcg.dense_schnet import network_forces, pruned_network_forces
-    from alcg.fastforces import FastForceField, tabulated_pair_filters
+    from alcg.cg.dense_schnet import network_forces, pruned_network_forces
+    from alcg.cg.fast_forces import FastForceField, tabulated_pair_filters
 
     torch.set_num_threads(1)
     model, _ = _model(n_beads)
@@ -134,7 +134,7 @@ def part_prune_ratio(n_beads: int, replicas: int) -> dict:
 
 
 def part_train(n_beads: int, n_frames: int, path: str) -> dict:
-    """Force matching (:func:`alcg.train.train`, the schema's training settings, one epoch) on
+    """Force matching (:func:`alcg.cg.train.train`, the schema's training settings, one epoch) on
     ``n_frames`` random-walk frames with random forces, on the dense (``auto``) or edge-list
     pair path: frames per second and peak memory."""
     import dataclasses
@@ -144,9 +144,9 @@ def part_train(n_beads: int, n_frames: int, path: str) -> dict:
     import torch
     import yaml
 
-    from alcg import settings as S
-    from alcg.config import validate
-    from alcg.train import train
+    from alcg.config import settings as S
+    from alcg.stages.validate import validate
+    from alcg.cg.train import train
 
     torch.set_num_threads(1)
     model, _ = _model(n_beads)
@@ -176,7 +176,7 @@ def part_select(n_beads: int, n_frames: int) -> dict:
 
 
 def part_mask(n_beads: int, n_frames: int) -> dict:
-    from alcg.coverage import physical_mask
+    from alcg.selection.rmsd_coverage import physical_mask
 
     x = _chains(n_frames, n_beads)
     base = _peak_mb()
@@ -192,7 +192,7 @@ def _evaluation_inputs(n_beads: int, n_frames: int, n_reference: int):
     runs (float32, as the C-alpha mapping of a run gives them) and the settings."""
     import numpy as np
 
-    from alcg import settings as S
+    from alcg.config import settings as S
 
     kept = _chains(n_frames, n_beads, seed=1).astype(np.float32)
     first_half = np.arange(n_frames) % 1000 < 500  # 100 replicas of 1000 kept frames
@@ -204,7 +204,7 @@ def _evaluation_inputs(n_beads: int, n_frames: int, n_reference: int):
 
 def part_fit_tica(n_beads: int, n_frames: int, n_reference: int, tica_out: str, pair_budget: int) -> dict:
     """The fit of rule ``fit_tica`` (lag: ``tica_lag_ps`` at 1 ps per frame), saved to ``tica_out``."""
-    from alcg import tica
+    from alcg.analysis import tica
 
     tica.PAIR_BUDGET = pair_budget
     _, _, refs, ev, _ = _evaluation_inputs(n_beads, n_frames, n_reference)
@@ -223,7 +223,7 @@ def part_evaluate(n_beads: int, n_frames: int, n_reference: int, tica_in: str, p
 
     import numpy as np
 
-    from alcg import tica
+    from alcg.analysis import tica
     from alcg.stages.analysis import evaluation_plots, frame_metrics
 
     tica.PAIR_BUDGET = pair_budget
@@ -257,7 +257,7 @@ def _evaluate_row(n_beads: int, n_frames: int, pair_budget: int | None) -> dict:
     """fit_tica then evaluate, each in its own process, on ``n_frames`` CG and reference frames."""
     import tempfile
 
-    from alcg.tica import PAIR_BUDGET
+    from alcg.analysis.tica import PAIR_BUDGET
 
     budget = pair_budget or PAIR_BUDGET
     with tempfile.TemporaryDirectory() as tmp:
@@ -277,7 +277,7 @@ def main() -> None:
     ap.add_argument("--train-frames", type=int, default=512)
     ap.add_argument("--eval-beads", nargs="*", type=int, default=[10, 35, 80])
     ap.add_argument("--eval-frames", type=int, default=100_000, help="CG frames; as many reference frames")
-    ap.add_argument("--pair-budget", type=int, default=None, help="alcg.tica.PAIR_BUDGET (default: its own)")
+    ap.add_argument("--pair-budget", type=int, default=None, help="alcg.analysis.tica.PAIR_BUDGET (default: its own)")
     parts = ["forces", "prune_ratio", "select", "mask", "evaluate", "train"]
     ap.add_argument("--parts", nargs="*", default=parts, choices=parts)
     ap.add_argument("--force-paths", nargs="*", default=["dense_fast", "pruned_fast", "edges_exact"],

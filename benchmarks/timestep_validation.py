@@ -1,10 +1,10 @@
 """Validate the production CG time step (``cg_sim.dt_ps``) with power: anharmonic observables
 at candidate steps against a small-step reference (``--reference-dt-fs``, 1 fs by default),
-judged by their statistical error (:func:`alcg.timestep.compare_steps`).
+judged by their statistical error (:func:`alcg.cg.timestep.compare_steps`).
 
 Models:
 
-- ``--model PATH``: a trained CG model (a checkpoint of :func:`alcg.model.save_model`, e.g. one
+- ``--model PATH``: a trained CG model (a checkpoint of :func:`alcg.cg.model.save_model`, e.g. one
   of the Go experiment's ``results/go_experiment/seed_*/*/round_*/model/member_0/model.pt``),
   with the bead masses of the dataset in its round folder (``--dataset`` otherwise) and the
   temperature its prior was fitted at;
@@ -24,7 +24,7 @@ Designs:
 - ``--paired`` (the default with ``--model``): each replica r starts every step's run from the same
   configuration, a frame of a small-step (``--equil-dt-fs``) run of ``--equil-ps`` of the same
   model from ``--start-frames`` (frames of all-atom equilibrium runs, C-alpha beads; default:
-  the dataset), and the per-start differences are the units (see :mod:`alcg.timestep`: this
+  the dataset), and the per-start differences are the units (see :mod:`alcg.cg.timestep`: this
   needs starts close to the model's equilibrium; none of the sampled frames is dropped).
 
 Replicas run in pieces of ``--chunk-replicas`` (2048: past that, the cost per replica-step grows
@@ -57,10 +57,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from alcg import settings  # noqa: E402
-from alcg.priors import KB_KJ_MOL_K  # noqa: E402
-from alcg.simulate import LangevinRun, model_force_fn, simulate  # noqa: E402
-from alcg.timestep import chain_observables, compare_steps  # noqa: E402
+from alcg.config import settings  # noqa: E402
+from alcg.cg.priors import KB_KJ_MOL_K  # noqa: E402
+from alcg.cg.simulate import LangevinRun, model_force_fn, simulate  # noqa: E402
+from alcg.cg.timestep import chain_observables, compare_steps  # noqa: E402
 
 NET = dict(cutoff_nm=3.0, n_rbf=16, hidden=32, n_filters=32, n_interactions=2)
 SAVE_PS = 0.05
@@ -129,8 +129,8 @@ def _ca_frames(path: Path) -> np.ndarray:
 
 def _trained(model_path: Path, dataset_path: Path | None, start_frames: list[Path]) -> System:
     """The trained model at ``model_path`` with its round's dataset masses and its prior's temperature."""
-    from alcg import dataset
-    from alcg.model import load_model
+    from alcg.formats import dataset
+    from alcg.cg.model import load_model
 
     model = load_model(model_path)
     dataset_path = dataset_path or model_path.parents[2] / "dataset" / "dataset.npz"

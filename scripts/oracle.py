@@ -3,8 +3,8 @@ import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # noqa: F821  (alcg without install, e.g. --use-conda)
 
-from alcg import settings as S  # noqa: E402
-from alcg.logs import job_log  # noqa: E402
+from alcg.config import settings as S  # noqa: E402
+from alcg.util.logs import job_log  # noqa: E402
 from alcg.stages import query  # noqa: E402
 
 with job_log(snakemake.log[0]):  # noqa: F821

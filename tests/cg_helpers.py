@@ -2,9 +2,9 @@
 import numpy as np
 import torch
 
-from alcg import settings
-from alcg.priors import KB_KJ_MOL_K, PriorEnergy
-from alcg.simulate import LangevinRun
+from alcg.config import settings
+from alcg.cg.priors import KB_KJ_MOL_K, PriorEnergy
+from alcg.cg.simulate import LangevinRun
 
 N_BEADS = 8
 KT = KB_KJ_MOL_K * 300.0
@@ -48,7 +48,7 @@ def legacy_checkpoint_from(partial, cfg: LangevinRun, shape: tuple[int, ...], x0
     import dataclasses
     import shutil
 
-    from alcg.simulate import _resume, _signature, legacy_checkpoint
+    from alcg.cg.simulate import _resume, _signature, legacy_checkpoint
 
     gen = torch.Generator()
     st = _resume(partial, cfg, "cpu", gen, shape, _signature(cfg, shape, x0, masses, ""))

@@ -1,6 +1,6 @@
 """A CLN025-like C-alpha model for the fast-force and time-step tests.
 
-The prior parameters are those :func:`alcg.priors.fit_priors` gives for 160 ps of all-atom
+The prior parameters are those :func:`alcg.cg.priors.fit_priors` gives for 160 ps of all-atom
 CLN025 (amber14-all + GBn2, 340 K, 4 fs with HMR), rounded; the folded structure is one
 C-alpha frame of that run (nm, centred); masses are the residue masses the mapping gives.
 So bond stiffnesses (~85,000 kJ/mol/nm^2, the fastest CG motion) and masses (glycine:
@@ -9,9 +9,9 @@ So bond stiffnesses (~85,000 kJ/mol/nm^2, the fastest CG motion) and masses (gly
 import numpy as np
 import torch
 
-from alcg import settings
-from alcg.model import CGModel
-from alcg.priors import KB_KJ_MOL_K, PriorEnergy
+from alcg.config import settings
+from alcg.cg.model import CGModel
+from alcg.cg.priors import KB_KJ_MOL_K, PriorEnergy
 
 TEMPERATURE_K = 340.0
 BEAD_TYPES = [20, 20, 4, 15, 7, 17, 8, 17, 19, 20]  # any fixed types: YYDPETGTWY

@@ -9,9 +9,9 @@ import openmm as mm
 import openmm.unit as unit
 import pytest
 
-from alcg.aarun import load as load_run
-from alcg.io import load_npz
-from alcg.prepare import load_prepared
+from alcg.formats.run_file import load as load_run
+from alcg.util.fileio import load_npz
+from alcg.finegrained.prepare import load_prepared
 from proc_helpers import kill_after_checkpoint
 
 
@@ -50,8 +50,8 @@ def test_energies_finite_and_frames_spaced(cln025_run):
 
 KILL_SCRIPT = """
 import sys
-from alcg.allatom_md import MDSpec, run_md
-from alcg.settings import ForceField, defaults
+from alcg.finegrained.md import MDSpec, run_md
+from alcg.config.settings import ForceField, defaults
 ff = defaults(ForceField, files=["amber14-all.xml", "implicit/gbn2.xml"], temperature_k=340.0, timestep_fs=4.0,
               hydrogen_mass_amu=1.5, platform="CPU")
 run_md(sys.argv[1], sys.argv[2], sys.argv[3],
@@ -81,12 +81,12 @@ def test_killed_run_resumes_without_duplicates(cln025, tmp_path):
 
 
 def test_explicit_solvent_system_works_the_same_way(tmp_path, ff_cfg):
-    from alcg.allatom_md import MDSpec, run_md
-    from alcg.prepare import prepare_system
+    from alcg.finegrained.md import MDSpec, run_md
+    from alcg.finegrained.prepare import prepare_system
 
     import dataclasses
 
-    from alcg.settings import System
+    from alcg.config.settings import System
 
     ff = dataclasses.replace(ff_cfg, solvent="explicit", platform="CPU")
     pdb, xml = tmp_path / "s.pdb", tmp_path / "s.xml"
@@ -106,8 +106,8 @@ def _two_atom_system(tmp_path):
     """A two-atom harmonic molecule (Reference platform): MD in milliseconds."""
     import openmm.app as app
 
-    from alcg import system as omm
-    from alcg.structure import pdb_text
+    from alcg.finegrained import system as omm
+    from alcg.finegrained.structure import pdb_text
 
     top = app.Topology()
     chain = top.addChain()
@@ -130,16 +130,16 @@ def test_checkpoints_append_and_a_resumed_run_is_identical(tmp_path, monkeypatch
     from its chunks (or from an earlier version's one-file checkpoint) keeps the checkpointed
     frames bit for bit and continues from their State (the thermostat's random stream is not
     part of an OpenMM State, so later frames differ from an uninterrupted run's, as before)."""
-    from alcg import checkpoint
-    from alcg.allatom_md import MDSpec, run_md
-    from alcg.io import save_npz
-    from alcg.settings import ForceField, defaults
+    from alcg.formats import checkpoint
+    from alcg.finegrained.md import MDSpec, run_md
+    from alcg.util.fileio import save_npz
+    from alcg.config.settings import ForceField, defaults
 
     ff = defaults(ForceField, files=["amber14-all.xml"], temperature_k=300.0, timestep_fs=1.0, platform="Reference")
     pdb, xml = _two_atom_system(tmp_path)
     spec = MDSpec(n_steps=400, record_interval=4, checkpoint_every=10, restraint_k=0.0, seed=3)
     written = []
-    real_save = checkpoint.save_npz  # chunk files only (alcg.checkpoint writes them)
+    real_save = checkpoint.save_npz  # chunk files only (alcg.formats.checkpoint writes them)
 
     def counting_save(path, metadata=None, **arrays):
         written.append(len(arrays["potential_energy"]))

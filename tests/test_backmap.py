@@ -2,11 +2,11 @@
 import numpy as np
 import pytest
 
-from alcg.backmap import RestrainedMinimizationBackmapper
-from alcg.settings import Backmap, defaults
-from alcg.aarun import load as load_run
-from alcg.prepare import load_prepared
-from alcg.system import create_system, make_forcefield
+from alcg.finegrained.backmap import RestrainedMinimizationBackmapper
+from alcg.config.settings import Backmap, defaults
+from alcg.formats.run_file import load as load_run
+from alcg.finegrained.prepare import load_prepared
+from alcg.finegrained.system import create_system, make_forcefield
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,7 @@ def test_accepted_backmaps_keep_covalent_geometry(backmapper, cln025_run):
 
 
 def test_chirality_check_tells_a_mirror_image_from_thermal_motion():
-    from alcg.backmap import chirality_kept
+    from alcg.finegrained.backmap import chirality_kept
 
     l_centre = np.array([0.6, -2.0])  # an L torsion, and a Go side chain at -115 degrees
     assert chirality_kept(l_centre, l_centre + 0.2)

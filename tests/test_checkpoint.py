@@ -1,7 +1,7 @@
-"""Append-only chunk checkpoints (alcg.checkpoint)."""
+"""Append-only chunk checkpoints (alcg.formats.checkpoint)."""
 import numpy as np
 
-from alcg import checkpoint
+from alcg.formats import checkpoint
 
 
 def test_chunks_read_back_in_order_and_a_killed_writes_temporary_is_ignored(tmp_path):

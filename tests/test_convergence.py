@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from alcg import convergence
+from alcg.analysis import convergence
 
 
 def _two_state(n: int, start: bool, k_fold: float, k_unfold: float, rng) -> np.ndarray:

@@ -2,8 +2,8 @@
 import mdtraj as md
 import numpy as np
 
-from alcg.coverage import RMSDSelector, ca_trajectory
-from alcg.settings import Select, defaults
+from alcg.selection.rmsd_coverage import RMSDSelector, ca_trajectory
+from alcg.config.settings import Select, defaults
 
 
 def _helix(n=10, rise=0.15, radius=0.23, turn=100.0):

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from alcg import aarun, dataset
-from alcg.errors import DataError
-from alcg.io import npz_row, npz_shape
+from alcg.formats import run_file, dataset
+from alcg.util.errors import DataError
+from alcg.util.fileio import npz_row, npz_shape
 
 N_BEADS = 5
 
@@ -167,17 +167,17 @@ def test_append_refuses_another_molecule_and_a_manifest_as_new_frames(rounds, tm
 def test_one_row_of_a_run_is_read_alone(tmp_path):
     rng = np.random.default_rng(0)
     pos = rng.normal(size=(6, 4, 3)).astype(np.float32)
-    aarun.save_run(tmp_path / "r.npz", pos, pos, np.arange(6.0), np.arange(6.0), np.arange(4), "", {})
-    assert npz_shape(tmp_path / "r.npz", "positions") == (6, 4, 3) and aarun.frame_count(tmp_path / "r.npz") == 6
+    run_file.save_run(tmp_path / "r.npz", pos, pos, np.arange(6.0), np.arange(6.0), np.arange(4), "", {})
+    assert npz_shape(tmp_path / "r.npz", "positions") == (6, 4, 3) and run_file.frame_count(tmp_path / "r.npz") == 6
     for k in range(6):
-        np.testing.assert_array_equal(aarun.positions_at(tmp_path / "r.npz", k), pos[k])
+        np.testing.assert_array_equal(run_file.positions_at(tmp_path / "r.npz", k), pos[k])
     np.testing.assert_array_equal(npz_row(tmp_path / "r.npz", "time_ps", 4), 4.0)
     with pytest.raises(IndexError, match="row 6 of positions in .*r.npz: it has 6 rows"):
-        aarun.positions_at(tmp_path / "r.npz", 6)
-    aarun.save_status(tmp_path / "f.npz", aarun.Status.FAILED, "boom")
-    assert aarun.frame_count(tmp_path / "f.npz") == 0
+        run_file.positions_at(tmp_path / "r.npz", 6)
+    run_file.save_status(tmp_path / "f.npz", run_file.Status.FAILED, "boom")
+    assert run_file.frame_count(tmp_path / "f.npz") == 0
     with pytest.raises(DataError, match="holds no trajectory"):
-        aarun.positions_at(tmp_path / "f.npz", 0)
+        run_file.positions_at(tmp_path / "f.npz", 0)
 
 
 def test_backmap_reads_a_template_frame_from_the_shard_and_run_that_hold_it(rounds):
@@ -191,12 +191,12 @@ def test_backmap_reads_a_template_frame_from_the_shard_and_run_that_hold_it(roun
         n = int(data.frame[data.source == key].max()) + 1
         pos = np.random.default_rng(len(runs)).normal(size=(n, 4, 3)).astype(np.float32)
         runs.append(str(results / key))
-        aarun.save_run(runs[-1], pos, pos, np.zeros(n), np.arange(n, dtype=float), np.arange(4), "", {})
+        run_file.save_run(runs[-1], pos, pos, np.zeros(n), np.arange(n, dtype=float), np.arange(4), "", {})
     for k in range(data.n_frames):
         key, frame = data.frame_source(k)
         positions, got_key, got_frame = query._frame(str(manifest), runs, k)
         assert (got_key, got_frame) == (key, frame)
-        np.testing.assert_array_equal(positions, aarun.load(results / key).positions[frame].astype(np.float64))
+        np.testing.assert_array_equal(positions, run_file.load(results / key).positions[frame].astype(np.float64))
 
 
 def test_train_mask_is_every_frame_not_held_out_for_validation(rounds):

@@ -1,4 +1,4 @@
-"""Device choice (alcg.device), GPU slots on a workstation, and device-independent CG
+"""Device choice (alcg.hardware.device), GPU slots on a workstation, and device-independent CG
 checkpoints. Runs on the CPU: the CUDA probe is mocked, torch is not."""
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from alcg import device
-from alcg.simulate import simulate
+from alcg.hardware import device
+from alcg.cg.simulate import simulate
 from cg_helpers import N_BEADS, chain_prior, energy_force_fn, langevin, zigzag
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,7 +40,7 @@ def test_arch_list_decides_whether_a_card_has_kernels():
 
 def test_unusable_cuda_falls_back_with_the_reason(monkeypatch, caplog):
     monkeypatch.setattr(device, "probe_cuda", lambda index=0: "the probe says: driver too old")
-    with caplog.at_level(logging.WARNING, logger="alcg.device"):
+    with caplog.at_level(logging.WARNING, logger="alcg.hardware.device"):
         assert device.choose("auto") == "cpu"
     lines = [r.getMessage() for r in caplog.records if "driver too old" in r.getMessage()]
     assert len(lines) == 1 and "\n" not in lines[0] and "CPU" in lines[0]
@@ -71,11 +71,11 @@ def test_local_rule_takes_cuda_as_auto(monkeypatch):
 def test_a_card_without_kernels_in_the_build_falls_back_naming_the_build_that_has_them(monkeypatch, caplog):
     """A Pascal card (6.1) and torch's CUDA 13 build: auto falls back in one line that names the
     build with kernels for it (cu126); cuda asked for is one line of error saying the same."""
-    from alcg.torch_builds import BUILDS
+    from alcg.hardware.torch_builds import BUILDS
 
     pascal = device.arch_reason((6, 1), BUILDS["default"].arch_list())
     monkeypatch.setattr(device, "probe_cuda", lambda index=0: f"NVIDIA GeForce GTX 1080: {pascal}")
-    with caplog.at_level(logging.WARNING, logger="alcg.device"):
+    with caplog.at_level(logging.WARNING, logger="alcg.hardware.device"):
         assert device.choose("auto") == "cpu"
     (line,) = [r.getMessage() for r in caplog.records if "GTX 1080" in r.getMessage()]
     assert "6.1" in line and "cu126" in line and "GPU=cuda12" in line and "\n" not in line
@@ -119,7 +119,7 @@ def test_precheck_reports_a_child_that_hangs_or_fails(monkeypatch, _fresh_preche
 
 def test_precheck_stops_on_an_openmm_platform_that_is_not_here(_fresh_precheck):
     pytest.importorskip("openmm")
-    from alcg.system import platform_reason
+    from alcg.finegrained.system import platform_reason
 
     if platform_reason("CUDA") is None:
         pytest.skip("OpenMM has a CUDA platform here")
@@ -130,7 +130,7 @@ def test_precheck_stops_on_an_openmm_platform_that_is_not_here(_fresh_precheck):
 
 def test_choose_platform_gives_the_platform_asked_for_or_platform_reasons_line():
     pytest.importorskip("openmm")
-    from alcg.system import choose_platform, platform_reason
+    from alcg.finegrained.system import choose_platform, platform_reason
 
     assert choose_platform("Reference")[0].getName() == "Reference"
     assert choose_platform("auto")[0].getName() in ("CUDA", "OpenCL", "CPU", "Reference")
@@ -203,8 +203,8 @@ def _as_if_written_on_cuda(path: Path, monkeypatch, **changes) -> None:
 def test_checkpoint_from_another_map_location_resumes_the_same_trajectory(tmp_path, monkeypatch):
     """Chunks hold numpy arrays, which name no device; an earlier version's one file written on a
     GPU (torch tensors tagged cuda:0) still resumes on the CPU, on the same noise stream."""
-    from alcg.io import load_npz
-    from alcg.simulate import legacy_checkpoint
+    from alcg.util.fileio import load_npz
+    from alcg.cg.simulate import legacy_checkpoint
     from cg_helpers import legacy_checkpoint_from
 
     ckpt = tmp_path / "run.partial"
@@ -222,7 +222,7 @@ def test_checkpoint_from_another_map_location_resumes_the_same_trajectory(tmp_pa
 
 
 def test_checkpoint_of_a_cuda_generator_resumes_on_the_cpu(tmp_path, caplog):
-    from alcg.io import load_npz, save_npz
+    from alcg.util.fileio import load_npz, save_npz
 
     ckpt = tmp_path / "run.partial"
     whole = _run(ckpt)
@@ -230,7 +230,7 @@ def test_checkpoint_of_a_cuda_generator_resumes_on_the_cpu(tmp_path, caplog):
     meta = last.pop("metadata")
     cuda_state = np.zeros(16, dtype=np.uint8)  # a CUDA generator's state: seed and offset
     save_npz(_last_chunk(ckpt), metadata={**meta, "rng_device": "cuda"}, **{**last, "rng": cuda_state})
-    with caplog.at_level(logging.WARNING, logger="alcg.simulate"):
+    with caplog.at_level(logging.WARNING, logger="alcg.cg.simulate"):
         resumed = _run(ckpt)
     assert resumed.info["resumed_from_step"] == 300
     np.testing.assert_array_equal(resumed.coords[:, :30], whole.coords[:, :30])  # frames before the stop
@@ -241,8 +241,8 @@ def test_checkpoint_of_a_cuda_generator_resumes_on_the_cpu(tmp_path, caplog):
 def test_resume_moves_the_state_to_the_device_and_keeps_the_rng_on_the_cpu(tmp_path):
     """The tensors go where the job runs (here the ``meta`` device stands in for a GPU); the RNG
     state stays the CPU byte tensor that ``Generator.set_state`` needs on every device."""
-    from alcg.io import load_npz
-    from alcg.simulate import _resume, _signature
+    from alcg.util.fileio import load_npz
+    from alcg.cg.simulate import _resume, _signature
 
     ckpt = tmp_path / "run.partial"
     _run(ckpt)

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 from scipy.stats import wasserstein_distance
 
-from alcg import settings
-from alcg.evaluate import TicaSpace, compare, w1_emd
+from alcg.config import settings
+from alcg.analysis.evaluate import TicaSpace, compare, w1_emd
 
 
 def _settings(**overrides) -> settings.Evaluate:
@@ -65,7 +65,7 @@ def test_compare_reports_all_metrics():
 def test_js_of_one_distribution_is_its_documented_small_sample_bias(n, m, bins):
     """Two independent samples of one distribution: the mean JS over repeats matches the
     documented plug-in bias (B - 1)/8 (1/n + 1/m) within 25 %, far below the disjoint bound."""
-    from alcg.evaluate import js_divergence_2d, tica_extent
+    from alcg.analysis.evaluate import js_divergence_2d, tica_extent
 
     rng = np.random.default_rng(n + bins)
     values, biases = [], []
@@ -78,7 +78,7 @@ def test_js_of_one_distribution_is_its_documented_small_sample_bias(n, m, bins):
 
 
 def test_js_of_disjoint_samples_is_ln2_and_the_model_misses_all_reference_mass():
-    from alcg.evaluate import js_divergence_2d, tica_extent
+    from alcg.analysis.evaluate import js_divergence_2d, tica_extent
 
     rng = np.random.default_rng(1)
     ref = rng.normal(0, 1.0, (3000, 2))
@@ -90,7 +90,7 @@ def test_js_of_disjoint_samples_is_ln2_and_the_model_misses_all_reference_mass()
 def test_js_direction_closer_is_smaller_and_symmetric():
     """A model narrower than the reference misses reference mass (unvisited mass > 0); JS is
     symmetric; closer to the reference is the only direction of smaller."""
-    from alcg.evaluate import js_divergence_2d, tica_extent
+    from alcg.analysis.evaluate import js_divergence_2d, tica_extent
 
     rng = np.random.default_rng(0)
     ref = rng.normal(0, 2.0, (20000, 2))
@@ -122,7 +122,7 @@ class _DeeptimeRefit:
     def __init__(self, trajs, lag_frames, dim):
         from deeptime.decomposition import TICA
 
-        from alcg.tica import pair_distances
+        from alcg.analysis.tica import pair_distances
 
         self.dim, self._pd = dim, pair_distances
         self.model = TICA(lagtime=lag_frames, dim=dim).fit([pair_distances(t) for t in trajs]).fetch_model()
@@ -134,7 +134,7 @@ class _DeeptimeRefit:
 def test_saved_tica_fit_gives_the_numbers_of_a_refit(tmp_path):
     """One fit per run, written and read back, projects as deeptime's refitted model does, so
     every TICA metric is unchanged (to float noise)."""
-    from alcg import tica
+    from alcg.analysis import tica
 
     ref = [_slow_process(1500, s)[0] for s in (1, 3)]
     model, _ = _slow_process(1000, 2)
@@ -152,7 +152,7 @@ def test_saved_tica_fit_gives_the_numbers_of_a_refit(tmp_path):
 
 def test_fit_tica_stage_sets_the_lag_from_the_reference_frame_interval(tmp_path, monkeypatch):
     """The rule's stage: lag = evaluate.tica_lag_ps / frame interval, whole frames, at least one."""
-    from alcg import tica
+    from alcg.analysis import tica
     from alcg.stages import analysis
 
     ref = [_slow_process(400, s)[0] for s in (1, 2)]
@@ -168,7 +168,7 @@ def test_chunked_tica_gives_the_values_of_the_whole_arrays(monkeypatch):
     """Pair distances and TICA coordinates are computed in chunks of frames (issue 21: at 80
     beads and 10^5 frames the whole (F, P, 3) difference array is ~11 GB); every chunking gives
     the numbers of the unchunked formulas bit for bit, the fit deeptime's whole fit to 1e-9."""
-    from alcg import tica as tica_module
+    from alcg.analysis import tica as tica_module
 
     ref, _ = _slow_process(900, 1)
     model, _ = _slow_process(700, 2)

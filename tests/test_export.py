@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from alcg import settings
-from alcg.export import METADATA_FILE, export_torchscript
-from alcg.mapping import bead_types
-from alcg.model import CGModel
-from alcg.priors import fit_priors
+from alcg.config import settings
+from alcg.cg.export import METADATA_FILE, export_torchscript
+from alcg.finegrained.mapping import bead_types
+from alcg.cg.model import CGModel
+from alcg.cg.priors import fit_priors
 
 # a small network with a 1 nm cutoff, so that the neighbour lists differ between frames
 HP = settings.defaults(settings.Model, cutoff_nm=1.0, n_rbf=16, hidden=16, n_filters=16, n_interactions=2,

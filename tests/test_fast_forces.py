@@ -1,9 +1,9 @@
 """Fast simulation forces: tabulated filters, all-pairs path, explicit backward, compile fallback."""
 import torch
 
-from alcg import dense_schnet
-from alcg import fastforces as ff
-from alcg.fastforces import FastForceField, force_error
+from alcg.cg import dense_schnet
+from alcg.cg import fast_forces as ff
+from alcg.cg.fast_forces import FastForceField, force_error
 from cln025_cg import cln025_frames, cln025_model
 
 SMALL = dict(cutoff_nm=3.0, n_rbf=16, hidden=32, n_filters=32, n_interactions=2)
@@ -122,8 +122,8 @@ def test_automatic_compile_waits_for_a_long_run(monkeypatch):
 
 def test_the_compile_setting_reaches_the_force_field():
     """``cg_sim.compile`` (no environment variable): on, compile once a run is long; off, never."""
-    from alcg.fastforces import COMPILE_AFTER_CALLS
-    from alcg.simulate import model_force_fn
+    from alcg.cg.fast_forces import COMPILE_AFTER_CALLS
+    from alcg.cg.simulate import model_force_fn
 
     model = cln025_model(SMALL)
     assert model_force_fn(model, compile=True).compile_at == COMPILE_AFTER_CALLS
@@ -159,7 +159,7 @@ def _velocity_verlet(force_fn, x, v, m, dt, n_steps):
 
 def test_nve_energy_drift_is_no_worse_than_with_the_exact_network():
     from cln025_cg import MASSES_AMU, TEMPERATURE_K
-    from alcg.priors import KB_KJ_MOL_K
+    from alcg.cg.priors import KB_KJ_MOL_K
 
     model = cln025_model(dict(SMALL, hidden=64, n_filters=64), readout_scale=100.0).double()
     x = torch.as_tensor(cln025_frames(8, seed=7, noise_nm=0.01, unfolded_fraction=0.0))
@@ -211,9 +211,9 @@ def _long_chains(n_frames: int, n_beads: int, seed: int) -> torch.Tensor:
 
 def _chain_model(n_beads: int):
     """Priors fitted to random-walk chains + a small random SchNet (float64)."""
-    from alcg import settings
-    from alcg.model import CGModel
-    from alcg.priors import fit_priors
+    from alcg.config import settings
+    from alcg.cg.model import CGModel
+    from alcg.cg.priors import fit_priors
 
     prior = fit_priors(_long_chains(200, n_beads, seed=0).numpy(), 340.0, settings.defaults(settings.Priors))
     torch.manual_seed(1)

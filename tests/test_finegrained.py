@@ -7,9 +7,10 @@ import numpy as np
 import openmm.app as app
 import pytest
 
-from alcg import aarun, gomodel
-from alcg.finegrained import Atomistic, GoModel, for_forcefield
-from alcg.settings import Backmap, ForceField, System, defaults
+from alcg.formats import run_file
+from alcg.finegrained import gomodel
+from alcg.finegrained.models import Atomistic, GoModel, for_forcefield
+from alcg.config.settings import Backmap, ForceField, System, defaults
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +23,7 @@ def go_ff(test_config) -> ForceField:
 @pytest.fixture(scope="module")
 def go_prepared(tmp_path_factory, test_config, go_ff):
     """The Go model of CLN025: native file, folded and extended starts (PDB + System XML)."""
-    from alcg.settings import parse
+    from alcg.config.settings import parse
 
     out = tmp_path_factory.mktemp("go")
     system = parse(System, test_config["system"])
@@ -54,7 +55,7 @@ def test_go_starts_are_beads_in_one_system(go_prepared):
 
 
 def test_go_mapping_uses_the_systems_masses(go_prepared, go_ff):
-    from alcg.stages.aa import mapping_of
+    from alcg.stages.finegrained import mapping_of
 
     mapping, _ = mapping_of(str(go_prepared / "folded.pdb"), str(go_prepared / "folded.xml"))
     native = gomodel.load_native(go_prepared / "native.npz")
@@ -66,8 +67,8 @@ def test_go_mapping_uses_the_systems_masses(go_prepared, go_ff):
 def test_go_backmap_places_side_chains_and_the_oracle_runs_from_it(go_prepared, go_ff, tmp_path):
     """A C-alpha target away from any template: the side chains are placed (native chirality),
     the restrained minimization meets the target, the checks pass, and the oracle MD runs."""
-    from alcg.allatom_md import MDSpec, run_md
-    from alcg.backmap import RestrainedMinimizationBackmapper
+    from alcg.finegrained.md import MDSpec, run_md
+    from alcg.finegrained.backmap import RestrainedMinimizationBackmapper
 
     pdb = app.PDBFile(str(go_prepared / "extended.pdb"))
     model = for_forcefield(go_ff)
@@ -88,5 +89,5 @@ def test_go_backmap_places_side_chains_and_the_oracle_runs_from_it(go_prepared, 
     run_md(pdb_q, xml_q, tmp_path / "run.npz", MDSpec(n_steps=200, record_interval=10, restraint_steps=40,
                                                         restraint_k=1000.0, checkpoint_every=0, seed=1),
            go_ff, progress=False)
-    run = aarun.load(tmp_path / "run.npz")
-    assert run.status is aarun.Status.OK and run.n_frames == 20 and np.isfinite(run.forces).all()
+    run = run_file.load(tmp_path / "run.npz")
+    assert run.status is run_file.Status.OK and run.n_frames == 20 and np.isfinite(run.forces).all()

@@ -10,10 +10,10 @@ import openmm.app as app
 import openmm.unit as unit
 import pytest
 
-from alcg import gomodel
-from alcg.errors import ConfigError, DataError
-from alcg.settings import Go, defaults
-from alcg.structure import build_from_sequence, prepare
+from alcg.finegrained import gomodel
+from alcg.util.errors import ConfigError, DataError
+from alcg.config.settings import Go, defaults
+from alcg.finegrained.structure import build_from_sequence, prepare
 
 KT_340 = gomodel.KB_KJ_MOL_K * 340.0
 def _go(**overrides) -> gomodel.Go:

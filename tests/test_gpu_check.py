@@ -40,7 +40,7 @@ def test_gpu_check_runs_every_path_on_the_cpu(tmp_path, capsys):
 def test_a_missing_package_is_skipped_not_failed(tmp_path, monkeypatch):
     for name in ("openmm", "mdtraj"):
         monkeypatch.setitem(sys.modules, name, None)  # import raises ImportError
-    for name in [m for m in sys.modules if m.startswith(("openmm.", "mdtraj.")) or m in ("alcg.coverage", "alcg.system")]:
+    for name in [m for m in sys.modules if m.startswith(("openmm.", "mdtraj.")) or m in ("alcg.selection.rmsd_coverage", "alcg.finegrained.system")]:
         monkeypatch.delitem(sys.modules, name)
     size = gpu_check.SIZES["reduced"]
     omm = gpu_check._part(gpu_check.openmm_part, "cpu", size, tmp_path)

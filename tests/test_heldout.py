@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from alcg import heldout
+from alcg.analysis import heldout
 
 
 class Harmonic(torch.nn.Module):

@@ -10,10 +10,11 @@ import openmm.app as app
 import openmm.unit as unit
 import pytest
 
-from alcg import aarun, importer
-from alcg import system as omm
-from alcg.errors import DataError
-from alcg.mapping import CAMapping, project_runs
+from alcg.formats import run_file
+from alcg.finegrained import trajectory_import
+from alcg.finegrained import system as omm
+from alcg.util.errors import DataError
+from alcg.finegrained.mapping import CAMapping, project_runs
 
 N_FRAMES, INTERVAL = 8, 5  # recorded frames, MD steps between them
 KJ_MOL_NM = unit.kilojoule_per_mole / unit.nanometer
@@ -74,8 +75,8 @@ def _run_args(cln025, ff_cfg, stride=1, checkpoint_every=200):
 
 def test_import_dcd_recomputes_forces(cln025, ff_cfg, md_files, tmp_path):
     out = tmp_path / "dcd.npz"
-    meta = importer.import_trajectory(md_files["dcd"], cln025[0], out=out, **_run_args(cln025, ff_cfg))
-    run = aarun.load(out)
+    meta = trajectory_import.import_trajectory(md_files["dcd"], cln025[0], out=out, **_run_args(cln025, ff_cfg))
+    run = run_file.load(out)
     file_xyz = md.load(str(md_files["dcd"]), top=str(cln025[0])).xyz
     np.testing.assert_array_equal(run.positions, file_xyz)  # float32, as read
     np.testing.assert_allclose(run.positions, md_files["xyz"], atol=2e-6)
@@ -87,22 +88,22 @@ def test_import_dcd_recomputes_forces(cln025, ff_cfg, md_files, tmp_path):
     assert meta["frame_interval_from"] == "dcd header"
     assert meta["source_frame_interval_ps"] == pytest.approx(md_files["interval_ps"])
     np.testing.assert_allclose(run.time_ps, np.arange(N_FRAMES) * md_files["interval_ps"])
-    assert aarun.recorded_ns(out) == pytest.approx(N_FRAMES * md_files["interval_ps"] / 1000)
+    assert run_file.recorded_ns(out) == pytest.approx(N_FRAMES * md_files["interval_ps"] / 1000)
     assert meta["source"] == str(md_files["dcd"]) and meta["source_frames"] == {
         "start": 0, "step": 1, "count": N_FRAMES}
     # downstream reads it unchanged
     pdb = app.PDBFile(str(cln025[0]))
     expected = [(a.residue.name, a.name) for a in pdb.topology.atoms()]
-    aarun.check_topology(run, expected, str(out), str(cln025[0]))
+    run_file.check_topology(run, expected, str(out), str(cln025[0]))
     data = project_runs([out], CAMapping(pdb.topology, omm.deserialize(cln025[1].read_text())), 0)
     assert data.coords.shape == (N_FRAMES, 10, 3) and np.isfinite(data.forces).all()
 
 
 def test_import_xtc_with_stride(cln025, ff_cfg, md_files, tmp_path):
     out = tmp_path / "xtc.npz"
-    meta = importer.import_trajectory(md_files["xtc"], cln025[0], out=out,
+    meta = trajectory_import.import_trajectory(md_files["xtc"], cln025[0], out=out,
                                       **_run_args(cln025, ff_cfg, stride=2))
-    run = aarun.load(out)
+    run = run_file.load(out)
     file_xyz = md.load(str(md_files["xtc"]), top=str(cln025[0])).xyz[::2]
     np.testing.assert_array_equal(run.positions, file_xyz)
     np.testing.assert_allclose(run.positions, md_files["xyz"][::2], atol=1e-3)  # XTC precision
@@ -111,17 +112,17 @@ def test_import_xtc_with_stride(cln025, ff_cfg, md_files, tmp_path):
     assert meta["source_frames"] == {"start": 0, "step": 2, "count": N_FRAMES // 2}
     assert meta["frame_interval_from"] == "frame times"
     np.testing.assert_allclose(run.time_ps, np.arange(0, N_FRAMES, 2) * md_files["interval_ps"], atol=1e-5)
-    assert aarun.recorded_ns(out) == pytest.approx(N_FRAMES * md_files["interval_ps"] / 1000, rel=1e-4)
+    assert run_file.recorded_ns(out) == pytest.approx(N_FRAMES * md_files["interval_ps"] / 1000, rel=1e-4)
 
 
 def test_import_as_reference_positions_only(cln025, ff_cfg, md_files, tmp_path):
     out = tmp_path / "ref.npz"
-    meta = importer.import_trajectory(md_files["xtc"], cln025[0], out=out, forces=False,
+    meta = trajectory_import.import_trajectory(md_files["xtc"], cln025[0], out=out, forces=False,
                                       **_run_args(cln025, ff_cfg))
-    run = aarun.load(out)
+    run = run_file.load(out)
     assert run.forces is None and np.isnan(run.potential_energy).all()
     assert run.positions.shape == (N_FRAMES, 166, 3) and not meta["forces_recomputed"]
-    assert aarun.status(out) is aarun.Status.OK
+    assert run_file.status(out) is run_file.Status.OK
 
 
 def test_import_pdb_strips_water_and_ions(cln025, ff_cfg, md_files, tmp_path):
@@ -143,11 +144,11 @@ def test_import_pdb_strips_water_and_ions(cln025, ff_cfg, md_files, tmp_path):
             app.PDBFile.writeModel(modeller.topology, xyz * unit.nanometer, fh, modelIndex=k + 1)
         app.PDBFile.writeFooter(modeller.topology, fh)
     out = tmp_path / "wet.npz"
-    meta = importer.import_trajectory(wet, None, out=out, **_run_args(cln025, ff_cfg))
-    run = aarun.load(out)
+    meta = trajectory_import.import_trajectory(wet, None, out=out, **_run_args(cln025, ff_cfg))
+    run = run_file.load(out)
     np.testing.assert_allclose(run.positions, md_files["xyz"][:3], atol=6e-4)  # PDB: 0.001 A
     assert run.forces.shape == (3, 166, 3) and meta["frame_interval_from"] == "unknown"
-    assert aarun.recorded_ns(out) == 0.0 and np.isnan(run.time_ps).all()
+    assert run_file.recorded_ns(out) == 0.0 and np.isnan(run.time_ps).all()
 
 
 def _edit_gro(gro, out, renames: dict[tuple[int, str], str]):
@@ -166,22 +167,22 @@ def test_common_atom_name_aliases_are_matched(cln025, ff_cfg, md_files, tmp_path
     gro = _edit_gro(md_files["gro"], tmp_path / "gmx.gro",
                     {(1, "H"): "H1", (10, "O"): "OC1", (10, "OXT"): "OC2", (5, "H"): "HN"})
     out = tmp_path / "gmx.npz"
-    importer.import_trajectory(md_files["xtc"], gro, out=out, forces=False, **_run_args(cln025, ff_cfg))
-    np.testing.assert_array_equal(aarun.load(out).positions, xyz)
+    trajectory_import.import_trajectory(md_files["xtc"], gro, out=out, forces=False, **_run_args(cln025, ff_cfg))
+    np.testing.assert_array_equal(run_file.load(out).positions, xyz)
     # MDTraj reads every topology format through OpenMM's name table (as PDBFixer reads
     # system.pdb), which maps CHARMM's HB1/HB2 to HB3/HB2: the two hydrogens swap places
     gro = _edit_gro(md_files["gro"], tmp_path / "charmm.gro", {(1, "HB2"): "HB1", (1, "HB3"): "HB2"})
-    importer.import_trajectory(md_files["xtc"], gro, out=out, forces=False, **_run_args(cln025, ff_cfg))
+    trajectory_import.import_trajectory(md_files["xtc"], gro, out=out, forces=False, **_run_args(cln025, ff_cfg))
     names = [a.name for a in md.load_topology(str(cln025[0])).atoms]
     hb2, hb3 = names.index("HB2"), names.index("HB3")  # of TYR1
-    swapped = aarun.load(out).positions
+    swapped = run_file.load(out).positions
     np.testing.assert_array_equal(swapped[:, [hb2, hb3]], xyz[:, [hb3, hb2]])
 
 
 def test_unmatched_topology_is_a_one_line_error(cln025, ff_cfg, md_files, tmp_path):
     gro = _edit_gro(md_files["gro"], tmp_path / "odd.gro", {(1, "HB2"): "HX1", (1, "HB3"): "HX2"})
     with pytest.raises(DataError) as info:
-        importer.import_trajectory(md_files["xtc"], gro, out=tmp_path / "x.npz", **_run_args(cln025, ff_cfg))
+        trajectory_import.import_trajectory(md_files["xtc"], gro, out=tmp_path / "x.npz", **_run_args(cln025, ff_cfg))
     message = str(info.value)
     assert "\n" not in message and str(md_files["xtc"]) in message
     assert "system atoms not in the trajectory: TYR1:HB2, TYR1:HB3" in message
@@ -192,7 +193,7 @@ def test_unmatched_topology_is_a_one_line_error(cln025, ff_cfg, md_files, tmp_pa
                              if not ln.startswith("ATOM") or int(ln[22:26]) <= 3))
     pattern = r"^cannot read trajectory .*md\.xtc \(topology .*gag\.pdb\): [^\n]*$"
     with pytest.raises(DataError, match=pattern):
-        importer.import_trajectory(md_files["xtc"], other, out=tmp_path / "y.npz",
+        trajectory_import.import_trajectory(md_files["xtc"], other, out=tmp_path / "y.npz",
                                    **_run_args(cln025, ff_cfg))
     assert not (tmp_path / "x.npz").exists() and not (tmp_path / "y.npz").exists()
 
@@ -201,11 +202,11 @@ def test_killed_import_resumes_from_checkpoint(cln025, ff_cfg, md_files, tmp_pat
     # the Reference platform is deterministic, so a resumed import can be compared bit by bit
     reference = dataclasses.replace(ff_cfg, platform="Reference")
     args = dict(out=tmp_path / "full.npz", **_run_args(cln025, reference, checkpoint_every=3))
-    importer.import_trajectory(md_files["dcd"], cln025[0], **args)
-    full = aarun.load(tmp_path / "full.npz")
+    trajectory_import.import_trajectory(md_files["dcd"], cln025[0], **args)
+    full = run_file.load(tmp_path / "full.npz")
 
     calls = []
-    real = importer.single_point
+    real = trajectory_import.single_point
 
     def dies_at_frame_5(context, positions):
         calls.append(1)
@@ -216,13 +217,13 @@ def test_killed_import_resumes_from_checkpoint(cln025, ff_cfg, md_files, tmp_pat
     out = tmp_path / "resumed.npz"
     monkeypatch.setattr(importer, "single_point", dies_at_frame_5)
     with pytest.raises(KeyboardInterrupt):
-        importer.import_trajectory(md_files["dcd"], cln025[0], **{**args, "out": out})
+        trajectory_import.import_trajectory(md_files["dcd"], cln025[0], **{**args, "out": out})
     partial = out.with_name(out.name + ".partial")
     assert [f.name for f in partial.iterdir()] == ["0000000000.npz"] and not out.exists()
     calls.clear()
     monkeypatch.setattr(importer, "single_point", lambda c, p: (calls.append(1), real(c, p))[1])
-    importer.import_trajectory(md_files["dcd"], cln025[0], **{**args, "out": out})
+    trajectory_import.import_trajectory(md_files["dcd"], cln025[0], **{**args, "out": out})
     assert len(calls) == N_FRAMES - 3 and not partial.exists()
-    resumed = aarun.load(out)
+    resumed = run_file.load(out)
     for key in ("positions", "forces", "potential_energy", "time_ps", "atom_indices"):
         np.testing.assert_array_equal(getattr(resumed, key), getattr(full, key))

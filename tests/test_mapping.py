@@ -3,11 +3,11 @@ import dataclasses
 import numpy as np
 import pytest
 
-from alcg.errors import DataError
-from alcg.dataset import load as load_dataset, merge, save as save_dataset
-from alcg.mapping import AMINO_ACIDS, CAMapping, project_runs
-from alcg.aarun import load as load_run
-from alcg.prepare import load_prepared
+from alcg.util.errors import DataError
+from alcg.formats.dataset import load as load_dataset, merge, save as save_dataset
+from alcg.finegrained.mapping import AMINO_ACIDS, CAMapping, project_runs
+from alcg.formats.run_file import load as load_run
+from alcg.finegrained.prepare import load_prepared
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,9 @@ import openmm as mm
 import openmm.app as app
 import pytest
 
-from alcg import meanforce
-from alcg.meanforce_md import MeanForceSpec, estimate, sample
-from alcg.settings import ForceField, defaults
+from alcg.finegrained import meanforce
+from alcg.finegrained.meanforce_query import MeanForceSpec, estimate, sample
+from alcg.config.settings import ForceField, defaults
 
 K_A, K_H, K_P, K_R = 500.0, 1000.0, 1000.0, 1000.0
 H = K_A + K_H * K_P / (K_H + K_P)  # PMF curvature, kJ/mol/nm^2
@@ -124,11 +124,12 @@ def test_too_few_samples_name_the_setting():
 def test_labels_carry_variances_through_projection_and_old_files(tmp_path):
     """A mean-force query's label and its variance reach the dataset; instantaneous frames get
     their run's force variance; a dataset file without ``force_var`` (older) still reads."""
-    from alcg import dataset, system as omm
-    from alcg.io import load_npz, save_npz
-    from alcg.mapping import CAMapping, project_runs
-    from alcg.meanforce_md import run_mean_force
-    from alcg.structure import pdb_text
+    from alcg.formats import dataset
+    from alcg.finegrained import system as omm
+    from alcg.util.fileio import load_npz, save_npz
+    from alcg.finegrained.mapping import CAMapping, project_runs
+    from alcg.finegrained.meanforce_query import run_mean_force
+    from alcg.finegrained.structure import pdb_text
 
     system, top, xyz = _analytic_system()
     pdb, xml = tmp_path / "a.pdb", tmp_path / "a.xml"

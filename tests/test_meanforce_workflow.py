@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import yaml
 
-from alcg import aarun
-from alcg.dataset import load as load_dataset
-from alcg.summary import read_tsv
+from alcg.formats import run_file
+from alcg.formats.dataset import load as load_dataset
+from alcg.analysis.summary import read_tsv
 from test_workflow import _copy_workflow
 
 pytestmark = pytest.mark.slow
@@ -30,8 +30,8 @@ def test_go_model_loop_with_mean_force_labels(tmp_path):
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     out = work / "results/go_test"
     oracles = sorted((out / "seed_1/rmsd/round_000/oracle").glob("slot_*.npz"))
-    runs = [aarun.load(p) for p in oracles]
-    assert runs and all(r.status is aarun.Status.OK for r in runs)
+    runs = [run_file.load(p) for p in oracles]
+    assert runs and all(r.status is run_file.Status.OK for r in runs)
     for r in runs:  # one labelled configuration per query, C-alphas held exactly
         assert r.n_frames == 1 and r.metadata["labels"] == "mean_force" and r.metadata["held"] == "fixed"
         assert r.metadata["simulated_ps"] == pytest.approx(1.5)  # equilibration counted

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from alcg import settings
-from alcg.errors import DataError
-from alcg.model import CGModel, load_model, save_model
+from alcg.config import settings
+from alcg.util.errors import DataError
+from alcg.cg.model import CGModel, load_model, save_model
 from cg_helpers import N_BEADS, chain_prior, zigzag
 
 HP = settings.defaults(settings.Model, cutoff_nm=3.0, n_rbf=16, hidden=16, n_filters=16, n_interactions=2,
@@ -106,7 +106,7 @@ def test_dense_path_equals_edge_list_path_also_for_training(cutoff_nm):
 
 
 def test_automatic_path_is_dense_when_most_pairs_interact(model, monkeypatch):
-    from alcg.model import _dense_is_cheaper
+    from alcg.cg.model import _dense_is_cheaper
 
     x = torch.as_tensor(zigzag(2))
     d = model._pair_distances(x)
@@ -121,9 +121,9 @@ def test_automatic_path_is_dense_when_most_pairs_interact(model, monkeypatch):
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 #: the CG side: models, forces, training, simulation and their files, evaluation, summaries
-CG_MODULES = {"alcg.dense_schnet", "alcg.model", "alcg.fastforces", "alcg.priors", "alcg.geometry", "alcg.train",
-              "alcg.simulate", "alcg.export", "alcg.cgtraj", "alcg.evalstarts", "alcg.evaluate", "alcg.tica",
-              "alcg.statistics", "alcg.summary", "alcg.plots", "alcg.stages.cg", "alcg.stages.analysis"}
+CG_MODULES = {"alcg.cg.dense_schnet", "alcg.cg.model", "alcg.cg.fast_forces", "alcg.cg.priors", "alcg.cg.geometry", "alcg.cg.train",
+              "alcg.cg.simulate", "alcg.cg.export", "alcg.formats.cg_trajectory", "alcg.formats.eval_starts", "alcg.analysis.evaluate", "alcg.analysis.tica",
+              "alcg.analysis.statistics", "alcg.analysis.summary", "alcg.analysis.plots", "alcg.stages.cg", "alcg.stages.analysis"}
 
 
 def _alcg_imports(top_level_only: bool) -> dict[str, set[str]]:
@@ -168,9 +168,9 @@ def test_no_import_cycles():
     field both import."""
     assert _cycles(_alcg_imports(top_level_only=True)) == []
     assert _cycles(_alcg_imports(top_level_only=False)) == []
-    assert _alcg_imports(top_level_only=False)["alcg.dense_schnet"] == set()
+    assert _alcg_imports(top_level_only=False)["alcg.cg.dense_schnet"] == set()
 
 
-@pytest.mark.parametrize("module", ["alcg.model", "alcg.fastforces", "alcg.dense_schnet"])
+@pytest.mark.parametrize("module", ["alcg.cg.model", "alcg.cg.fast_forces", "alcg.cg.dense_schnet"])
 def test_modules_import_alone(module):
     subprocess.run([sys.executable, "-c", f"import {module}"], check=True, timeout=120)

@@ -3,10 +3,11 @@ import numpy as np
 import pytest
 import torch
 
-from alcg import priors, settings
-from alcg.geometry import angles, bonds, dihedrals
-from alcg.priors import fit_priors
-from alcg.simulate import simulate
+from alcg.cg import priors
+from alcg.config import settings
+from alcg.cg.geometry import angles, bonds, dihedrals
+from alcg.cg.priors import fit_priors
+from alcg.cg.simulate import simulate
 from cg_helpers import N_BEADS, chain_prior, energy_force_fn, langevin, zigzag
 
 
@@ -62,7 +63,7 @@ def test_priors_file_round_trips(tmp_path, n_beads):
 
 
 def test_a_file_that_is_not_a_priors_file_is_refused(tmp_path):
-    from alcg.errors import DataError
+    from alcg.util.errors import DataError
 
     (tmp_path / "p.json").write_text('{"n_beads": 3}')
     with pytest.raises(DataError, match="p.json is not a priors file: no kt"):

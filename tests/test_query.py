@@ -3,9 +3,9 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from alcg.aarun import Status
-from alcg.backmap import BackmapResult
-from alcg import selection_file, slot_start
+from alcg.formats.run_file import Status
+from alcg.finegrained.backmap import BackmapResult
+from alcg.formats import selection_file, slot_start
 from alcg.stages import query
 
 
@@ -52,7 +52,7 @@ def _run_backmap(tmp_path, monkeypatch, accept, n_picks=6, n_slots=2, slot=0):
     monkeypatch.setattr(query, "_backmap", fake_backmap)
     monkeypatch.setattr(query, "_frame", lambda dataset_path, runs, k: (np.full((1, 3), float(k)), "seed_1/x", k))
     monkeypatch.setattr("openmm.app.PDBFile", lambda path: SimpleNamespace(topology=None))
-    monkeypatch.setattr("alcg.structure.pdb_text", lambda top, pos: f"frame {pos[0, 0]:.0f}")
+    monkeypatch.setattr("alcg.finegrained.structure.pdb_text", lambda top, pos: f"frame {pos[0, 0]:.0f}")
     out = tmp_path / "start.npz"
     query.backmap(str(sel), "d.npz", [], "sys.pdb", "sys.xml", None, None, None, slot, str(out))
     return tried, slot_start.load(out)
@@ -77,10 +77,10 @@ def test_a_slot_with_no_accepted_pick_starts_from_its_training_frame(tmp_path, m
 def test_select_writes_ranked_spares_and_a_fallback_frame_per_slot(tmp_path):
     """A real rmsd selection on a short CG run: the first n_select picks are the ones a
     selection without spares makes; spares follow; fallbacks are training frames."""
-    from alcg.cgtraj import write_trajectory
-    from alcg.dataset import CGDataset, save as save_dataset
-    from alcg.settings import Select, defaults
-    from alcg.simulate import simulate
+    from alcg.formats.cg_trajectory import write_trajectory
+    from alcg.formats.dataset import CGDataset, save as save_dataset
+    from alcg.config.settings import Select, defaults
+    from alcg.cg.simulate import simulate
     from cg_helpers import N_BEADS, chain_prior, energy_force_fn, langevin, zigzag
 
     cfg = langevin(n_steps=400, save_interval=10, temperature_k=600.0, seed=3)

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from alcg import coverage
-from alcg import rmsd as R
-from alcg.coverage import RMSDSelector, ca_trajectory, diverse_picks, physical_mask
-from alcg.settings import Select, defaults
+from alcg.selection import rmsd_coverage
+from alcg.selection import rmsd as R
+from alcg.selection.rmsd_coverage import RMSDSelector, ca_trajectory, diverse_picks, physical_mask
+from alcg.config.settings import Select, defaults
 
 
 def _chain(rng, n=10):
@@ -103,7 +103,7 @@ def test_selection_equals_brute_force_mdtraj(data, pieces):
 def test_ties_go_to_the_smaller_training_index(pieces):
     train, cg = _clustered_data()
     frames, tr = R.Frames(cg), R.Frames(train)
-    nearest, index = coverage.nearest_training(frames, tr, 10, 0)
+    nearest, index = rmsd_coverage.nearest_training(frames, tr, 10, 0)
     assert index[3] == 7 and nearest[3] < 1e-6
 
 
@@ -169,7 +169,7 @@ def test_physical_mask_in_chunks_equals_one_pass(monkeypatch):
 
 
 def test_native_kernel_gives_the_torch_bounds():
-    from alcg import qcp_native
+    from alcg.selection import qcp_native
 
     if qcp_native.load() is None:
         pytest.skip("no C compiler: the torch kernel is the only one")

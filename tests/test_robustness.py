@@ -6,17 +6,17 @@ import numpy as np
 import pytest
 import torch
 
-from alcg import io as aio
-from alcg.settings import CGSim, Model, Select, defaults
+from alcg.util import fileio as aio
+from alcg.config.settings import CGSim, Model, Select, defaults
 from alcg.stages import analysis, cg, query
-from alcg.errors import DataError, SimulationError
-from alcg import aarun
-from alcg.dataset import CGDataset, save as save_dataset
-from alcg.mapping import CAMapping, project_runs
-from alcg.model import CGModel, save_model
-from alcg.prepare import load_prepared
-from alcg.cgtraj import write_trajectory
-from alcg.simulate import simulate
+from alcg.util.errors import DataError, SimulationError
+from alcg.formats import run_file
+from alcg.formats.dataset import CGDataset, save as save_dataset
+from alcg.finegrained.mapping import CAMapping, project_runs
+from alcg.cg.model import CGModel, save_model
+from alcg.finegrained.prepare import load_prepared
+from alcg.formats.cg_trajectory import write_trajectory
+from alcg.cg.simulate import simulate
 from cg_helpers import N_BEADS, chain_prior, energy_force_fn, langevin, zigzag
 
 
@@ -80,7 +80,7 @@ def test_dataset_with_wrong_bead_count_is_refused(tmp_path):
 
 
 def test_reference_with_other_topology_is_refused(cln025, cln025_run, tmp_path):
-    run = aarun.load(cln025_run)
+    run = run_file.load(cln025_run)
     keep = np.arange(100)  # a "reference" that recorded only part of the protein
     text = "\n".join(str(run.topology_pdb).splitlines()[:100]) + "\nEND\n"
     aio.save_npz(tmp_path / "ref.npz", metadata=run.metadata, positions=run.positions[:, keep],
@@ -124,7 +124,7 @@ def test_rewrite_after_a_killed_write_removes_its_temporary(tmp_path):
 def test_projection_of_runs_checks_recorded_atoms(cln025, cln025_run):
     pdb, system = load_prepared(*cln025)
     mapping = CAMapping(pdb.topology, system)
-    run = aarun.load(cln025_run)
+    run = run_file.load(cln025_run)
     with pytest.raises(DataError, match="was not recorded"):
         mapping.map_coords(run.positions[:, :10], np.arange(10))
     assert project_runs([cln025_run], mapping, 0).coords.shape == (50, 10, 3)

@@ -9,8 +9,8 @@ import pkgutil
 import pytest
 
 import alcg
-from alcg import settings as S
-from alcg.schema import load_schema
+from alcg.config import settings as S
+from alcg.config.schema import load_schema
 
 #: parameter names that are schema keys but may keep a default in a library signature, and why
 ALLOWED = {

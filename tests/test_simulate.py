@@ -3,8 +3,8 @@ import pytest
 import numpy as np
 import torch
 
-from alcg.geometry import bonds
-from alcg.simulate import simulate
+from alcg.cg.geometry import bonds
+from alcg.cg.simulate import simulate
 from cg_helpers import KT, N_BEADS, chain_prior, energy_force_fn, langevin, zigzag
 from proc_helpers import kill_after_checkpoint
 
@@ -53,7 +53,7 @@ def _cg_pdb(path):
 
 
 def test_trajectory_file_roundtrip(tmp_path):
-    from alcg import cgtraj
+    from alcg.formats import cg_trajectory
 
     top = _cg_pdb(tmp_path / "cg.pdb")
     cfg = langevin(n_steps=100, save_interval=10, temperature_k=300.0, seed=0)
@@ -62,15 +62,15 @@ def test_trajectory_file_roundtrip(tmp_path):
     res = simulate(energy_force_fn(chain_prior(sigma=0.3)), x0, np.full(N_BEADS, 50.0), cfg, progress=False)
     res.info.update(device="cpu", purpose="evaluation", start_label=["a", "a", "b"], burn_in_frames=2,
                     frames_per_replica=10)
-    cgtraj.write_trajectory(res, top, tmp_path / "t.h5", tmp_path / "s.json", cfg.dt_ps, cfg.save_interval)
-    run = cgtraj.load(tmp_path / "t.h5", tmp_path / "s.json")
+    cg_trajectory.write_trajectory(res, top, tmp_path / "t.h5", tmp_path / "s.json", cfg.dt_ps, cfg.save_interval)
+    run = cg_trajectory.load(tmp_path / "t.h5", tmp_path / "s.json")
     assert run.xyz.shape == (20, N_BEADS, 3) and run.topology.n_atoms == N_BEADS
     np.testing.assert_allclose(run.xyz[run.replicas[1].frames], res.coords[1], atol=1e-5)
-    assert run.replicas == tuple(cgtraj.Replica(r, res.status[r], res.reason[r], int(res.n_frames[r]), 10 * r,
+    assert run.replicas == tuple(cg_trajectory.Replica(r, res.status[r], res.reason[r], int(res.n_frames[r]), 10 * r,
                                                 int(res.stopped_at_step[r])) for r in range(3))
     assert [r.ok for r in run.replicas] == [True, True, False] and run.n_exploded == 1
     assert run.exploded_fraction == pytest.approx(1 / 3)
-    assert run.run == cgtraj.RunInfo(
+    assert run.run == cg_trajectory.RunInfo(
         mean_kinetic_temperature_k=res.mean_kinetic_temperature_k, steps_per_s=res.steps_per_s,
         elapsed_s=res.info["elapsed_s"], n_steps=100, resumed_from_step=0, device="cpu", purpose="evaluation",
         start_label=("a", "a", "b"), burn_in_frames=2, frames_per_replica=10)
@@ -78,18 +78,18 @@ def test_trajectory_file_roundtrip(tmp_path):
     np.testing.assert_array_equal(kept, np.concatenate([run.xyz[2:10], run.xyz[12:20]]))
     assert list(first_half) == [True] * 4 + [False] * 4 + [True] * 4 + [False] * 4
     assert run.expected_kept_frames() == 3 * 8
-    assert cgtraj.dcd_path(tmp_path / "t.h5").exists()
+    assert cg_trajectory.dcd_path(tmp_path / "t.h5").exists()
 
 
 def test_a_run_without_burn_in_is_no_evaluation_run(tmp_path):
-    from alcg import cgtraj
-    from alcg.errors import DataError
+    from alcg.formats import cg_trajectory
+    from alcg.util.errors import DataError
 
     cfg = langevin(n_steps=20, save_interval=10, temperature_k=300.0, seed=0)
     res = simulate(energy_force_fn(chain_prior()), zigzag(2), np.full(N_BEADS, 50.0), cfg, progress=False)
-    cgtraj.write_trajectory(res, _cg_pdb(tmp_path / "cg.pdb"), tmp_path / "t.h5", tmp_path / "s.json", cfg.dt_ps,
+    cg_trajectory.write_trajectory(res, _cg_pdb(tmp_path / "cg.pdb"), tmp_path / "t.h5", tmp_path / "s.json", cfg.dt_ps,
                             cfg.save_interval)
-    run = cgtraj.load(tmp_path / "t.h5", tmp_path / "s.json")
+    run = cg_trajectory.load(tmp_path / "t.h5", tmp_path / "s.json")
     assert run.run.purpose is None and run.run.start_label is None and run.n_exploded == 0
     with pytest.raises(DataError, match="not an evaluation run"):
         run.kept_frames()
@@ -99,7 +99,7 @@ KILL_SCRIPT = """
 import sys
 sys.path.insert(0, sys.argv[1])
 import numpy as np
-from alcg.simulate import simulate
+from alcg.cg.simulate import simulate
 from cg_helpers import N_BEADS, chain_prior, energy_force_fn, langevin, zigzag
 cfg = langevin(n_steps=int(sys.argv[3]), save_interval=10, temperature_k=300.0, seed=5)
 res = simulate(energy_force_fn(chain_prior(sigma=0.3)), zigzag(16, 1), np.full(N_BEADS, 50.0), cfg,
@@ -113,7 +113,7 @@ def test_killed_simulation_resumes_to_the_same_trajectory(tmp_path):
     import sys
     from pathlib import Path
 
-    from alcg.io import load_npz
+    from alcg.util.fileio import load_npz
 
     tests = str(Path(__file__).parent)
     ckpt = tmp_path / "sim.partial"
@@ -158,8 +158,8 @@ def test_checkpoints_append_and_a_resumed_run_is_identical(tmp_path, monkeypatch
     previous one (I/O linear in the run length); a run stopped after a checkpoint resumes
     from the chunks to the uninterrupted run's output bit for bit (state, replica status and
     noise stream restored), and so does one from an earlier version's one-file checkpoint."""
-    from alcg import checkpoint
-    from alcg.simulate import legacy_checkpoint, remove_checkpoint
+    from alcg.formats import checkpoint
+    from alcg.cg.simulate import legacy_checkpoint, remove_checkpoint
     from cg_helpers import legacy_checkpoint_from
 
     force_fn, x0, cfg = _exploding_run()
@@ -247,8 +247,8 @@ SMALL_NET = dict(cutoff_nm=3.0, n_rbf=16, hidden=32, n_filters=32, n_interaction
 
 
 def test_model_force_fn_is_the_validated_fast_path():
-    from alcg.fastforces import FastForceField, force_error
-    from alcg.simulate import model_force_fn
+    from alcg.cg.fast_forces import FastForceField, force_error
+    from alcg.cg.simulate import model_force_fn
     from cln025_cg import cln025_frames, cln025_model
 
     model = cln025_model(SMALL_NET, readout_scale=20.0)
@@ -263,7 +263,7 @@ def test_model_force_fn_is_the_validated_fast_path():
 
 
 def _bond_angle_stats(coords: np.ndarray) -> dict:
-    from alcg.geometry import angles
+    from alcg.cg.geometry import angles
 
     c = torch.as_tensor(coords).reshape(-1, coords.shape[-2], 3)
     b, a = bonds(c).numpy(), angles(c).numpy()
@@ -286,7 +286,7 @@ def test_5_fs_time_step_samples_like_1_fs(one_thread):
     Same equilibrated starts; equipartition (kinetic temperature) and the bond and angle
     distributions (mean and width of each) must agree within tolerance.
     """
-    from alcg.simulate import VALIDATED_DT_PS, model_force_fn
+    from alcg.cg.simulate import VALIDATED_DT_PS, model_force_fn
     from cln025_cg import MASSES_AMU, TEMPERATURE_K, cln025_frames, cln025_model
 
     assert VALIDATED_DT_PS >= 0.004

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from alcg import settings
-from alcg.statistics import bootstrap_mean_ci, change_pct, paired_difference_ci, paired_difference_t_ci
+from alcg.config import settings
+from alcg.analysis.statistics import bootstrap_mean_ci, change_pct, paired_difference_ci, paired_difference_t_ci
 
 #: the schema's bootstrap resamples and confidence level (evaluate.n_bootstrap, evaluate.ci_level)
 EV = settings.defaults(settings.Evaluate)

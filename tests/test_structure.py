@@ -3,8 +3,8 @@ import mdtraj as md
 import numpy as np
 import pytest
 
-from alcg.errors import StructureError
-from alcg.structure import (build_from_sequence, check_pdb_file, check_starts, prepare,
+from alcg.util.errors import StructureError
+from alcg.finegrained.structure import (build_from_sequence, check_pdb_file, check_starts, prepare,
                             read_pdb_text)
 
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from alcg.summary import METRIC_BOUNDS, METRICS, evaluation_failed, experiment_rows, impute_failures
+from alcg.analysis.summary import METRIC_BOUNDS, METRICS, evaluation_failed, experiment_rows, impute_failures
 
 
 def _ev(**changes) -> dict:
@@ -61,7 +61,7 @@ def test_a_failed_evaluation_shows_in_the_summary_with_its_pre_registered_value(
 
 
 def _plan(**changes):
-    from alcg.settings import Analysis, defaults
+    from alcg.config.settings import Analysis, defaults
 
     return defaults(Analysis, **changes)
 
@@ -82,7 +82,7 @@ def _seeded_rows(effects: dict[str, float], n_seeds: int = 10, noise: float = 0.
 
 
 def test_preregistered_table_finds_a_real_effect_and_calls_the_null_pair_null():
-    from alcg.preregistered import primary_rows
+    from alcg.analysis.primary import primary_rows
 
     rows = _seeded_rows({"rmsd": -0.1, "random": 0.0, "random_aa": 0.0, "md": 0.05, "iid": -0.3})
     plan = _plan(comparisons=(("rmsd", "random"), ("rmsd", "md")), positive_control=("iid", "md"),
@@ -97,7 +97,7 @@ def test_preregistered_table_finds_a_real_effect_and_calls_the_null_pair_null():
 
 
 def test_preregistered_table_says_when_the_control_does_not_discriminate():
-    from alcg.preregistered import primary_rows
+    from alcg.analysis.primary import primary_rows
 
     rows = _seeded_rows({"rmsd": 0.0, "md": 0.0, "iid": 0.0}, noise=0.05)
     plan = _plan(comparisons=(("rmsd", "md"),), positive_control=("iid", "md"), primary_value="change")
@@ -107,14 +107,14 @@ def test_preregistered_table_says_when_the_control_does_not_discriminate():
 
 
 def test_holm_adjustment():
-    from alcg.statistics import holm
+    from alcg.analysis.statistics import holm
 
     assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
     assert np.isnan(holm([0.01, math.nan])[1])
 
 
 def test_preregistered_pair_of_an_arm_not_run_says_so():
-    from alcg.preregistered import primary_rows
+    from alcg.analysis.primary import primary_rows
 
     rows = _seeded_rows({"rmsd": 0.0, "md": 0.0})
     table = primary_rows(rows, _plan(comparisons=(("rmsd", "md"), ("rmsd", "random"))), 0.95)
@@ -128,7 +128,7 @@ def test_a_failed_simulation_keeps_its_measured_held_out_force_error():
 
 
 def test_verdict_names_the_closer_arm_whatever_its_name():
-    from alcg.preregistered import primary_rows
+    from alcg.analysis.primary import primary_rows
 
     rows = _seeded_rows({"random_b": -0.1, "md_a": 0.0})
     table = primary_rows(rows, _plan(comparisons=(("random_b", "md_a"),)), 0.95)
@@ -136,7 +136,7 @@ def test_verdict_names_the_closer_arm_whatever_its_name():
 
 
 def test_secondary_endpoints_follow_the_primary_with_their_own_family():
-    from alcg.preregistered import primary_rows
+    from alcg.analysis.primary import primary_rows
 
     rows = _seeded_rows({"rmsd": -0.1, "md": 0.0, "iid": -0.3})
     for r in rows:  # a secondary metric on which rmsd is worse

@@ -1,7 +1,7 @@
 """Time-step validation with power: an anharmonic model whose distribution is known exactly.
 
 Independent particles in U(x) = a x^4 per coordinate (BAOAB, the integrator of
-alcg.simulate). Its fastest motion at thermal amplitude has omega ~ 50/ps, like the stiffest CG
+alcg.cg.simulate). Its fastest motion at thermal amplitude has omega ~ 50/ps, like the stiffest CG
 bond modes of CLN025 (period ~130 fs), so 10 fs (omega dt ~ 0.5) is the named too-large step:
 its sampled |x| and x^2 distributions are off by ~0.7 %, which the check must detect, while a
 2 fs step must pass. The reference is exact: c x^4 ~ Gamma(1/4) for density ~ exp(-c x^4).
@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from alcg.priors import KB_KJ_MOL_K
-from alcg.simulate import simulate
-from alcg.timestep import compare_steps
+from alcg.cg.priors import KB_KJ_MOL_K
+from alcg.cg.simulate import simulate
+from alcg.cg.timestep import compare_steps
 from cg_helpers import langevin
 
 T_K, A_KJ_MOL_NM4, MASS_AMU = 300.0, 1.86e7, 12.0

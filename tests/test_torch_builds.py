@@ -1,4 +1,4 @@
-"""make setup's choice of torch build (src/alcg/torch_builds.py through envs/gpu_kind.sh): the
+"""make setup's choice of torch build (src/alcg/hardware/torch_builds.py through envs/gpu_kind.sh): the
 driver's CUDA version and the card's compute capability, read from a stand-in nvidia-smi."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from alcg import torch_builds as tb
+from alcg.hardware import torch_builds as tb
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from alcg import settings
-from alcg.errors import TrainingError
-from alcg.model import CGModel
-from alcg.priors import fit_priors
-from alcg.simulate import simulate
-from alcg.train import split_by_trajectory, train
+from alcg.config import settings
+from alcg.util.errors import TrainingError
+from alcg.cg.model import CGModel
+from alcg.cg.priors import fit_priors
+from alcg.cg.simulate import simulate
+from alcg.cg.train import split_by_trajectory, train
 from cg_helpers import KT, N_BEADS, chain_prior, energy_force_fn, langevin, zigzag
 from proc_helpers import kill_after_checkpoint
 
@@ -98,10 +98,10 @@ sys.path.insert(0, sys.argv[1])
 import json
 import numpy as np
 import torch
-from alcg import settings as S
-from alcg.model import CGModel
-from alcg.priors import fit_priors
-from alcg.train import train
+from alcg.config import settings as S
+from alcg.cg.model import CGModel
+from alcg.cg.priors import fit_priors
+from alcg.cg.train import train
 from cg_helpers import N_BEADS, zigzag
 rng = np.random.default_rng(0)
 x = zigzag(400, 1) + rng.normal(0, 0.01, (400, N_BEADS, 3))
@@ -147,7 +147,7 @@ class _ConstantForce(torch.nn.Module):
 
 
 def test_frame_weights_follow_label_variance():
-    from alcg.train import frame_weights
+    from alcg.cg.train import frame_weights
 
     w = frame_weights(np.array([1.0, 1e4, np.nan, 1.0]), 1.0, np.arange(4))
     assert w.mean() == pytest.approx(1.0)
@@ -175,7 +175,7 @@ def test_a_large_variance_frame_weighs_less_in_the_loss(tmp_path, weighted):
 
 def test_micro_batches_give_the_batch_gradient(data, tmp_path, monkeypatch):
     """A batch split into micro-batches (as at 80 beads) takes the same optimizer steps."""
-    from alcg import train as train_mod
+    from alcg.cg import train as train_mod
 
     coords, forces, traj = data
     cfg = _train_settings(epochs=2, batch_size=32, lr=3e-3, lr_decay=0.97, patience=10)

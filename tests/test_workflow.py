@@ -20,10 +20,10 @@ import re
 import numpy as np
 import torch
 
-from alcg import aarun, slot_start
-from alcg.dataset import load as load_dataset, shards
-from alcg.io import load_npz
-from alcg.summary import read_tsv
+from alcg.formats import run_file, slot_start
+from alcg.formats.dataset import load as load_dataset, shards
+from alcg.util.fileio import load_npz
+from alcg.analysis.summary import read_tsv
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
@@ -89,7 +89,7 @@ def test_arms_and_seeds_end_to_end(finished):
                             for k in (1, 2)]
             for k in (0, 1):
                 runs = sorted((res_dir / f"seed_{seed}/{arm}/round_{k:03d}/oracle").glob("slot_*.npz"))
-                ok = [r for r in runs if aarun.status(r) is aarun.Status.OK]
+                ok = [r for r in runs if run_file.status(r) is run_file.Status.OK]
                 assert sizes[k + 1] == sizes[k] + 25 * len(ok)  # 1 ps / (10 steps x 4 fs) per oracle run
             assert sizes[2] > sizes[0], f"no oracle data added to seed {seed} {arm}"
             data = load_dataset(res_dir / f"seed_{seed}/{arm}/round_002/dataset/dataset.npz")
@@ -266,7 +266,7 @@ def test_killed_workflow_resumes_to_same_counts(tmp_path):
     _snakemake(work, extra=SMALL)
     ds = load_dataset(work / "results/test/seed_1/rmsd/round_001/dataset/dataset.npz")
     ok = [r for r in (work / "results/test/seed_1/rmsd/round_000/oracle").glob("slot_*.npz")
-          if aarun.status(r) is aarun.Status.OK]
+          if run_file.status(r) is run_file.Status.OK]
     assert len(ds.coords) == 200 + 25 * len(ok)
     assert len(set(zip(ds.source.tolist(), ds.frame.tolist()))) == len(ds.coords)
     leftovers = [p for p in (work / "results").rglob(".*") if p.is_file()]
@@ -343,7 +343,7 @@ def test_tiny_loop_runs_on_imported_trajectories(finished):
     import mdtraj as md
     import openmm.app as app
 
-    run = aarun.load(finished / "results/test/seed_1/initial/rep_0.npz")
+    run = run_file.load(finished / "results/test/seed_1/initial/rep_0.npz")
     top_pdb = finished / "data/protein.pdb"
     top_pdb.parent.mkdir(exist_ok=True)
     top_pdb.write_text(str(run.topology_pdb))
@@ -353,7 +353,7 @@ def test_tiny_loop_runs_on_imported_trajectories(finished):
     _snakemake(finished, target, extra={
         "run": "imported", "experiment": {"seeds": [1], "arms": ["rmsd"]}, "loop": {"n_rounds": 1},
         "initial_md": {"trajectories": ["data/run1.dcd"], "topology": "data/protein.pdb", "frame_interval_ps": 0.04}})
-    imported = aarun.load(finished / "results/imported/imported/initial_md/run_0.npz")
+    imported = run_file.load(finished / "results/imported/imported/initial_md/run_0.npz")
     np.testing.assert_allclose(imported.positions, run.positions, atol=1e-5)
     rel = np.linalg.norm(imported.forces - run.forces) / np.linalg.norm(run.forces)
     assert rel < 1e-3  # the same force field at the same positions
@@ -405,7 +405,7 @@ def _check_named_arms(out: Path) -> None:
         a, b = (np.load(seed / f"{arm}/round_{k}/select/selected.npz") for arm in ("rmsd", "rmsd_twin"))
         assert np.array_equal(a["targets"], b["targets"])
         for slot in sorted((seed / f"rmsd/round_{k}/oracle").glob("slot_*.npz")):
-            x, y = aarun.load(slot), aarun.load(seed / f"rmsd_twin/round_{k}/oracle/{slot.name}")
+            x, y = run_file.load(slot), run_file.load(seed / f"rmsd_twin/round_{k}/oracle/{slot.name}")
             assert np.array_equal(x.positions, y.positions) and np.array_equal(x.forces, y.forces)
     m1, m2 = (_state(seed / f"{arm}/round_001/model/member_0/model.pt") for arm in ("rmsd", "rmsd_twin"))
     assert m1.keys() == m2.keys() and all(torch.equal(m1[k], m2[k]) for k in m1)
@@ -417,9 +417,9 @@ def _check_named_arms(out: Path) -> None:
     pool = sorted(p.name for p in (out / "pool").glob("*.npz"))
     assert pool == ["extended_0.npz", "folded_0.npz"]
     assert {s.metadata["template_source"][5:] for s in starts} <= set(pool)
-    from alcg import heldout
+    from alcg.analysis import heldout
 
-    n_pool = {p: aarun.load(out / "pool" / p).n_frames for p in pool}
+    n_pool = {p: run_file.load(out / "pool" / p).n_frames for p in pool}
     for s in starts:  # iid starts from the leading part of a pool run, the held-out set from the rest
         assert s.metadata["template_frame"] < heldout.pool_query_count(n_pool[s.metadata["template_source"][5:]])
     held = heldout.load(out / "evaluate/heldout.npz")
@@ -452,9 +452,9 @@ def test_go_model_loop_end_to_end(tmp_path):
     starts = [slot_start.load(p) for p in sorted((out / "seed_1/rmsd/round_000/start").glob("slot_*.npz"))]
     assert any(s.ok and not s.fallback and s.metadata["ca_rmsd_nm"] < 0.05 for s in starts)
     oracles = sorted((out / "seed_1/rmsd/round_000/oracle").glob("slot_*.npz"))
-    assert all(aarun.status(p) is aarun.Status.OK for p in oracles)
+    assert all(run_file.status(p) is run_file.Status.OK for p in oracles)
     r0, r1 = (load_dataset(out / f"seed_1/{d}/dataset/dataset.npz") for d in ("round_000", "rmsd/round_001"))
-    assert r1.n_frames == r0.n_frames + sum(aarun.load(p).n_frames for p in oracles)
+    assert r1.n_frames == r0.n_frames + sum(run_file.load(p).n_frames for p in oracles)
     assert r0.bead_masses.min() > 50  # mapped masses of the Go beads, not two carbon atoms
 
 
@@ -464,7 +464,8 @@ def test_35_bead_go_protein_runs_the_tiny_loop(tmp_path):
     (config/go_test.yaml, one arm: 1 seed x 1 round). One TICA fit serves every evaluation."""
     import yaml
 
-    from alcg import gomodel, tica
+    from alcg.finegrained import gomodel
+    from alcg.analysis import tica
 
     work = _copy_workflow(tmp_path)
     (work / "one_arm.yaml").write_text(yaml.safe_dump({"experiment": {"seeds": [1], "arms": ["rmsd"]}}))

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import dataclasses
 
-from alcg import selectors
-from alcg import settings as S
-from alcg.settings import Select
+from alcg.selection import selectors
+from alcg.config import settings as S
+from alcg.config.settings import Select
 
 RES = f"results/{config['run']}"
 LOGS = f"logs/{config['run']}"
@@ -86,7 +86,7 @@ def select_params(wc):
 
 
 def job(cls, section):
-    """The keys of config ``section`` that settings ``cls`` holds (see alcg.settings.job_params)."""
+    """The keys of config ``section`` that settings ``cls`` holds (see alcg.config.settings.job_params)."""
     return S.job_params(cls, config[section])
 
 
@@ -293,15 +293,15 @@ def check_gpu_asked():
     """``device: cuda`` or ``forcefield.platform: CUDA|OpenCL`` on a machine that runs the jobs
     itself and cannot: one line before any job (on a cluster each job checks on its node);
     ``device: auto`` without CUDA: one line saying why the torch jobs run on the CPU. Probed in
-    a child process (alcg.device.precheck): CUDA never starts in Snakemake's. Runs at onstart,
+    a child process (alcg.hardware.device.precheck): CUDA never starts in Snakemake's. Runs at onstart,
     when the executor is known (while the Snakefile is read, every run looks local), so never
     in a dry run or where a cluster runs the jobs."""
     if not workflow.local_exec:
         return
     import sys
 
-    from alcg.device import precheck
-    from alcg.errors import ConfigError
+    from alcg.hardware.device import precheck
+    from alcg.util.errors import ConfigError
 
     try:
         notice = precheck(config["device"], FF["platform"])

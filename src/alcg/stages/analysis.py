@@ -5,24 +5,24 @@ import logging
 
 import numpy as np
 
-from alcg import aarun
-from alcg.errors import DataError
-from alcg.io import write_json
-from alcg.settings import Analysis, Evaluate, PhysicalChecks
+from alcg.formats import run_file
+from alcg.util.errors import DataError
+from alcg.util.fileio import write_json
+from alcg.config.settings import Analysis, Evaluate, PhysicalChecks
 
 log = logging.getLogger(__name__)
 
 
 def reference_trajs(run_files: list[str], system_pdb: str, system_xml: str) -> list[np.ndarray]:
     """C-alpha trajectories (T, N, 3) nm of reference runs, checked against the system's atoms."""
-    from alcg.stages.aa import mapping_of
+    from alcg.stages.finegrained import mapping_of
 
     mapping, pdb = mapping_of(system_pdb, system_xml)
     expected = [(a.residue.name, a.name) for a in pdb.topology.atoms()]
     out = []
     for f in run_files:
-        run = aarun.load(f)
-        aarun.check_topology(run, expected, f, system_pdb)
+        run = run_file.load(f)
+        run_file.check_topology(run, expected, f, system_pdb)
         out.append(mapping.map_coords(run.positions, run.atom_indices))
     return out
 
@@ -31,7 +31,7 @@ def frame_interval_ps(run_files: list[str]) -> float:
     """Time between stored frames (ps), the same in every reference run (else DataError)."""
     intervals = {}
     for f in run_files:
-        meta = aarun.metadata(f)
+        meta = run_file.metadata(f)
         intervals[f] = round(meta["record_interval_steps"] * meta["timestep_fs"] / 1000.0, 9)
         if intervals[f] <= 0:
             raise DataError(f"{f}: time between frames unknown, so the TICA lag (ps) cannot be set; "
@@ -44,15 +44,16 @@ def frame_interval_ps(run_files: list[str]) -> float:
 
 def heldout_frames(runs: list[str], run_groups: list[str], system_pdb: str, system_xml: str, native: str | None,
                    q_threshold: float | None, n_per_stratum: int, seed: int, out: str, from_pool: bool = False) -> None:
-    """The held-out force set (:mod:`alcg.heldout`) from ``runs``: stratified by Q for the Go
+    """The held-out force set (:mod:`alcg.analysis.heldout`) from ``runs``: stratified by Q for the Go
     model (``native``), else by each run's group (its start). ``from_pool``: the runs are the
     equilibrium pool, whose leading part the iid arm queries from: only the rest is used."""
-    from alcg import dataset, heldout
-    from alcg.stages.aa import mapping_of
-    from alcg.mapping import project_runs
+    from alcg.formats import dataset
+    from alcg.analysis import heldout
+    from alcg.stages.finegrained import mapping_of
+    from alcg.finegrained.mapping import project_runs
 
     mapping, _ = mapping_of(system_pdb, system_xml)
-    with_forces = [(r, g) for r, g in zip(runs, run_groups) if aarun.load(r).forces is not None]
+    with_forces = [(r, g) for r, g in zip(runs, run_groups) if run_file.load(r).forces is not None]
     if not with_forces:  # e.g. an imported reference without forces: no paired force error
         log.warning("no held-out source run records forces: the paired force error is not computed")
         n = len(mapping.ca_indices)
@@ -63,17 +64,17 @@ def heldout_frames(runs: list[str], run_groups: list[str], system_pdb: str, syst
     data = project_runs(runs, mapping, 0)
     files = dataset.resolve_runs(set(data.source.tolist()), runs)
     if native:
-        from alcg import gomodel
+        from alcg.finegrained import gomodel
 
         nat = gomodel.load_native(native)
-        q = {key: gomodel.fraction_native_contacts(aarun.load(path).positions, nat) for key, path in files.items()}
+        q = {key: gomodel.fraction_native_contacts(run_file.load(path).positions, nat) for key, path in files.items()}
         qs = np.array([q[s][k] for s, k in zip(data.source, data.frame)])
         labels = heldout.q_strata(qs, q_threshold, CORE_MARGIN_Q)
     else:
         group = {dataset.run_key(r): g for r, g in zip(runs, run_groups)}
         labels = np.array([group[s] for s in data.source])
     if from_pool:  # leave the iid arm's part of every pool run out
-        n_run = {key: aarun.load(path).n_frames for key, path in files.items()}
+        n_run = {key: run_file.load(path).n_frames for key, path in files.items()}
         usable = np.array([f >= heldout.pool_query_count(n_run[s]) for s, f in zip(data.source, data.frame)])
         labels = np.where(usable, labels, "")
     pick = heldout.stratified_pick(labels, n_per_stratum, seed)
@@ -85,11 +86,11 @@ def heldout_frames(runs: list[str], run_groups: list[str], system_pdb: str, syst
 
 def fit_tica(reference_runs: list[str], system_pdb: str, system_xml: str, lag_ps: float, dim: int,
              out: str) -> None:
-    """The run's TICA space (:mod:`alcg.tica`), fitted once on the reference's C-alpha pair
+    """The run's TICA space (:mod:`alcg.analysis.tica`), fitted once on the reference's C-alpha pair
     distances at a lag of ``lag_ps`` ps (``evaluate.tica_lag_ps``, rounded to whole frames, at
     least one), keeping ``dim`` components (``evaluate.tica_dim``); every ``evaluate`` job
     reads it."""
-    from alcg import tica
+    from alcg.analysis import tica
 
     interval = frame_interval_ps(reference_runs)
     lag = max(1, int(round(lag_ps / interval)))
@@ -105,7 +106,7 @@ def evaluate(reference_runs: list[str], reference_starts: list[str], system_pdb:
              out: str, fes_plot: str, dist_plot: str, model_path: str | None = None, heldout_path: str | None = None,
              native: str | None = None) -> None:
     """Metrics of one evaluation simulation (after burn-in) against the reference ensemble,
-    and of its model on the held-out force set (:func:`alcg.heldout.force_errors`); for the Go
+    and of its model on the held-out force set (:func:`alcg.analysis.heldout.force_errors`); for the Go
     model (``native``) also on its C-alpha fraction of native contacts Q and (Q, Rg).
 
     TICA coordinates are those of the run's one fit (``tica_path``: :func:`fit_tica`).
@@ -116,8 +117,8 @@ def evaluate(reference_runs: list[str], reference_starts: list[str], system_pdb:
     """
     import mdtraj as md
 
-    from alcg import cgtraj
-    from alcg import tica as tica_file
+    from alcg.formats import cg_trajectory
+    from alcg.analysis import tica as tica_file
 
     refs = reference_trajs(reference_runs, system_pdb, system_xml)
     ref_xyz = np.concatenate(refs)
@@ -125,14 +126,14 @@ def evaluate(reference_runs: list[str], reference_starts: list[str], system_pdb:
     tica = tica_file.load(tica_path)
     folded = md.load(folded_pdb)
     folded_ca = folded.xyz[0][folded.topology.select("name CA")]
-    sim = cgtraj.load(traj, status)
+    sim = cg_trajectory.load(traj, status)
     kept, first_half = sim.kept_frames()
     metrics, model_xyz = frame_metrics(kept, first_half, sim.expected_kept_frames(), ref_xyz, labels, tica,
                                        folded_ca, ev, sel, seed)
     metrics.update(burn_in_frames=sim.run.burn_in_frames, exploded_fraction=sim.exploded_fraction)
     if native and len(model_xyz):
-        from alcg import gomodel
-        from alcg.evaluate import internal_coordinates, order_parameter_metrics
+        from alcg.finegrained import gomodel
+        from alcg.analysis.evaluate import internal_coordinates, order_parameter_metrics
 
         nat = gomodel.load_native(native)
         rg = lambda x: internal_coordinates(x)["rg"][:, 0]  # noqa: E731
@@ -140,8 +141,8 @@ def evaluate(reference_runs: list[str], reference_starts: list[str], system_pdb:
                                                gomodel.ca_fraction_native_contacts(ref_xyz, nat),
                                                rg(model_xyz), rg(ref_xyz), ev.divergence_bins))
     if model_path and heldout_path:
-        from alcg import heldout
-        from alcg.model import load_model
+        from alcg.analysis import heldout
+        from alcg.cg.model import load_model
 
         metrics.update(heldout.force_errors(load_model(model_path, "cpu"), heldout.load(heldout_path)))
     write_json(out, metrics)
@@ -160,11 +161,11 @@ def frame_metrics(kept: np.ndarray, first_half: np.ndarray, expected_frames: int
     first_half : (F,) True for frames in the first half (in time) of their replica's kept frames
     expected_frames : frames the run would keep had no replica stopped early
     ref_xyz : (G, N, 3) nm reference C-alpha frames; ``ref_labels`` (G,) the start of each
-    tica : the run's :class:`alcg.tica.TicaSpace`
+    tica : the run's :class:`alcg.analysis.tica.TicaSpace`
     folded_ca : (N, 3) nm C-alpha coordinates of the folded structure
     """
-    from alcg.coverage import physical_mask
-    from alcg.evaluate import compare, w1_emd
+    from alcg.selection.rmsd_coverage import physical_mask
+    from alcg.analysis.evaluate import compare, w1_emd
 
     valid = physical_mask(kept, sel.bond_min_nm, sel.bond_max_nm, sel.min_distance_nm) \
         if len(kept) else np.zeros(0, bool)
@@ -184,7 +185,7 @@ def frame_metrics(kept: np.ndarray, first_half: np.ndarray, expected_frames: int
 
 def evaluation_plots(ref_xyz: np.ndarray, model_xyz: np.ndarray, tica, fes_plot: str, dist_plot: str) -> None:
     """The TICA free-energy and the internal-coordinate plots of :func:`evaluate`."""
-    from alcg import plots
+    from alcg.analysis import plots
 
     plots.tica_fes(tica.transform(ref_xyz), tica.transform(model_xyz), fes_plot)
     plots.distributions(ref_xyz, model_xyz, dist_plot)
@@ -195,8 +196,8 @@ def summarize(layout: dict, ev: Evaluate, plan: Analysis, reference_report: str,
     """``rounds.tsv``, ``experiment.tsv``, the pre-registered ``primary.tsv`` and the
     W1-vs-oracle-cost plot. Every row says whether the reference its metrics are measured
     against passed its convergence check."""
-    from alcg import convergence, plots, preregistered
-    from alcg.summary import (EXPERIMENT_COLUMNS, LABEL_COLUMNS, ROUND_COLUMNS, experiment_rows, round_rows,
+    from alcg.analysis import convergence, plots, primary
+    from alcg.analysis.summary import (EXPERIMENT_COLUMNS, LABEL_COLUMNS, ROUND_COLUMNS, experiment_rows, round_rows,
                               with_label_location, write_tsv)
 
     converged = bool(convergence.load(reference_report)["converged"])
@@ -207,9 +208,9 @@ def summarize(layout: dict, ev: Evaluate, plan: Analysis, reference_report: str,
     rows = with_label_location(rows, layout)
     write_tsv(rows, ROUND_COLUMNS + LABEL_COLUMNS, rounds_out)
     write_tsv(experiment_rows(rows, ev.n_bootstrap, ev.ci_level), EXPERIMENT_COLUMNS, experiment_out)
-    primary = preregistered.primary_rows(rows, plan, ev.ci_level)
-    write_tsv(primary, preregistered.COLUMNS, primary_out)
-    for row in primary:
+    primary_table = primary.primary_rows(rows, plan, ev.ci_level)
+    write_tsv(primary_table, primary.COLUMNS, primary_out)
+    for row in primary_table:
         log.info("pre-registered %s endpoint %s (%s), %s: %s (mean %.4g, t CI [%.4g, %.4g], %d seeds%s)",
                  row["endpoint"], row["metric"], row["role"], row["comparison"], row["verdict"],
                  row["mean_difference"], row["t_ci_low"], row["t_ci_high"], row["n_seeds"],
@@ -217,7 +218,7 @@ def summarize(layout: dict, ev: Evaluate, plan: Analysis, reference_report: str,
     plots.experiment(rows, ev.n_bootstrap, ev.ci_level, experiment_plot)
 
 
-#: core sets of the transition count (:func:`alcg.convergence.core_sets`): Q this far beyond
+#: core sets of the transition count (:func:`alcg.analysis.convergence.core_sets`): Q this far beyond
 #: the Go model's Q*, or the RMSD to the folded start this fraction of its threshold beyond it
 CORE_MARGIN_Q = 0.15
 CORE_MARGIN_RMSD_FRACTION = 0.25
@@ -226,20 +227,20 @@ CORE_MARGIN_RMSD_FRACTION = 0.25
 def reference_check(reference_runs: list[str], reference_starts: list[str], system_pdb: str, system_xml: str,
                     folded_pdb: str, native: str | None, ev: Evaluate, q_threshold: float | None,
                     shared_start: bool, out: str, plot: str) -> dict:
-    """The convergence report of the reference (:mod:`alcg.convergence`): do its start groups
+    """The convergence report of the reference (:mod:`alcg.analysis.convergence`): do its start groups
     agree? Folded: C-alpha RMSD to the folded start below ``ev.folded_rmsd_nm``, or, for the Go
     model (``native``: its native file), a fraction of native contacts Q above ``q_threshold``.
     ``shared_start``: every start is the same structure (``system.pdb``), so agreement cannot
     show convergence from unfolded states and the verdict is refused."""
     import mdtraj as md
 
-    from alcg import convergence, evaluate as ev_mod, plots
+    from alcg.analysis import convergence, evaluate as ev_mod, plots
 
     folded = md.load(folded_pdb)
     folded_ca = folded.xyz[0][folded.topology.select("name CA")]
     nat = None
     if native:
-        from alcg import gomodel
+        from alcg.finegrained import gomodel
 
         nat = gomodel.load_native(native)
     groups: dict[str, list[dict]] = {}
@@ -250,7 +251,7 @@ def reference_check(reference_runs: list[str], reference_starts: list[str], syst
                                              folded_above=False),
                "rg_nm": ev_mod.internal_coordinates(ca)["rg"][:, 0]}
         if nat is not None:
-            q = gomodel.fraction_native_contacts(aarun.load(f).positions, nat)
+            q = gomodel.fraction_native_contacts(run_file.load(f).positions, nat)
             run.update(folded=q > q_threshold, q=q,
                        core=convergence.core_sets(q, q_threshold, CORE_MARGIN_Q, folded_above=True))
         groups.setdefault(start, []).append(run)

@@ -8,21 +8,21 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from alcg import dataset, evalstarts
-from alcg.device import choose as choose_device
-from alcg.errors import DataError
-from alcg.settings import CGEvaluate, CGSim, Model, Priors, Train
+from alcg.formats import dataset, eval_starts as starts_file
+from alcg.hardware.device import choose as choose_device
+from alcg.util.errors import DataError
+from alcg.config.settings import CGEvaluate, CGSim, Model, Priors, Train
 
 if TYPE_CHECKING:
-    from alcg.simulate import LangevinRun
+    from alcg.cg.simulate import LangevinRun
 
 log = logging.getLogger(__name__)
 
 
 def fit_priors(dataset_path: str, settings: Priors, temperature_k: float, out: str) -> None:
     """Boltzmann-invert the dataset's training frames (at ``temperature_k``, K) into
-    ``priors.json`` (see :mod:`alcg.priors`)."""
-    from alcg import priors
+    ``priors.json`` (see :mod:`alcg.cg.priors`)."""
+    from alcg.cg import priors
 
     data = dataset.load(dataset_path)
     idx = data.train_indices()
@@ -37,9 +37,9 @@ def train(dataset_path: str, priors_path: str, previous_model: str | None, model
     """Force matching on the dataset's ``train`` frames, validated on its fixed ``val`` frames."""
     import torch
 
-    from alcg import priors
-    from alcg.model import CGModel, load_model, save_model
-    from alcg.train import plot_history, train as fit, write_metrics
+    from alcg.cg import priors
+    from alcg.cg.model import CGModel, load_model, save_model
+    from alcg.cg.train import plot_history, train as fit, write_metrics
 
     device = choose_device(device)
     prior = priors.load(priors_path).energy()
@@ -71,10 +71,10 @@ def _run(model_path: str, starts: np.ndarray, masses: np.ndarray, sim: CGSim, cf
     ``traj_out`` lets a killed job resume."""
     import torch
 
-    from alcg.cgtraj import write_trajectory
-    from alcg.model import load_model
-    from alcg import checkpoint
-    from alcg.simulate import legacy_checkpoint, model_force_fn, remove_checkpoint, simulate
+    from alcg.formats.cg_trajectory import write_trajectory
+    from alcg.cg.model import load_model
+    from alcg.formats import checkpoint
+    from alcg.cg.simulate import legacy_checkpoint, model_force_fn, remove_checkpoint, simulate
 
     device = choose_device(device)
     model = load_model(model_path, device)
@@ -103,8 +103,8 @@ def _masses(sim: CGSim, bead_masses: np.ndarray) -> np.ndarray:
 def explore(model_path: str, dataset_path: str, cg_pdb: str, sim: CGSim, temperature_k: float, device: str,
             seed: int, traj_out: str, status_out: str) -> None:
     """Exploration run that feeds selection: replicas start from random training frames."""
-    from alcg.model import load_model
-    from alcg.simulate import LangevinRun
+    from alcg.cg.model import load_model
+    from alcg.cg.simulate import LangevinRun
 
     n_beads = load_model(model_path).n_beads
     data = dataset.load(dataset_path, n_beads=n_beads)
@@ -124,7 +124,7 @@ def eval_starts(start_pdbs: dict[str, str], system_pdb: str, system_xml: str, ro
     ``n_dataset_starts`` round-0 training frames drawn once, each ``replicas_per_start`` times."""
     import mdtraj as md
 
-    from alcg.stages.aa import mapping_of
+    from alcg.stages.finegrained import mapping_of
 
     mapping, _ = mapping_of(system_pdb, system_xml)
     coords, labels = [], []
@@ -137,7 +137,7 @@ def eval_starts(start_pdbs: dict[str, str], system_pdb: str, system_xml: str, ro
     draw = np.random.default_rng(seed).choice(idx, size=min(ev.n_dataset_starts, len(idx)), replace=False)
     coords += list(data.coords[np.sort(draw)])
     labels += [f"round0_{int(i)}" for i in np.sort(draw)]
-    evalstarts.save(out, evalstarts.EvaluationStarts.repeated(coords, labels, ev.replicas_per_start,
+    starts_file.save(out, starts_file.EvaluationStarts.repeated(coords, labels, ev.replicas_per_start,
                                                               data.bead_masses))
 
 
@@ -148,9 +148,9 @@ def cg_evaluate(model_path: str, starts_path: str, cg_pdb: str, sim: CGSim, ev: 
     The Langevin noise seed is the seed's, the same for every arm and round (common random
     numbers), so two arms differ only by their potential.
     """
-    from alcg.simulate import LangevinRun
+    from alcg.cg.simulate import LangevinRun
 
-    st = evalstarts.load(starts_path)
+    st = starts_file.load(starts_path)
     cfg = LangevinRun.of(sim, n_steps=ev.n_steps, save_interval=ev.save_interval, temperature_k=temperature_k,
                          seed=seed)
     _run(model_path, st.coords, _masses(sim, st.bead_masses), sim, cfg, device, cg_pdb, traj_out, status_out,
@@ -161,7 +161,7 @@ def cg_evaluate(model_path: str, starts_path: str, cg_pdb: str, sim: CGSim, ev: 
 
 def export_model(model_path: str, out: str) -> None:
     """Write the model as a TorchScript module: (B, N, 3) nm -> (energy kJ/mol, forces kJ/mol/nm)."""
-    from alcg.export import export_torchscript
-    from alcg.model import load_model
+    from alcg.cg.export import export_torchscript
+    from alcg.cg.model import load_model
 
     export_torchscript(load_model(model_path), out)

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import numpy as np
 
-from alcg import aarun, dataset, selection_file, slot_start
-from alcg.aarun import Status
-from alcg.config import steps
-from alcg.device import choose_local
-from alcg.errors import SimulationError
-from alcg.io import write_json
-from alcg.settings import Backmap, ForceField, Oracle, Select
+from alcg.formats import run_file, dataset, selection_file, slot_start
+from alcg.formats.run_file import Status
+from alcg.stages.validate import steps
+from alcg.hardware.device import choose_local
+from alcg.util.errors import SimulationError
+from alcg.util.fileio import write_json
+from alcg.config.settings import Backmap, ForceField, Oracle, Select
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 def _committee(member_paths: list[str], device: str):
     import torch
 
-    from alcg.model import load_model
+    from alcg.cg.model import load_model
 
     device = choose_local(device)  # select is a local rule: it never needs a GPU
     fns = []
@@ -42,16 +42,16 @@ def select(arm: str, traj: str | None, status: str | None, dataset_path: str, me
     """Run the arm's selector; write the picks (``selected.npz``), a table and a histogram.
 
     ``pool``: the equilibrium pool's run files with the system PDB and XML (``iid`` only)."""
-    from alcg import selectors
-    from alcg import cgtraj
-    from alcg.coverage import plot_histogram
+    from alcg.selection import selectors
+    from alcg.formats import cg_trajectory
+    from alcg.selection.rmsd_coverage import plot_histogram
 
     cls = selectors.of_arm(arm, settings)
     cols = dataset.columns(dataset_path, "coords", "split")  # no forces: selection needs none
     coords, idx = cols["coords"], np.flatnonzero(dataset.train_mask(cols["split"]))
     xyz, n_exploded = np.zeros((0, *coords.shape[1:]), np.float32), 0
     if cls.uses_cg:
-        run = cgtraj.load(traj, status)
+        run = cg_trajectory.load(traj, status)
         xyz, n_exploded = run.xyz, run.n_exploded
         if len(xyz) == 0:
             raise SimulationError(f"{traj} holds no frames: every CG replica exploded before its first "
@@ -77,8 +77,8 @@ def select(arm: str, traj: str | None, status: str | None, dataset_path: str, me
 
 def _pool_coords(runs: list[str], system_pdb: str, system_xml: str) -> np.ndarray:
     """C-alpha frames (P, N, 3) nm the iid arm may start from: the leading part of every pool
-    run (:func:`alcg.heldout.pool_query_count`; the rest is held out), runs in order."""
-    from alcg.heldout import pool_query_count
+    run (:func:`alcg.analysis.heldout.pool_query_count`; the rest is held out), runs in order."""
+    from alcg.analysis.heldout import pool_query_count
     from alcg.stages.analysis import reference_trajs
 
     return np.concatenate([t[:pool_query_count(len(t))] for t in reference_trajs(runs, system_pdb, system_xml)])
@@ -86,12 +86,12 @@ def _pool_coords(runs: list[str], system_pdb: str, system_xml: str) -> np.ndarra
 
 def _pool_frame(runs: list[str], k: int) -> tuple[np.ndarray, str, int]:
     """Fine-grained positions (nm) of pool frame ``k`` (counted as :func:`_pool_coords` does)."""
-    from alcg.heldout import pool_query_count
+    from alcg.analysis.heldout import pool_query_count
 
     for path in runs:
-        n = pool_query_count(aarun.frame_count(path))
+        n = pool_query_count(run_file.frame_count(path))
         if k < n:
-            return aarun.positions_at(path, k).astype(np.float64), Path(path).name, k
+            return run_file.positions_at(path, k).astype(np.float64), Path(path).name, k
         k -= n
     raise IndexError(f"pool frame beyond the {len(runs)} pool runs")
 
@@ -115,7 +115,7 @@ def backmap(selected: str, dataset_path: str, runs: list[str], system_pdb: str, 
             slot_start.save_without_structure(out, Status.SKIPPED, "no frame selected for this slot", slot=slot)
             return
         if sel.source == "pool":
-            from alcg.structure import pdb_text
+            from alcg.finegrained.structure import pdb_text
 
             positions, key, frame = _pool_frame(list(pool_runs), int(sel.template[slot]))
             meta = {"template_source": f"pool/{key}", "template_frame": frame, "slot": slot,
@@ -149,12 +149,12 @@ def _frame(dataset_path: str, runs: list[str], k: int) -> tuple[np.ndarray, str,
     """AA positions (nm) of dataset frame ``k``, with its run key and frame number; reads that
     frame's provenance and that one frame of its run, nothing else."""
     key, frame = dataset.frame_source(dataset_path, k)
-    positions = aarun.positions_at(dataset.resolve_runs([key], runs)[key], frame)
+    positions = run_file.positions_at(dataset.resolve_runs([key], runs)[key], frame)
     return positions.astype(np.float64), key, frame
 
 
 def _write_training_start(out: str, pdb, dataset_path: str, runs: list[str], k: int, meta: dict) -> None:
-    from alcg.structure import pdb_text
+    from alcg.finegrained.structure import pdb_text
 
     positions, key, frame = _frame(dataset_path, runs, k)
     meta = {"template_source": key, "template_frame": frame, **meta}
@@ -164,8 +164,8 @@ def _write_training_start(out: str, pdb, dataset_path: str, runs: list[str], k: 
 
 def _backmap(pdb, system_xml: str, native: str | None, ff: ForceField, bm: Backmap, target: np.ndarray,
              template: np.ndarray):
-    from alcg.backmap import RestrainedMinimizationBackmapper
-    from alcg.finegrained import for_forcefield
+    from alcg.finegrained.backmap import RestrainedMinimizationBackmapper
+    from alcg.finegrained.models import for_forcefield
 
     model = for_forcefield(ff)
     mapper = RestrainedMinimizationBackmapper(pdb.topology, model.backmap_system(pdb.topology, system_xml), bm,
@@ -178,16 +178,16 @@ def oracle(start: str, prepared_xml: str, ff: ForceField, oracle_cfg: Oracle, se
            threads: int | None = None) -> None:
     """One query from the slot's start structure, as ``oracle.labels`` says: ``instantaneous``
     (restrained equilibration + unrestrained recorded MD) or ``mean_force`` (C-alphas held, one
-    labelled configuration: :mod:`alcg.meanforce_md`).
+    labelled configuration: :mod:`alcg.finegrained.meanforce_query`).
 
     A failure (exception, NaN, energy blow-up) is recorded in ``out`` as status ``failed``.
     """
-    from alcg.allatom_md import MDSpec, run_md
-    from alcg.finegrained import for_forcefield
+    from alcg.finegrained.md import MDSpec, run_md
+    from alcg.finegrained.models import for_forcefield
 
     begin = slot_start.load(start)
     if not begin.ok:
-        aarun.save_status(out, Status.SKIPPED, begin.reason)
+        run_file.save_status(out, Status.SKIPPED, begin.reason)
         return
     work = Path(out).parent / f".{Path(out).stem}.work"
     try:
@@ -209,12 +209,12 @@ def oracle(start: str, prepared_xml: str, ff: ForceField, oracle_cfg: Oracle, se
         shutil.rmtree(work, ignore_errors=True)
     except Exception as exc:  # a failed query is data, not a crash of the round
         log.exception("oracle run failed")
-        aarun.save_status(out, Status.FAILED, f"{type(exc).__name__}: {exc}")
+        run_file.save_status(out, Status.FAILED, f"{type(exc).__name__}: {exc}")
 
 
 def _mean_force_query(pdb: Path, xml: Path, out: str, oracle_cfg: Oracle, ff: ForceField, seed: int,
                       threads: int | None) -> None:
-    from alcg.meanforce_md import MeanForceSpec, run_mean_force
+    from alcg.finegrained.meanforce_query import MeanForceSpec, run_mean_force
 
     spec = MeanForceSpec(n_steps=steps(oracle_cfg.length_ps, ff.timestep_fs),
                          record_interval=oracle_cfg.record_interval_steps,
@@ -225,8 +225,8 @@ def _mean_force_query(pdb: Path, xml: Path, out: str, oracle_cfg: Oracle, ff: Fo
 
 def merge(previous: str, new_frames: str, oracle_runs: list[str], max_failure_fraction: float, out: str) -> None:
     """dataset(k+1) = dataset(k) + projected oracle frames, appended (a manifest of shards, no
-    frame copied: :func:`alcg.dataset.append`); fail if too many queries failed."""
-    status = [aarun.status(f) for f in oracle_runs]
+    frame copied: :func:`alcg.formats.dataset.append`); fail if too many queries failed."""
+    status = [run_file.status(f) for f in oracle_runs]
     attempted = [s for s in status if s is not Status.SKIPPED]
     failed = sum(s is Status.FAILED for s in attempted)
     if attempted and failed / len(attempted) > max_failure_fraction:

@@ -1,0 +1,92 @@
+"""Matplotlib figures of the evaluation (PNG, labelled axes with units)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from alcg.analysis.evaluate import internal_coordinates, tica_extent
+from alcg.util.figure_io import plt, save_figure
+
+FES_LEVELS_KT = np.arange(0, 7.5, 0.5)
+
+
+def _fes(ax, tic, extent, title):
+    hist, xe, ye = np.histogram2d(tic[:, 0], tic[:, 1], bins=50, range=extent, density=True)
+    with np.errstate(divide="ignore"):
+        free = -np.log(hist.T)
+    free -= np.nanmin(free[np.isfinite(free)]) if np.isfinite(free).any() else 0
+    cs = ax.contourf(0.5 * (xe[1:] + xe[:-1]), 0.5 * (ye[1:] + ye[:-1]), free, levels=FES_LEVELS_KT,
+                     cmap="viridis", extend="max")
+    ax.set_xlabel("TIC 1")
+    ax.set_ylabel("TIC 2")
+    ax.set_title(title)
+    return cs
+
+
+def tica_fes(ref_tic: np.ndarray, model_tic: np.ndarray, path: str | Path) -> None:
+    """Free-energy surfaces (kT) of reference and model in the reference TICA space."""
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.8), sharex=True, sharey=True)
+    extent = tica_extent(ref_tic)
+    cs = _fes(axes[0], ref_tic, extent, "reference (all-atom)")
+    if len(model_tic) > 1:
+        _fes(axes[1], model_tic, extent, "CG model")
+    fig.colorbar(cs, ax=axes, label="free energy / kT")
+    save_figure(fig, path, tight=False)
+
+
+def distributions(ref_xyz: np.ndarray, model_xyz: np.ndarray, path: str | Path) -> None:
+    """Histograms of bond lengths, angles, pseudo-dihedrals and Rg: model vs reference."""
+    ir = internal_coordinates(ref_xyz)
+    im = internal_coordinates(model_xyz) if len(model_xyz) else None
+    units = {"bonds": ("C-alpha bond length", "nm", 1.0), "angles": ("C-alpha angle", "deg", 180 / np.pi),
+             "dihedrals": ("C-alpha pseudo-dihedral", "deg", 180 / np.pi), "rg": ("radius of gyration", "nm", 1.0)}
+    fig, axes = plt.subplots(1, 4, figsize=(14, 3.2))
+    for ax, (key, (label, unit, scale)) in zip(axes, units.items()):
+        r = ir[key].ravel() * scale
+        bins = np.linspace(r.min(), r.max(), 60) if key != "dihedrals" else np.linspace(-180, 180, 73)
+        ax.hist(r, bins=bins, density=True, histtype="step", color="k", label="reference")
+        if im is not None:
+            ax.hist(np.clip(im[key].ravel() * scale, bins[0], bins[-1]), bins=bins, density=True,
+                    histtype="step", color="C3", label="CG model")
+        ax.set_xlabel(f"{label} / {unit}")
+        ax.set_ylabel("density")
+    axes[0].legend(fontsize=8)
+    save_figure(fig, path)
+
+
+def experiment(rows: list[dict], n_bootstrap: int, ci_level: float, path: str | Path) -> None:
+    """TICA W1 and JS(reference, model) against oracle ns spent, per arm: mean over seeds, CI bands."""
+    from alcg.analysis.summary import curve
+
+    arms = sorted({r["arm"] for r in rows})
+    n_seeds = len({r["seed"] for r in rows})
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    for ax, metric, label in ((axes[0], "tica_w1", "TICA W1 to reference (TIC units)"),
+                              (axes[1], "tica_js", "Jensen-Shannon divergence to reference / nats")):
+        for c, arm in enumerate(arms):
+            ns, mean, lo, hi = curve(rows, arm, metric, n_bootstrap, ci_level)
+            ax.plot(ns, mean, marker="o", color=f"C{c}", label=arm)
+            if np.isfinite(lo).any():
+                ax.fill_between(ns, lo, hi, color=f"C{c}", alpha=0.2)
+        ax.set_xlabel("all-atom oracle time spent / ns")
+        ax.set_ylabel(label)
+    axes[0].legend(title=f"arm ({n_seeds} seeds, {int(ci_level * 100)}% CI)")
+    save_figure(fig, path)
+
+
+def reference_halves(groups: dict[str, list[dict]], report: dict, path: str | Path) -> None:
+    """Histograms of each order parameter per reference start group: at equilibrium they agree."""
+    keys = [k for k in next(iter(groups.values()))[0] if k not in ("folded", "core")]
+    fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3.2))
+    for ax, key in zip(np.atleast_1d(axes), keys):
+        for name, runs in groups.items():
+            values = np.concatenate([r[key] for r in runs])
+            g = report["groups"][name]
+            ax.hist(values, bins=40, density=True, histtype="step",
+                    label=f"{name}: P_fold {g['p_fold']:.2f} ± {g['p_fold_se']:.2f}")
+        ax.set_xlabel(key)
+        ax.set_title(f"|z| = {report['z'].get(key, float('nan')):.1f}")
+    np.atleast_1d(axes)[0].legend(fontsize=7)
+    fig.suptitle("reference " + ("converged" if report["converged"] else "NOT converged"))
+    save_figure(fig, path)

@@ -1,0 +1,263 @@
+"""The summary tables: ``rounds.tsv`` (one row per seed, arm and round) and ``experiment.tsv``
+(per arm and round: mean change vs round 0 over seeds, and paired differences between arms,
+each with a bootstrap confidence interval over seeds).
+
+Both are built from a *layout*: ``{seed: {arm: [round files, ...]}}`` where each round's files
+are ``dataset``, ``train`` (training metrics JSON), ``evaluate`` (evaluation metrics JSON) and,
+for rounds that queried, ``select`` (table JSON) and ``oracles`` (run files).
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from alcg.formats import run_file, dataset, slot_start
+from alcg.formats.run_file import Status
+from alcg.util.fileio import atomic_path
+from alcg.analysis.statistics import (bootstrap_mean_ci, change_pct, paired_difference_ci, paired_difference_t_ci,
+                             t_mean_ci)
+
+#: metrics compared between arms: each a distance from the reference (lower is better, always)
+METRICS = ["tica_w1", "tica_js", "tica_unvisited_mass", "bond_w1_nm", "angle_w1_rad", "dihedral_w1_rad",
+           "rg_w1_nm", "end_to_end_w1_nm", "rmsd_folded_w1_nm", "fraction_folded_error", "heldout_force_mse",
+           "q_w1", "q_rg_js"]
+#: pre-registered value of a failed evaluation where the metric has a bound (else: the worst
+#: value any arm and seed reached in that round; see :func:`impute_failures`)
+METRIC_BOUNDS = {"tica_js": float(np.log(2)), "tica_unvisited_mass": 1.0, "fraction_folded_error": 1.0,
+                 "q_w1": 1.0, "q_rg_js": float(np.log(2))}
+#: metrics measured on the model itself, not on its simulation: a failed run keeps them
+NOT_SIMULATED = {"heldout_force_mse"}
+ROUND_COLUMNS = ["seed", "arm", "round", "reference_converged", "n_train_frames", "oracle_ns", "n_selected", "n_rejected_backmap",
+                 "n_fallback_starts", "n_failed_oracle", "prior_only_val_loss", "val_loss", "val_loss_over_prior",
+                 "evaluation_failed", "valid_fraction", "low_valid_fraction", "exploded_fraction",
+                 "tica_w1", "tica_w1_sd", "tica_w1_halves", "tica_w1_change_pct"] + \
+                [m for m in METRICS if m != "tica_w1"] + ["heldout_prior_force_mse", "tica_js_same_bias",
+                                                           "fraction_folded", "reference_fraction_folded"]
+#: ci_*: percentile bootstrap over seeds; t_ci_*: Student t (see alcg.analysis.statistics for which to trust);
+#: n_failed: seeds whose evaluation failed (their value imputed by the pre-registered rule)
+EXPERIMENT_COLUMNS = ["arm", "round", "oracle_ns", "metric", "comparison", "mean", "ci_low", "ci_high",
+                      "t_ci_low", "t_ci_high", "n_seeds", "n_failed"]
+
+
+def _json(path: str | None) -> dict:
+    return json.loads(Path(path).read_text()) if path else {}
+
+
+def _starts_sum(round_files: dict, field: str) -> int:
+    """Sum of a slot start's ``field`` (``n_rejected``, ``fallback``) over the round's slots."""
+    return sum(int(getattr(slot_start.load(f), field)) for f in round_files.get("starts", []))
+
+
+def _ratio(a, b) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def evaluation_failed(ev: dict) -> bool:
+    """Whether an evaluation failed: no TICA W1 (no valid model frames), a metric not finite
+    (a NaN), or most model frames invalid (``low_valid_fraction``: replicas exploded). A metric
+    that does not apply (``tica_js`` with one TICA dimension) is None and no failure."""
+    if ev.get("tica_w1") is None or ev.get("low_valid_fraction"):
+        return True
+    return any(ev.get(m) is not None and not np.isfinite(ev[m]) for m in METRICS)
+
+
+def impute_failures(rows: list[dict]) -> list[dict]:
+    """Rows whose failed evaluations carry the pre-registered value of every metric.
+
+    Rule (fixed before any measured run): a failed evaluation (:func:`evaluation_failed`)
+    counts as the worst possible outcome, the metric's bound where it has one
+    (:data:`METRIC_BOUNDS`: JS ln 2, unvisited mass 1, fraction-folded error 1), else the
+    worst (largest) value any arm and seed reached in that round (in any round, if none in
+    that one); so a failure never drops out of a mean, and never looks better than a model
+    that ran. Metrics that need no simulation (:data:`NOT_SIMULATED`: the held-out force
+    error) keep their measured value.
+    """
+    worst = {}
+    for r in rows:
+        if r["evaluation_failed"]:
+            continue
+        for m in METRICS:
+            v = r.get(m)
+            if v is not None and np.isfinite(v):
+                for key in ((r["round"], m), (None, m)):
+                    worst[key] = max(worst.get(key, -np.inf), v)
+    out = []
+    for r in rows:
+        if r["evaluation_failed"]:
+            r = {**r, **{m: METRIC_BOUNDS.get(m, worst.get((r["round"], m), worst.get((None, m), math.nan)))
+                         for m in METRICS if m not in NOT_SIMULATED or not _finite(r.get(m))}}
+        out.append(r)
+    return out
+
+
+def _finite(v) -> bool:
+    return v is not None and bool(np.isfinite(v))
+
+
+def round_rows(layout: dict) -> list[dict]:
+    """One row per seed, arm and round (see module doc for ``layout``)."""
+    rows = []
+    for seed, arms in layout.items():
+        for arm, rounds in arms.items():
+            spent, base = 0.0, None
+            for k, r in enumerate(rounds):
+                ev, tr, sel = _json(r["evaluate"]), _json(r["train"]), _json(r.get("select"))
+                oracles = r.get("oracles", [])
+                row = {"seed": seed, "arm": arm, "round": k, "oracle_ns": spent,
+                       "n_train_frames": dataset.count_frames(r["dataset"]),
+                       "n_selected": sel.get("n_selected"),
+                       "n_rejected_backmap": _starts_sum(r, "n_rejected") if oracles else None,
+                       "n_fallback_starts": _starts_sum(r, "fallback") if oracles else None,
+                       "n_failed_oracle": run_file.count(oracles, Status.FAILED) if oracles else None,
+                       "val_loss": tr.get("best_val_loss"), "prior_only_val_loss": tr.get("prior_only_val_loss"),
+                       "val_loss_over_prior": _ratio(tr.get("best_val_loss"), tr.get("prior_only_val_loss")),
+                       **{m: ev.get(m) for m in METRICS},
+                       "tica_js_same_bias": ev.get("tica_js_same_bias"), "valid_fraction": ev.get("valid_fraction"),
+                       "heldout_prior_force_mse": ev.get("heldout_prior_force_mse"),
+                       "fraction_folded": ev.get("fraction_folded"),
+                       "reference_fraction_folded": ev.get("reference_fraction_folded"),
+                       "evaluation_failed": evaluation_failed(ev),
+                       "low_valid_fraction": ev.get("low_valid_fraction"),
+                       "exploded_fraction": ev.get("exploded_fraction"),
+                       "tica_w1_sd": ev.get("tica_w1_sd"), "tica_w1_halves": ev.get("tica_w1_halves")}
+                base = row["tica_w1"] if k == 0 else base
+                row["tica_w1_change_pct"] = change_pct(row["tica_w1"], base)
+                spent += sum(run_file.recorded_ns(f) for f in oracles)
+                rows.append(row)
+    return rows
+
+
+def experiment_rows(rows: list[dict], n_bootstrap: int, ci_level: float) -> list[dict]:
+    """Per arm and round: mean change (%) vs round 0 over seeds with CI, and paired differences
+    of that change against every other arm (same seeds) with CI. Failed evaluations enter with
+    their imputed values (:func:`impute_failures`) and are counted in ``n_failed``."""
+    failed = {(r["seed"], r["arm"], r["round"]) for r in rows if r["evaluation_failed"]}
+    rows = impute_failures(rows)
+    arms = sorted({r["arm"] for r in rows})
+    seeds = sorted({r["seed"] for r in rows})
+    n_rounds = max(r["round"] for r in rows) + 1
+    by = {(r["seed"], r["arm"], r["round"]): r for r in rows}
+
+    def changes(arm: str, k: int, metric: str) -> list[float]:
+        return [change_pct(by[(s, arm, k)].get(metric), by[(s, arm, 0)].get(metric))
+                if (s, arm, k) in by else math.nan for s in seeds]
+
+    def n_failed(arm: str, k: int) -> int:
+        return sum((s, arm, k) in failed or (s, arm, 0) in failed for s in seeds)
+
+    out = []
+    for arm in arms:
+        for k in range(n_rounds):
+            ns = float(np.mean([by[(s, arm, k)]["oracle_ns"] for s in seeds if (s, arm, k) in by]))
+            for metric in METRICS:
+                mine = changes(arm, k, metric)
+                mean, lo, hi = bootstrap_mean_ci(mine, n_bootstrap, ci_level)
+                _, t_lo, t_hi = t_mean_ci(mine, ci_level)
+                out.append(dict(arm=arm, round=k, oracle_ns=ns, metric=metric, comparison="change_vs_round0_pct",
+                                mean=mean, ci_low=lo, ci_high=hi, t_ci_low=t_lo, t_ci_high=t_hi,
+                                n_seeds=int(np.isfinite(mine).sum()), n_failed=n_failed(arm, k)))
+                for other in arms:
+                    if other == arm:
+                        continue
+                    theirs = changes(other, k, metric)
+                    mean, lo, hi = paired_difference_ci(mine, theirs, n_bootstrap, ci_level)
+                    _, t_lo, t_hi = paired_difference_t_ci(mine, theirs, ci_level)
+                    ok = np.isfinite(np.asarray(mine) - np.asarray(theirs)).sum()
+                    out.append(dict(arm=arm, round=k, oracle_ns=ns, metric=metric,
+                                    comparison=f"minus_{other}_pct_points", mean=mean, ci_low=lo, ci_high=hi,
+                                    t_ci_low=t_lo, t_ci_high=t_hi, n_seeds=int(ok),
+                                    n_failed=n_failed(arm, k) + n_failed(other, k)))
+    return out
+
+
+def curve(rows: list[dict], arm: str, metric: str, n_bootstrap: int, ci_level: float) -> tuple[np.ndarray, ...]:
+    """(oracle ns, mean, ci low, ci high) per round of ``metric`` for ``arm`` over seeds."""
+    rounds = sorted({r["round"] for r in rows if r["arm"] == arm})
+    pts = []
+    for k in rounds:
+        sel = [r for r in rows if r["arm"] == arm and r["round"] == k]
+        mean, lo, hi = bootstrap_mean_ci([r.get(metric) for r in sel], n_bootstrap, ci_level)
+        pts.append((np.mean([r["oracle_ns"] for r in sel]), mean, lo, hi))
+    return tuple(np.array(c) for c in zip(*pts))
+
+
+def write_tsv(rows: list[dict], columns: list[str], path: str | Path) -> None:
+    """Write a table atomically (empty cells where a value does not apply)."""
+    def fmt(v):
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            return ""
+        if isinstance(v, (float, np.floating)):
+            return f"{v:.6g}"
+        return str(v)
+    lines = ["\t".join(columns)] + ["\t".join(fmt(row.get(c)) for c in columns) for row in rows]
+    with atomic_path(path) as tmp:
+        tmp.write_text("\n".join(lines) + "\n")
+
+
+def read_tsv(path: str | Path) -> list[dict]:
+    """Rows of a table written by :func:`write_tsv` (all values as strings)."""
+    lines = Path(path).read_text().splitlines()
+    header = lines[0].split("\t")
+    return [dict(zip(header, line.split("\t"))) for line in lines[1:]]
+
+
+# --------------------------------------------------------------------------- where labels land
+#: rounds.tsv columns of :func:`label_location` (issue: does a query label the configuration it
+#: asked about, or drift back into the covered region?)
+LABEL_COLUMNS = ["n_label_frames", "label_rmsd_target_nm", "label_rmsd_train_nm", "label_rmsd_train_slot_min_nm",
+                 "label_rmsd_train_slot_max_nm"]
+
+
+def label_location(round_files: dict) -> dict:
+    """Where one round's labels land: C-alpha RMSD (nm, superposed) of every recorded oracle
+    frame to its slot's selected target and to the nearest training frame of the round.
+
+    Columns (:data:`LABEL_COLUMNS`): the number of labelled frames, the median over frames of
+    each RMSD, and the smallest and largest per-slot median RMSD to the training set. A slot's
+    target is its CG pick (backmapped slots), the pool frame (iid) or the training frame it
+    started from. Empty for
+    a round without queries.
+    """
+    import mdtraj as md
+
+    from alcg.formats import selection_file
+    from alcg.selection.rmsd_coverage import ca_trajectory
+
+    oracles = round_files.get("oracles", [])
+    if not oracles or "selected" not in round_files:
+        return {}
+    cols = dataset.columns(round_files["dataset"], "coords", "split")
+    train = ca_trajectory(cols["coords"][dataset.train_mask(cols["split"])])
+    sel = selection_file.load(round_files["selected"])
+    to_target, to_train, slot_medians = [], [], []
+    for slot, (start_path, run_path) in enumerate(zip(round_files["starts"], oracles)):
+        start = slot_start.load(start_path)
+        run = run_file.load(run_path)
+        if not start.ok or run.status is not Status.OK:
+            continue
+        ca = [a.index for a in run.topology().atoms() if a.name == "CA"]
+        frames = ca_trajectory(run.positions[:, ca])
+        if sel.backmap and not start.fallback:
+            target = sel.targets[int(start.metadata["pick"])]
+        elif sel.source == "pool":  # iid: the pool frame it started from (targets hold its C-alphas)
+            target = sel.targets[slot]
+        else:
+            target = cols["coords"][(sel.fallback_template if start.fallback else sel.template)[slot]]
+        to_target += list(md.rmsd(frames, ca_trajectory(target[None]), 0, precentered=True))
+        nearest = np.min([md.rmsd(train, frames, i, precentered=True) for i in range(frames.n_frames)], axis=1)
+        to_train += list(nearest)
+        slot_medians.append(float(np.median(nearest)))
+    if not to_train:
+        return {"n_label_frames": 0}
+    return {"n_label_frames": len(to_train), "label_rmsd_target_nm": float(np.median(to_target)),
+            "label_rmsd_train_nm": float(np.median(to_train)),
+            "label_rmsd_train_slot_min_nm": min(slot_medians), "label_rmsd_train_slot_max_nm": max(slot_medians)}
+
+
+def with_label_location(rows: list[dict], layout: dict) -> list[dict]:
+    """:func:`round_rows` rows with the :func:`label_location` columns (same seed/arm/round order)."""
+    files = [r for arms in layout.values() for rounds in arms.values() for r in rounds]
+    return [{**row, **label_location(f)} for row, f in zip(rows, files)]

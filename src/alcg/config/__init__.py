@@ -1,0 +1,1 @@
+"""The config schema and the typed settings read from it."""

@@ -1,0 +1,1 @@
+"""The files between rules: each module is the one owner of one file's layout."""

@@ -1,0 +1,1 @@
+"""Selection: the selectors and the RMSD coverage they use."""

@@ -1,0 +1,94 @@
+"""Stages of ``finegrained.smk``: system preparation, all-atom MD and AA -> CG projection."""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from alcg.formats import run_file, dataset
+from alcg.stages.validate import steps
+from alcg.config.settings import ForceField, InitialMD, MDRun, ReferenceMD, System
+
+log = logging.getLogger(__name__)
+
+
+def prepare_system(system: System, ff: ForceField, start: dict, native: str | None, seed: int, pdb_out: str,
+                   xml_out: str) -> None:
+    """Build or read the start structure, prepare it for the fine-grained model, minimize; write
+    its PDB and the System XML (``native``: the Go model's native file, else None)."""
+    from alcg.finegrained.models import for_forcefield
+
+    for_forcefield(ff).prepare(system, start, native, pdb_out, xml_out, seed)
+
+
+def go_native(system: System, ff: ForceField, native_start: dict, seed: int, out: str, plot: str) -> None:
+    """The Go model's native beads and contacts, from the native start; a contact-map plot."""
+    from alcg.finegrained import gomodel
+    from alcg.finegrained.models import GoModel
+
+    native = GoModel(ff).native(system, native_start, seed)
+    gomodel.save_native(out, native)
+    gomodel.plot_contact_map(native, plot)
+
+
+def mapping_of(system_pdb: str, system_xml: str):
+    """(C-alpha mapping, PDBFile) of a prepared system."""
+    from alcg.finegrained.mapping import CAMapping
+    from alcg.finegrained.prepare import load_prepared
+
+    pdb, omm_system = load_prepared(system_pdb, system_xml)
+    return CAMapping(pdb.topology, omm_system), pdb
+
+
+def cg_topology(system_pdb: str, system_xml: str, out: str) -> None:
+    """The C-alpha PDB of the CG model (topology of every CG trajectory)."""
+    import openmm.unit as unit
+
+    from alcg.util.fileio import write_text
+
+    mapping, pdb = mapping_of(system_pdb, system_xml)
+    xyz = np.asarray(pdb.getPositions(asNumpy=True).value_in_unit(unit.nanometer))[mapping.ca_indices]
+    write_text(out, mapping.cg_topology_pdb(xyz, pdb.topology))
+
+
+def md_run(pdb: str, xml: str, out: str, md: MDRun, reference: bool, ff: ForceField, seed: int,
+           threads: int | None = None) -> None:
+    """Reference or initial MD: equilibrate, then record ``length_ps`` of MD (the reference of
+    the Go model at its own friction: equilibrium does not depend on it)."""
+    from alcg.finegrained.md import MDSpec, run_md
+    from alcg.finegrained.models import for_forcefield
+
+    if reference:
+        ff = for_forcefield(ff).reference_forcefield()
+    spec = MDSpec(n_steps=steps(md.length_ps, ff.timestep_fs), record_interval=md.record_interval_steps,
+                  equilibration_steps=steps(md.equilibration_ps, ff.timestep_fs), restraint_k=0.0,
+                  checkpoint_every=md.checkpoint_every, seed=seed)
+    run_md(pdb, xml, out, spec, ff, threads=threads)
+
+
+def import_run(trajectory: str, topology: str | None, system_pdb: str, system_xml: str, md: ReferenceMD | InitialMD,
+               ff: ForceField, with_forces: bool, out: str, threads: int | None = None) -> None:
+    """Import one existing all-atom trajectory as a run file (forces recomputed when asked)."""
+    from alcg.finegrained.trajectory_import import import_trajectory
+
+    import_trajectory(trajectory, topology, system_pdb, system_xml, ff, out, stride=md.stride,
+                      forces=with_forces, threads=threads, checkpoint_every=md.checkpoint_every,
+                      source_frame_interval_ps=md.frame_interval_ps)
+
+
+def project(run_files: list[str], system_pdb: str, system_xml: str, round_index: int, out: str,
+            val_fraction: float | None) -> int:
+    """Project the ``ok`` AA runs onto CG beads and write a dataset; return its frame count.
+
+    With ``val_fraction`` (round 0 only) the fixed validation frames are marked.
+    """
+    from alcg.finegrained.mapping import project_runs
+
+    mapping, _ = mapping_of(system_pdb, system_xml)
+    good = [f for f in run_files if run_file.status(f) is run_file.Status.OK]
+    data = project_runs(good, mapping, round_index)
+    if val_fraction is not None:
+        data = dataset.assign_validation(data, val_fraction)
+    dataset.save(out, data)
+    log.info("projected %d runs -> %d CG frames", len(good), data.n_frames)
+    return data.n_frames

@@ -1,0 +1,1 @@
+"""Utilities: errors, atomic file writes, logs, frame chunks, figure files (imports nothing else of alcg)."""
