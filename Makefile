@@ -34,11 +34,11 @@ $(VENV)/.installed: pyproject.toml
 	       elif ! $(BIN)/pip install --quiet torch==$(TORCH)+cpu 2>/dev/null; then \
 	         echo "make setup: the pip configuration has no torch $(TORCH)+cpu; from $(TORCH_WHL)/cpu" && \
 	         $(BIN)/pip install --quiet torch==$(TORCH) --index-url $(TORCH_WHL)/cpu; fi && \
-	       $(BIN)/pip install --quiet -e '.[test]' ;; \
+	       $(BIN)/pip install --quiet -e '.[test,docs]' ;; \
 	  cuda12|cuda13) \
 	       index="$(TORCH_INDEX)" && { [ -n "$$index" ] || [ "$$tag" = default ] || index=$(TORCH_WHL)/$$tag; } && \
 	       $(BIN)/pip install --quiet torch==$(TORCH) $${index:+--index-url $$index} && \
-	       $(BIN)/pip install --quiet -e '.[test]' "openmm[$$kind]" && \
+	       $(BIN)/pip install --quiet -e '.[test,docs]' "openmm[$$kind]" && \
 	       $(BIN)/python envs/check_gpu_install.py $$kind ;; \
 	esac && echo $$kind $$tag > $@
 
