@@ -1,12 +1,41 @@
-"""Shared fixtures: the tiny test config and a prepared CLN025 system (built once)."""
+"""Test tiers by folder, and shared fixtures: the tiny test config, a prepared CLN025 system.
+
+Tiers (docs/dev/testing.md): the folder a test lives in is its tier, marked here.
+- ``tests/unit``: fast tests (seconds each) -- ``make test``;
+- ``tests/smoke``: one end-to-end loop on the smallest Go config, a dry run of every shipped
+  config, ``snakemake --lint`` -- ``make test``;
+- ``tests/integration``: slower tests of one module (real MD, kill-and-resume, subprocesses)
+  -- ``make test-full``;
+- ``tests/workflow``: every Snakemake workflow test, SLURM included -- ``make test-full``.
+"""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+TESTS = Path(__file__).resolve().parent
+# the shared helpers (cg_helpers, proc_helpers, slurm_cluster, cln025_cg) live beside this file
+sys.path.insert(0, str(TESTS))
+
+#: folder -> its tier marker; ``full`` marks the tiers that only ``make test-full`` runs
+TIERS = {"unit": "unit", "smoke": "smoke", "integration": "integration", "workflow": "workflow"}
+FULL_TIERS = {"integration", "workflow"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark every test by the tier folder it lives in; a test outside them is an error."""
+    for item in items:
+        rel = Path(str(item.path)).resolve().relative_to(TESTS)
+        tier = TIERS.get(rel.parts[0]) if len(rel.parts) > 1 else None
+        if tier is None:
+            raise pytest.UsageError(f"{rel}: a test must live in one of tests/{{{', '.join(TIERS)}}}/")
+        item.add_marker(getattr(pytest.mark, tier))
+        if tier in FULL_TIERS:
+            item.add_marker(pytest.mark.full)
 
 
 @pytest.fixture(scope="session")

@@ -117,7 +117,7 @@ def probe_in_child(index: int | None, platform: str = "", timeout_s: float = PRO
 @lru_cache(maxsize=None)
 def _probe_in_child(index: int | None, platform: str, visible: str | None,
                     timeout_s: float) -> tuple[tuple[str, str | None], ...]:
-    src = str(Path(__file__).resolve().parents[1])
+    src = str(Path(__file__).resolve().parents[2])
     args = [sys.executable, "-c", _CHILD, src, "" if index is None else str(index), platform]
     keys = (["cuda"] if index is not None else []) + (["platform"] if platform else [])
     try:

@@ -25,8 +25,7 @@ from alcg.formats.dataset import load as load_dataset, shards
 from alcg.util.fileio import load_npz
 from alcg.analysis.summary import read_tsv
 
-ROOT = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _copy_workflow(dest: Path) -> Path:

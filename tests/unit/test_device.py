@@ -17,7 +17,7 @@ from alcg.hardware import device
 from alcg.cg.simulate import simulate
 from cg_helpers import N_BEADS, chain_prior, energy_force_fn, langevin, zigzag
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ARCHS = ["sm_75", "sm_80", "sm_86", "sm_90", "sm_100", "sm_120"]
 
 

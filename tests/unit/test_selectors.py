@@ -6,7 +6,7 @@ from alcg.selection import selectors
 from alcg.util.errors import ConfigError
 from alcg.selection.rmsd_coverage import physical_mask
 from alcg.config.settings import Select
-from test_coverage import _hairpin, _helix, _noisy
+from test_rmsd_coverage import _hairpin, _helix, _noisy
 
 SEL = Select(selector=None, seed=0, n_select=5, n_spare=0, rmsd_lo_nm=0.08, rmsd_hi_nm=0.5, min_pair_rmsd_nm=0.05, n_centers=20, bond_min_nm=0.2,
              bond_max_nm=0.6, min_distance_nm=0.2, committee_members=3, force_sd_lo_kj_mol_nm=1.0,

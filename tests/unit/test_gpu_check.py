@@ -8,13 +8,12 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import gpu_check  # noqa: E402
 
 
-@pytest.mark.slow  # real OpenMM MD and every CG path, ~20 s on an idle 2-core CPU
 def test_gpu_check_runs_every_path_on_the_cpu(tmp_path, capsys):
     out = tmp_path / "gpu_check.json"
     assert gpu_check.main(["--device", "cpu", "--out", str(out)]) == 0

@@ -11,7 +11,7 @@ import pytest
 
 from alcg.hardware import torch_builds as tb
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _fake_nvidia_smi(folder: Path, cuda: str, caps: list[str]) -> None:

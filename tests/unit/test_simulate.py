@@ -115,7 +115,7 @@ def test_killed_simulation_resumes_to_the_same_trajectory(tmp_path):
 
     from alcg.util.fileio import load_npz
 
-    tests = str(Path(__file__).parent)
+    tests = str(Path(__file__).parents[1])
     ckpt = tmp_path / "sim.partial"
     ref = tmp_path / "ref.partial"
     n_steps = "6000"

@@ -14,7 +14,6 @@ from alcg.formats.dataset import load as load_dataset
 from alcg.analysis.summary import read_tsv
 from test_workflow import _copy_workflow
 
-pytestmark = pytest.mark.slow
 
 MEAN_FORCE = {"experiment": {"seeds": [1], "arms": ["rmsd"]},
               "oracle": {"labels": "mean_force", "equilibration_ps": 0.5, "length_ps": 1.0,

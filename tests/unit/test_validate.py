@@ -12,7 +12,7 @@ from snakemake.utils import update_config
 from alcg.stages.validate import validate
 from alcg.util.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _deep_merge(a: dict, b: dict) -> dict:

@@ -119,7 +119,7 @@ def test_automatic_path_is_dense_when_most_pairs_interact(model, monkeypatch):
         model.network_energy(x, pair_path="sparse")
 
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+SRC = Path(__file__).resolve().parents[2] / "src"
 #: the CG side: models, forces, training, simulation and their files, evaluation, summaries
 CG_MODULES = {"alcg.cg.dense_schnet", "alcg.cg.model", "alcg.cg.fast_forces", "alcg.cg.priors", "alcg.cg.geometry", "alcg.cg.train",
               "alcg.cg.simulate", "alcg.cg.export", "alcg.formats.cg_trajectory", "alcg.formats.eval_starts", "alcg.analysis.evaluate", "alcg.analysis.tica",

@@ -122,7 +122,7 @@ def test_killed_training_resumes_from_last_epoch(tmp_path):
     import sys
     from pathlib import Path
 
-    tests, state = str(Path(__file__).parent), tmp_path / "train_state.pt"
+    tests, state = str(Path(__file__).parents[1]), tmp_path / "train_state.pt"
     kill_after_checkpoint([sys.executable, "-c", KILL_SCRIPT, tests, str(state), "40"], state,
                           timeout_s=300, grace_s=1.0)
     done = torch.load(state, weights_only=False)["epoch"]
