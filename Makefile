@@ -1,10 +1,15 @@
-# make run       : set up .venv from nothing, then run the workflow on config/config.yaml
-# make test      : run the test suite (after make setup)
+# make setup && make run : set up .venv from nothing, then run the main job on the machine at hand
+#                          (config/config.yaml with a usable GPU, else config/go_cpu.yaml; CONFIG=... overrides)
+# make test      : the quick tests (tests/unit, tests/smoke; <= 10 min on 2 cores)
+# make test-full : every test (all tiers, SLURM when installed) and the docs' strict build: what CI runs
+# make docs      : the docs site into site/ (mkdocs build --strict)
 # make gpu-check : prove the GPU paths on this machine, JSON (benchmarks/gpu_check.py)
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= all
+# the config make run runs; empty: chosen by src/alcg/hardware/run_choice.py
+CONFIG ?=
 # Which torch and OpenMM builds `make setup` installs: auto (nvidia-smi's driver and card, read
 # by envs/gpu_kind.sh; the choice and the compute capabilities of each torch build are
 # src/alcg/hardware/torch_builds.py's), cpu, cuda12 or cuda13. To change it later: make clean-venv setup GPU=...
@@ -16,7 +21,7 @@ TORCH := 2.13.0
 TORCH_WHL ?= https://download.pytorch.org/whl
 TORCH_INDEX ?=
 
-.PHONY: setup run test bench gpu-check clean-venv cluster-test-deps
+.PHONY: setup run test test-full docs bench gpu-check clean-venv cluster-test-deps
 
 setup: $(VENV)/.installed
 
@@ -42,11 +47,26 @@ $(VENV)/.installed: pyproject.toml
 	       $(BIN)/python envs/check_gpu_install.py $$kind ;; \
 	esac && echo $$kind $$tag > $@
 
+# One line first says which config and why; the workflow; its HTML report; where to look.
 run: setup
-	$(BIN)/snakemake --cores $(CORES)
+	@set -e; cfg=$$($(BIN)/python -m alcg.hardware.run_choice --config "$(CONFIG)"); \
+	out=$$($(BIN)/python -m alcg.hardware.run_choice --run-name "$$cfg"); \
+	$(BIN)/snakemake --cores $(CORES) --configfile "$$cfg"; \
+	$(BIN)/snakemake --cores 1 --configfile "$$cfg" --report "$$out/report.html"; \
+	echo "make run: done. Report: $$out/report.html (open it in a browser)"; \
+	echo "make run: summary tables and figures: $$out/summary/ (rounds.tsv, experiment.tsv, experiment.png)"
 
+# The fast tiers, each test limited to 300 s (the smoke loop sets its own limit).
 test: setup
-	$(BIN)/python -m pytest -q --durations=15
+	$(BIN)/python -m pytest -q -m "not full" --timeout=300 --durations=15
+
+# Every tier, then the docs' strict build (dead links fail it).
+test-full: setup
+	$(BIN)/python -m pytest -q --durations=30
+	$(BIN)/mkdocs build --strict --quiet -d site
+
+docs: setup
+	$(BIN)/mkdocs build --strict -d site
 
 bench: setup
 	$(BIN)/python benchmarks/run_all.py

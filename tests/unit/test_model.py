@@ -1,10 +1,6 @@
-"""CGSchNet: forces are -grad E, symmetry, batching, self-contained checkpoints; no import cycles."""
-import ast
+"""CGSchNet: forces are -grad E, symmetry, batching, self-contained checkpoints (import cycles: test_architecture.py)."""
 import dataclasses
 import math
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -117,60 +113,3 @@ def test_automatic_path_is_dense_when_most_pairs_interact(model, monkeypatch):
     assert used and model.pair_path == "auto"
     with pytest.raises(ValueError, match="pair_path"):
         model.network_energy(x, pair_path="sparse")
-
-
-SRC = Path(__file__).resolve().parents[2] / "src"
-#: the CG side: models, forces, training, simulation and their files, evaluation, summaries
-CG_MODULES = {"alcg.cg.dense_schnet", "alcg.cg.model", "alcg.cg.fast_forces", "alcg.cg.priors", "alcg.cg.geometry", "alcg.cg.train",
-              "alcg.cg.simulate", "alcg.cg.export", "alcg.formats.cg_trajectory", "alcg.formats.eval_starts", "alcg.analysis.evaluate", "alcg.analysis.tica",
-              "alcg.analysis.statistics", "alcg.analysis.summary", "alcg.analysis.plots", "alcg.stages.cg", "alcg.stages.analysis"}
-
-
-def _alcg_imports(top_level_only: bool) -> dict[str, set[str]]:
-    """Module -> the alcg modules it imports (at module level only, or anywhere in it)."""
-    files = {".".join(p.relative_to(SRC).with_suffix("").parts).removesuffix(".__init__"): p
-             for p in SRC.rglob("*.py")}
-    graph = {}
-    for name, path in files.items():
-        tree = ast.parse(path.read_text())
-        nodes = tree.body if top_level_only else ast.walk(tree)
-        targets = set()
-        for node in nodes:
-            if isinstance(node, ast.Import):
-                targets |= {a.name for a in node.names}
-            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                targets |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
-        graph[name] = {t for t in targets if t in files and t not in (name, "alcg")}
-    return graph
-
-
-def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
-    """Every cycle a depth-first search meets (each as its path, first module repeated)."""
-    found, state = [], {}
-
-    def visit(node, path):
-        state[node] = "open"
-        for nxt in sorted(graph[node]):
-            if state.get(nxt) == "open":
-                found.append(path[path.index(nxt):] + [node, nxt])
-            elif nxt not in state:
-                visit(nxt, path + [node])
-        state[node] = "done"
-    for node in sorted(graph):
-        if node not in state:
-            visit(node, [])
-    return found
-
-
-def test_no_import_cycles():
-    """No cycle among alcg's module-level imports; none at all (function-level imports too)
-    through a CG-side module: the dense SchNet kernel is a leaf the model and the fast force
-    field both import."""
-    assert _cycles(_alcg_imports(top_level_only=True)) == []
-    assert _cycles(_alcg_imports(top_level_only=False)) == []
-    assert _alcg_imports(top_level_only=False)["alcg.cg.dense_schnet"] == set()
-
-
-@pytest.mark.parametrize("module", ["alcg.cg.model", "alcg.cg.fast_forces", "alcg.cg.dense_schnet"])
-def test_modules_import_alone(module):
-    subprocess.run([sys.executable, "-c", f"import {module}"], check=True, timeout=120)
