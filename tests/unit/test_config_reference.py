@@ -5,6 +5,7 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from alcg.config import reference
 from alcg.config.schema import load_schema
@@ -43,7 +44,6 @@ def test_check_fails_with_one_line_naming_the_file(tmp_path, capsys, text):
     schema = reference.with_extra_key(load_schema(), "", "extra_flag", {"type": "boolean", "default": False})
     stale.write_text(text)
     schema_file = tmp_path / "schema.yaml"
-    import yaml
     schema_file.write_text(yaml.safe_dump(schema))
     assert reference.main(["--check", "--readme", str(stale), "--schema", str(schema_file)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
