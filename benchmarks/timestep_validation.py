@@ -11,7 +11,7 @@ Models:
 - default: the CLN025 C-alpha prior fitted to all-atom data (tests/cln025_cg.py: bond stiffness
   ~85,000 kJ/mol/nm^2, glycine 57 amu, the fastest CG motion the production runs face) plus a
   SchNet network with random weights whose energy is scaled up (``readout_scale``), so that the
-  landscape is rugged, as in tests/test_simulate.py; or (``--prior-only``) the prior alone.
+  landscape is rugged, as in tests/unit/test_simulate.py; or (``--prior-only``) the prior alone.
 
 Observables: end-to-end distance, radius of gyration, cos and sin of the pseudo-dihedrals,
 potential energy; each by mean and 8 equal-count bins. Friction 1/ps (``cg_sim``), 50 fs between

@@ -86,7 +86,7 @@ def test_defaults_come_from_the_schema_once(test_config):
 
 
 def test_default_cg_time_step_is_the_validated_one(test_config):
-    """The schema's dt default is the step tests/test_simulate.py validates against 1 fs."""
+    """The schema's dt default is the step tests/unit/test_simulate.py validates against 1 fs."""
     from alcg.cg.simulate import VALIDATED_DT_PS
 
     cfg = copy.deepcopy(test_config)

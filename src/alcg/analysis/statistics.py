@@ -7,7 +7,7 @@ round 0 and evaluation starts.
 Two intervals are given. The percentile bootstrap makes no normality assumption but is too
 narrow with few seeds: with 3 it is about [min, max] and covers the true mean ~75 % of the
 time at a nominal 95 %. The Student-t interval assumes roughly normal seed-to-seed spread and
-keeps its coverage at small n (tests/test_statistics.py measures both). A claim that an arm
+keeps its coverage at small n (tests/unit/test_statistics.py measures both). A claim that an arm
 beats another should rest on the t interval while there are fewer than ~10 seeds.
 """
 from __future__ import annotations

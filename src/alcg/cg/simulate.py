@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 #: data (C-alpha bonds ~85,000 kJ/mol/nm^2, glycine 57 amu: the fastest mode has a period of
 #: ~130 fs, omega dt = 0.24) plus a CGSchNet network, friction 1/ps, 340 K: kinetic
 #: temperature and bond/angle means and widths agree with 1 fs within 1-2 %
-#: (tests/test_simulate.py::test_5_fs_time_step_samples_like_1_fs). That test cannot fail for
+#: (tests/unit/test_simulate.py::test_5_fs_time_step_samples_like_1_fs). That test cannot fail for
 #: BAOAB's harmonic modes. The check of anharmonic observables (benchmarks/timestep_validation.py,
 #: alcg.cg.timestep), paired on a trained Go model against 2 fs, passes 5 fs in a pre-registered
 #: 14,000-start replication (README, "The 5 fs step";
