@@ -1,0 +1,419 @@
+"""Render the results tables of docs/results/ from the measured files under benchmarks/measured/.
+
+A results page holds marker pairs::
+
+    <!-- table: NAME -->
+    ...whatever this script last wrote...
+    <!-- /table -->
+
+(indented alike inside a list item). NAME is a renderer registered below (``RENDERERS``); each renderer reads its measured file(s)
+and returns the table as Markdown, followed by a line naming the files it came from.
+
+    python docs/render_tables.py           # rewrite every page's tables from the measured files
+    python docs/render_tables.py --check   # exit 1, naming the pages, if a committed page differs
+
+Only the standard library is used, so the check runs anywhere.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import re
+import statistics
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+MEASURED = "benchmarks/measured"
+
+OPEN = re.compile(r"^( *)<!-- table: ([A-Za-z0-9_]+) -->$")
+CLOSE = "<!-- /table -->"
+
+# Two-sided 95 % Student-t quantiles t(0.975, df).
+T975 = {1: 12.7062047, 2: 4.3026527, 3: 3.1824463, 4: 2.7764451, 5: 2.5705818,
+        6: 2.4469119, 7: 2.3646243, 8: 2.3060041, 9: 2.2621572, 10: 2.2281389,
+        11: 2.2009852, 12: 2.1788128, 13: 2.1603687, 14: 2.1447867, 15: 2.1314495,
+        16: 2.1199053, 17: 2.1098156, 18: 2.1009220, 19: 2.0930241, 20: 2.0859634}
+
+MINUS = "\u2212"
+
+
+# ---------------------------------------------------------------- formatting
+
+def num(x, digits=3, sign=False):
+    """``x`` with ``digits`` significant digits (no exponent below 1e6), a real minus sign."""
+    if x is None or x == "":
+        return "–"
+    x = float(x)
+    if math.isnan(x):
+        return "nan"
+    if x == 0:
+        s = "0"
+    else:
+        mag = math.floor(math.log10(abs(x)))
+        dec = max(digits - 1 - mag, 0)
+        s = f"{round(x, dec):.{dec}f}"
+    if s.startswith("-"):
+        s = MINUS + s[1:]
+        if s == MINUS + "0" or set(s[1:]) <= {"0", "."}:
+            s = s[1:]
+    elif sign and x != 0:
+        s = "+" + s
+    return s
+
+
+def fixed(x, dec, sign=False):
+    """``x`` with ``dec`` decimals, a real minus sign."""
+    if x is None or x == "":
+        return "–"
+    s = f"{float(x):.{dec}f}"
+    if s.startswith("-"):
+        s = MINUS + s[1:]
+        if set(s[1:]) <= {"0", "."}:
+            s = s[1:]
+    elif sign and float(x) != 0:
+        s = "+" + s
+    return s
+
+
+def table(header, rows):
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def source(*paths):
+    return "Rendered from " + ", ".join(f"`{MEASURED}/{p}`" for p in paths) + " by `docs/render_tables.py`."
+
+
+def tsv(path):
+    with open(ROOT / MEASURED / path, newline="") as f:
+        return list(csv.DictReader(f, delimiter="\t"))
+
+
+def js(path):
+    return json.loads((ROOT / MEASURED / path).read_text())
+
+
+def mean_t(values):
+    """Mean and 95 % t half-width over the values (seeds)."""
+    values = [float(v) for v in values]
+    n = len(values)
+    m = statistics.fmean(values)
+    if n < 2:
+        return m, float("nan")
+    return m, T975[n - 1] * statistics.stdev(values) / math.sqrt(n)
+
+
+# ---------------------------------------------------------------- renderers
+
+def go_experiment_arms():
+    rows = tsv("go_experiment/rounds.tsv")
+    cols = [("tica_w1", 3), ("heldout_force_mse", 0), ("q_rg_js", 3),
+            ("fraction_folded_error", 3), ("val_loss_over_prior", 3)]
+
+    def cell(sel, key, dec):
+        m, h = mean_t([r[key] for r in sel])
+        return f"{fixed(m, dec)} ± {fixed(h, dec)}"
+
+    round0 = {r["seed"]: r for r in rows if r["round"] == "0"}  # shared by the seed's arms
+    r0 = list(round0.values())
+    out = [["floor: round 0 (shared)"] + [cell(r0, k, d) for k, d in cols]]
+    prior = cell(r0, "heldout_prior_force_mse", 0)
+    out.append(["floor: prior alone", "–", prior, "–", "–", "1"])
+    last = max(int(r["round"]) for r in rows)
+    names = {"random_aa": "random_aa (A/A)", "iid": "iid (positive control)"}
+    for arm in ["rmsd", "random", "random_aa", "md", "committee", "iid"]:
+        sel = [r for r in rows if r["arm"] == arm and int(r["round"]) == last]
+        if sel:
+            out.append([names.get(arm, arm)] + [cell(sel, k, d) for k, d in cols])
+    head = ["arm (round %d)" % last, "TICA W1 (primary)", "held-out force MSE ((kJ/mol/nm)²)",
+            "(Q, Rg) JS", "\\|fraction folded − reference\\|", "val loss / prior-only"]
+    return table(head, out) + "\n\n" + source("go_experiment/rounds.tsv")
+
+
+def go_experiment_primary():
+    rows = tsv("go_experiment/primary.tsv")
+    names = {"tica_w1": "TICA W1 (primary)", "heldout_force_mse": "held-out force MSE",
+             "q_rg_js": "(Q, Rg) JS"}
+    out, seen = [], set()
+    for r in rows:
+        metric = r["metric"]
+        first = metric not in seen
+        seen.add(metric)
+        big = abs(float(r["mean_difference"])) >= 1
+        f = (lambda x, sign=False: fixed(x, 0 if big else 3, sign))
+        comp = r["comparison"].replace(" - ", " − ")
+        if r["role"] == "positive_control":
+            comp += " (positive control)"
+        elif r["role"] == "null_pair":
+            comp += " (A/A)"
+        diff = f"{f(r['mean_difference'], True)} [{f(r['t_ci_low'])}, {f(r['t_ci_high'])}]"
+        p = num(r["p_value"], 2)
+        if r["p_holm"]:
+            p += f" ({num(r['p_holm'], 2) if float(r['p_holm']) < 1 else '1'})"
+        mde = f(r["min_detectable_effect"]) if big else num(r["min_detectable_effect"], 2)
+        out.append([names.get(metric, metric) if first else "", comp, diff, p, mde, r["verdict"]])
+    head = ["endpoint", "comparison", "mean difference [95 % CI]", "p (Holm)", "MDE", "verdict"]
+    return table(head, out) + "\n\n" + source("go_experiment/primary.tsv")
+
+
+def go_pilot_rounds():
+    rows = tsv("go_pilot/rounds.tsv")
+    seeds = sorted({r["seed"] for r in rows}, key=int)
+    by = {(r["seed"], int(r["round"])): r for r in rows}
+    out = []
+    for k in sorted({int(r["round"]) for r in rows}):
+        rs = [by[(s, k)] for s in seeds]
+        queries = sum(int(by[(seeds[0], j)]["n_selected"] or 0) for j in range(k))
+        ps = float(rs[0]["oracle_ns"]) * 1000
+        j = lambda key, d: " / ".join(fixed(r[key], d) for r in rs)
+        tica = j("tica_w1", 2) + " (" + j("tica_w1_halves", 2) + ")"
+        held = " / ".join(fixed(float(r["heldout_force_mse"]) - float(r["heldout_prior_force_mse"]), 0)
+                          for r in rs)
+        out.append([k, f"{queries} ({ps:.0f})", rs[0]["n_train_frames"], tica, j("q_rg_js", 3),
+                    j("rg_w1_nm", 3), held])
+    head = ["round", "iid queries (oracle ps)", "training frames", "TICA W1 (model's own halves)",
+            "(Q, Rg) JS", "Rg W1 (nm)", "held-out force MSE − prior-only ((kJ/mol/nm)²)"]
+    return table(head, out) + "\n\n" + source("go_pilot/rounds.tsv") + \
+        f" Seed {' / seed '.join(seeds)}."
+
+
+CHIG_METRICS = [("tica_w1", "TICA W1"), ("kl_ref_model", "KL(ref‖model), TIC 1–2"),
+                ("bond_w1_nm", "bond W1"), ("angle_w1_rad", "angle W1"),
+                ("dihedral_w1_rad", "dihedral W1"), ("rg_w1_nm", "Rg W1"),
+                ("end_to_end_w1_nm", "end-to-end W1"), ("rmsd_folded_w1_nm", "RMSD-to-folded W1"),
+                ("fraction_folded", "fraction folded"), ("valid_fraction", "valid fraction")]
+
+
+def _chig_cell(r, boot=True):
+    m = float(r["mean"])
+    if all(float(r[k]) == 0 for k in ("mean", "t_ci_low", "t_ci_high")):
+        return "0.0"
+    s = f"{fixed(m, 1, True)} [{fixed(r['t_ci_low'], 1, True)}, {fixed(r['t_ci_high'], 1, True)}]"
+    if boot:
+        s += f" ({fixed(r['ci_low'], 1, True)}, {fixed(r['ci_high'], 1, True)})"
+    return s
+
+
+def chignolin_cpu_change():
+    rows = tsv("chignolin_cpu/experiment.tsv")
+    idx = {(r["arm"], r["round"], r["metric"], r["comparison"]): r for r in rows}
+    arms = ["rmsd", "random", "md"]
+    out = []
+    for key, name in CHIG_METRICS:
+        out.append([name] + [_chig_cell(idx[(a, "2", key, "change_vs_round0_pct")]) for a in arms])
+    head = ["metric", "`rmsd` (AL)", "`random`", "`md`"]
+    return table(head, out) + "\n\n" + source("chignolin_cpu/experiment.tsv") + \
+        " Mean [t 95 % CI] (bootstrap 95 % CI) over 5 seeds, %."
+
+
+def chignolin_cpu_paired():
+    rows = tsv("chignolin_cpu/experiment.tsv")
+    idx = {(r["arm"], r["round"], r["metric"], r["comparison"]): r for r in rows}
+    out = []
+    for key, name in CHIG_METRICS:
+        out.append([name] + [_chig_cell(idx[("rmsd", "2", key, f"minus_{c}_pct_points")])
+                             for c in ("random", "md")])
+    head = ["metric", "`rmsd` − `random`", "`rmsd` − `md`"]
+    return table(head, out) + "\n\n" + source("chignolin_cpu/experiment.tsv") + \
+        " Mean [t 95 % CI] (bootstrap 95 % CI) over 5 seeds, percentage points."
+
+
+def go_cpu_convergence():
+    d = js("go_cpu/convergence.json")
+    out = []
+    for start in ("folded", "extended"):
+        g = d["groups"][start]
+        # tau_fold and folding events are not in the report; see the page's text
+        out.append([start, f"{g['p_fold']:.2f} ± {g['p_fold_se']:.3f}", f"{g['tau_ps'] / 1000:.2f} ns",
+                    g["n_transitions"], f"{g['q']['mean']:.2f}", f"{g['rg_nm']['mean']:.3f}",
+                    f"{g['length_ps'] / 1000:.0f} ns"])
+    head = ["start", "P_fold (Q > 0.7) ± SE", "τ of the folded indicator", "core transitions",
+            "mean Q", "mean Rg (nm)", "length"]
+    z = ", ".join(f"{k} {v:.2f}" for k, v in d["z"].items())
+    return table(head, out) + f"\n\nz between the starts: {z}; converged: {d['converged']}.\n\n" + \
+        source("go_cpu/convergence.json")
+
+
+def _timestep(path):
+    d = js(path)
+    ref = d.get("reference_dt_fs")
+    out = [[f"{ref:g} fs (reference)", "", "", "", f"{d['reference_kinetic_temperature_k']:.1f}"]]
+    for key, s in sorted(d["steps"].items(), key=lambda kv: float(kv[0].split("_")[0])):
+        stat = s.get("max_abs_z_statistic")
+        zcell = f"{s['max_abs_z']:.2f}" + (f" ({stat})" if stat else "")
+        det = (f"{s['max_detectable_over_tolerance']:.2f} ({s['max_detectable_over_tolerance_means']:.2f}; "
+               f"{s['max_detectable_over_tolerance_bins']:.2f})")
+        verdict = f"**{s['verdict']}**" if s["verdict"] == "pass" else s["verdict"]
+        out.append([key.replace("_", " "), verdict, zcell, det, f"{s['kinetic_temperature_k']:.1f}"])
+    head = ["step", "verdict", "max \\|z\\| (statistic)",
+            "smallest detectable bias / tolerance (means; bins)", "kinetic T (K)"]
+    return table(head, out) + "\n\n" + source(path)
+
+
+def timestep_go():
+    return _timestep("timestep_validation_go.json")
+
+
+def timestep_go_powered():
+    return _timestep("timestep_validation_go_powered.json")
+
+
+def timestep_go_replication():
+    return _timestep("timestep_validation_go_replication.json")
+
+
+def mean_force_labels_go():
+    alone, base = js("mean_force_labels.json"), js("mean_force_labels_round0.json")
+    qs = [int(q) for q in alone["curves"]["instantaneous"]]
+    out = []
+    for i, q in enumerate(qs):
+        out.append([f"{q} ({alone['fine_grained_ns'][i]:g})",
+                    f"{alone['mean_mse']['instantaneous'][i]:.0f}", f"{alone['mean_mse']['mean_force'][i]:.0f}",
+                    f"{base['mean_mse']['instantaneous'][i]:.0f}", f"{base['mean_mse']['mean_force'][i]:.0f}"])
+    r0 = statistics.fmean(base["round0_only_mse"])
+    p_a, p_b = alone["prior_only_mse"], base["prior_only_mse"]
+    out.append(["prior only / round-0 data only", f"{p_a:.0f}", f"{p_a:.0f}",
+                f"{p_b:.0f} / {r0:.0f}", f"{p_b:.0f} / {r0:.0f}"])
+    head = ["queries (fine-grained ns)", "labels alone: instantaneous", "labels alone: mean force",
+            "round-0 data + queries: instantaneous", "round-0 data + queries: mean force"]
+    return table(head, out) + "\n\n" + source("mean_force_labels.json", "mean_force_labels_round0.json") + \
+        " Mean over the training seeds."
+
+
+def _thousands(x):
+    s = f"{abs(x):,.0f}".replace(",", " ")
+    return ("+" if x > 0 else MINUS if x < 0 else "") + s
+
+
+def _ci(e):
+    return f"{_thousands(e['mean'])} [{_thousands(e['ci95'][0])}, {_thousands(e['ci95'][1])}]"
+
+
+def mean_force_labels_atomistic():
+    d = js("mean_force_labels_atomistic.json")
+    inst = {c["queries"]: c for c in d["curves"]["instantaneous"]}
+    mf = {c["queries"]: c for c in d["curves"]["mean_force"]}
+    out = []
+    for v in d["mean_force_vs_instantaneous"]:
+        q = v["queries"]
+        out.append([f"{q} ({v['oracle_ns'] * 1000:g})", _ci(inst[q]["mse_minus_round0"]),
+                    _ci(mf[q]["mse_minus_round0"]), _ci(v["mean_force_minus_instantaneous"]),
+                    _ci(v["by_stratum"]["folded"]), _ci(v["by_stratum"]["extended"])])
+    head = ["queries (fine-grained ps)", "instantaneous − round 0", "mean force − round 0",
+            "mean force − instantaneous", "same, folded frames", "same, extended frames"]
+    return table(head, out) + "\n\n" + source("mean_force_labels_atomistic.json")
+
+
+def scaling_forces():
+    d = js("scaling.json")["forces"]
+    out = []
+    for beads, v in sorted(d.items(), key=lambda kv: int(kv[0])):
+        a, b = v["dense_fast"], v["edges_exact"]
+        out.append([beads,
+                    f"{num(a['seconds_per_replica_eval'] * 1000, 2)} ms, {num(a['memory_per_replica_mb'], 3)} MB per replica",
+                    f"{num(b['seconds_per_replica_eval'] * 1000, 2)} ms, {num(b['memory_per_replica_mb'], 3)} MB per replica",
+                    f"{a['fraction_pairs_within_cutoff']:.2f}"])
+    head = ["beads", "CG forces, simulation path (dense, tabulated)",
+            "exact network, edge list (pairs within 3 nm)", "pairs within 3 nm (random walk)"]
+    return table(head, out) + "\n\n" + source("scaling.json")
+
+
+RENDERERS = {f.__name__: f for f in [
+    go_experiment_arms, go_experiment_primary, go_pilot_rounds, chignolin_cpu_change,
+    chignolin_cpu_paired, go_cpu_convergence, timestep_go, timestep_go_powered,
+    timestep_go_replication, mean_force_labels_go, mean_force_labels_atomistic, scaling_forces]}
+
+
+# ---------------------------------------------------------------- pages
+
+class MarkerError(ValueError):
+    pass
+
+
+def markers(text, page="page"):
+    """The renderer names of a page's marker pairs, in order; MarkerError if one is broken."""
+    names, open_name = [], None
+    for i, line in enumerate(text.splitlines(), 1):
+        if line.lstrip().startswith("<!-- table"):
+            m = OPEN.match(line)
+            if not m:
+                raise MarkerError(f"{page}:{i}: malformed marker {line!r}")
+            if open_name:
+                raise MarkerError(f"{page}:{i}: table {open_name!r} not closed before {m.group(2)!r}")
+            if m.group(2) not in RENDERERS:
+                raise MarkerError(f"{page}:{i}: no renderer named {m.group(2)!r}")
+            open_name = m.group(2)
+            names.append(open_name)
+        elif line.strip() == CLOSE:
+            if not open_name:
+                raise MarkerError(f"{page}:{i}: {CLOSE} without an opening marker")
+            open_name = None
+    if open_name:
+        raise MarkerError(f"{page}: table {open_name!r} never closed")
+    return names
+
+
+def render_page(text, page="page"):
+    """The page with every marked table rendered anew."""
+    markers(text, page)
+    out, skipping = [], False
+    for line in text.splitlines():
+        m = OPEN.match(line)
+        if m:
+            indent = m.group(1)
+            body = [(indent + x).rstrip() for x in RENDERERS[m.group(2)]().splitlines()]
+            out += [line, ""] + body + ["", indent + CLOSE]
+            skipping = True
+            continue
+        if skipping:
+            if line.strip() == CLOSE:
+                skipping = False
+            continue
+        out.append(line)
+    return "\n".join(out) + ("\n" if text.endswith("\n") else "")
+
+
+def pages():
+    return sorted(DOCS.rglob("*.md"))
+
+
+def check():
+    """Pages (relative to the repository) whose committed text differs from the rendering."""
+    stale = []
+    for p in pages():
+        text = p.read_text()
+        if render_page(text, str(p.relative_to(ROOT))) != text:
+            stale.append(str(p.relative_to(ROOT)))
+    return stale
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--check", action="store_true", help="exit 1 if a page differs from its rendering")
+    args = ap.parse_args(argv)
+    try:
+        if args.check:
+            stale = check()
+            for s in stale:
+                print(f"render_tables: {s} differs from its measured files; run python docs/render_tables.py",
+                      file=sys.stderr)
+            return 1 if stale else 0
+        for p in pages():
+            text = p.read_text()
+            new = render_page(text, str(p.relative_to(ROOT)))
+            if new != text:
+                p.write_text(new)
+                print(f"render_tables: rewrote {p.relative_to(ROOT)}")
+    except MarkerError as e:
+        print(f"render_tables: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
