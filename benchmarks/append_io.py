@@ -140,7 +140,7 @@ def md_part(atoms: int, lengths: list[int], checkpoint_every: int) -> dict:
     ff = defaults(ForceField, files=["amber14-all.xml"], temperature_k=300.0, timestep_fs=1.0, platform="Reference")
     out: dict = {"atoms": atoms, "checkpoint_every": checkpoint_every, "runs": []}
     old = _old_module("allatom_md", BEFORE)
-    for module, writer in ((old, old), (allatom_md, checkpoint)):  # who calls save_npz for a checkpoint
+    for module, writer in ((old, old), (md, checkpoint)):  # who calls save_npz for a checkpoint
         real = writer.save_npz
         for n in lengths:
             written = []
@@ -158,7 +158,7 @@ def md_part(atoms: int, lengths: list[int], checkpoint_every: int) -> dict:
                 wall = time.perf_counter() - t0
                 final = (Path(tmp) / "run.npz").stat().st_size
             writer.save_npz = real
-            out["runs"].append({"code": "before" if module is not allatom_md else "after", "frames": n,
+            out["runs"].append({"code": "before" if module is not md else "after", "frames": n,
                                 "checkpoint_bytes": int(sum(written)), "n_checkpoints": len(written),
                                 "final_file_bytes": final, "wall_s": wall})
     return out

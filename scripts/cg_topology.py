@@ -5,7 +5,7 @@ sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # noqa: F821  (alcg without
 
 from alcg.config import settings as S  # noqa: E402
 from alcg.util.logs import job_log  # noqa: E402
-from alcg.stages import aa  # noqa: E402
+from alcg.stages import finegrained  # noqa: E402
 
 with job_log(snakemake.log[0]):  # noqa: F821
-    aa.cg_topology(snakemake.input.pdb, snakemake.input.xml, snakemake.output[0])  # noqa: F821
+    finegrained.cg_topology(snakemake.input.pdb, snakemake.input.xml, snakemake.output[0])  # noqa: F821

@@ -5,8 +5,8 @@ sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # noqa: F821  (alcg without
 
 from alcg.config import settings as S  # noqa: E402
 from alcg.util.logs import job_log  # noqa: E402
-from alcg.stages import aa  # noqa: E402
+from alcg.stages import finegrained  # noqa: E402
 
 with job_log(snakemake.log[0]):  # noqa: F821
     o, p = snakemake.output, snakemake.params  # noqa: F821
-    aa.go_native(S.parse(S.System, p.system), S.parse(S.ForceField, p.ff), p.start, p.seed, o.native, o.plot)
+    finegrained.go_native(S.parse(S.System, p.system), S.parse(S.ForceField, p.ff), p.start, p.seed, o.native, o.plot)

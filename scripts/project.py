@@ -5,8 +5,8 @@ sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # noqa: F821  (alcg without
 
 from alcg.config import settings as S  # noqa: E402
 from alcg.util.logs import job_log  # noqa: E402
-from alcg.stages import aa  # noqa: E402
+from alcg.stages import finegrained  # noqa: E402
 
 with job_log(snakemake.log[0]):  # noqa: F821
     i, p = snakemake.input, snakemake.params  # noqa: F821
-    aa.project(list(i.runs), i.pdb, i.xml, p.round, snakemake.output.dataset, p.val_fraction)  # noqa: F821
+    finegrained.project(list(i.runs), i.pdb, i.xml, p.round, snakemake.output.dataset, p.val_fraction)  # noqa: F821

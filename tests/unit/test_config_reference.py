@@ -102,3 +102,53 @@ def test_shipped_config_table_is_complete(text):
     assert len(listed) == len(set(listed))
     for name in listed:
         assert (ROOT / name).is_file(), name
+
+
+def undocumented_keys(schema: dict) -> list[str]:
+    """Dotted paths of the schema's keys and sections without a non-empty ``description``.
+
+    Walks the schema like :func:`alcg.config.reference.iter_keys` (``$ref`` resolved, keywords
+    beside a ``$ref`` winning), and also the free-named keys of ``additionalProperties`` and
+    ``patternProperties`` (written ``<name>``).
+    """
+    out: list[str] = []
+
+    def walk(node: dict, prefix: str) -> None:
+        children = [(f"{prefix}{name}", child) for name, child in node.get("properties", {}).items()]
+        extra = [node.get("additionalProperties"), *node.get("patternProperties", {}).values()]
+        children += [(f"{prefix}{reference.FREE_KEY}", child) for child in extra]
+        for path, child in children:
+            child = reference.resolve(child, schema)
+            if not isinstance(child, dict):
+                continue                       # additionalProperties: false / true
+            description = child.get("description")
+            if not isinstance(description, str) or not description.strip():
+                out.append(path)
+            walk(child, path + ".")
+
+    walk(schema, "")
+    return out
+
+
+def test_every_schema_key_and_section_has_a_description():
+    schema = load_schema()
+    assert undocumented_keys(schema) == []
+    # the walk reaches sections, nested keys and free-named keys
+    assert "cg_sim" in reference.key_paths(schema) and "select.overrides.<name>" in reference.key_paths(schema)
+    # and every rendered row has a description (no "—" cell)
+    assert all(doc.description != "—" for doc in reference.key_docs(schema))
+
+
+def test_undocumented_key_check_fails_on_an_undocumented_key():
+    schema = load_schema()
+    extra = reference.with_extra_key(schema, "cg_sim", "new_key_ps", {"$ref": "#/definitions/pos", "default": 1.0})
+    assert undocumented_keys(extra) == ["cg_sim.new_key_ps"]
+    blank = reference.with_extra_key(schema, "", "new_section", {"type": "object", "description": " ",
+                                                                 "properties": {"k": {"type": "integer"}}})
+    assert undocumented_keys(blank) == ["new_section", "new_section.k"]
+    free = {"type": "object", "properties": {
+        "named": {"type": "object", "description": "a section",
+                  "patternProperties": {"^[a-z]+$": {"type": "number"}},
+                  "additionalProperties": {"type": "object", "description": "documented",
+                                           "properties": {"x": {"type": "number"}}}}}}
+    assert undocumented_keys(free) == ["named.<name>.x", "named.<name>"]

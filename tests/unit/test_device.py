@@ -152,7 +152,7 @@ def test_gpu_slots_are_exclusive_and_freed_by_a_finished_job(tmp_path, monkeypat
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     monkeypatch.setattr(device, "_held", {})
     # a job that ends frees its GPU: a child claims GPU 0 and exits
-    child = ("import sys; sys.path.insert(0, sys.argv[1]); from alcg import device; "
+    child = ("import sys; sys.path.insert(0, sys.argv[1]); from alcg.hardware import device; "
              "print(device.claim_gpu(3))")
     out = subprocess.run([sys.executable, "-c", child, str(ROOT / "src")], capture_output=True, text=True,
                          check=True, env={**os.environ, device.LOCK_DIR_ENV: str(tmp_path)})

@@ -105,7 +105,7 @@ def test_reference_without_frame_times_is_one_clear_error(monkeypatch):
     meta = {"a.npz": {"record_interval_steps": 50, "timestep_fs": 4.0},
             "b.npz": {"record_interval_steps": 0, "timestep_fs": 4.0},
             "c.npz": {"record_interval_steps": 25, "timestep_fs": 4.0}}
-    monkeypatch.setattr(analysis.aarun, "metadata", meta.__getitem__)
+    monkeypatch.setattr(analysis.run_file, "metadata", meta.__getitem__)
     assert analysis.frame_interval_ps(["a.npz", "a.npz"]) == pytest.approx(0.2)
     with pytest.raises(DataError, match="b.npz: time between frames unknown.*reference_md.frame_interval_ps"):
         analysis.frame_interval_ps(["a.npz", "b.npz"])

@@ -215,13 +215,13 @@ def test_killed_import_resumes_from_checkpoint(cln025, ff_cfg, md_files, tmp_pat
         return real(context, positions)
 
     out = tmp_path / "resumed.npz"
-    monkeypatch.setattr(importer, "single_point", dies_at_frame_5)
+    monkeypatch.setattr(trajectory_import, "single_point", dies_at_frame_5)
     with pytest.raises(KeyboardInterrupt):
         trajectory_import.import_trajectory(md_files["dcd"], cln025[0], **{**args, "out": out})
     partial = out.with_name(out.name + ".partial")
     assert [f.name for f in partial.iterdir()] == ["0000000000.npz"] and not out.exists()
     calls.clear()
-    monkeypatch.setattr(importer, "single_point", lambda c, p: (calls.append(1), real(c, p))[1])
+    monkeypatch.setattr(trajectory_import, "single_point", lambda c, p: (calls.append(1), real(c, p))[1])
     trajectory_import.import_trajectory(md_files["dcd"], cln025[0], **{**args, "out": out})
     assert len(calls) == N_FRAMES - 3 and not partial.exists()
     resumed = run_file.load(out)

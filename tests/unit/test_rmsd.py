@@ -76,8 +76,8 @@ def pieces(request, monkeypatch):
     """The search in one piece of training frames per tile, or in many small tiles and pieces
     (nearest clusters first, frames stopping once covered, bounds updated between pieces)."""
     if request.param == "small pieces":
-        monkeypatch.setattr(coverage, "TILE", 16)
-        monkeypatch.setattr(coverage, "CHUNK", 32)
+        monkeypatch.setattr(rmsd_coverage, "TILE", 16)
+        monkeypatch.setattr(rmsd_coverage, "CHUNK", 32)
     return request.param
 
 
@@ -163,7 +163,7 @@ def test_physical_mask_in_chunks_equals_one_pass(monkeypatch):
     xyz = np.cumsum(steps, axis=1)
     xyz[7, 3] = np.nan
     whole = physical_mask(xyz, 0.2, 0.6, 0.35)
-    monkeypatch.setattr(coverage, "MASK_BUDGET", 500)
+    monkeypatch.setattr(rmsd_coverage, "MASK_BUDGET", 500)
     np.testing.assert_array_equal(physical_mask(xyz, 0.2, 0.6, 0.35), whole)
     assert 0 < whole.sum() < len(xyz) and not whole[7] and not whole[::5].any()
 

@@ -91,7 +91,7 @@ def test_a_plugin_file_registers_a_selector(tmp_path):
     plugin = tmp_path / "toy.py"
     plugin.write_text(
         "import numpy as np\n"
-        "from alcg import selectors\n"
+        "from alcg.selection import selectors\n"
         "@selectors.register\n"
         "class First(selectors.Selector):\n"
         "    name = 'toyfirst'\n"

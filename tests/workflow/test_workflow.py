@@ -211,7 +211,7 @@ def test_bad_config_on_existing_results_changes_nothing(finished):
 def test_new_selector_runs_without_editing_a_rule(finished):
     (finished / "toy.py").write_text(
         "import numpy as np\n"
-        "from alcg import selectors\n"
+        "from alcg.selection import selectors\n"
         "@selectors.register\n"
         "class Last(selectors.Selector):\n"
         "    name = 'toylast'\n"
