@@ -323,7 +323,25 @@ def scaling_forces():
     return table(head, out) + "\n\n" + source("scaling.json")
 
 
-RENDERERS = {f.__name__: f for f in [
+#: the tiers in the order of docs/dev/testing.md, and which make target runs each
+TIER_TARGETS = {"unit": "make test", "smoke": "make test", "workflow": "make test-full"}
+
+
+def test_durations():
+    d = js("test_durations.json")
+    rows = []
+    for tier, target in TIER_TARGETS.items():
+        t = d["tiers"].get(tier, {"tests": 0, "seconds": 0.0, "failed": 0, "skipped": 0})
+        rows.append([f"`tests/{tier}`", target, t["tests"], f"{t['seconds'] / 60:.1f}", t["failed"], t["skipped"]])
+    quick = sum(d["tiers"].get(k, {}).get("seconds", 0.0) for k, v in TIER_TARGETS.items() if v == "make test")
+    head = ["tier", "run by", "tests", "minutes", "failed", "skipped"]
+    slow = [[f"`{c['test']}`", c["tier"], f"{c['seconds']:.0f}"] for c in d["slowest"]]
+    return (table(head, rows) + f"\n\n`make test` (unit + smoke): {quick / 60:.1f} min. Measured {d['date']}, "
+            f"{d['cores']} cores; {d['note']}.\n\nTests of {d['list_from_s']:.0f} s or more:\n\n"
+            + table(["test", "tier", "s"], slow) + "\n\n" + source("test_durations.json"))
+
+
+RENDERERS = {f.__name__: f for f in [test_durations,
     go_experiment_arms, go_experiment_primary, go_pilot_rounds, chignolin_cpu_change,
     chignolin_cpu_paired, go_cpu_convergence, timestep_go, timestep_go_powered,
     timestep_go_replication, mean_force_labels_go, mean_force_labels_atomistic, scaling_forces]}

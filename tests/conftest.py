@@ -1,11 +1,9 @@
 """Test tiers by folder, and shared fixtures: the tiny test config, a prepared CLN025 system.
 
 Tiers (docs/dev/testing.md): the folder a test lives in is its tier, marked here.
-- ``tests/unit``: fast tests (seconds each) -- ``make test``;
+- ``tests/unit``: fast tests (each under ~30 s on 2 cores) -- ``make test``;
 - ``tests/smoke``: one end-to-end loop on the smallest Go config, a dry run of every shipped
   config, ``snakemake --lint`` -- ``make test``;
-- ``tests/integration``: slower tests of one module (real MD, kill-and-resume, subprocesses)
-  -- ``make test-full``;
 - ``tests/workflow``: every Snakemake workflow test, SLURM included -- ``make test-full``.
 """
 from __future__ import annotations
@@ -22,8 +20,8 @@ TESTS = Path(__file__).resolve().parent
 sys.path.insert(0, str(TESTS))
 
 #: folder -> its tier marker; ``full`` marks the tiers that only ``make test-full`` runs
-TIERS = {"unit": "unit", "smoke": "smoke", "integration": "integration", "workflow": "workflow"}
-FULL_TIERS = {"integration", "workflow"}
+TIERS = {"unit": "unit", "smoke": "smoke", "workflow": "workflow"}
+FULL_TIERS = {"workflow"}
 
 
 def pytest_collection_modifyitems(config, items):

@@ -229,7 +229,10 @@ def test_repulsion_is_below_the_native_contact_distances(native):
     repulsive = gomodel.repulsive_pairs(native, _go())
     d = np.linalg.norm(native.xyz_nm[repulsive[:, 0]] - native.xyz_nm[repulsive[:, 1]], axis=1)
     assert d.min() > _go().repulsion_radius_nm
-    assert native.contact_sigma_nm.min() > _go().repulsion_radius_nm
+    # the native contacts' distances come from a minimization on OpenMM's multithreaded CPU
+    # platform, not bit-reproducible: the shortest was 0.3996-0.408 nm over runs (2026-12-06),
+    # so this holds to 1 %; a native contact well inside the repulsion radius still fails
+    assert native.contact_sigma_nm.min() > 0.99 * _go().repulsion_radius_nm
 
 
 # --------------------------------------------------------------------------- Q
