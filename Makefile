@@ -8,7 +8,8 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= all
-# the config make run runs; empty: chosen by src/alcg/hardware/run_choice.py
+# the config(s) make run runs, separated by spaces (an overlay after its base); empty: chosen by
+# src/alcg/hardware/run_choice.py
 CONFIG ?=
 # Which torch and OpenMM builds `make setup` installs: auto (nvidia-smi's driver and card, read
 # by envs/gpu_kind.sh; the choice and the compute capabilities of each torch build are
@@ -51,10 +52,10 @@ $(VENV)/.installed: pyproject.toml
 run: setup
 	@set -e; cfg=$$($(BIN)/python -m alcg.hardware.run_choice --config "$(CONFIG)"); \
 	out=$$($(BIN)/python -m alcg.hardware.run_choice --run-name "$$cfg"); \
-	$(BIN)/snakemake --cores $(CORES) --configfile "$$cfg"; \
-	$(BIN)/snakemake --cores 1 --configfile "$$cfg" --report "$$out/report.html"; \
+	$(BIN)/snakemake --cores $(CORES) --configfile $$cfg; \
+	$(BIN)/snakemake --cores 1 --configfile $$cfg --report "$$out/report.html"; \
 	echo "make run: done. Report: $$out/report.html (open it in a browser)"; \
-	echo "make run: summary tables and figures: $$out/summary/ (rounds.tsv, experiment.tsv, experiment.png)"
+	echo "make run: summary tables and figures: $$out/summary/ (rounds.tsv, experiment.tsv, primary.tsv, experiment.png)"
 
 # The fast tiers, each test limited to 300 s (the smoke loop sets its own limit).
 test: setup

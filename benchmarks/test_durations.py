@@ -51,8 +51,9 @@ def summarize(cases: list[dict], note: str) -> dict:
         t["failed"] += c["outcome"] in ("failure", "error")
         t["skipped"] += c["outcome"] == "skipped"
     slow = sorted((c for c in cases if c["seconds"] >= LIST_FROM_S), key=lambda c: -c["seconds"])
+    failed = [c["test"] for c in cases if c["outcome"] in ("failure", "error")]
     return {"date": dt.date.today().isoformat(), "cores": os.cpu_count(), "note": note,
-            "list_from_s": LIST_FROM_S, "tiers": tiers,
+            "list_from_s": LIST_FROM_S, "tiers": tiers, "failed": failed,
             "slowest": [{k: (round(v, 1) if k == "seconds" else v) for k, v in c.items()} for c in slow]}
 
 

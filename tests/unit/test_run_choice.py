@@ -31,7 +31,15 @@ def test_config_override_wins(monkeypatch):
 def test_missing_config_is_one_line(capsys):
     assert run_choice.main(["--config", "config/no_such.yaml"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["make run: CONFIG=config/no_such.yaml: no such file"]
+    assert err == ["make run: CONFIG=config/no_such.yaml: no such file: config/no_such.yaml"]
+
+
+def test_an_overlay_after_its_base(monkeypatch):
+    """CONFIG may name several files; the last run key wins, as in Snakemake."""
+    pair = "config/go_experiment.yaml  config/go_pilot.yaml"
+    assert run_choice.choose(pair)[0] == "config/go_experiment.yaml config/go_pilot.yaml"
+    assert run_choice.results_folder(pair, ROOT) == Path("results/go_pilot")
+    assert run_choice.results_folder("config/go_experiment.yaml", ROOT) != Path("results/go_pilot")
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "config").glob("*.yaml")))
@@ -49,5 +57,5 @@ def test_make_run_runs_the_choice_then_the_report():
     out = subprocess.run(["make", "-n", "run", "CONFIG=config/go_test.yaml"], cwd=ROOT,
                          capture_output=True, text=True, timeout=60).stdout
     recipe = out[out.index("run_choice --config"):]
-    assert '--config "config/go_test.yaml"' in recipe and "--report" in recipe
+    assert '--config "config/go_test.yaml"' in recipe and "--report" in recipe and "primary.tsv" in recipe
     assert recipe.index("--configfile") < recipe.index("--report") < recipe.index("Report:")

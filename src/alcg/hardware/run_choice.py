@@ -2,12 +2,14 @@
 
 With a GPU that runs a kernel here (:func:`alcg.hardware.device.probe_in_child`, in a child
 process) it is the GPU workstation config; without one, the config that finishes on a 2-core
-CPU. ``CONFIG=...`` (``--config``) overrides the choice.
+CPU. ``CONFIG=...`` (``--config``) overrides the choice: one config, or several separated by
+spaces, laid over each other in that order (an overlay after the config it is laid on, e.g.
+``CONFIG="config/go_experiment.yaml config/go_pilot.yaml"``).
 
 Command line (what the Makefile calls)::
 
-    python -m alcg.hardware.run_choice [--config PATH]   # prints the config path; says why on stderr
-    python -m alcg.hardware.run_choice --run-name PATH   # prints results/<run> of that config
+    python -m alcg.hardware.run_choice [--config "PATH ..."]  # prints the config paths; says why on stderr
+    python -m alcg.hardware.run_choice --run-name "PATH ..."  # prints results/<run> of those configs
 """
 from __future__ import annotations
 
@@ -25,31 +27,32 @@ BASE_CONFIG = "config/config.yaml"
 
 
 def choose(override: str | None = None) -> tuple[str, str]:
-    """The config to run and one line saying why.
+    """The config(s) to run and one line saying why.
 
     Parameters
     ----------
     override
-        A config path given by the user (``CONFIG=...``); it wins when set.
+        Config paths given by the user (``CONFIG=...``, separated by spaces); they win when set.
 
     Returns
     -------
-    (config path, reason)
+    (config paths separated by spaces, reason)
     """
-    if override:
-        return override, "CONFIG was given"
+    if override and override.strip():
+        return " ".join(override.split()), "CONFIG was given"
     from alcg.hardware.device import probe_in_child
 
     reason = probe_in_child(0)["cuda"]
     if reason is None:
         return GPU_CONFIG, "a CUDA GPU runs kernels here: the GPU workstation config"
-    return CPU_CONFIG, f"no usable GPU ({reason}): the config that finishes on 2 CPU cores (~15 min)"
+    return CPU_CONFIG, f"no usable GPU ({reason}): the config that finishes on 2 CPU cores"
 
 
-def results_folder(config_path: str, root: Path = Path(".")) -> Path:
-    """``results/<run>`` of ``config_path`` merged over the base config (its ``run`` key)."""
+def results_folder(config_paths: str, root: Path = Path(".")) -> Path:
+    """``results/<run>`` of ``config_paths`` (separated by spaces) merged over the base config,
+    the last ``run`` key winning as in Snakemake."""
     run = None
-    for path in (BASE_CONFIG, config_path):
+    for path in (BASE_CONFIG, *config_paths.split()):
         data = yaml.safe_load((root / path).read_text()) or {}
         run = data.get("run", run)
     return Path("results") / str(run)
@@ -57,14 +60,15 @@ def results_folder(config_path: str, root: Path = Path(".")) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m alcg.hardware.run_choice", description=__doc__.split("\n")[0])
-    parser.add_argument("--config", default="", help="a config path that overrides the choice (CONFIG=...)")
-    parser.add_argument("--run-name", metavar="PATH", help="print results/<run> of this config and exit")
+    parser.add_argument("--config", default="", help="config paths, separated by spaces, that override the choice")
+    parser.add_argument("--run-name", metavar="PATHS", help="print results/<run> of these configs and exit")
     args = parser.parse_args(argv)
     if args.run_name:
         print(results_folder(args.run_name))
         return 0
-    if args.config and not Path(args.config).is_file():
-        print(f"make run: CONFIG={args.config}: no such file", file=sys.stderr)
+    missing = [p for p in args.config.split() if not Path(p).is_file()]
+    if missing:
+        print(f"make run: CONFIG={args.config}: no such file: {' '.join(missing)}", file=sys.stderr)
         return 2
     path, why = choose(args.config)
     print(f"make run: {path} ({why})", file=sys.stderr)
