@@ -34,7 +34,7 @@ candidate step, so a long run keeps what it has measured.
     python benchmarks/timestep_validation.py --out benchmarks/measured/timestep_validation.json
     python benchmarks/timestep_validation.py --model results/go_experiment/seed_1/iid/round_002/model/member_0/model.pt \\
         --start-frames results/go_experiment/reference/*_0.npz --out benchmarks/measured/timestep_validation_go.json
-    # powered (README): 12,000 starts, a 2 fs reference, the whole 2-core machine
+    # powered (docs/results/2026-12-01-timestep-validation.md): 12,000 starts, a 2 fs reference, the whole 2-core machine
     python benchmarks/timestep_validation.py --model <as above> --start-frames <as above> --replicas 12000 \\
         --equil-ps 2 --equil-dt-fs 2 --reference-dt-fs 2 --ps 5 --steps-fs 5 30 10 --threads 2 --progress \\
         --out benchmarks/measured/timestep_validation_go_powered.json

@@ -104,3 +104,77 @@ def test_nav_pages_exist_and_every_page_is_in_the_nav():
     pages = {str(p.relative_to(DOCS)) for p in DOCS.rglob("*.md")}
     orphans = sorted(pages - set(nav))
     assert not orphans, f"in docs/ but not in mkdocs.yml's nav: {orphans}"
+
+
+# Files that may not quote a README section (README.md was cut to <= 200 lines and its sections
+# moved to docs/; a pointer must name the page). config/go_experiment.yaml is a pre-registration,
+# kept as committed.
+_NO_README_SECTIONS = ("src", "scripts", "workflow", "config", "docs", "profiles")
+_README_SECTION_EXEMPT = {"config/go_experiment.yaml"}
+# references to these READMEs are to whole files that exist, not to the top-level README's sections
+_OTHER_READMES = ("config/README.md", "benchmarks/measured/README.md")
+_README_SECTION_REF = re.compile(
+    r"README(?:,\s*[\"“A-Z]|['’]s\b| \")"  # README, "Status"  README, Calibration  README's  README "x"
+    r"|\(README\b"                           # (README)  (README, "x")
+    r"|\bin README\b"                        # the experiment in README
+)
+
+
+def readme_section_refs(text: str) -> list[tuple[int, str]]:
+    """The (line number, line) of each reference to a top-level README section in ``text``."""
+    for allowed in _OTHER_READMES:
+        text = text.replace(allowed, " " * len(allowed))
+    return [(n, line.strip()) for n, line in enumerate(text.splitlines(), 1)
+            if _README_SECTION_REF.search(line)]
+
+
+def _tracked_text_files():
+    import subprocess
+    try:
+        out = subprocess.run(["git", "ls-files", *_NO_README_SECTIONS, "benchmarks"], cwd=ROOT,
+                             capture_output=True, text=True, check=True).stdout.split()
+    except (OSError, subprocess.CalledProcessError):  # not a git checkout: every file there
+        out = [str(p.relative_to(ROOT)) for d in (*_NO_README_SECTIONS, "benchmarks")
+               for p in (ROOT / d).rglob("*") if p.is_file()]
+    for rel in out:
+        if rel in _README_SECTION_EXEMPT:
+            continue
+        if rel.startswith("benchmarks/") and not (rel.count("/") == 1 and rel.endswith(".py")):
+            continue
+        try:
+            yield rel, (ROOT / rel).read_text()
+        except (UnicodeDecodeError, OSError):  # binary or a deleted file still in the index
+            continue
+
+
+@pytest.mark.parametrize("text, hits", [
+    ('see README, "The 5 fs step"', 1),
+    ("contact energy (P_fold 0.5; README, Calibration)", 1),
+    ("README's numbers come from an AMD EPYC", 1),
+    ('passes the check: README "The 5 fs step"', 1),
+    ("one label per query (README)", 1),
+    ("the experiment in README was measured at 2 fs", 1),
+    ("a line\n(README, Oracle labels)\nanother", 1),
+    ("see docs/results/2026-12-01-timestep-validation.md", 0),
+    ("(`config/README.md`, `benchmarks/measured/README.md`)", 0),
+    ("recorded in benchmarks/measured/README.md, as config/README.md's table says", 0),
+    ("README_PATH = ROOT / 'config' / 'README.md'; the project README used to show it", 0),
+])
+def test_readme_section_reference_detection(text, hits):
+    assert len(readme_section_refs(text)) == hits
+
+
+def test_no_text_points_to_a_readme_section():
+    found = [f"{rel}:{n}: {line}" for rel, text in _tracked_text_files()
+             for n, line in readme_section_refs(text)]
+    assert not found, "README sections moved to docs/; point to the page instead:\n" + "\n".join(found)
+
+
+def test_the_check_reads_the_files_it_should():
+    files = {rel for rel, _ in _tracked_text_files()}
+    for rel in ("config/config.yaml", "config/README.md", "src/alcg/cg/simulate.py",
+                "workflow/schemas/config.schema.yaml", "benchmarks/timestep_validation.py",
+                "docs/index.md", "docs/usage/reruns.md"):
+        assert rel in files, rel
+    assert "config/go_experiment.yaml" not in files
+    assert not any(rel.startswith("benchmarks/measured/") for rel in files)

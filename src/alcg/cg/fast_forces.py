@@ -25,8 +25,8 @@ giving the same forces (relative RMS error ~1e-6 for the network's forces):
    :data:`alcg.cg.dense_schnet.INCIDENCE_MAX_BEADS`, where the dense path's sums are scatters
    already, so both paths add the same terms in the same order (identical forces) and
    pruning only drops work and memory; at or below it, dense (its sums are matmuls, which
-   compile well, and small molecules have few pairs beyond the cutoff; README, "Size and
-   memory").
+   compile well, and small molecules have few pairs beyond the cutoff;
+   docs/results/2026-11-30-size-and-memory.md).
 4. **torch.compile where it works**: inductor fuses the table look-up, Hermite polynomial
    and pair contractions into a few vectorized loops. Any failure (no C++ compiler, an
    unsupported device, a wrong result) falls back to eager execution, with a warning.

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 #: (tests/unit/test_simulate.py::test_5_fs_time_step_samples_like_1_fs). That test cannot fail for
 #: BAOAB's harmonic modes. The check of anharmonic observables (benchmarks/timestep_validation.py,
 #: alcg.cg.timestep), paired on a trained Go model against 2 fs, passes 5 fs in a pre-registered
-#: 14,000-start replication (README, "The 5 fs step";
+#: 14,000-start replication (docs/results/2026-12-01-timestep-validation.md;
 #: benchmarks/measured/timestep_validation_go_replication.json)
 VALIDATED_DT_PS = 0.005
 
