@@ -33,6 +33,31 @@ def test_shipped_configs_are_valid(name):
     validate(_merged(name))
 
 
+def test_mean_force_labels_with_too_few_samples_are_one_line_before_any_job():
+    """The tiny config's 1 ps queries give 25 samples (4 fs steps); 10 C-alphas need 37 (jackknife):
+    refused with the length that would do; that length passes; the Go model (C-alphas fixed,
+    no covariance) and an atomistic system without constraints are not limited."""
+    from alcg.finegrained.meanforce import covariance_samples_needed
+
+    cfg = _merged("test.yaml")
+    cfg["oracle"].update(labels="mean_force")
+    with pytest.raises(ConfigError) as err:
+        validate(copy.deepcopy(cfg))
+    msg = str(err.value)
+    assert "\n" not in msg and "oracle.length_ps: 1.0 ps gives 25 force samples" in msg and "30x30" in msg
+    need = covariance_samples_needed(30, 10)
+    assert need - -(-need // 10) > 32 >= (need - 1) - -(-(need - 1) // 10)  # the fewest that work
+    longer = float(msg.rsplit(">= ", 1)[1])
+    cfg["oracle"].update(length_ps=longer)
+    validate(copy.deepcopy(cfg))
+    cfg["oracle"].update(length_ps=1.0)
+    cfg["forcefield"].update(constraints="none")
+    validate(copy.deepcopy(cfg))
+    go = _merged("go_test.yaml")
+    go["oracle"].update(labels="mean_force", length_ps=0.1)
+    validate(go)
+
+
 @pytest.mark.parametrize("edit, message", [
     (lambda c: c["train"].update(epoch=3), "unknown key 'train.epoch'"),
     (lambda c: c["cg_sim"].update(n_replicas="many"), "cg_sim.n_replicas: bad value 'many'"),

@@ -87,6 +87,21 @@ def _jackknife(estimate: Callable[[np.ndarray], np.ndarray], n: int, n_blocks: i
     return full, (n_blocks - 1) / n_blocks * ((leave_out - leave_out.mean(0)) ** 2).sum(0)
 
 
+def covariance_samples_needed(dim: int, n_blocks: int) -> int:
+    """The fewest restrained samples whose every jackknife leave-out estimates a ``dim x dim``
+    covariance with a finite inverse-Wishart correction (``n - ceil(n / n_blocks) > dim + 2``).
+
+    Parameters
+    ----------
+    dim : coordinates held by the restraint (3 per C-alpha)
+    n_blocks : blocks of the jackknife standard error
+    """
+    n = dim + 3
+    while n - -(-n // n_blocks) <= dim + 2:
+        n += 1
+    return n
+
+
 def umbrella_mean_force(positions: np.ndarray, r0: np.ndarray, kt_kj_mol: float, n_blocks: int) -> MeanForce:
     """Mean force at ``r0`` from restrained samples: ``kT C^-1 (mu - r0)`` (module doc).
 
@@ -100,7 +115,7 @@ def umbrella_mean_force(positions: np.ndarray, r0: np.ndarray, kt_kj_mol: float,
     x = np.asarray(positions, np.float64).reshape(len(positions), -1)
     ref = np.asarray(r0, np.float64).reshape(-1)
     d = x.shape[1]
-    if len(x) - -(-len(x) // n_blocks) <= d + 2:
+    if len(x) < covariance_samples_needed(d, n_blocks):
         raise DataError(f"{len(x)} restrained samples cannot estimate a {d}x{d} covariance with "
                         f"{n_blocks} jackknife blocks; lengthen oracle.length_ps")
 

@@ -216,6 +216,36 @@ def _check_go(cfg: dict, schema: dict) -> None:
                               f"model is built from the native structure's beads (remove {section}.{key})")
 
 
+def _n_residues(system: dict) -> int:
+    """Residues of the configured protein: the sequence's length, or the PDB's C-alpha atoms."""
+    if not system["pdb"]:
+        return len(system["sequence"])
+    lines = Path(system["pdb"]).read_text().splitlines()
+    return sum(1 for ln in lines if ln.startswith(("ATOM", "HETATM")) and ln[12:16].strip() == "CA")
+
+
+def _check_mean_force(cfg: dict) -> None:
+    """``oracle.labels: mean_force`` on the atomistic model holds the C-alphas by a restraint
+    (bonds to their hydrogens are constraints), so each label needs enough force samples for
+    the covariance of 3 x residues coordinates (:func:`alcg.finegrained.meanforce.covariance_samples_needed`):
+    too few is refused here, in one line, not inside the first oracle job."""
+    from alcg.finegrained.meanforce import covariance_samples_needed
+
+    ff, oracle = cfg["forcefield"], cfg["oracle"]
+    if oracle["labels"] != "mean_force" or ff["kind"] != "atomistic" or ff["constraints"] == "none":
+        return
+    dim = 3 * _n_residues(cfg["system"])
+    per_sample_ps = oracle["record_interval_steps"] * ff["timestep_fs"] * 1e-3
+    have = steps(oracle["length_ps"], ff["timestep_fs"]) // oracle["record_interval_steps"]
+    need = covariance_samples_needed(dim, oracle["n_blocks"])
+    if have < need:
+        raise ConfigError(f"invalid config: oracle.length_ps: {oracle['length_ps']} ps gives {have} force samples "
+                          f"(one per oracle.record_interval_steps = {oracle['record_interval_steps']} steps of "
+                          f"{ff['timestep_fs']} fs); oracle.labels: mean_force needs at least {need} for the "
+                          f"{dim}x{dim} C-alpha covariance with {oracle['n_blocks']} jackknife blocks: set "
+                          f"oracle.length_ps >= {need * per_sample_ps:g}")
+
+
 def _check_cross_keys(cfg: dict, schema: dict) -> None:
     _check_go(cfg, schema)
     _check_starts(cfg)
@@ -223,6 +253,7 @@ def _check_cross_keys(cfg: dict, schema: dict) -> None:
     _check_arms(cfg, schema)
     _check_analysis(cfg)
     _check_structure(cfg["system"])
+    _check_mean_force(cfg)
     for section in ("initial_md", "reference_md"):
         for key in ("trajectories", "topology"):
             for path in _as_list(cfg[section].get(key)):
