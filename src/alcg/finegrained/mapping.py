@@ -34,7 +34,9 @@ def bead_types(sequence: str) -> np.ndarray:
     return np.array([AMINO_ACIDS.index(a) for a in sequence], dtype=np.int64)
 
 
-def _constraint_components(system: mm.System) -> dict[int, set[int]]:
+def constraint_components(system: mm.System) -> dict[int, set[int]]:
+    """Particle index -> the set of particles joined to it by a chain of rigid constraints
+    (itself alone when it has none)."""
     parent = list(range(system.getNumParticles()))
 
     def find(i: int) -> int:
@@ -81,7 +83,7 @@ class CAMapping:
         if system is None:
             self.force_groups = [np.array([i]) for i in self.ca_indices]
         else:
-            comps = _constraint_components(system)
+            comps = constraint_components(system)
             self.force_groups = [np.array(sorted(comps[int(i)])) for i in self.ca_indices]
 
     @property

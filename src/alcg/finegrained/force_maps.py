@@ -1,0 +1,159 @@
+"""Force maps: which linear combination of fine-grained forces labels each CG bead.
+
+A bead sits on its residue's C-alpha (the coordinate map, :mod:`alcg.finegrained.mapping`).
+Any weights ``w[b, a]`` over the recorded atoms give a valid force label (its mean over the
+fine-grained ensemble at fixed bead positions is the same mean force) when
+
+- ``w[b, CA_b] = 1`` and ``w[b, CA_c] = 0`` for every other bead ``c`` (the weights reproduce
+  the coordinate map), and
+- atoms joined by a rigid constraint share one weight in every row (OpenMM's forces hold no
+  constraint forces; a rigid group must be summed whole for them to cancel).
+
+The maps differ only in the noise they leave (Krämer et al., J. Phys. Chem. Lett. 2023):
+
+``constrained``
+    The C-alpha and the atoms rigidly constrained to it (today's label; with ``HBonds``: HA).
+``residue``
+    Every atom of the bead's residue (valid while no constraint crosses residues).
+``optimal``
+    The valid weights that minimise the mean squared mapped force over the frames it is fitted
+    on. Free weights are one per constraint group (the group of a bead's own C-alpha is fixed at
+    1, groups holding another C-alpha at 0), so each bead's row is a ridge-regularised least
+    squares problem in closed form: ``u = -(M_FF + r I)^-1 M_F0`` with ``M`` the second-moment
+    matrix of the groups' summed forces and ``r = ridge * mean(diag M_FF)`` (the forces of a
+    molecule sum to zero, so ``M`` is singular without it).
+
+Units: forces kJ/mol/nm; second moments (kJ/mol/nm)^2 per component.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import openmm as mm
+import openmm.app as app
+
+from alcg.finegrained.mapping import CAMapping, constraint_components
+from alcg.util.errors import DataError
+
+KINDS = ("constrained", "residue", "optimal")
+
+
+@dataclass(frozen=True)
+class ForceMap:
+    """Weights ``(n_beads, n_atoms)`` over ``atom_indices`` (the recorded atoms, in order)."""
+
+    kind: str
+    atom_indices: np.ndarray
+    weights: np.ndarray
+
+    def apply(self, forces: np.ndarray) -> np.ndarray:
+        """Bead forces (n, n_beads, 3) from recorded atom forces (n, n_atoms, 3), kJ/mol/nm."""
+        return np.einsum("ba,nax->nbx", self.weights, np.asarray(forces, np.float64))
+
+
+def _groups(system: mm.System, atom_indices: np.ndarray) -> list[np.ndarray]:
+    """The constraint groups among the recorded atoms, as local indices, in order of first atom."""
+    comps = constraint_components(system)
+    local = {int(a): k for k, a in enumerate(atom_indices)}
+    seen, groups = set(), []
+    for a in atom_indices:
+        key = min(comps[int(a)])
+        if key in seen:
+            continue
+        seen.add(key)
+        members = sorted(comps[int(a)])
+        missing = [m for m in members if m not in local]
+        if missing:
+            raise DataError(f"atom {missing[0]} is constrained to recorded atom {int(a)} but was not recorded")
+        groups.append(np.array([local[m] for m in members], dtype=np.int64))
+    return groups
+
+
+def _local_ca(mapping: CAMapping, atom_indices: np.ndarray) -> np.ndarray:
+    local = {int(a): k for k, a in enumerate(atom_indices)}
+    try:
+        return np.array([local[int(i)] for i in mapping.ca_indices], dtype=np.int64)
+    except KeyError as exc:
+        raise DataError(f"C-alpha atom {exc.args[0]} was not recorded") from exc
+
+
+def constrained(mapping: CAMapping, atom_indices: np.ndarray) -> ForceMap:
+    """Today's map: each bead's C-alpha and the atoms rigidly constrained to it."""
+    w = np.zeros((mapping.n_beads, len(atom_indices)))
+    for b, group in enumerate(mapping.force_groups):
+        w[b, CAMapping._local(group, atom_indices)] = 1.0
+    return ForceMap("constrained", np.asarray(atom_indices, np.int64), w)
+
+
+def residue(topology: app.Topology, mapping: CAMapping, atom_indices: np.ndarray) -> ForceMap:
+    """Each bead's label is the summed force on every recorded atom of its residue."""
+    atoms = list(topology.atoms())
+    bead_of_residue = {atoms[int(ca)].residue.index: b for b, ca in enumerate(mapping.ca_indices)}
+    w = np.zeros((mapping.n_beads, len(atom_indices)))
+    for k, a in enumerate(atom_indices):
+        b = bead_of_residue.get(atoms[int(a)].residue.index)
+        if b is not None:
+            w[b, k] = 1.0
+    return ForceMap("residue", np.asarray(atom_indices, np.int64), w)
+
+
+def optimal(forces: np.ndarray, system: mm.System, mapping: CAMapping, atom_indices: np.ndarray,
+            ridge: float = 1e-6) -> ForceMap:
+    """The valid map of least mean squared mapped force on ``forces`` (n, n_atoms, 3) (module doc).
+
+    Parameters
+    ----------
+    forces : recorded force-field forces of the frames the map is fitted on (kJ/mol/nm)
+    system : the OpenMM System whose constraints tie weights
+    mapping : the C-alpha coordinate map
+    atom_indices : the recorded atoms (system particle indices), in the order of ``forces``
+    ridge : regularisation, relative to the mean diagonal of the free groups' second moments
+    """
+    atom_indices = np.asarray(atom_indices, np.int64)
+    groups = _groups(system, atom_indices)
+    f = np.asarray(forces, np.float64)
+    gf = np.stack([f[:, g].sum(axis=1) for g in groups], axis=1)  # (n, G, 3)
+    m = np.einsum("ngx,nhx->gh", gf, gf) / (gf.shape[0] * 3)
+    group_of = np.empty(len(atom_indices), dtype=np.int64)
+    for k, g in enumerate(groups):
+        group_of[g] = k
+    ca_group = group_of[_local_ca(mapping, atom_indices)]
+    if len(set(ca_group.tolist())) < len(ca_group):
+        raise DataError("two C-alphas are joined by rigid constraints: no valid force map exists "
+                        "(forcefield.constraints: use HBonds)")
+    w = np.zeros((mapping.n_beads, len(atom_indices)))
+    free = np.setdiff1d(np.arange(len(groups)), ca_group)
+    for b, own in enumerate(ca_group):
+        u = np.zeros(len(groups))
+        u[own] = 1.0
+        if len(free):
+            mff = m[np.ix_(free, free)]
+            reg = ridge * float(np.mean(np.diag(mff))) if mff.size else 0.0
+            u[free] = -np.linalg.solve(mff + reg * np.eye(len(free)), m[free, own])
+        w[b] = u[group_of]
+    return ForceMap("optimal", atom_indices, w)
+
+
+def violations(fmap: ForceMap, system: mm.System, mapping: CAMapping) -> list[str]:
+    """Why ``fmap`` is not a valid force map (module doc), one line each; empty when valid."""
+    out = []
+    ca = _local_ca(mapping, fmap.atom_indices)
+    target = np.eye(mapping.n_beads)
+    bad = np.argwhere(~np.isclose(fmap.weights[:, ca], target, atol=1e-9))
+    out += [f"bead {b}: weight {fmap.weights[b, ca[c]]:.3g} on the C-alpha of bead {c} (must be {target[b, c]:g})"
+            for b, c in bad]
+    for g in _groups(system, fmap.atom_indices):
+        spread = np.ptp(fmap.weights[:, g], axis=1) if len(g) > 1 else np.zeros(mapping.n_beads)
+        for b in np.flatnonzero(spread > 1e-9):
+            atoms = ", ".join(str(int(fmap.atom_indices[k])) for k in g)
+            out.append(f"bead {b}: unequal weights on rigidly constrained atoms {atoms}")
+    return out
+
+
+def second_moment(fmap: ForceMap, forces: np.ndarray) -> float:
+    """Mean squared mapped force per component over frames, beads and x, y, z ((kJ/mol/nm)^2).
+
+    Every valid map has the same mean force, so on the same frames a lower second moment is
+    less label noise by the same amount."""
+    return float(np.mean(fmap.apply(forces) ** 2))
