@@ -345,7 +345,23 @@ def test_durations():
             + table(["test", "tier", "s"], slow) + "\n\n" + source("test_durations.json"))
 
 
-RENDERERS = {f.__name__: f for f in [test_durations,
+def force_maps():
+    d = js("force_maps.json")
+    g, a = d["go"], d["atomistic"]
+    rows = [[f"`{k}`", f"{num(g['noise'][k])} ± {num(g['noise_se'][k], 2)}", fixed(g["noise_ratio_to_constrained"][k], 3),
+             num(a["second_moment_held_out"][k]), fixed(a["second_moment_ratio_to_constrained"][k], 3)]
+            for k in ("constrained", "residue", "optimal")]
+    head = ["force map", "Go: noise per component ± SE", "Go: ratio to constrained",
+            "atomistic: held-out mean squared force", "atomistic: ratio (≥ noise ratio)"]
+    note = (f"Go: fitted on {g['fit_frames']} frames {g['frame_spacing_ps']:g} ps apart; noise at "
+            f"{g['held_out_configs']} other configurations, C-alphas fixed, {g['samples_per_config']} samples "
+            f"{g['sample_spacing_ps']:g} ps apart each. Atomistic ({a['system']}): fitted on {a['fit_frames']} frames, "
+            f"scored on the next {a['held_out_frames']}, {a['frame_spacing_ps']:g} ps apart. Units (kJ/mol/nm)²; "
+            f"ridge {d['ridge']:g}; {d['wall_s']:.0f} s on {d.get('cores', 2)} cores.")
+    return table(head, rows) + "\n\n" + note + "\n\n" + source("force_maps.json")
+
+
+RENDERERS = {f.__name__: f for f in [test_durations, force_maps,
     go_experiment_arms, go_experiment_primary, go_pilot_rounds, chignolin_cpu_change,
     chignolin_cpu_paired, go_cpu_convergence, timestep_go, timestep_go_powered,
     timestep_go_replication, mean_force_labels_go, mean_force_labels_atomistic, scaling_forces]}
