@@ -47,7 +47,7 @@ def go_run(tmp_path_factory, test_config):
 
 def _maps(system, topology, mapping, run, frames=slice(None), ridge=1e-6):
     return {"constrained": FM.constrained(mapping, run.atom_indices),
-            "residue": FM.residue(topology, mapping, run.atom_indices),
+            "residue": FM.residue(topology, mapping, run.atom_indices, system),
             "optimal": FM.optimal(run.forces[frames], system, mapping, run.atom_indices, ridge)}
 
 
@@ -129,6 +129,61 @@ def test_optimal_map_leaves_less_noise_on_frames_it_was_not_fitted_on(go_run):
     maps = _maps(system, topology, mapping, run, frames=slice(0, 200))
     held = {k: FM.second_moment(f, run.forces[200:]) for k, f in maps.items()}
     fit = {k: FM.second_moment(f, run.forces[:200]) for k, f in maps.items()}
-    assert held["optimal"] < 0.8 * held["constrained"] and held["optimal"] < 1.05 * held["residue"], held
+    # optimal/residue out of sample: 0.975-1.032 over 12 seeds (review, 2026-12-06)
+    assert held["optimal"] < 0.8 * held["constrained"] and held["optimal"] < 1.10 * held["residue"], held
     assert fit["optimal"] <= fit["residue"] * (1 + 1e-9) < fit["constrained"], fit
     assert all(FM.violations(f, system, mapping) == [] for f in maps.values())
+
+
+def _block_z(a: np.ndarray, b: np.ndarray, n_blocks: int = 20) -> float:
+    """Largest |z| of the per-component mean difference of two label series (block SE); a
+    component where the two are identical (a glycine: no side chain) counts as z = 0."""
+    d = (a - b).reshape(n_blocks, -1, *a.shape[1:]).mean(axis=1)
+    se = d.std(0, ddof=1) / np.sqrt(n_blocks)
+    same = se == 0
+    assert np.all(d.mean(0)[same] == 0)
+    return float(np.max(np.abs(d.mean(0)[~same]) / se[~same]))
+
+
+def test_valid_maps_share_the_mean_force_and_an_invalid_one_does_not(go_run):
+    """At one configuration with the C-alphas fixed (mass 0), the residue and optimal labels
+    average to the constrained label's mean force; a map with weight 0.5 on the own C-alpha
+    (breaking the coordinate map) averages to another."""
+    system, topology, mapping, run = go_run
+    maps = _maps(system, topology, mapping, run, frames=slice(0, 200))
+    held = mm.XmlSerializer.deserialize(mm.XmlSerializer.serialize(system))
+    for i in mapping.ca_indices:
+        held.setParticleMass(int(i), 0.0)
+    ff = defaults(ForceField, files=["amber14-all.xml"], temperature_k=340.0, timestep_fs=5.0,
+                  platform="Reference", kind="go")
+    from alcg.finegrained import system as omm
+    import openmm.unit as u
+
+    sim = omm.make_simulation(topology, held, ff, seed=9, threads=1)
+    sim.context.setPositions(run.positions[-1] * u.nanometer)
+    sim.context.setVelocitiesToTemperature(340.0 * u.kelvin, 9)
+    sim.step(2000)
+    forces = []
+    for _ in range(2000):
+        sim.step(50)
+        forces.append(sim.context.getState(getForces=True).getForces(asNumpy=True)._value)
+    f = np.asarray(forces)
+    ref = maps["constrained"].apply(f)
+    z = {k: _block_z(maps[k].apply(f), ref) for k in ("residue", "optimal")}
+    assert max(z.values()) < 5.5, z  # max |t_19| of 30 components: seen 2.1-2.5
+    w = maps["constrained"].weights.copy()
+    local = {int(a): k for k, a in enumerate(run.atom_indices)}
+    w[0, local[int(mapping.ca_indices[0])]] = 0.5
+    invalid = FM.ForceMap("invalid", maps["constrained"].atom_indices, w)
+    assert FM.violations(invalid, system, mapping) and _block_z(invalid.apply(f), ref) > 20
+
+
+def test_residue_map_refused_where_a_constraint_crosses_residues(atomistic):
+    system, topology, mapping, run = atomistic
+    joined = mm.XmlSerializer.deserialize(mm.XmlSerializer.serialize(system))
+    atoms = list(topology.atoms())
+    c0 = next(a.index for a in atoms if a.residue.index == 0 and a.name == "C")
+    n1 = next(a.index for a in atoms if a.residue.index == 1 and a.name == "N")
+    joined.addConstraint(c0, n1, 0.133)
+    with pytest.raises(Exception, match="residue force map is not valid"):
+        FM.residue(topology, mapping, run.atom_indices, joined)

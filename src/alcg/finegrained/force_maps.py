@@ -20,8 +20,12 @@ The maps differ only in the noise they leave (Krämer et al., J. Phys. Chem. Let
     on. Free weights are one per constraint group (the group of a bead's own C-alpha is fixed at
     1, groups holding another C-alpha at 0), so each bead's row is a ridge-regularised least
     squares problem in closed form: ``u = -(M_FF + r I)^-1 M_F0`` with ``M`` the second-moment
-    matrix of the groups' summed forces and ``r = ridge * mean(diag M_FF)`` (the forces of a
-    molecule sum to zero, so ``M`` is singular without it).
+    matrix of the groups' summed forces and ``r = ridge * mean(diag M_FF)``. ``M`` itself is
+    singular (a molecule's forces sum to zero), but its free block is not; the ridge guards
+    the free groups whose forces are (nearly) zero or collinear.
+
+Massless particles and virtual sites get weight 0 in every map (a fixed particle's force has
+a non-zero conditional mean; a virtual site's force is already passed to its parents).
 
 Units: forces kJ/mol/nm; second moments (kJ/mol/nm)^2 per component.
 """
@@ -86,8 +90,17 @@ def constrained(mapping: CAMapping, atom_indices: np.ndarray) -> ForceMap:
     return ForceMap("constrained", np.asarray(atom_indices, np.int64), w)
 
 
-def residue(topology: app.Topology, mapping: CAMapping, atom_indices: np.ndarray) -> ForceMap:
-    """Each bead's label is the summed force on every recorded atom of its residue."""
+def _excluded(system: mm.System, atom_indices: np.ndarray) -> np.ndarray:
+    """Local indices of recorded particles that take weight 0: massless ones and virtual sites."""
+    return np.array([k for k, a in enumerate(atom_indices)
+                     if system.isVirtualSite(int(a)) or system.getParticleMass(int(a))._value == 0.0], dtype=np.int64)
+
+
+def residue(topology: app.Topology, mapping: CAMapping, atom_indices: np.ndarray,
+            system: mm.System | None = None) -> ForceMap:
+    """Each bead's label is the summed force on every recorded atom of its residue; with
+    ``system``, checked valid (a constraint that crosses residues, e.g. ``AllBonds``' peptide
+    bond, makes it invalid: DataError)."""
     atoms = list(topology.atoms())
     bead_of_residue = {atoms[int(ca)].residue.index: b for b, ca in enumerate(mapping.ca_indices)}
     w = np.zeros((mapping.n_beads, len(atom_indices)))
@@ -95,7 +108,13 @@ def residue(topology: app.Topology, mapping: CAMapping, atom_indices: np.ndarray
         b = bead_of_residue.get(atoms[int(a)].residue.index)
         if b is not None:
             w[b, k] = 1.0
-    return ForceMap("residue", np.asarray(atom_indices, np.int64), w)
+    fmap = ForceMap("residue", np.asarray(atom_indices, np.int64), w)
+    if system is not None:
+        w[:, _excluded(system, fmap.atom_indices)] = 0.0
+        bad = violations(fmap, system, mapping)
+        if bad:
+            raise DataError(f"the residue force map is not valid for this system: {bad[0]}")
+    return fmap
 
 
 def optimal(forces: np.ndarray, system: mm.System, mapping: CAMapping, atom_indices: np.ndarray,
@@ -119,11 +138,12 @@ def optimal(forces: np.ndarray, system: mm.System, mapping: CAMapping, atom_indi
     for k, g in enumerate(groups):
         group_of[g] = k
     ca_group = group_of[_local_ca(mapping, atom_indices)]
+    zero = set(group_of[_excluded(system, atom_indices)].tolist()) - set(ca_group.tolist())
     if len(set(ca_group.tolist())) < len(ca_group):
         raise DataError("two C-alphas are joined by rigid constraints: no valid force map exists "
                         "(forcefield.constraints: use HBonds)")
     w = np.zeros((mapping.n_beads, len(atom_indices)))
-    free = np.setdiff1d(np.arange(len(groups)), ca_group)
+    free = np.setdiff1d(np.arange(len(groups)), np.concatenate([ca_group, sorted(zero)]).astype(np.int64))
     for b, own in enumerate(ca_group):
         u = np.zeros(len(groups))
         u[own] = 1.0
@@ -154,6 +174,6 @@ def violations(fmap: ForceMap, system: mm.System, mapping: CAMapping) -> list[st
 def second_moment(fmap: ForceMap, forces: np.ndarray) -> float:
     """Mean squared mapped force per component over frames, beads and x, y, z ((kJ/mol/nm)^2).
 
-    Every valid map has the same mean force, so on the same frames a lower second moment is
-    less label noise by the same amount."""
+    Every valid map has the same mean force, so in expectation a lower second moment is less
+    label noise by the same amount (on finite frames the maps' noise-mean cross terms differ)."""
     return float(np.mean(fmap.apply(forces) ** 2))
