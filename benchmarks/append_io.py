@@ -94,9 +94,28 @@ def dataset_part(beads: int, frames0: int, per_round: int, rounds: int, atoms: i
             "run_atoms": atoms}
 
 
+#: where the modules that the old code imports live since the package's subpackages (2026-12-06,
+#: CHANGELOG.md): the old module is run against today's, under its old names
+OLD_NAMES = {"system": "finegrained.system", "errors": "util.errors", "aarun": "formats.run_file",
+             "io": "util.fileio", "settings": "config.settings", "structure": "finegrained.structure",
+             "geometry": "cg.geometry", "priors": "cg.priors"}
+
+
+def _alias_old_names() -> None:
+    """Make ``alcg.<old>`` importable as today's module (for code read from an old commit)."""
+    import alcg
+
+    for old, new in OLD_NAMES.items():
+        module = importlib.import_module(f"alcg.{new}")
+        sys.modules.setdefault(f"alcg.{old}", module)
+        if not hasattr(alcg, old):
+            setattr(alcg, old, module)
+
+
 def _old_module(name: str, commit: str):
     """Module ``alcg.<name>`` as it was at ``commit`` (one checkpoint file rewritten with every
     frame so far)."""
+    _alias_old_names()
     text = subprocess.run(["git", "show", f"{commit}:src/alcg/{name}.py"], cwd=ROOT, check=True,
                           capture_output=True, text=True).stdout
     path = Path(tempfile.mkdtemp()) / f"{name}_before.py"
