@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from workflow_helpers import copy_workflow
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = sorted(p.name for p in (ROOT / "config").glob("*.yaml"))
@@ -26,17 +26,11 @@ def _snakemake(cwd: Path, *args: str, timeout: int = 600) -> subprocess.Complete
     return res
 
 
-def _copy_workflow(dest: Path) -> Path:
-    for name in ("Snakefile", "workflow", "scripts", "config", "profiles", "envs"):
-        src = ROOT / name
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, dest / name)
-    return dest
-
 
 @pytest.fixture(scope="module")
 def workflow_copy(tmp_path_factory) -> Path:
     """A copy of the workflow with no results (a dry run then plans every job)."""
-    return _copy_workflow(tmp_path_factory.mktemp("dry"))
+    return copy_workflow(tmp_path_factory.mktemp("dry"))
 
 
 @pytest.mark.parametrize("name", CONFIGS)
@@ -64,7 +58,7 @@ def test_lint_is_clean():
 def test_smallest_go_loop_end_to_end_with_report(tmp_path):
     """config/go_test.yaml cut to 1 seed x 1 arm x 1 round: every rule runs for real; the summary
     tables, the figures and the HTML report exist and name the arm."""
-    work = _copy_workflow(tmp_path)
+    work = copy_workflow(tmp_path)
     (work / "smoke.yaml").write_text(yaml.safe_dump(
         {"experiment": {"seeds": [1], "arms": ["rmsd"]}, "analysis": {"comparisons": []}, "loop": {"n_rounds": 1}}))
     configs = ["--configfile", "config/go_test.yaml", "smoke.yaml"]

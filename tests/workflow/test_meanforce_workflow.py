@@ -12,7 +12,7 @@ import yaml
 from alcg.formats import run_file
 from alcg.formats.dataset import load as load_dataset
 from alcg.analysis.summary import read_tsv
-from test_workflow import _copy_workflow
+from workflow_helpers import copy_workflow
 
 
 MEAN_FORCE = {"experiment": {"seeds": [1], "arms": ["rmsd"]},
@@ -21,7 +21,7 @@ MEAN_FORCE = {"experiment": {"seeds": [1], "arms": ["rmsd"]},
 
 
 def test_go_model_loop_with_mean_force_labels(tmp_path):
-    work = _copy_workflow(tmp_path)
+    work = copy_workflow(tmp_path)
     (work / "mean_force.yaml").write_text(yaml.safe_dump(MEAN_FORCE))
     cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "config/go_test.yaml",
            "mean_force.yaml"]

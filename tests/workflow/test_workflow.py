@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -24,15 +23,10 @@ from alcg.formats import run_file, slot_start
 from alcg.formats.dataset import load as load_dataset, shards
 from alcg.util.fileio import load_npz
 from alcg.analysis.summary import read_tsv
+from workflow_helpers import copy_workflow
 
 ROOT = Path(__file__).resolve().parents[2]
 
-
-def _copy_workflow(dest: Path) -> Path:
-    for name in ("Snakefile", "workflow", "scripts", "config", "profiles", "envs"):
-        src = ROOT / name
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, dest / name)
-    return dest
 
 
 def _snakemake(cwd: Path, *args: str, timeout: int = 1800, extra: dict | None = None) -> subprocess.CompletedProcess:
@@ -71,7 +65,7 @@ ARMS, SEEDS = ("rmsd", "md"), (1, 2)
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory) -> Path:
     """The tiny config: 2 arms x 2 seeds x 2 rounds, end to end."""
-    work = _copy_workflow(tmp_path_factory.mktemp("wf"))
+    work = copy_workflow(tmp_path_factory.mktemp("wf"))
     _snakemake(work)
     return work
 
@@ -249,7 +243,7 @@ def test_forcerun_of_one_arm_leaves_the_other_arms_untouched(finished):
 
 
 def test_killed_workflow_resumes_to_same_counts(tmp_path):
-    work = _copy_workflow(tmp_path)
+    work = copy_workflow(tmp_path)
     cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", *_configs(work, SMALL)]
     proc = subprocess.Popen(cmd, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
@@ -293,7 +287,7 @@ def test_profile_slurm_submits_every_job_and_survives_scancel(finished, tmp_path
     cluster = _slurm_cluster(tmp_path)
     try:
         (tmp_path / "wf").mkdir()
-        work = _copy_workflow(tmp_path / "wf")
+        work = copy_workflow(tmp_path / "wf")
         os.symlink("profiles/slurm", work / "slurm")
         cmd = [sys.executable, "-m", "snakemake", "--profile", "slurm", "--configfile", *_configs(work, SMALL)]
         res = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=2400)
@@ -433,7 +427,7 @@ def test_go_model_loop_end_to_end(tmp_path):
     """The tiny loop on the two-bead Go model (5 named arms x 1 seed x 1 round): the same rules and
     stages; backmapped side chains are accepted and queried; the short reference fails its
     convergence check and the summary says so."""
-    work = _copy_workflow(tmp_path)
+    work = copy_workflow(tmp_path)
     import yaml
 
     (work / "arms.yaml").write_text(yaml.safe_dump(GO_ARMS))
@@ -466,7 +460,7 @@ def test_35_bead_go_protein_runs_the_tiny_loop(tmp_path):
     from alcg.finegrained import gomodel
     from alcg.analysis import tica
 
-    work = _copy_workflow(tmp_path)
+    work = copy_workflow(tmp_path)
     (work / "one_arm.yaml").write_text(yaml.safe_dump({"experiment": {"seeds": [1], "arms": ["rmsd"]}}))
     cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "config/go_test.yaml",
            "config/go_hp35.yaml", "one_arm.yaml"]

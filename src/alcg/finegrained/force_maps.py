@@ -74,14 +74,6 @@ def _groups(system: mm.System, atom_indices: np.ndarray) -> list[np.ndarray]:
     return groups
 
 
-def _local_ca(mapping: CAMapping, atom_indices: np.ndarray) -> np.ndarray:
-    local = {int(a): k for k, a in enumerate(atom_indices)}
-    try:
-        return np.array([local[int(i)] for i in mapping.ca_indices], dtype=np.int64)
-    except KeyError as exc:
-        raise DataError(f"C-alpha atom {exc.args[0]} was not recorded") from exc
-
-
 def constrained(mapping: CAMapping, atom_indices: np.ndarray) -> ForceMap:
     """Today's map: each bead's C-alpha and the atoms rigidly constrained to it."""
     w = np.zeros((mapping.n_beads, len(atom_indices)))
@@ -137,7 +129,7 @@ def optimal(forces: np.ndarray, system: mm.System, mapping: CAMapping, atom_indi
     group_of = np.empty(len(atom_indices), dtype=np.int64)
     for k, g in enumerate(groups):
         group_of[g] = k
-    ca_group = group_of[_local_ca(mapping, atom_indices)]
+    ca_group = group_of[CAMapping._local(mapping.ca_indices, atom_indices)]
     zero = set(group_of[_excluded(system, atom_indices)].tolist()) - set(ca_group.tolist())
     if len(set(ca_group.tolist())) < len(ca_group):
         raise DataError("two C-alphas are joined by rigid constraints: no valid force map exists "
@@ -158,7 +150,7 @@ def optimal(forces: np.ndarray, system: mm.System, mapping: CAMapping, atom_indi
 def violations(fmap: ForceMap, system: mm.System, mapping: CAMapping) -> list[str]:
     """Why ``fmap`` is not a valid force map (module doc), one line each; empty when valid."""
     out = []
-    ca = _local_ca(mapping, fmap.atom_indices)
+    ca = CAMapping._local(mapping.ca_indices, fmap.atom_indices)
     target = np.eye(mapping.n_beads)
     bad = np.argwhere(~np.isclose(fmap.weights[:, ca], target, atol=1e-9))
     out += [f"bead {b}: weight {fmap.weights[b, ca[c]]:.3g} on the C-alpha of bead {c} (must be {target[b, c]:g})"

@@ -216,14 +216,6 @@ def _check_go(cfg: dict, schema: dict) -> None:
                               f"model is built from the native structure's beads (remove {section}.{key})")
 
 
-def _n_residues(system: dict) -> int:
-    """Residues of the configured protein: the sequence's length, or the PDB's C-alpha atoms."""
-    if not system["pdb"]:
-        return len(system["sequence"])
-    lines = Path(system["pdb"]).read_text().splitlines()
-    return sum(1 for ln in lines if ln.startswith(("ATOM", "HETATM")) and ln[12:16].strip() == "CA")
-
-
 def _check_mean_force(cfg: dict) -> None:
     """``oracle.labels: mean_force`` on the atomistic model holds the C-alphas by a restraint
     (bonds to their hydrogens are constraints), so each label needs enough force samples for
@@ -234,7 +226,7 @@ def _check_mean_force(cfg: dict) -> None:
     ff, oracle = cfg["forcefield"], cfg["oracle"]
     if oracle["labels"] != "mean_force" or ff["kind"] != "atomistic" or ff["constraints"] == "none":
         return
-    dim = 3 * _n_residues(cfg["system"])
+    dim = 3 * len(cfg["system"]["sequence"])  # with system.pdb, _check_structure read it from the file
     per_sample_ps = oracle["record_interval_steps"] * ff["timestep_fs"] * 1e-3
     have = steps(oracle["length_ps"], ff["timestep_fs"]) // oracle["record_interval_steps"]
     need = covariance_samples_needed(dim, oracle["n_blocks"])
