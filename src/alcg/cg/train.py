@@ -319,14 +319,13 @@ def train(model: CGModel, coords: np.ndarray, forces: np.ndarray, traj: np.ndarr
         candidates, best = _start_candidates(model, x, f, val_idx, cfg.batch_size)
         log.info("starting candidates: start %s, prior alone %s (validation force MSE)",
                  candidates["start"], candidates["prior"])
-    rng = np.random.default_rng(seed + start_epoch)
     force_scale = float((f[val_idx] ** 2).mean()) if len(val_idx) else float((f ** 2).mean())
     bar = tqdm(range(start_epoch, n_epochs), desc="train", unit="epoch", disable=not progress)
     for epoch in bar:
         if optimizer is None:
             break
         first_step = epoch * per_epoch
-        order = rng.permutation(train_idx)
+        order = np.random.default_rng((seed, epoch)).permutation(train_idx)  # a resumed run draws the same
         if cfg.max_frames:
             order = order[:cfg.max_frames]
         order = order[:(total_steps - first_step) * cfg.batch_size]  # the step budget's last epoch
