@@ -400,6 +400,8 @@ def plot_history(metrics: dict, path: str | Path) -> None:
     ax.plot(h["epoch"], h["train_loss"], label="train")
     ax.plot(h["epoch"], h["val_loss"], label="validation")
     ax.axhline(metrics["prior_only_val_loss"], ls=":", c="gray", label="prior only (val)")
+    if metrics.get("start_val_loss") is not None:
+        ax.axhline(metrics["start_val_loss"], ls="--", c="gray", label="start (val)")
     ax.set_xlabel("epoch")
     ax.set_ylabel("force MSE / (kJ/mol/nm)$^2$")
     ax.set_yscale("log")
@@ -408,5 +410,5 @@ def plot_history(metrics: dict, path: str | Path) -> None:
 
 
 def write_metrics(metrics: dict, path: str | Path) -> None:
-    """Metrics JSON (train/val loss per epoch, best epoch, force scale)."""
+    """Metrics JSON (train/val loss per epoch, best epoch and candidate, force scale)."""
     write_json(path, metrics)
