@@ -179,6 +179,7 @@ rule project_initial:
     params:
         round=0,
         val_fraction=config["train"]["val_fraction"],
+        validation=config["train"]["validation"],
     log:
         f"{LOGS}/seed_{{seed}}/round_000/project_initial.log",
     conda:

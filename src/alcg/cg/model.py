@@ -36,7 +36,7 @@ from alcg.cg.dense_schnet import (Pairs, all_pairs, check_plain_schnet, cosine_e
 from alcg.util.errors import DataError
 from alcg.util.fileio import atomic_path
 from alcg.cg.priors import PriorEnergy
-from alcg.config.settings import Model, parse
+from alcg.config.settings import INIT_ONLY, Model, parse
 
 #: bump when the checkpoint layout changes incompatibly
 CHECKPOINT_FORMAT = 1
@@ -81,7 +81,8 @@ class CGModel(nn.Module):
     bead_types : (N,) integer type per bead (residue type)
     prior : fitted :class:`~alcg.cg.priors.PriorEnergy`
     network : the network's hyperparameters (the ``model`` settings; cutoff in nm), kept as
-        the dict :attr:`hparams` that checkpoints store
+        the dict :attr:`hparams` that checkpoints store; with ``zero_init_output`` the network's
+        last layer starts at zero (:func:`zero_output_layer`), so the new model is its prior
     """
 
     def __init__(self, bead_types: torch.Tensor, prior: PriorEnergy, network: Model):
@@ -102,6 +103,8 @@ class CGModel(nn.Module):
                               num_interactions=h["n_interactions"], num_gaussians=h["n_rbf"],
                               cutoff=h["cutoff_nm"], max_num_neighbors=h["max_neighbors"],
                               interaction_graph=StructureGraph(self.n_beads, h["cutoff_nm"]))
+            if network.zero_init_output:
+                zero_output_layer(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Energy (B,) in kJ/mol of coordinates x (B, N, 3) in nm."""
@@ -195,6 +198,32 @@ class CGModel(nn.Module):
         return e_prior + e_net, f_net - g_prior
 
 
+#: state-dict keys of the network's last linear layer (per-bead hidden/2 features -> energy)
+OUTPUT_LAYER = ("net.lin2.weight", "net.lin2.bias")
+
+
+def zero_output_layer(model: CGModel) -> None:
+    """Set the network's last linear layer (weight and bias) to zero, in place.
+
+    The network energy is then exactly 0 kJ/mol for every structure, so the model's energies
+    and forces are exactly its prior's; the layer's own gradient is not zero (its input, the
+    per-bead features, is not), so training moves it and then every layer below it.
+    """
+    if model.net is not None:
+        with torch.no_grad():
+            model.net.lin2.weight.zero_()
+            model.net.lin2.bias.zero_()
+
+
+def prior_only_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A copy of a :class:`CGModel` state dict with the output layer zeroed: the prior alone."""
+    out = {k: v.detach().clone() for k, v in state.items()}
+    for key in OUTPUT_LAYER:
+        if key in out:
+            out[key].zero_()
+    return out
+
+
 def _dense_is_cheaper(d: torch.Tensor, cutoff_nm: float) -> bool:
     """True when at least half of the pairs i<j are within the cutoff: then the dense path
     evaluates no more filters (one per pair) than the edge list (two per pair within)."""
@@ -222,7 +251,7 @@ def load_model(path: str | Path, device: str = "cpu") -> CGModel:
         raise DataError(f"model checkpoint {path} has format {found!r}; this alcg "
                         f"({alcg.__version__}) reads format {CHECKPOINT_FORMAT}")
     prior = PriorEnergy(**blob["prior"])
-    model = CGModel(blob["bead_types"], prior, parse(Model, blob["hparams"]))
+    model = CGModel(blob["bead_types"], prior, parse(Model, {**INIT_ONLY, **blob["hparams"]}))
     model.load_state_dict(blob["state_dict"])
     model.extra = blob.get("extra", {})
     return model.to(device)

@@ -194,10 +194,16 @@ class Model:
     n_filters: int
     n_interactions: int
     max_neighbors: int
+    zero_init_output: bool
 
     def hparams(self) -> dict:
-        """Network hyperparameters as the dict stored in model checkpoints."""
-        return dataclasses.asdict(self)
+        """Network hyperparameters as the dict stored in model checkpoints (the architecture:
+        ``zero_init_output``, an initialisation choice, is left out)."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in INIT_ONLY}
+
+
+#: Model fields that only set the initial weights: not stored with, nor compared between, models
+INIT_ONLY = {"zero_init_output": False}
 
 
 @dataclass(frozen=True)
@@ -206,7 +212,14 @@ class Train:
     batch_size: int
     lr: float
     lr_decay: float
+    optimizer: str
+    weight_decay: float
+    schedule: str
+    steps: int | None
+    lr_min: float
+    ema_decay: float
     val_fraction: float
+    validation: str
     patience: int
     warm_start: bool
     max_frames: int | None

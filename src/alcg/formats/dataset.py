@@ -12,8 +12,10 @@ Keys
     label then was instantaneous): the one place old files are migrated.
 
 The validation frames are fixed once, in round 0 (:func:`assign_validation`): the last
-``val_fraction`` (in time) of every round-0 trajectory. Later rounds only append ``train``
-frames, so every arm and round validates on the same frames and no oracle frame is in them.
+``val_fraction`` (in time) of every round-0 trajectory (``train.validation: tail``), or whole
+round-0 trajectories holding ``val_fraction`` of the frames (``trajectories``: none of their
+frames is next in time to a training frame). Later rounds only append ``train`` frames, so
+every arm and round validates on the same frames and no oracle frame is in them.
 
 Datasets that grow by appending (issue 21)
     A dataset file is either a *frame file* (the keys above: round 0's dataset, a round's
@@ -168,9 +170,45 @@ def with_frames(data: CGDataset, **per_frame: np.ndarray) -> CGDataset:
     return dataclasses.replace(data, **per_frame)
 
 
-def assign_validation(data: CGDataset, val_fraction: float) -> CGDataset:
-    """Mark the last ``val_fraction`` of every trajectory (by frame index) as validation."""
+#: ways to choose the validation frames (``train.validation``)
+VALIDATION_MODES = ("tail", "trajectories")
+#: seeds the draw of validation trajectories: a function of the trajectory ids alone, so the
+#: same round-0 runs give the same validation set in every arm
+TRAJECTORY_DRAW_SEED = 0
+
+
+def held_out_trajectories(traj: np.ndarray, val_fraction: float, seed: int) -> np.ndarray:
+    """Mask (n,) of the frames of whole trajectories held out for validation.
+
+    Trajectories are drawn in a random order (``seed``) until at least ``val_fraction`` of the
+    frames are held out; at least one trajectory is held out and at least one kept. Needs two
+    or more trajectories and ``val_fraction > 0``.
+    """
+    traj = np.asarray(traj)
+    ids = np.unique(traj)
+    if len(ids) < 2 or val_fraction <= 0:
+        raise ValueError(f"holding out whole trajectories needs >= 2 of them and val_fraction > 0 "
+                         f"(got {len(ids)} and {val_fraction})")
+    order = np.random.default_rng(seed).permutation(ids)
+    sizes = np.array([(traj == t).sum() for t in order])
+    n_val = int(np.searchsorted(np.cumsum(sizes), val_fraction * len(traj))) + 1
+    n_val = min(max(n_val, 1), len(ids) - 1)
+    return np.isin(traj, order[:n_val])
+
+
+def assign_validation(data: CGDataset, val_fraction: float, mode: str = "tail") -> CGDataset:
+    """Mark the fixed validation frames (``mode``, see :data:`VALIDATION_MODES`).
+
+    ``tail``: the last ``val_fraction`` of every trajectory (by frame index). ``trajectories``:
+    whole trajectories (:func:`held_out_trajectories`, seeded by :data:`TRAJECTORY_DRAW_SEED`);
+    with fewer than two trajectories, the tail.
+    """
+    if mode not in VALIDATION_MODES:
+        raise ValueError(f"validation mode must be one of {VALIDATION_MODES}, not {mode!r}")
     split = np.full(data.n_frames, TRAIN, dtype="<U5")
+    if mode == "trajectories" and val_fraction > 0 and len(np.unique(data.traj)) >= 2:
+        split[held_out_trajectories(data.traj, val_fraction, TRAJECTORY_DRAW_SEED)] = VAL
+        return dataclasses.replace(data, split=split)
     for t in np.unique(data.traj):
         idx = np.flatnonzero(data.traj == t)
         idx = idx[np.argsort(data.frame[idx], kind="stable")]

@@ -34,7 +34,12 @@ def fit_priors(dataset_path: str, settings: Priors, temperature_k: float, out: s
 
 def train(dataset_path: str, priors_path: str, previous_model: str | None, model_cfg: Model, train_cfg: Train,
           device: str, seed: int, model_out: str, metrics_out: str, plot_out: str) -> None:
-    """Force matching on the dataset's ``train`` frames, validated on its fixed ``val`` frames."""
+    """Force matching on the dataset's ``train`` frames, validated on its fixed ``val`` frames.
+
+    The network starts from ``previous_model``'s weights (warm start), else fresh (with
+    ``model.zero_init_output``: equal to the prior); :func:`alcg.cg.train.train` keeps the best
+    of that start, the prior alone and every epoch.
+    """
     import torch
 
     from alcg.cg import priors

@@ -77,10 +77,11 @@ def import_run(trajectory: str, topology: str | None, system_pdb: str, system_xm
 
 
 def project(run_files: list[str], system_pdb: str, system_xml: str, round_index: int, out: str,
-            val_fraction: float | None) -> int:
+            val_fraction: float | None, validation: str = "tail") -> int:
     """Project the ``ok`` AA runs onto CG beads and write a dataset; return its frame count.
 
-    With ``val_fraction`` (round 0 only) the fixed validation frames are marked.
+    With ``val_fraction`` (round 0 only) the fixed validation frames are marked, chosen as
+    ``validation`` says (``train.validation``, :func:`alcg.formats.dataset.assign_validation`).
     """
     from alcg.finegrained.mapping import project_runs
 
@@ -88,7 +89,7 @@ def project(run_files: list[str], system_pdb: str, system_xml: str, round_index:
     good = [f for f in run_files if run_file.status(f) is run_file.Status.OK]
     data = project_runs(good, mapping, round_index)
     if val_fraction is not None:
-        data = dataset.assign_validation(data, val_fraction)
+        data = dataset.assign_validation(data, val_fraction, validation)
     dataset.save(out, data)
     log.info("projected %d runs -> %d CG frames", len(good), data.n_frames)
     return data.n_frames
