@@ -8,8 +8,12 @@ own force group (:data:`RESTRAINT_GROUP`), which is never read into a label, and
 corrected for its bias by umbrella integration (:mod:`alcg.finegrained.meanforce`).
 
 After ``equilibration_steps`` held but unsampled, a force sample is taken every
-``record_interval`` steps for ``n_steps``: the mapped bead force (sum over each bead's rigid
-C-alpha group, as :class:`alcg.finegrained.mapping.CAMapping`) and the C-alpha positions. The run file
+``record_interval`` steps for ``n_steps``: the mapped bead force and the C-alpha positions.
+The force map is the caller's :class:`alcg.finegrained.force_maps.ForceMap` (any valid map
+has the same mean force at fixed C-alphas; the residue or optimal map has less noise), or,
+without one, the sum over each bead's rigid C-alpha group (:class:`alcg.finegrained.mapping.CAMapping`).
+A map must be built from the system before its C-alphas are made massless (force maps give
+massless particles weight 0). The run file
 (:mod:`alcg.formats.run_file`) holds one frame: the held configuration, the mean atom forces, and the
 label in ``bead_forces`` / ``bead_force_var``. ``simulated_ps`` counts every step run.
 
@@ -30,6 +34,7 @@ from alcg.formats import run_file
 from alcg.finegrained import meanforce, system as omm
 from alcg.util.errors import SimulationError
 from alcg.finegrained.mapping import CAMapping
+from alcg.finegrained.force_maps import ForceMap
 from alcg.config.settings import ForceField
 from alcg.finegrained.structure import pdb_text
 
@@ -82,11 +87,24 @@ def add_restraint(system: mm.System, ca: np.ndarray, r0_nm: np.ndarray, k: float
     system.addForce(force)
 
 
+def _mapper(mapping: CAMapping, force_map: ForceMap | None):
+    """Bead forces (N, 3) from all the system's particle forces (n_particles, 3), kJ/mol/nm."""
+    if force_map is None:
+        return lambda f: mapping.map_forces(f[None])[0]
+    if force_map.weights.shape[0] != mapping.n_beads:
+        raise SimulationError(f"the force map has {force_map.weights.shape[0]} beads, the topology "
+                              f"{mapping.n_beads}")
+    return lambda f: force_map.apply(f[force_map.atom_indices][None])[0]
+
+
 def sample(system: mm.System, topology: app.Topology, positions_nm: np.ndarray, spec: MeanForceSpec,
-           ff: ForceField, threads: int | None = None, hold: str | None = None) -> dict:
+           ff: ForceField, threads: int | None = None, hold: str | None = None,
+           force_map: ForceMap | None = None) -> dict:
     """Hold the C-alphas of ``positions_nm`` and sample; return the raw samples.
 
     ``hold``: ``fixed`` or ``restrained``; None: fixed where :func:`ca_can_be_fixed`.
+    ``force_map``: the bead force label (module doc), built from ``system`` before this call
+    (it changes masses); None: each bead's rigid C-alpha group.
 
     Returns
     -------
@@ -95,6 +113,7 @@ def sample(system: mm.System, topology: app.Topology, positions_nm: np.ndarray, 
     ``r0`` (N, 3), ``held`` (``fixed`` or ``restrained``), ``kt`` (kJ/mol), ``simulated_ps``.
     """
     mapping = CAMapping(topology, system)
+    to_beads = _mapper(mapping, force_map)
     ca = mapping.ca_indices
     r0 = np.asarray(positions_nm, np.float64)[ca]
     fixed = ca_can_be_fixed(system, ca) if hold is None else hold == "fixed"
@@ -121,7 +140,7 @@ def sample(system: mm.System, topology: app.Topology, positions_nm: np.ndarray, 
         x = state.getPositions(asNumpy=True).value_in_unit(unit.nanometer)
         if not np.isfinite(e) or not np.all(np.isfinite(f)):
             raise SimulationError(f"mean-force sampling blew up (energy {e:.3g} kJ/mol) at sample {len(energies)}")
-        forces.append(mapping.map_forces(f[None])[0])
+        forces.append(to_beads(f))
         cas.append(x[ca])
         energies.append(e)
         atom_sum = atom_sum + f
@@ -146,8 +165,11 @@ def estimate(samples: dict, spec: MeanForceSpec) -> tuple[meanforce.MeanForce, m
 
 
 def run_mean_force(pdb_path: str | Path, xml_path: str | Path, out_path: str | Path, spec: MeanForceSpec,
-                   ff: ForceField, threads: int | None = None) -> dict:
+                   ff: ForceField, threads: int | None = None, force_map: ForceMap | None = None) -> dict:
     """One mean-force query from ``pdb_path`` (its C-alphas are ``R0``); write the run file.
+
+    ``force_map``: the label's force map over the system's particles (:func:`sample`); None:
+    each bead's rigid C-alpha group. Its kind is recorded in the metadata (``force_map``).
 
     Returns its metadata.
     """
@@ -156,12 +178,13 @@ def run_mean_force(pdb_path: str | Path, xml_path: str | Path, out_path: str | P
     pdb = app.PDBFile(str(pdb_path))
     system = omm.deserialize(Path(xml_path).read_text())
     start = np.asarray(pdb.getPositions(asNumpy=True).value_in_unit(unit.nanometer))
-    s = sample(system, pdb.topology, start, spec, ff, threads)
+    s = sample(system, pdb.topology, start, spec, ff, threads, force_map=force_map)
     label, raw = estimate(s, spec)
     indices = protein_atom_indices(pdb.topology)
     held = start.copy()
     held[CAMapping(pdb.topology).ca_indices] = s["r0"]
     meta = {"labels": "mean_force", "held": s["held"], "spec": spec.__dict__, "n_samples": label.n_samples,
+            "force_map": "ca_group" if force_map is None else force_map.kind,
             "simulated_ps": s["simulated_ps"], "record_interval_steps": spec.record_interval,
             "timestep_fs": ff.timestep_fs, "temperature_k": ff.temperature_k, "source_pdb": str(pdb_path),
             "label_sem_rms_kj_mol_nm": float(np.sqrt(label.var)),
