@@ -17,11 +17,15 @@ massless particles weight 0). The run file
 (:mod:`alcg.formats.run_file`) holds one frame: the held configuration, the mean atom forces, and the
 label in ``bead_forces`` / ``bead_force_var``. ``simulated_ps`` counts every step run.
 
+:func:`label_frames` labels many configurations (the held-out set) in one OpenMM context,
+each sampled in chunks until its standard error reaches a target (C-alphas fixed only).
+
 Units: nm, ps, kJ/mol, kJ/mol/nm.
 """
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +33,7 @@ import numpy as np
 import openmm as mm
 import openmm.app as app
 import openmm.unit as unit
+from tqdm import tqdm
 
 from alcg.formats import run_file
 from alcg.finegrained import meanforce, system as omm
@@ -196,3 +201,109 @@ def run_mean_force(pdb_path: str | Path, xml_path: str | Path, out_path: str | P
     log.info("%s: mean force from %d samples (%s C-alphas), rms standard error %.3g kJ/mol/nm",
              Path(out_path).name, label.n_samples, s["held"], np.sqrt(label.var))
     return meta
+
+
+@dataclass(frozen=True)
+class FrameLabels:
+    """Mean-force labels of many configurations (:func:`label_frames`).
+
+    Attributes
+    ----------
+    forces : (F, N, 3) mean force, kJ/mol/nm
+    se2 : (F,) squared standard error, mean over the 3N components, (kJ/mol/nm)^2
+    n_samples : (F,) force samples behind each label
+    simulated_ps : MD time run in all, equilibration included (ps)
+    """
+
+    forces: np.ndarray
+    se2: np.ndarray
+    n_samples: np.ndarray
+    simulated_ps: float
+
+
+def _read_forces(sim: app.Simulation) -> np.ndarray:
+    """Force-field forces (n_particles, 3) kJ/mol/nm of the restraint-free groups; SimulationError if not finite."""
+    f = sim.context.getState(getForces=True, groups=LABEL_GROUPS).getForces(asNumpy=True)
+    f = f.value_in_unit(unit.kilojoule_per_mole / unit.nanometer)
+    if not np.all(np.isfinite(f)):
+        raise SimulationError("mean-force sampling blew up: a force is not finite")
+    return f
+
+
+def _next_total(n: int, se2: float, target: float | None, chunk: int, cap: int) -> int:
+    """Samples to have after the next chunk: the standard error falls as 1/n, so aim at
+    ``1.2 n se2 / target`` (at least one more chunk, at most the cap)."""
+    if target is None or se2 <= target:
+        return n
+    return int(min(cap, max(n + chunk, np.ceil(1.2 * n * se2 / target))))
+
+
+def label_frames(system: mm.System, topology: app.Topology, positions_nm: np.ndarray, spec: MeanForceSpec,
+                 ff: ForceField, force_map: ForceMap | None = None, se2_target: float | None = None,
+                 max_steps: int | None = None, threads: int | None = None, progress: bool = True) -> FrameLabels:
+    """Mean-force labels of the configurations ``positions_nm`` (F, n_particles, 3), nm.
+
+    One OpenMM context serves every frame: its C-alphas are fixed (mass 0; a system with a
+    constraint on a C-alpha is refused), and for each frame the positions are set, velocities
+    drawn (seed ``spec.seed + frame``), ``spec.equilibration_steps`` run unsampled, then a
+    force sample taken every ``spec.record_interval`` steps, ``spec.n_steps`` at a time, until
+    the frame's mean squared standard error per component (block mean over ``spec.n_blocks``
+    blocks) is at most ``se2_target`` or ``max_steps`` sampled steps are reached.
+
+    Parameters
+    ----------
+    system : the fine-grained System (not changed: a copy is held)
+    topology : its topology
+    positions_nm : (F, n_particles, 3) configurations, nm
+    spec : sampling (``n_steps``: the chunk, and the whole run without ``se2_target``)
+    ff : force field (temperature, timestep, platform)
+    force_map : the label's map over the system's particles, built from ``system`` (checked
+        valid); None: each bead's rigid C-alpha group
+    se2_target : (kJ/mol/nm)^2 per component; None: one chunk per frame
+    max_steps : cap on sampled steps per frame (default ``spec.n_steps``)
+    threads : CPU platform threads
+    progress : a progress bar
+
+    Returns
+    -------
+    :class:`FrameLabels`
+    """
+    from alcg.finegrained import force_maps
+
+    mapping = CAMapping(topology, system)
+    if not ca_can_be_fixed(system, mapping.ca_indices):
+        raise SimulationError("label_frames holds the C-alphas fixed (mass 0), but a constraint involves one")
+    if force_map is not None and (bad := force_maps.violations(force_map, system, mapping)):
+        raise SimulationError(f"the {force_map.kind} force map is not valid: {bad[0]}")
+    held = omm.deserialize(omm.serialize(system))
+    for i in mapping.ca_indices:
+        held.setParticleMass(int(i), 0.0)
+    to_beads = _mapper(mapping, force_map)
+    sim = omm.make_simulation(topology, held, ff, spec.seed, threads)
+    if topology.getPeriodicBoxVectors() is not None:
+        sim.context.setPeriodicBoxVectors(*topology.getPeriodicBoxVectors())
+    chunk = max(spec.n_steps // spec.record_interval, spec.n_blocks)
+    cap = max((max_steps or spec.n_steps) // spec.record_interval, chunk)
+    x = np.asarray(positions_nm, np.float64)
+    out = np.zeros((len(x), mapping.n_beads, 3))
+    se2, n_samples, steps = np.zeros(len(x)), np.zeros(len(x), np.int64), 0
+    began = time.perf_counter()
+    for k in tqdm(range(len(x)), desc="mean-force labels", unit="frame", disable=not progress, mininterval=5):
+        sim.context.setPositions(x[k] * unit.nanometer)
+        sim.context.setVelocitiesToTemperature(ff.temperature_k * unit.kelvin, spec.seed + k)
+        sim.step(spec.equilibration_steps)
+        samples, want = [], chunk
+        while len(samples) < want:
+            for _ in range(want - len(samples)):
+                sim.step(spec.record_interval)
+                samples.append(to_beads(_read_forces(sim)))
+            mf = meanforce.block_mean(np.asarray(samples), spec.n_blocks)
+            want = _next_total(len(samples), mf.var, se2_target, chunk, cap)
+        out[k], se2[k], n_samples[k] = mf.force.reshape(out[k].shape), mf.var, len(samples)
+        steps += spec.equilibration_steps + len(samples) * spec.record_interval
+    simulated = steps * ff.timestep_fs * 1e-3
+    log.info("mean-force labels of %d frames: %.0f ps simulated in %.0f s; mean SE^2 %.3g (max %.3g) "
+             "(kJ/mol/nm)^2 per component, %d-%d samples per frame", len(x), simulated,
+             time.perf_counter() - began, float(se2.mean()) if len(x) else 0.0, float(se2.max(initial=0.0)),
+             int(n_samples.min(initial=0)), int(n_samples.max(initial=0)))
+    return FrameLabels(out, se2, n_samples, simulated)
