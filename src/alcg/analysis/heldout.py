@@ -56,8 +56,9 @@ class HeldOut:
     """Held-out frames with their force labels (see the module doc).
 
     ``force_se2``: (H,) squared standard error of each label, mean over components,
-    (kJ/mol/nm)^2, or None (unknown: instantaneous labels); ``labels``: one of
-    :data:`LABEL_KINDS`; ``populations``: {stratum: fraction of the source frames}, or None.
+    (kJ/mol/nm)^2, or None (unknown: instantaneous labels); ``label_kind``: one of
+    :data:`LABEL_KINDS` (None: instantaneous, as in older files); ``populations``: {stratum:
+    fraction of the source frames}, or None.
     """
 
     coords: np.ndarray
@@ -66,8 +67,12 @@ class HeldOut:
     source: np.ndarray
     frame: np.ndarray
     force_se2: np.ndarray | None = None
-    labels: str = "instantaneous"
+    label_kind: str | None = None
     populations: dict[str, float] | None = field(default=None)
+
+    def __post_init__(self):
+        if self.label_kind is None:
+            object.__setattr__(self, "label_kind", LABEL_KINDS[0])
 
     @property
     def strata(self) -> list[str]:
@@ -100,10 +105,10 @@ def populations(labels: np.ndarray) -> dict[str, float]:
 
 
 def save(path: str | Path, h: HeldOut) -> None:
-    if h.labels not in LABEL_KINDS:
-        raise ValueError(f"held-out labels {h.labels!r}: not one of {LABEL_KINDS}")
+    if h.label_kind not in LABEL_KINDS:
+        raise ValueError(f"held-out labels {h.label_kind!r}: not one of {LABEL_KINDS}")
     extra = {} if h.force_se2 is None else {"force_se2": np.asarray(h.force_se2, np.float64)}
-    save_npz(path, metadata={"strata": h.strata, "labels": h.labels, "populations": h.populations},
+    save_npz(path, metadata={"strata": h.strata, "labels": h.label_kind, "populations": h.populations},
              coords=np.asarray(h.coords, np.float32), forces=np.asarray(h.forces, np.float32),
              stratum=np.asarray(h.stratum, str), source=np.asarray(h.source, str),
              frame=np.asarray(h.frame, np.int64), **extra)
@@ -113,7 +118,7 @@ def load(path: str | Path) -> HeldOut:
     d = load_npz(path)
     meta = d.get("metadata", {})
     return HeldOut(coords=d["coords"], forces=d["forces"], stratum=d["stratum"], source=d["source"],
-                   frame=d["frame"], force_se2=d.get("force_se2"), labels=meta.get("labels", "instantaneous"),
+                   frame=d["frame"], force_se2=d.get("force_se2"), label_kind=meta.get("labels"),
                    populations=meta.get("populations"))
 
 
@@ -193,9 +198,9 @@ def force_errors(model, h: HeldOut, batch: int = 256) -> dict:
     (``heldout_labels``). Units (kJ/mol/nm)^2 per component."""
     if len(h.coords) == 0:
         return {"heldout_force_mse": None, "heldout_prior_force_mse": None, "n_heldout_frames": 0,
-                "heldout_labels": h.labels}
+                "heldout_labels": h.label_kind}
     full, prior = frame_errors(model, h, batch)
-    return {**error_metrics(full, prior, h.stratum, h.force_se2, h.populations), "heldout_labels": h.labels}
+    return {**error_metrics(full, prior, h.stratum, h.force_se2, h.populations), "heldout_labels": h.label_kind}
 
 
 def paired_difference(err_a: np.ndarray, err_b: np.ndarray, n_blocks: int) -> dict:

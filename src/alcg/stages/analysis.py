@@ -44,19 +44,19 @@ def frame_interval_ps(run_files: list[str]) -> float:
 
 def heldout_frames(runs: list[str], run_groups: list[str], system_pdb: str, system_xml: str, native: str | None,
                    q_threshold: float | None, n_per_stratum: int, seed: int, out: str, from_pool: bool = False,
-                   labels: str = "instantaneous", ff: ForceField | None = None, se2_target: float = 15.0,
+                   label_kind: str | None = None, ff: ForceField | None = None, se2_target: float = 15.0,
                    max_ps: float = 500.0, threads: int | None = None) -> None:
     """The held-out force set (:mod:`alcg.analysis.heldout`) from ``runs``: stratified by Q for the Go
     model (``native``), else by each run's group (its start). ``from_pool``: the runs are the
     equilibrium pool, whose leading part the iid arm queries from: only the rest is used.
-    ``labels``: ``instantaneous`` (the runs' projected forces) or ``mean_force``
+    ``label_kind``: ``instantaneous`` (or None: the runs' projected forces) or ``mean_force``
     (:func:`mean_force_labels` with ``ff``, ``se2_target`` (kJ/mol/nm)^2 and ``max_ps`` per frame)."""
     from alcg.formats import dataset
     from alcg.analysis import heldout
     from alcg.stages.finegrained import mapping_of
     from alcg.finegrained.mapping import project_runs
 
-    kind = labels
+    kind = label_kind or heldout.LABEL_KINDS[0]
     mapping, _ = mapping_of(system_pdb, system_xml)
     with_forces = [(r, g) for r, g in zip(runs, run_groups) if run_file.load(r).forces is not None]
     if not with_forces:  # e.g. an imported reference without forces: no paired force error
@@ -90,7 +90,7 @@ def heldout_frames(runs: list[str], run_groups: list[str], system_pdb: str, syst
         mf = mean_force_labels(system_pdb, system_xml, positions, atom_indices, ff, se2_target, max_ps, seed, threads)
         forces, se2 = mf.forces.astype(np.float32), mf.se2
     heldout.save(out, heldout.HeldOut(data.coords[pick], forces, strata[pick], data.source[pick], data.frame[pick],
-                                      force_se2=se2, labels=kind, populations=heldout.populations(strata)))
+                                      force_se2=se2, label_kind=kind, populations=heldout.populations(strata)))
     log.info("held-out force set (%s labels): %s; populations %s", kind,
              {s: int((strata[pick] == s).sum()) for s in sorted(set(strata[pick].tolist()))}, heldout.populations(strata))
 
