@@ -305,5 +305,5 @@ def label_frames(system: mm.System, topology: app.Topology, positions_nm: np.nda
     log.info("mean-force labels of %d frames: %.0f ps simulated in %.0f s; mean SE^2 %.3g (max %.3g) "
              "(kJ/mol/nm)^2 per component, %d-%d samples per frame", len(x), simulated,
              time.perf_counter() - began, float(se2.mean()) if len(x) else 0.0, float(se2.max(initial=0.0)),
-             int(n_samples.min(initial=0)), int(n_samples.max(initial=0)))
+             int(n_samples.min()) if len(x) else 0, int(n_samples.max(initial=0)))
     return FrameLabels(out, se2, n_samples, simulated)
