@@ -175,6 +175,15 @@ def heldout_source_runs():
     return pool_runs() or reference_runs()
 
 
+def heldout_label_minutes():
+    """Worst-case minutes of the held-out mean-force labels: every frame sampled for
+    evaluate.heldout_label_max_ps, at 1 us per hour (the Go CLN025 model ran ~2.4 us per hour on
+    one core of the Reference platform, force reads included)."""
+    ev = config["evaluate"]
+    frames = 3 * ev["heldout_per_stratum"]  # the Go model (the only one with mean-force labels): three Q strata
+    return int(frames * ev["heldout_label_max_ps"] / 1e6 * 60) + 1
+
+
 def heldout_source_groups():
     """The start of each held-out source run (its stratum for atomistic runs)."""
     pool = config["pool_md"]

@@ -1,4 +1,7 @@
 # Evaluation of every arm, seed and round against the reference, and the summaries.
+from alcg.stages.validate import heldout_label_kind
+
+HELDOUT_LABELS = heldout_label_kind(config)  # evaluate.heldout_labels, auto resolved
 
 
 rule heldout_frames:
@@ -15,12 +18,19 @@ rule heldout_frames:
         q_threshold=FF["go"]["q_threshold"] if GO else None,
         n_per_stratum=config["evaluate"]["heldout_per_stratum"],
         seed=seed_of("heldout"),
+        labels=HELDOUT_LABELS,
+        forcefield=FF,
+        se2_target=config["evaluate"]["heldout_label_se2"],
+        max_ps=config["evaluate"]["heldout_label_max_ps"],
     log:
         f"{LOGS}/heldout_frames.log",
+    # mean-force labels of the Go model: ~0.3 s per frame on one core (Reference platform, ~150 ps
+    # each at the default SE^2 target; at most heldout_label_max_ps)
     threads: 1
     resources:
         mem_mb=lambda wc, attempt: 4000 * attempt,
-        runtime=lambda wc, attempt: 30 * attempt,
+        runtime=lambda wc, attempt: (30 + (heldout_label_minutes() if HELDOUT_LABELS == "mean_force" else 0))
+        * attempt,
     conda:
         ENV
     script:

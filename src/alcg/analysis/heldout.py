@@ -1,7 +1,6 @@
 """The held-out force set (``evaluate/heldout.npz``, one owner) and the paired force error.
 
-A fixed set of fine-grained frames with their instantaneous forces projected onto the beads,
-drawn once per run (seeded) and stratified: Go model, frames of the equilibrium pool (its
+A fixed set of fine-grained frames with force labels on the beads, drawn once per run (seeded) and stratified: Go model, frames of the equilibrium pool (its
 later part, :data:`POOL_QUERY_FRACTION`; else the reference) by the fraction of native contacts Q (``folded`` Q >= Q* + margin, ``unfolded``
 Q <= Q* - margin, ``transition`` between); atomistic, the reference frames by start.
 
@@ -10,18 +9,36 @@ that does not depend on the model, so the difference of two models' force MSE on
 frames is an unbiased estimate of the difference of their mean-force errors: paired
 differences between arms carry no label noise of their own, whatever its size.
 
+Labels (metadata ``labels``): ``instantaneous`` (the frame's projected force: mean force plus
+noise of ~95 % of its MSE) or ``mean_force`` (the mean force at the frame's C-alphas, sampled
+with them fixed, :func:`alcg.finegrained.meanforce_query.label_frames`, with its squared
+standard error ``force_se2``). With mean-force labels the MSE is nearly the mean-force error
+itself, so besides the paired differences two absolute numbers mean something
+(:func:`error_metrics`): ``heldout_excess`` = MSE(model) - MSE(prior alone), and
+``heldout_fraction_removed`` = (MSE(prior) - MSE(model)) / (MSE(prior) - mean SE^2), the
+fraction of the prior's mean-force error the network removed (1: the mean force exactly, 0:
+no better than the prior). Each comes per stratum, over every frame alike, and ``_weighted``
+by the strata's populations (the fraction of the source frames in each, stored with the set),
+which weighs the strata as the equilibrium ensemble does.
+
 Arrays: ``coords`` (H, N, 3) nm, ``forces`` (H, N, 3) kJ/mol/nm, ``stratum`` (H,) str,
-``source`` (H,) run key, ``frame`` (H,) frame in that run.
+``source`` (H,) run key, ``frame`` (H,) frame in that run; optional ``force_se2`` (H,)
+(kJ/mol/nm)^2 per component. Metadata: ``strata``, ``labels``, ``populations`` {stratum:
+fraction}. Files without the optional parts (older) load as instantaneous labels without
+standard errors or populations.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from alcg.util.fileio import load_npz, save_npz
 
+
+#: kinds of held-out force label
+LABEL_KINDS = ("instantaneous", "mean_force")
 
 #: the equilibrium pool is split in time: the iid arm starts its queries from the first part of
 #: every pool run, the held-out force set is drawn from the rest (frames tau_fold ~ 1 ns and
@@ -36,13 +53,26 @@ def pool_query_count(n_frames: int) -> int:
 
 @dataclass(frozen=True)
 class HeldOut:
-    """Held-out frames with their projected instantaneous forces (see the module doc)."""
+    """Held-out frames with their force labels (see the module doc).
+
+    ``force_se2``: (H,) squared standard error of each label, mean over components,
+    (kJ/mol/nm)^2, or None (unknown: instantaneous labels); ``label_kind``: one of
+    :data:`LABEL_KINDS` (None: instantaneous, as in older files); ``populations``: {stratum:
+    fraction of the source frames}, or None.
+    """
 
     coords: np.ndarray
     forces: np.ndarray
     stratum: np.ndarray
     source: np.ndarray
     frame: np.ndarray
+    force_se2: np.ndarray | None = None
+    label_kind: str | None = None
+    populations: dict[str, float] | None = field(default=None)
+
+    def __post_init__(self):
+        if self.label_kind is None:
+            object.__setattr__(self, "label_kind", LABEL_KINDS[0])
 
     @property
     def strata(self) -> list[str]:
@@ -68,16 +98,28 @@ def q_strata(q: np.ndarray, q_threshold: float, margin: float) -> np.ndarray:
     return out
 
 
+def populations(labels: np.ndarray) -> dict[str, float]:
+    """Fraction of the frames in each stratum (empty labels: frames left out, not counted)."""
+    kept = labels[labels != ""]
+    return {str(s): float(np.mean(kept == s)) for s in sorted(set(kept.tolist()))}
+
+
 def save(path: str | Path, h: HeldOut) -> None:
-    save_npz(path, metadata={"strata": h.strata}, coords=np.asarray(h.coords, np.float32),
-             forces=np.asarray(h.forces, np.float32), stratum=np.asarray(h.stratum, str),
-             source=np.asarray(h.source, str), frame=np.asarray(h.frame, np.int64))
+    if h.label_kind not in LABEL_KINDS:
+        raise ValueError(f"held-out labels {h.label_kind!r}: not one of {LABEL_KINDS}")
+    extra = {} if h.force_se2 is None else {"force_se2": np.asarray(h.force_se2, np.float64)}
+    save_npz(path, metadata={"strata": h.strata, "labels": h.label_kind, "populations": h.populations},
+             coords=np.asarray(h.coords, np.float32), forces=np.asarray(h.forces, np.float32),
+             stratum=np.asarray(h.stratum, str), source=np.asarray(h.source, str),
+             frame=np.asarray(h.frame, np.int64), **extra)
 
 
 def load(path: str | Path) -> HeldOut:
     d = load_npz(path)
+    meta = d.get("metadata", {})
     return HeldOut(coords=d["coords"], forces=d["forces"], stratum=d["stratum"], source=d["source"],
-                   frame=d["frame"])
+                   frame=d["frame"], force_se2=d.get("force_se2"), label_kind=meta.get("labels"),
+                   populations=meta.get("populations"))
 
 
 def frame_errors(model, h: HeldOut, batch: int = 256) -> tuple[np.ndarray, np.ndarray]:
@@ -98,18 +140,67 @@ def frame_errors(model, h: HeldOut, batch: int = 256) -> tuple[np.ndarray, np.nd
     return full, prior
 
 
+def _removed(prior: float, model: float, se2: float | None) -> float | None:
+    """(prior - model) / (prior - se2): the fraction of the prior's mean-force error removed;
+    None without standard errors or where the prior's MSE is within the label noise."""
+    if se2 is None or not prior - se2 > 0:
+        return None
+    return float((prior - model) / (prior - se2))
+
+
+def error_metrics(full: np.ndarray, prior: np.ndarray, stratum: np.ndarray, se2: np.ndarray | None = None,
+                  pops: dict[str, float] | None = None) -> dict:
+    """The held-out metrics (module doc) from per-frame MSEs.
+
+    Parameters
+    ----------
+    full, prior : (H,) per-frame force MSE of the model and of its prior alone, (kJ/mol/nm)^2
+    stratum : (H,) each frame's stratum
+    se2 : (H,) squared standard error of each label (mean over components), (kJ/mol/nm)^2;
+        None: unknown (no fraction removed)
+    pops : {stratum: population}; None: no ``_weighted`` numbers (they are None)
+
+    Returns
+    -------
+    dict: ``heldout_force_mse``, ``heldout_prior_force_mse``, ``heldout_excess``,
+    ``heldout_fraction_removed``, ``heldout_label_se2`` over every frame alike; each of them
+    ``_by_stratum`` ({stratum: value}) and ``_weighted`` (strata weighted by ``pops``,
+    renormalised over the strata in the set); ``n_heldout_frames``.
+    """
+    strata = sorted(set(stratum.tolist()))
+    sets = {"all": np.ones(len(full), bool), **{s: stratum == s for s in strata}}
+    mean = {k: (float(full[m].mean()), float(prior[m].mean()),
+                None if se2 is None else float(np.mean(se2[m]))) for k, m in sets.items()}
+    if pops and all(s in pops for s in strata) and sum(pops[s] for s in strata) > 0:
+        w = np.array([pops[s] for s in strata]) / sum(pops[s] for s in strata)
+        mean["weighted"] = tuple(None if any(mean[s][i] is None for s in strata)
+                                 else float(sum(wi * mean[s][i] for wi, s in zip(w, strata))) for i in range(3))
+    else:
+        mean["weighted"] = (None, None, None)
+
+    def row(m: tuple) -> dict:
+        f, p, e = m
+        return {"heldout_force_mse": f, "heldout_prior_force_mse": p, "heldout_label_se2": e,
+                "heldout_excess": None if f is None else f - p,
+                "heldout_fraction_removed": None if f is None else _removed(p, f, e)}
+
+    out = dict(row(mean["all"]))
+    for name in list(out):
+        out[f"{name}_by_stratum"] = {s: row(mean[s])[name] for s in strata}
+        out[f"{name}_weighted"] = row(mean["weighted"])[name]
+    out["n_heldout_frames"] = int(len(full))
+    return out
+
+
 def force_errors(model, h: HeldOut, batch: int = 256) -> dict:
-    """Force MSE, (kJ/mol/nm)^2 per component, of ``model`` (a :class:`alcg.cg.model.CGModel`)
-    and of its prior alone on the held-out frames: overall (every frame weighs the same) and
-    per stratum."""
+    """The held-out metrics (:func:`error_metrics`) of ``model`` (a
+    :class:`alcg.cg.model.CGModel`) and of its prior alone, and the label kind
+    (``heldout_labels``). Units (kJ/mol/nm)^2 per component."""
     if len(h.coords) == 0:
-        return {"heldout_force_mse": None, "heldout_prior_force_mse": None, "n_heldout_frames": 0}
+        return {"heldout_force_mse": None, "heldout_prior_force_mse": None, "n_heldout_frames": 0,
+                "heldout_labels": h.label_kind}
     full, prior = frame_errors(model, h, batch)
-    by = {s: h.stratum == s for s in h.strata}
-    return {"heldout_force_mse": float(full.mean()), "heldout_prior_force_mse": float(prior.mean()),
-            "heldout_force_mse_by_stratum": {s: float(full[m].mean()) for s, m in by.items()},
-            "heldout_prior_force_mse_by_stratum": {s: float(prior[m].mean()) for s, m in by.items()},
-            "n_heldout_frames": int(len(full))}
+    return {**error_metrics(full, prior, h.stratum, h.force_se2, h.populations), "heldout_labels": h.label_kind}
 
 
 def paired_difference(err_a: np.ndarray, err_b: np.ndarray, n_blocks: int) -> dict:

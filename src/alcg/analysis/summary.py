@@ -30,12 +30,17 @@ METRIC_BOUNDS = {"tica_js": float(np.log(2)), "tica_unvisited_mass": 1.0, "fract
                  "q_w1": 1.0, "q_rg_js": float(np.log(2))}
 #: metrics measured on the model itself, not on its simulation: a failed run keeps them
 NOT_SIMULATED = {"heldout_force_mse"}
+#: the held-out set's absolute numbers (:func:`alcg.analysis.heldout.error_metrics`): meaningful with
+#: mean-force labels; ``_weighted``: strata weighted by their populations
+HELDOUT_COLUMNS = ["heldout_labels", "heldout_label_se2", "heldout_excess", "heldout_excess_weighted",
+                   "heldout_fraction_removed", "heldout_fraction_removed_weighted"]
 ROUND_COLUMNS = ["seed", "arm", "round", "reference_converged", "n_train_frames", "oracle_ns", "n_selected", "n_rejected_backmap",
                  "n_fallback_starts", "n_failed_oracle", "prior_only_val_loss", "val_loss", "val_loss_over_prior",
                  "evaluation_failed", "valid_fraction", "low_valid_fraction", "exploded_fraction",
                  "tica_w1", "tica_w1_sd", "tica_w1_halves", "tica_w1_change_pct"] + \
-                [m for m in METRICS if m != "tica_w1"] + ["heldout_prior_force_mse", "tica_js_same_bias",
-                                                           "fraction_folded", "reference_fraction_folded"]
+                [m for m in METRICS if m != "tica_w1"] + ["heldout_prior_force_mse", *HELDOUT_COLUMNS,
+                                                           "tica_js_same_bias", "fraction_folded",
+                                                           "reference_fraction_folded"]
 #: ci_*: percentile bootstrap over seeds; t_ci_*: Student t (see alcg.analysis.statistics for which to trust);
 #: n_failed: seeds whose evaluation failed (their value imputed by the pre-registered rule)
 EXPERIMENT_COLUMNS = ["arm", "round", "oracle_ns", "metric", "comparison", "mean", "ci_low", "ci_high",
@@ -117,6 +122,7 @@ def round_rows(layout: dict) -> list[dict]:
                        **{m: ev.get(m) for m in METRICS},
                        "tica_js_same_bias": ev.get("tica_js_same_bias"), "valid_fraction": ev.get("valid_fraction"),
                        "heldout_prior_force_mse": ev.get("heldout_prior_force_mse"),
+                       **{c: ev.get(c) for c in HELDOUT_COLUMNS},
                        "fraction_folded": ev.get("fraction_folded"),
                        "reference_fraction_folded": ev.get("reference_fraction_folded"),
                        "evaluation_failed": evaluation_failed(ev),

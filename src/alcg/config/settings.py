@@ -317,6 +317,9 @@ class Evaluate:
     folded_start: str | None
     min_valid_fraction: float
     heldout_per_stratum: int
+    heldout_labels: str
+    heldout_label_se2: float
+    heldout_label_max_ps: float
     n_bootstrap: int
     ci_level: float
 

@@ -8,16 +8,24 @@ own force group (:data:`RESTRAINT_GROUP`), which is never read into a label, and
 corrected for its bias by umbrella integration (:mod:`alcg.finegrained.meanforce`).
 
 After ``equilibration_steps`` held but unsampled, a force sample is taken every
-``record_interval`` steps for ``n_steps``: the mapped bead force (sum over each bead's rigid
-C-alpha group, as :class:`alcg.finegrained.mapping.CAMapping`) and the C-alpha positions. The run file
+``record_interval`` steps for ``n_steps``: the mapped bead force and the C-alpha positions.
+The force map is the caller's :class:`alcg.finegrained.force_maps.ForceMap` (any valid map
+has the same mean force at fixed C-alphas; the residue or optimal map has less noise), or,
+without one, the sum over each bead's rigid C-alpha group (:class:`alcg.finegrained.mapping.CAMapping`).
+A map must be built from the system before its C-alphas are made massless (force maps give
+massless particles weight 0). The run file
 (:mod:`alcg.formats.run_file`) holds one frame: the held configuration, the mean atom forces, and the
 label in ``bead_forces`` / ``bead_force_var``. ``simulated_ps`` counts every step run.
+
+:func:`label_frames` labels many configurations (the held-out set) in one OpenMM context,
+each sampled in chunks until its standard error reaches a target (C-alphas fixed only).
 
 Units: nm, ps, kJ/mol, kJ/mol/nm.
 """
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,11 +33,13 @@ import numpy as np
 import openmm as mm
 import openmm.app as app
 import openmm.unit as unit
+from tqdm import tqdm
 
 from alcg.formats import run_file
 from alcg.finegrained import meanforce, system as omm
 from alcg.util.errors import SimulationError
 from alcg.finegrained.mapping import CAMapping
+from alcg.finegrained.force_maps import ForceMap
 from alcg.config.settings import ForceField
 from alcg.finegrained.structure import pdb_text
 
@@ -82,11 +92,24 @@ def add_restraint(system: mm.System, ca: np.ndarray, r0_nm: np.ndarray, k: float
     system.addForce(force)
 
 
+def _mapper(mapping: CAMapping, force_map: ForceMap | None):
+    """Bead forces (N, 3) from all the system's particle forces (n_particles, 3), kJ/mol/nm."""
+    if force_map is None:
+        return lambda f: mapping.map_forces(f[None])[0]
+    if force_map.weights.shape[0] != mapping.n_beads:
+        raise SimulationError(f"the force map has {force_map.weights.shape[0]} beads, the topology "
+                              f"{mapping.n_beads}")
+    return lambda f: force_map.apply(f[force_map.atom_indices][None])[0]
+
+
 def sample(system: mm.System, topology: app.Topology, positions_nm: np.ndarray, spec: MeanForceSpec,
-           ff: ForceField, threads: int | None = None, hold: str | None = None) -> dict:
+           ff: ForceField, threads: int | None = None, hold: str | None = None,
+           force_map: ForceMap | None = None) -> dict:
     """Hold the C-alphas of ``positions_nm`` and sample; return the raw samples.
 
     ``hold``: ``fixed`` or ``restrained``; None: fixed where :func:`ca_can_be_fixed`.
+    ``force_map``: the bead force label (module doc), built from ``system`` before this call
+    (it changes masses); None: each bead's rigid C-alpha group.
 
     Returns
     -------
@@ -95,6 +118,7 @@ def sample(system: mm.System, topology: app.Topology, positions_nm: np.ndarray, 
     ``r0`` (N, 3), ``held`` (``fixed`` or ``restrained``), ``kt`` (kJ/mol), ``simulated_ps``.
     """
     mapping = CAMapping(topology, system)
+    to_beads = _mapper(mapping, force_map)
     ca = mapping.ca_indices
     r0 = np.asarray(positions_nm, np.float64)[ca]
     fixed = ca_can_be_fixed(system, ca) if hold is None else hold == "fixed"
@@ -121,7 +145,7 @@ def sample(system: mm.System, topology: app.Topology, positions_nm: np.ndarray, 
         x = state.getPositions(asNumpy=True).value_in_unit(unit.nanometer)
         if not np.isfinite(e) or not np.all(np.isfinite(f)):
             raise SimulationError(f"mean-force sampling blew up (energy {e:.3g} kJ/mol) at sample {len(energies)}")
-        forces.append(mapping.map_forces(f[None])[0])
+        forces.append(to_beads(f))
         cas.append(x[ca])
         energies.append(e)
         atom_sum = atom_sum + f
@@ -146,8 +170,11 @@ def estimate(samples: dict, spec: MeanForceSpec) -> tuple[meanforce.MeanForce, m
 
 
 def run_mean_force(pdb_path: str | Path, xml_path: str | Path, out_path: str | Path, spec: MeanForceSpec,
-                   ff: ForceField, threads: int | None = None) -> dict:
+                   ff: ForceField, threads: int | None = None, force_map: ForceMap | None = None) -> dict:
     """One mean-force query from ``pdb_path`` (its C-alphas are ``R0``); write the run file.
+
+    ``force_map``: the label's force map over the system's particles (:func:`sample`); None:
+    each bead's rigid C-alpha group. Its kind is recorded in the metadata (``force_map``).
 
     Returns its metadata.
     """
@@ -156,12 +183,13 @@ def run_mean_force(pdb_path: str | Path, xml_path: str | Path, out_path: str | P
     pdb = app.PDBFile(str(pdb_path))
     system = omm.deserialize(Path(xml_path).read_text())
     start = np.asarray(pdb.getPositions(asNumpy=True).value_in_unit(unit.nanometer))
-    s = sample(system, pdb.topology, start, spec, ff, threads)
+    s = sample(system, pdb.topology, start, spec, ff, threads, force_map=force_map)
     label, raw = estimate(s, spec)
     indices = protein_atom_indices(pdb.topology)
     held = start.copy()
     held[CAMapping(pdb.topology).ca_indices] = s["r0"]
     meta = {"labels": "mean_force", "held": s["held"], "spec": spec.__dict__, "n_samples": label.n_samples,
+            "force_map": "ca_group" if force_map is None else force_map.kind,
             "simulated_ps": s["simulated_ps"], "record_interval_steps": spec.record_interval,
             "timestep_fs": ff.timestep_fs, "temperature_k": ff.temperature_k, "source_pdb": str(pdb_path),
             "label_sem_rms_kj_mol_nm": float(np.sqrt(label.var)),
@@ -173,3 +201,109 @@ def run_mean_force(pdb_path: str | Path, xml_path: str | Path, out_path: str | P
     log.info("%s: mean force from %d samples (%s C-alphas), rms standard error %.3g kJ/mol/nm",
              Path(out_path).name, label.n_samples, s["held"], np.sqrt(label.var))
     return meta
+
+
+@dataclass(frozen=True)
+class FrameLabels:
+    """Mean-force labels of many configurations (:func:`label_frames`).
+
+    Attributes
+    ----------
+    forces : (F, N, 3) mean force, kJ/mol/nm
+    se2 : (F,) squared standard error, mean over the 3N components, (kJ/mol/nm)^2
+    n_samples : (F,) force samples behind each label
+    simulated_ps : MD time run in all, equilibration included (ps)
+    """
+
+    forces: np.ndarray
+    se2: np.ndarray
+    n_samples: np.ndarray
+    simulated_ps: float
+
+
+def _read_forces(sim: app.Simulation) -> np.ndarray:
+    """Force-field forces (n_particles, 3) kJ/mol/nm of the restraint-free groups; SimulationError if not finite."""
+    f = sim.context.getState(getForces=True, groups=LABEL_GROUPS).getForces(asNumpy=True)
+    f = f.value_in_unit(unit.kilojoule_per_mole / unit.nanometer)
+    if not np.all(np.isfinite(f)):
+        raise SimulationError("mean-force sampling blew up: a force is not finite")
+    return f
+
+
+def _next_total(n: int, se2: float, target: float | None, chunk: int, cap: int) -> int:
+    """Samples to have after the next chunk: the standard error falls as 1/n, so aim at
+    ``1.2 n se2 / target`` (at least one more chunk, at most the cap)."""
+    if target is None or se2 <= target:
+        return n
+    return int(min(cap, max(n + chunk, np.ceil(1.2 * n * se2 / target))))
+
+
+def label_frames(system: mm.System, topology: app.Topology, positions_nm: np.ndarray, spec: MeanForceSpec,
+                 ff: ForceField, force_map: ForceMap | None = None, se2_target: float | None = None,
+                 max_steps: int | None = None, threads: int | None = None, progress: bool = True) -> FrameLabels:
+    """Mean-force labels of the configurations ``positions_nm`` (F, n_particles, 3), nm.
+
+    One OpenMM context serves every frame: its C-alphas are fixed (mass 0; a system with a
+    constraint on a C-alpha is refused), and for each frame the positions are set, velocities
+    drawn (seed ``spec.seed + frame``), ``spec.equilibration_steps`` run unsampled, then a
+    force sample taken every ``spec.record_interval`` steps, ``spec.n_steps`` at a time, until
+    the frame's mean squared standard error per component (block mean over ``spec.n_blocks``
+    blocks) is at most ``se2_target`` or ``max_steps`` sampled steps are reached.
+
+    Parameters
+    ----------
+    system : the fine-grained System (not changed: a copy is held)
+    topology : its topology
+    positions_nm : (F, n_particles, 3) configurations, nm
+    spec : sampling (``n_steps``: the chunk, and the whole run without ``se2_target``)
+    ff : force field (temperature, timestep, platform)
+    force_map : the label's map over the system's particles, built from ``system`` (checked
+        valid); None: each bead's rigid C-alpha group
+    se2_target : (kJ/mol/nm)^2 per component; None: one chunk per frame
+    max_steps : cap on sampled steps per frame (default ``spec.n_steps``)
+    threads : CPU platform threads
+    progress : a progress bar
+
+    Returns
+    -------
+    :class:`FrameLabels`
+    """
+    from alcg.finegrained import force_maps
+
+    mapping = CAMapping(topology, system)
+    if not ca_can_be_fixed(system, mapping.ca_indices):
+        raise SimulationError("label_frames holds the C-alphas fixed (mass 0), but a constraint involves one")
+    if force_map is not None and (bad := force_maps.violations(force_map, system, mapping)):
+        raise SimulationError(f"the {force_map.kind} force map is not valid: {bad[0]}")
+    held = omm.deserialize(omm.serialize(system))
+    for i in mapping.ca_indices:
+        held.setParticleMass(int(i), 0.0)
+    to_beads = _mapper(mapping, force_map)
+    sim = omm.make_simulation(topology, held, ff, spec.seed, threads)
+    if topology.getPeriodicBoxVectors() is not None:
+        sim.context.setPeriodicBoxVectors(*topology.getPeriodicBoxVectors())
+    chunk = max(spec.n_steps // spec.record_interval, spec.n_blocks)
+    cap = max((max_steps or spec.n_steps) // spec.record_interval, chunk)
+    x = np.asarray(positions_nm, np.float64)
+    out = np.zeros((len(x), mapping.n_beads, 3))
+    se2, n_samples, steps = np.zeros(len(x)), np.zeros(len(x), np.int64), 0
+    began = time.perf_counter()
+    for k in tqdm(range(len(x)), desc="mean-force labels", unit="frame", disable=not progress, mininterval=5):
+        sim.context.setPositions(x[k] * unit.nanometer)
+        sim.context.setVelocitiesToTemperature(ff.temperature_k * unit.kelvin, spec.seed + k)
+        sim.step(spec.equilibration_steps)
+        samples, want = [], chunk
+        while len(samples) < want:
+            for _ in range(want - len(samples)):
+                sim.step(spec.record_interval)
+                samples.append(to_beads(_read_forces(sim)))
+            mf = meanforce.block_mean(np.asarray(samples), spec.n_blocks)
+            want = _next_total(len(samples), mf.var, se2_target, chunk, cap)
+        out[k], se2[k], n_samples[k] = mf.force.reshape(out[k].shape), mf.var, len(samples)
+        steps += spec.equilibration_steps + len(samples) * spec.record_interval
+    simulated = steps * ff.timestep_fs * 1e-3
+    log.info("mean-force labels of %d frames: %.0f ps simulated in %.0f s; mean SE^2 %.3g (max %.3g) "
+             "(kJ/mol/nm)^2 per component, %d-%d samples per frame", len(x), simulated,
+             time.perf_counter() - began, float(se2.mean()) if len(x) else 0.0, float(se2.max(initial=0.0)),
+             int(n_samples.min()) if len(x) else 0, int(n_samples.max(initial=0)))
+    return FrameLabels(out, se2, n_samples, simulated)

@@ -8,7 +8,7 @@ import numpy as np
 from alcg.formats import run_file
 from alcg.util.errors import DataError
 from alcg.util.fileio import write_json
-from alcg.config.settings import Analysis, Evaluate, PhysicalChecks
+from alcg.config.settings import Analysis, Evaluate, ForceField, PhysicalChecks
 
 log = logging.getLogger(__name__)
 
@@ -43,15 +43,20 @@ def frame_interval_ps(run_files: list[str]) -> float:
 
 
 def heldout_frames(runs: list[str], run_groups: list[str], system_pdb: str, system_xml: str, native: str | None,
-                   q_threshold: float | None, n_per_stratum: int, seed: int, out: str, from_pool: bool = False) -> None:
+                   q_threshold: float | None, n_per_stratum: int, seed: int, out: str, from_pool: bool = False,
+                   label_kind: str | None = None, ff: ForceField | None = None, se2_target: float = 15.0,
+                   max_ps: float = 500.0, threads: int | None = None) -> None:
     """The held-out force set (:mod:`alcg.analysis.heldout`) from ``runs``: stratified by Q for the Go
     model (``native``), else by each run's group (its start). ``from_pool``: the runs are the
-    equilibrium pool, whose leading part the iid arm queries from: only the rest is used."""
+    equilibrium pool, whose leading part the iid arm queries from: only the rest is used.
+    ``label_kind``: ``instantaneous`` (or None: the runs' projected forces) or ``mean_force``
+    (:func:`mean_force_labels` with ``ff``, ``se2_target`` (kJ/mol/nm)^2 and ``max_ps`` per frame)."""
     from alcg.formats import dataset
     from alcg.analysis import heldout
     from alcg.stages.finegrained import mapping_of
     from alcg.finegrained.mapping import project_runs
 
+    kind = label_kind or heldout.LABEL_KINDS[0]
     mapping, _ = mapping_of(system_pdb, system_xml)
     with_forces = [(r, g) for r, g in zip(runs, run_groups) if run_file.load(r).forces is not None]
     if not with_forces:  # e.g. an imported reference without forces: no paired force error
@@ -69,19 +74,65 @@ def heldout_frames(runs: list[str], run_groups: list[str], system_pdb: str, syst
         nat = gomodel.load_native(native)
         q = {key: gomodel.fraction_native_contacts(run_file.load(path).positions, nat) for key, path in files.items()}
         qs = np.array([q[s][k] for s, k in zip(data.source, data.frame)])
-        labels = heldout.q_strata(qs, q_threshold, CORE_MARGIN_Q)
+        strata = heldout.q_strata(qs, q_threshold, CORE_MARGIN_Q)
     else:
         group = {dataset.run_key(r): g for r, g in zip(runs, run_groups)}
-        labels = np.array([group[s] for s in data.source])
+        strata = np.array([group[s] for s in data.source])
     if from_pool:  # leave the iid arm's part of every pool run out
         n_run = {key: run_file.load(path).n_frames for key, path in files.items()}
         usable = np.array([f >= heldout.pool_query_count(n_run[s]) for s, f in zip(data.source, data.frame)])
-        labels = np.where(usable, labels, "")
-    pick = heldout.stratified_pick(labels, n_per_stratum, seed)
-    pick = pick[labels[pick] != ""]
-    heldout.save(out, heldout.HeldOut(data.coords[pick], data.forces[pick], labels[pick], data.source[pick],
-                                      data.frame[pick]))
-    log.info("held-out force set: %s", {s: int((labels[pick] == s).sum()) for s in sorted(set(labels.tolist()))})
+        strata = np.where(usable, strata, "")
+    pick = heldout.stratified_pick(strata, n_per_stratum, seed)
+    pick = pick[strata[pick] != ""]
+    forces, se2 = data.forces[pick], None
+    if kind == "mean_force" and len(pick):
+        positions, atom_indices = _recorded_positions(files, data.source[pick], data.frame[pick])
+        mf = mean_force_labels(system_pdb, system_xml, positions, atom_indices, ff, se2_target, max_ps, seed, threads)
+        forces, se2 = mf.forces.astype(np.float32), mf.se2
+    heldout.save(out, heldout.HeldOut(data.coords[pick], forces, strata[pick], data.source[pick], data.frame[pick],
+                                      force_se2=se2, label_kind=kind, populations=heldout.populations(strata)))
+    log.info("held-out force set (%s labels): %s; populations %s", kind,
+             {s: int((strata[pick] == s).sum()) for s in sorted(set(strata[pick].tolist()))}, heldout.populations(strata))
+
+
+def _recorded_positions(files: dict, source: np.ndarray, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(positions (F, n_recorded, 3) nm, recorded atom indices) of frames ``frame`` of runs ``source``."""
+    runs = {key: run_file.load(files[key]) for key in sorted(set(source.tolist()))}
+    positions = np.stack([runs[s].positions[k] for s, k in zip(source, frame)])
+    return positions, next(iter(runs.values())).atom_indices
+
+
+#: mean-force held-out labels: sampled time between force samples, the first (and each further)
+#: sampled chunk, unsampled equilibration per frame (ps), and blocks of the standard error;
+#: 10 blocks of at least 10 ps (the slowest Go side-chain force components decorrelate in ~5 ps)
+HELDOUT_SAMPLE_PS, HELDOUT_CHUNK_PS, HELDOUT_EQUILIBRATION_PS, HELDOUT_BLOCKS = 0.1, 100.0, 2.0, 10
+
+
+def mean_force_labels(system_pdb: str, system_xml: str, positions: np.ndarray, atom_indices: np.ndarray | None,
+                      ff: ForceField, se2_target: float, max_ps: float, seed: int, threads: int | None = None):
+    """Mean-force labels (:func:`alcg.finegrained.meanforce_query.label_frames`, residue force map
+    built from the system) of recorded frames ``positions`` (F, n_recorded, 3) nm of the atoms
+    ``atom_indices``; the other particles (none on the Go model) stay at the system PDB's."""
+    import openmm.unit as unit
+
+    from alcg.finegrained import force_maps
+    from alcg.finegrained.mapping import CAMapping
+    from alcg.finegrained.meanforce_query import MeanForceSpec, label_frames
+    from alcg.finegrained.prepare import load_prepared
+    from alcg.stages.validate import steps
+
+    pdb, system = load_prepared(system_pdb, system_xml)
+    full = np.repeat(np.asarray(pdb.getPositions(asNumpy=True).value_in_unit(unit.nanometer))[None], len(positions), 0)
+    if len(positions):
+        full[:, atom_indices] = positions
+    fmap = force_maps.residue(pdb.topology, CAMapping(pdb.topology, system), np.arange(system.getNumParticles()),
+                              system)
+    interval = max(1, steps(HELDOUT_SAMPLE_PS, ff.timestep_fs))
+    spec = MeanForceSpec(n_steps=steps(HELDOUT_CHUNK_PS, ff.timestep_fs), record_interval=interval,
+                         equilibration_steps=steps(HELDOUT_EQUILIBRATION_PS, ff.timestep_fs), restraint_k=0.0,
+                         n_blocks=HELDOUT_BLOCKS, seed=seed)
+    return label_frames(system, pdb.topology, full, spec, ff, force_map=fmap, se2_target=se2_target,
+                        max_steps=steps(max_ps, ff.timestep_fs), threads=threads)
 
 
 def fit_tica(reference_runs: list[str], system_pdb: str, system_xml: str, lag_ps: float, dim: int,

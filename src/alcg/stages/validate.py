@@ -238,8 +238,26 @@ def _check_mean_force(cfg: dict) -> None:
                           f"oracle.length_ps >= {need * per_sample_ps:g}")
 
 
+def _check_heldout_labels(cfg: dict) -> None:
+    """Mean-force held-out labels hold the C-alphas fixed (mass 0), which only the Go model allows."""
+    if cfg["evaluate"]["heldout_labels"] == "mean_force" and cfg["forcefield"]["kind"] != "go":
+        raise ConfigError("invalid config: evaluate.heldout_labels: mean_force needs forcefield.kind: go (atomistic "
+                          "C-alphas are constrained to their hydrogens and cannot be held fixed); use "
+                          "instantaneous or auto")
+
+
+def heldout_label_kind(cfg: dict) -> str:
+    """``evaluate.heldout_labels`` resolved: ``auto`` is ``mean_force`` for the Go model, else
+    ``instantaneous``."""
+    kind = cfg["evaluate"]["heldout_labels"]
+    if kind == "auto":
+        return "mean_force" if cfg["forcefield"]["kind"] == "go" else "instantaneous"
+    return kind
+
+
 def _check_cross_keys(cfg: dict, schema: dict) -> None:
     _check_go(cfg, schema)
+    _check_heldout_labels(cfg)
     _check_starts(cfg)
     _check_windows(cfg["select"], "select.")
     _check_arms(cfg, schema)
