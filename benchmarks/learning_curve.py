@@ -421,7 +421,7 @@ def main(argv=None) -> int:
         args.heldout_frames_per_run, args.per_stratum, args.label_se2, args.steps = 100, 10, 400.0, 40
         args.select_n = 200
         args.work = args.work.with_name(args.work.name + "_quick")
-        args.out = args.out.with_name("learning_curve_quick.json")
+        args.out = args.work / "learning_curve_quick.json" if args.out == OUT else args.out
     args.work.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     prepare(args.work)

@@ -213,3 +213,17 @@ def test_validation_by_trajectories_holds_out_whole_trajectories():
     assert list(np.flatnonzero(one.split == dataset.VAL)) == [8, 9]  # one trajectory: its tail
     with pytest.raises(ValueError, match="validation mode"):
         dataset.assign_validation(data, 0.2, "pool")
+
+
+def test_a_step_budget_validates_about_val_checks_epochs_and_always_the_last(tmp_path):
+    from alcg.cg.train import validates
+
+    cfg = _cfg(schedule="cosine", steps=60, val_checks=4)
+    assert [e for e in range(20) if validates(cfg, e, 20)] == [4, 9, 14, 19]
+    assert all(validates(_cfg(epochs=5), e, 5) for e in range(5))  # epoch-based: every epoch
+    x = _coords()
+    train_idx, val_idx = np.arange(80), np.arange(80, N_FRAMES)  # 3 steps an epoch: 20 epochs
+    m = train(_model(), x, _forces_of(_model(seed=5), x), TRAJ, cfg, 0, tmp_path / "s.pt", progress=False,
+              split=(train_idx, val_idx))
+    assert m["history"]["epoch"] == [4, 9, 14, 19] and m["n_steps"] == 60
+    assert torch.load(tmp_path / "s.pt", weights_only=False)["epoch"] == 19

@@ -24,14 +24,15 @@ The loop (:func:`train`):
    without a new best, or exactly ``steps`` optimizer steps (no early stopping).
 3. With ``ema_decay`` > 0 an exponential moving average of the weights
    (:class:`WeightAverage`) is updated after every step; it is what is validated, selected
-   and kept. After every epoch a validation loss below the best makes that epoch the best
-   state (``best_candidate`` ``epoch``); the model ends in the best state.
+   and kept. After every validated epoch (every epoch; with a step budget about ``val_checks``
+   evenly spaced ones, :func:`validates`) a validation loss below the best makes that epoch
+   the best state (``best_candidate`` ``epoch``); the model ends in the best state.
 
 The validation frames are given by the caller (the workflow: the dataset's fixed ``val``
 frames, see :func:`alcg.formats.dataset.assign_validation`; by default
 :func:`split_by_trajectory`: whole trajectories held out). A checkpoint of the training state
-(weights, optimizer, weight average, best state and candidates) is written after every epoch,
-so a killed job resumes where it was; a NaN loss stops with
+(weights, optimizer, weight average, best state and candidates) is written after every
+validated epoch, so a killed job resumes from there; a NaN loss stops with
 :class:`~alcg.util.errors.TrainingError` and leaves the last good checkpoint in place.
 """
 from __future__ import annotations
@@ -221,6 +222,15 @@ def step_budget(cfg: Train, n_train: int) -> tuple[int, int, int]:
     return per_epoch, math.ceil(cfg.steps / per_epoch), cfg.steps
 
 
+def validates(cfg: Train, epoch: int, n_epochs: int) -> bool:
+    """Whether ``epoch`` is validated and checkpointed: every epoch without a step budget; with
+    one, about ``cfg.val_checks`` evenly spaced epochs, the last included."""
+    if cfg.steps is None:
+        return True
+    every = max(1, n_epochs // cfg.val_checks)
+    return (n_epochs - 1 - epoch) % every == 0
+
+
 def learning_rate(cfg: Train, epoch: int, step: int, total_steps: int) -> float:
     """Learning rate of optimizer step ``step`` (0-based over the run), in ``epoch``.
 
@@ -333,6 +343,8 @@ def train(model: CGModel, coords: np.ndarray, forces: np.ndarray, traj: np.ndarr
         lr_of_step = functools.partial(learning_rate, cfg, epoch, total_steps=total_steps)
         train_loss = _train_epoch(model, x, f, order, cfg.batch_size, optimizer, w, lr_of_step, first_step, ema)
         model.eval()
+        if not validates(cfg, epoch, n_epochs):
+            continue
         with ema.applied(model) if ema is not None else contextlib.nullcontext():
             val_loss = _eval_loss(model, x, f, val_idx, cfg.batch_size) if len(val_idx) else train_loss
             if not np.isfinite(val_loss):
@@ -359,7 +371,7 @@ def train(model: CGModel, coords: np.ndarray, forces: np.ndarray, traj: np.ndarr
     log.info("best state: %s (epoch %d, validation force MSE %.5g)", best["candidate"], best["epoch"],
              best["val_loss"])
     prior_only = _prior_force_mse(model, x, f, val_idx if len(val_idx) else train_idx, cfg.batch_size)
-    n_steps = min(total_steps, len(history["epoch"]) * per_epoch)  # the history holds every epoch run
+    n_steps = min(total_steps, (history["epoch"][-1] + 1) * per_epoch) if history["epoch"] else 0
     return {"history": history, "best_epoch": best["epoch"], "best_candidate": best["candidate"],
             "best_val_loss": best["val_loss"], "start_val_loss": candidates["start"],
             "force_scale": force_scale, "prior_only_val_loss": prior_only,

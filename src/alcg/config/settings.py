@@ -218,6 +218,7 @@ class Train:
     steps: int | None
     lr_min: float
     ema_decay: float
+    val_checks: int
     val_fraction: float
     validation: str
     patience: int
