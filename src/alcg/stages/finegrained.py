@@ -76,19 +76,74 @@ def import_run(trajectory: str, topology: str | None, system_pdb: str, system_xm
                       source_frame_interval_ps=md.frame_interval_ps)
 
 
+def force_map(kind: str, system_pdb: str, system_xml: str, fit_run: str | None, ridge: float | None, out: str,
+              plot: str) -> dict:
+    """Build the run's force map (``mapping.force_map``), check it valid, write it and a figure
+    of its weights; return its metadata.
+
+    ``fit_run``: the fine-grained run the optimal map is fitted on (every frame), and on whose
+    second half each map's noise is scored against a first-half fit (None for ``residue``,
+    which needs no frames). Its cost is logged. An invalid map fails the job in one line.
+    """
+    from alcg.finegrained import force_maps as FM
+    from alcg.finegrained.md import protein_atom_indices
+    from alcg.finegrained.prepare import load_prepared
+    from alcg.formats import force_map_file
+
+    pdb, system = load_prepared(system_pdb, system_xml)
+    if fit_run is None:
+        atoms, forces, moments, cost_ns = protein_atom_indices(pdb.topology), None, {}, 0.0
+    else:
+        from alcg.finegrained.mapping import CAMapping
+
+        run = run_file.load(fit_run)
+        atoms, forces, cost_ns = run.atom_indices, run.forces, run_file.recorded_ns(fit_run)
+        mapping = CAMapping(pdb.topology, system)
+        moments = FM.heldout_second_moments(forces, system, pdb.topology, mapping, atoms, ridge)
+    fmap = FM.build(kind, system, pdb.topology, atoms, ridge, forces)
+    meta = {"ridge": ridge, "fitted_on": fit_run, "n_frames": 0 if forces is None else int(len(forces)),
+            "heldout_second_moment": moments, "fit_cost_ns": cost_ns,
+            "units": {"heldout_second_moment": "(kJ/mol/nm)^2 per component", "fit_cost_ns": "ns"}}
+    force_map_file.save(out, force_map_file.ForceMapFile(fmap.kind, fmap.atom_indices, fmap.weights, meta))
+    noise = ", ".join(f"{k} {v:.4g}" for k, v in moments.items() if v is not None)
+    FM.plot_weights(fmap, pdb.topology, plot, f"{kind} force map" + (f"; held-out <F^2>: {noise}" if noise else ""))
+    log.info("%s force map over %d atoms; fit run %s: %d frames, %.4g ns of fine-grained MD",
+             kind, len(atoms), fit_run, meta["n_frames"], cost_ns)
+    if moments:
+        log.info("held-out mean squared force per component, (kJ/mol/nm)^2 (optimal fitted on the first half, "
+                 "all scored on the second): %s", noise)
+    return meta
+
+
+def load_force_map(path: str | None):
+    """The :class:`alcg.finegrained.force_maps.ForceMap` of a force-map file; None for None
+    (the ``constrained`` map of :meth:`CAMapping.map_forces`)."""
+    if not path:
+        return None
+    from alcg.finegrained.force_maps import ForceMap
+    from alcg.formats import force_map_file
+
+    f = force_map_file.load(path)
+    return ForceMap(f.kind, f.atom_indices, f.weights)
+
+
 def project(run_files: list[str], system_pdb: str, system_xml: str, round_index: int, out: str,
-            val_fraction: float | None) -> int:
+            val_fraction: float | None, force_map_path: str | None = None) -> int:
     """Project the ``ok`` AA runs onto CG beads and write a dataset; return its frame count.
 
-    With ``val_fraction`` (round 0 only) the fixed validation frames are marked.
+    With ``val_fraction`` (round 0 only) the fixed validation frames are marked. With
+    ``force_map_path`` (a force-map file) the bead forces are that map's, else the
+    ``constrained`` map's.
     """
     from alcg.finegrained.mapping import project_runs
 
     mapping, _ = mapping_of(system_pdb, system_xml)
     good = [f for f in run_files if run_file.status(f) is run_file.Status.OK]
-    data = project_runs(good, mapping, round_index)
+    fmap = load_force_map(force_map_path)
+    data = project_runs(good, mapping, round_index, fmap)
     if val_fraction is not None:
         data = dataset.assign_validation(data, val_fraction)
     dataset.save(out, data)
-    log.info("projected %d runs -> %d CG frames", len(good), data.n_frames)
+    log.info("projected %d runs -> %d CG frames (force map: %s)", len(good), data.n_frames,
+             "constrained" if fmap is None else fmap.kind)
     return data.n_frames
