@@ -1,5 +1,5 @@
-"""Rules reference_md, pool_md, initial_md and force_map_md: one recorded fine-grained MD replica
-(the reference and the pool at the reference friction)."""
+"""Rules reference_md, pool_md and initial_md: one recorded fine-grained MD replica (the
+reference and the pool at the reference friction)."""
 import sys
 
 sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # noqa: F821  (alcg without install, e.g. --use-conda)

@@ -43,6 +43,30 @@ def test_dry_run_of_every_shipped_config(name, workflow_copy):
     assert re.search(r"^all\s+1\b", table, flags=re.M) and re.search(r"^total\s+\d+", table, flags=re.M), table[-2000:]
 
 
+def _job_counts(table: str) -> dict[str, int]:
+    """Rule -> job count of a dry run's job table."""
+    return {m[1]: int(m[2]) for m in re.finditer(r"^([a-z_]+)\s+(\d+)$", table, flags=re.M)}
+
+
+@pytest.mark.parametrize("kind,added", [("residue", {"force_map"}), ("optimal", {"force_map", "force_map_md"})])
+def test_a_force_map_other_than_constrained_adds_its_rules_and_only_them(kind, added, workflow_copy, tmp_path):
+    """The default (constrained) plans no force-map job, so existing results stay complete; a
+    residue or optimal map adds one run-level job each (not per seed), and every projection needs it."""
+    base = _snakemake(workflow_copy, "-n", "--cores", "2", "--configfile", "config/go_test.yaml")
+    overlay = tmp_path / "fmap.yaml"
+    overlay.write_text(yaml.safe_dump({"mapping": {"force_map": kind}}))
+    res = _snakemake(workflow_copy, "-n", "--cores", "2", "--configfile", "config/go_test.yaml", str(overlay))
+    before, after = _job_counts(base.stdout + base.stderr), _job_counts(res.stdout + res.stderr)
+    assert not {"force_map", "force_map_md"} & set(before)
+    assert {r: n for r, n in after.items() if r not in added and r != "total"} == \
+        {r: n for r, n in before.items() if r != "total"}
+    assert {r: after[r] for r in added} == {r: 1 for r in added}
+    plan = res.stdout + res.stderr
+    for rule in ("project_initial", "project_oracle"):
+        jobs = re.findall(rf"rule {rule}:\n\s+input: ([^\n]*)", plan)
+        assert jobs and all("system/force_map.npz" in j for j in jobs), rule
+
+
 def test_overlays_name_their_base():
     """The overlay table above matches what each config's header says it is laid over."""
     for name, base in OVERLAYS.items():

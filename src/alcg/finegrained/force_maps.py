@@ -211,12 +211,13 @@ def plot_weights(fmap: ForceMap, topology: app.Topology, path: str, title: str =
     atoms = list(topology.atoms())
     w = fmap.weights
     lim = max(float(np.abs(w).max()), 1e-12)
-    fig, ax = plt.subplots(figsize=(min(2 + 0.05 * w.shape[1], 14), 1.5 + 0.3 * w.shape[0]))
+    fig, ax = plt.subplots(figsize=(min(max(6.0, 2 + 0.05 * w.shape[1]), 14), 2.0 + 0.3 * w.shape[0]))
     im = ax.imshow(w, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
     res = [atoms[int(a)].residue.index for a in fmap.atom_indices]
     starts = [k for k in range(len(res)) if k == 0 or res[k] != res[k - 1]]
-    ax.set_xticks(starts, [atoms[int(fmap.atom_indices[k])].residue.name for k in starts], rotation=90, fontsize=7)
-    ax.set_xlabel("recorded atoms (ticks: first atom of each residue)")
+    ax.set_xticks(starts, [f"{res[k] + 1} {atoms[int(fmap.atom_indices[k])].residue.name}" for k in starts],
+                  rotation=90, fontsize=7)
+    ax.set_xlabel("recorded atoms (ticks: the first of each residue)")
     ax.set_ylabel("bead")
     ax.set_title(title or f"{fmap.kind} force map weights", fontsize=9)
     fig.colorbar(im, ax=ax, label="weight")

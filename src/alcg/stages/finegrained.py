@@ -106,9 +106,16 @@ def force_map(kind: str, system_pdb: str, system_xml: str, fit_run: str | None, 
             "units": {"heldout_second_moment": "(kJ/mol/nm)^2 per component", "fit_cost_ns": "ns"}}
     force_map_file.save(out, force_map_file.ForceMapFile(fmap.kind, fmap.atom_indices, fmap.weights, meta))
     noise = ", ".join(f"{k} {v:.4g}" for k, v in moments.items() if v is not None)
-    FM.plot_weights(fmap, pdb.topology, plot, f"{kind} force map" + (f"; held-out <F^2>: {noise}" if noise else ""))
+    title = f"{kind} force map" + (f", fitted on {meta['n_frames']} frames ({cost_ns:.3g} ns of MD)" if forces is not None else "")
+    if noise:
+        short = ", ".join(f"{k} {v:.3g}" for k, v in moments.items() if v is not None)
+        title += f"\nheld-out mean squared force, (kJ/mol/nm)$^2$:\n{short}"
+    FM.plot_weights(fmap, pdb.topology, plot, title)
     log.info("%s force map over %d atoms; fit run %s: %d frames, %.4g ns of fine-grained MD",
              kind, len(atoms), fit_run, meta["n_frames"], cost_ns)
+    if moments and moments["optimal"] > moments["constrained"]:
+        log.warning("the optimal map fitted on half the fit run leaves more noise on the other half than the "
+                    "constrained map: too few frames for its free weights; raise mapping.fit_ps")
     if moments:
         log.info("held-out mean squared force per component, (kJ/mol/nm)^2 (optimal fitted on the first half, "
                  "all scored on the second): %s", noise)
