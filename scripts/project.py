@@ -9,5 +9,4 @@ from alcg.stages import finegrained  # noqa: E402
 
 with job_log(snakemake.log[0]):  # noqa: F821
     i, p = snakemake.input, snakemake.params  # noqa: F821
-    finegrained.project(list(i.runs), i.pdb, i.xml, p.round, snakemake.output.dataset, p.val_fraction,  # noqa: F821
-                        i.get("fmap") or None)
+    finegrained.project(list(i.runs), i.pdb, i.xml, p.round, snakemake.output.dataset, p.val_fraction)  # noqa: F821

@@ -98,17 +98,6 @@ def native_input(wc=None):
     return GO_NATIVE if GO else []
 
 
-def force_map_input(wc=None):
-    """The run's force-map file, an input of every projection unless the map is ``constrained``
-    (then the default DAG has no force-map job)."""
-    return [] if FORCE_MAP == "constrained" else FORCE_MAP_FILE
-
-
-def oracle_force_map_input(wc=None):
-    """The force map for a mean-force oracle, which maps its samples itself (else none)."""
-    return force_map_input() if config["oracle"]["labels"] == "mean_force" else []
-
-
 def force_map_fit_input(wc=None):
     """The run the optimal map is fitted on (``residue`` needs none)."""
     return FORCE_MAP_FIT if FORCE_MAP == "optimal" else []

@@ -169,59 +169,9 @@ rule import_md:
         "../../scripts/import_md.py"
 
 
-rule force_map_md:
-    input:
-        pdb=f"{RES}/system/{INIT_START}.pdb",
-        xml=f"{RES}/system/{INIT_START}.xml",
-    output:
-        FORCE_MAP_FIT,
-    params:
-        md=force_map_md_params,
-        ff=FF,
-        seed=seed_of("force_map"),  # one run-level fit: no experiment seed's data, the same for every seed
-    log:
-        f"{LOGS}/force_map_md.log",
-    benchmark:
-        f"{BENCH}/force_map_md.tsv"
-    threads: MD_THREADS
-    resources:
-        mem_mb=lambda wc, attempt: 4000 * attempt,
-        runtime=lambda wc, attempt: 720 * attempt,
-        gpu=gpu_md(),
-    conda:
-        ENV
-    script:
-        "../../scripts/md_run.py"
-
-
-rule force_map:
-    input:
-        pdb=f"{RES}/system/{INIT_START}.pdb",
-        xml=f"{RES}/system/{INIT_START}.xml",
-        fit=force_map_fit_input,
-    output:
-        fmap=FORCE_MAP_FILE,
-        plot=report(f"{RES}/system/force_map.png", category="Force map", caption="../report/force_map.rst"),
-    params:
-        fmap=force_map_params,
-    log:
-        f"{LOGS}/force_map.log",
-    benchmark:
-        f"{BENCH}/force_map.tsv"
-    threads: 1
-    resources:
-        mem_mb=lambda wc, attempt: 4000 * attempt,
-        runtime=lambda wc, attempt: 20 * attempt,
-    conda:
-        ENV
-    script:
-        "../../scripts/force_map.py"
-
-
 rule project_initial:
     input:
         runs=lambda wc: initial_runs(wc.seed),
-        fmap=force_map_input,
         pdb=f"{RES}/system/{INIT_START}.pdb",
         xml=f"{RES}/system/{INIT_START}.xml",
     output:
