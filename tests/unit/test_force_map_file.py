@@ -115,3 +115,20 @@ def test_joined_c_alphas_leave_no_valid_map(cln025, cln025_run):
     with pytest.raises(DataError, match="two C-alphas are joined"):
         FM.build("optimal", joined, pdb.topology, run_file.load(cln025_run).atom_indices, 1e-6,
                  run_file.load(cln025_run).forces)
+
+
+def test_the_mean_force_oracle_gets_the_map_only_when_there_is_one(optimal_file, monkeypatch, test_config):
+    """``_mean_force_query`` passes ``force_map`` by keyword with a map file, and nothing new without."""
+    from alcg.config.settings import ForceField, Oracle, parse
+    from alcg.finegrained import meanforce_query
+    from alcg.stages import query
+
+    calls = []
+    monkeypatch.setattr(meanforce_query, "run_mean_force", lambda *a, **kw: calls.append(kw))
+    ff, oracle = parse(ForceField, test_config["forcefield"]), parse(Oracle, test_config["oracle"])
+    query._mean_force_query("s.pdb", "s.xml", "out.npz", oracle, ff, 1, 1)
+    query._mean_force_query("s.pdb", "s.xml", "out.npz", oracle, ff, 1, 1, str(optimal_file[0]))
+    assert calls[0] == {"threads": 1}
+    fmap = calls[1].pop("force_map")
+    assert calls[1] == {"threads": 1} and fmap.kind == "optimal"
+    np.testing.assert_array_equal(fmap.weights, force_map_file.load(optimal_file[0]).weights)
