@@ -94,32 +94,52 @@ def force_map(kind: str, system_pdb: str, system_xml: str, fit_run: str | None, 
     if fit_run is None:
         atoms, forces, moments, cost_ns = protein_atom_indices(pdb.topology), None, {}, 0.0
     else:
-        from alcg.finegrained.mapping import CAMapping
-
-        run = run_file.load(fit_run)
-        atoms, forces, cost_ns = run.atom_indices, run.forces, run_file.recorded_ns(fit_run)
-        mapping = CAMapping(pdb.topology, system)
-        moments = FM.heldout_second_moments(forces, system, pdb.topology, mapping, atoms, ridge)
+        atoms, forces, moments, cost_ns = _fit_run_scores(fit_run, pdb.topology, system, ridge)
     fmap = FM.build(kind, system, pdb.topology, atoms, ridge, forces)
     meta = {"ridge": ridge, "fitted_on": fit_run, "n_frames": 0 if forces is None else int(len(forces)),
             "heldout_second_moment": moments, "fit_cost_ns": cost_ns,
             "units": {"heldout_second_moment": "(kJ/mol/nm)^2 per component", "fit_cost_ns": "ns"}}
     force_map_file.save(out, force_map_file.ForceMapFile(fmap.kind, fmap.atom_indices, fmap.weights, meta))
-    noise = ", ".join(f"{k} {v:.4g}" for k, v in moments.items() if v is not None)
-    title = f"{kind} force map" + (f", fitted on {meta['n_frames']} frames ({cost_ns:.3g} ns of MD)" if forces is not None else "")
-    if noise:
-        short = ", ".join(f"{k} {v:.3g}" for k, v in moments.items() if v is not None)
-        title += f"\nheld-out mean squared force, (kJ/mol/nm)$^2$:\n{short}"
-    FM.plot_weights(fmap, pdb.topology, plot, title)
+    FM.plot_weights(fmap, pdb.topology, plot, _force_map_title(kind, meta))
+    _log_force_map(kind, len(atoms), meta)
+    return meta
+
+
+def _fit_run_scores(fit_run: str, topology, system, ridge: float) -> tuple:
+    """(recorded atoms, forces kJ/mol/nm, held-out second moment per map, cost ns) of a fit run."""
+    from alcg.finegrained import force_maps as FM
+    from alcg.finegrained.mapping import CAMapping
+
+    run = run_file.load(fit_run)
+    moments = FM.heldout_second_moments(run.forces, system, topology, CAMapping(topology, system),
+                                        run.atom_indices, ridge)
+    return run.atom_indices, run.forces, moments, run_file.recorded_ns(fit_run)
+
+
+def _force_map_title(kind: str, meta: dict) -> str:
+    title = f"{kind} force map"
+    if meta["fitted_on"] is not None:
+        title += f", fitted on {meta['n_frames']} frames ({meta['fit_cost_ns']:.3g} ns of MD)"
+    moments = {k: v for k, v in meta["heldout_second_moment"].items() if v is not None}
+    if moments:
+        title += "\nheld-out mean squared force, (kJ/mol/nm)$^2$:\n" + \
+            ", ".join(f"{k} {v:.3g}" for k, v in moments.items())
+    return title
+
+
+def _log_force_map(kind: str, n_atoms: int, meta: dict) -> None:
+    """The map, the fit run's cost, and each map's held-out noise, in the job's log."""
+    if meta["fitted_on"] is None:
+        log.info("%s force map over %d atoms, built from the system (no fit run)", kind, n_atoms)
+        return
     log.info("%s force map over %d atoms; fit run %s: %d frames, %.4g ns of fine-grained MD",
-             kind, len(atoms), fit_run, meta["n_frames"], cost_ns)
-    if moments and moments["optimal"] > moments["constrained"]:
+             kind, n_atoms, meta["fitted_on"], meta["n_frames"], meta["fit_cost_ns"])
+    moments = meta["heldout_second_moment"]
+    log.info("held-out mean squared force per component, (kJ/mol/nm)^2 (optimal fitted on the first half, "
+             "all scored on the second): %s", ", ".join(f"{k} {v:.4g}" for k, v in moments.items() if v is not None))
+    if moments["optimal"] > moments["constrained"]:
         log.warning("the optimal map fitted on half the fit run leaves more noise on the other half than the "
                     "constrained map: too few frames for its free weights; raise mapping.fit_ps")
-    if moments:
-        log.info("held-out mean squared force per component, (kJ/mol/nm)^2 (optimal fitted on the first half, "
-                 "all scored on the second): %s", noise)
-    return meta
 
 
 def load_force_map(path: str | None):
