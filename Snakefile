@@ -24,12 +24,13 @@ except AlcgError as exc:
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/finegrained.smk"
+include: "workflow/rules/force_map.smk"
 include: "workflow/rules/cg.smk"
 include: "workflow/rules/query.smk"
 include: "workflow/rules/evaluate.smk"
 
 
-localrules: all, cg_topology, project_initial, fit_priors, eval_starts, export_model, select, project_oracle, merge, summary
+localrules: all, cg_topology, project_initial, force_map, fit_priors, eval_starts, export_model, select, project_oracle, merge, summary
 
 
 rule all:

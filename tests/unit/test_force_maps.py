@@ -105,7 +105,7 @@ def test_a_rigid_water_like_molecule_gets_one_weight():
     rng = np.random.default_rng(0)
     common = rng.normal(size=(500, 1, 3))
     forces = rng.normal(size=(500, 5, 3)) * 0.1 + np.concatenate([common, -common, common, common, common], axis=1)
-    fmap = FM.optimal(forces, system, mapping, np.arange(5))
+    fmap = FM.optimal(forces, system, mapping, np.arange(5), 1e-6)
     assert FM.violations(fmap, system, mapping) == []
     assert np.ptp(fmap.weights[:, 2:], axis=1).max() < 1e-12 and abs(fmap.weights[0, 2]) > 0.1
     assert FM.second_moment(fmap, forces) < FM.second_moment(FM.constrained(mapping, np.arange(5)), forces)
@@ -116,7 +116,7 @@ def test_two_rigidly_joined_c_alphas_have_no_valid_map(atomistic):
     joined = mm.XmlSerializer.deserialize(mm.XmlSerializer.serialize(system))
     joined.addConstraint(int(mapping.ca_indices[0]), int(mapping.ca_indices[1]), 0.38)
     with pytest.raises(Exception, match="two C-alphas are joined"):
-        FM.optimal(run.forces, joined, mapping, run.atom_indices)
+        FM.optimal(run.forces, joined, mapping, run.atom_indices, 1e-6)
 
 
 def test_optimal_map_leaves_less_noise_on_frames_it_was_not_fitted_on(go_run):

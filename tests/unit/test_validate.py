@@ -58,6 +58,25 @@ def test_mean_force_labels_with_too_few_samples_are_one_line_before_any_job():
     validate(go)
 
 
+@pytest.mark.parametrize("kind", ["residue", "optimal"])
+def test_force_maps_other_than_constrained_need_constraints_within_a_residue(kind):
+    """AllBonds and HAngles constrain the peptide bond (and join the C-alphas): no valid residue
+    or optimal map, refused in one line; HBonds and the Go model pass, and constrained always does."""
+    cfg = _merged("test.yaml")
+    cfg["mapping"] = {"force_map": kind}
+    validate(copy.deepcopy(cfg))
+    for constraints in ("AllBonds", "HAngles"):
+        cfg["forcefield"]["constraints"] = constraints
+        with pytest.raises(ConfigError) as err:
+            validate(copy.deepcopy(cfg))
+        assert "\n" not in str(err.value) and f"mapping.force_map: {kind}" in str(err.value)
+    cfg["mapping"] = {"force_map": "constrained"}
+    validate(copy.deepcopy(cfg))
+    go = _merged("go_test.yaml")
+    go["mapping"] = {"force_map": kind}
+    validate(go)
+
+
 @pytest.mark.parametrize("edit, message", [
     (lambda c: c["train"].update(epoch=3), "unknown key 'train.epoch'"),
     (lambda c: c["cg_sim"].update(n_replicas="many"), "cg_sim.n_replicas: bad value 'many'"),

@@ -27,6 +27,9 @@ FOLDED = config["evaluate"]["folded_start"] or REF_STARTS[0]
 GO = FF["kind"] == "go"  # the fine-grained model: the Go model (else atomistic)
 GO_NATIVE = f"{RES}/system/go_native.npz"
 PLUGINS = config["experiment"]["plugins"]
+FORCE_MAP = config["mapping"]["force_map"]  # constrained: no force-map file, no extra job
+FORCE_MAP_FILE = f"{RES}/system/force_map.npz"
+FORCE_MAP_FIT = f"{RES}/system/force_map_fit.npz"
 ENV = "../../envs/alcg.yaml"
 
 
@@ -93,6 +96,22 @@ def job(cls, section):
 def native_input(wc=None):
     """The Go model's native file, which every Go start and query needs (atomistic: none)."""
     return GO_NATIVE if GO else []
+
+
+def force_map_fit_input(wc=None):
+    """The run the optimal map is fitted on (``residue`` needs none)."""
+    return FORCE_MAP_FIT if FORCE_MAP == "optimal" else []
+
+
+def force_map_params(wc=None):
+    """The map's settings: the ridge only where it is used (editing it reruns no residue map)."""
+    m = config["mapping"]
+    return {"kind": m["force_map"], "ridge": m["ridge"] if m["force_map"] == "optimal" else None}
+
+
+def force_map_md_params(wc=None):
+    """The optimal map's fit run as MD-run settings (alcg.config.settings.ForceMapping.fit_md)."""
+    return dataclasses.asdict(S.parse(S.ForceMapping, config["mapping"]).fit_md())
 
 
 def prepare_params(wc):

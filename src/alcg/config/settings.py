@@ -161,6 +161,25 @@ class PoolMD:
 
 
 @dataclass(frozen=True)
+class ForceMapping:
+    """The CG force map (``mapping``; :mod:`alcg.finegrained.force_maps`). ``force_map``:
+    ``constrained``, ``residue`` or ``optimal``; ``ridge`` is relative (dimensionless); the
+    ``fit_*`` keys describe the optimal map's fit run (ps, steps, frames)."""
+
+    force_map: str
+    ridge: float
+    fit_ps: float
+    fit_equilibration_ps: float
+    fit_record_interval_steps: int
+    fit_checkpoint_every: int
+
+    def fit_md(self) -> "MDRun":
+        """The fit run as an MD run (rule ``force_map_md``)."""
+        return MDRun(length_ps=self.fit_ps, equilibration_ps=self.fit_equilibration_ps,
+                     record_interval_steps=self.fit_record_interval_steps, checkpoint_every=self.fit_checkpoint_every)
+
+
+@dataclass(frozen=True)
 class Oracle:
     """One oracle query (``oracle``; meaning and defaults in the schema). ``labels``:
     ``instantaneous`` (:func:`alcg.finegrained.md.run_md`) or ``mean_force``
@@ -355,7 +374,8 @@ _TUPLES = {"files", "starts", "restraint_k", "seeds", "arms", "plugins", "trajec
 #: settings class -> its config section (dotted path in the schema)
 SECTIONS: dict[type, str] = {
     Explicit: "forcefield.explicit", Go: "forcefield.go", ForceField: "forcefield", System: "system",
-    ReferenceMD: "reference_md", InitialMD: "initial_md", PoolMD: "pool_md", Oracle: "oracle", Priors: "priors",
+    ReferenceMD: "reference_md", InitialMD: "initial_md", PoolMD: "pool_md", ForceMapping: "mapping",
+    Oracle: "oracle", Priors: "priors",
     Model: "model", Train: "train", CGSim: "cg_sim", CGEvaluate: "cg_evaluate", Select: "select",
     Backmap: "backmap", Evaluate: "evaluate", Experiment: "experiment", Analysis: "analysis",
 }

@@ -31,29 +31,14 @@ Units: forces kJ/mol/nm; second moments (kJ/mol/nm)^2 per component.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import openmm as mm
 import openmm.app as app
 
-from alcg.finegrained.mapping import CAMapping, constraint_components
+from alcg.finegrained.mapping import CAMapping, ForceMap, constraint_components
 from alcg.util.errors import DataError
 
 KINDS = ("constrained", "residue", "optimal")
-
-
-@dataclass(frozen=True)
-class ForceMap:
-    """Weights ``(n_beads, n_atoms)`` over ``atom_indices`` (the recorded atoms, in order)."""
-
-    kind: str
-    atom_indices: np.ndarray
-    weights: np.ndarray
-
-    def apply(self, forces: np.ndarray) -> np.ndarray:
-        """Bead forces (n, n_beads, 3) from recorded atom forces (n, n_atoms, 3), kJ/mol/nm."""
-        return np.einsum("ba,nax->nbx", self.weights, np.asarray(forces, np.float64))
 
 
 def _groups(system: mm.System, atom_indices: np.ndarray) -> list[np.ndarray]:
@@ -110,7 +95,7 @@ def residue(topology: app.Topology, mapping: CAMapping, atom_indices: np.ndarray
 
 
 def optimal(forces: np.ndarray, system: mm.System, mapping: CAMapping, atom_indices: np.ndarray,
-            ridge: float = 1e-6) -> ForceMap:
+            ridge: float) -> ForceMap:
     """The valid map of least mean squared mapped force on ``forces`` (n, n_atoms, 3) (module doc).
 
     Parameters
@@ -120,6 +105,7 @@ def optimal(forces: np.ndarray, system: mm.System, mapping: CAMapping, atom_indi
     mapping : the C-alpha coordinate map
     atom_indices : the recorded atoms (system particle indices), in the order of ``forces``
     ridge : regularisation, relative to the mean diagonal of the free groups' second moments
+        (dimensionless; ``mapping.ridge``)
     """
     atom_indices = np.asarray(atom_indices, np.int64)
     groups = _groups(system, atom_indices)
@@ -169,3 +155,70 @@ def second_moment(fmap: ForceMap, forces: np.ndarray) -> float:
     Every valid map has the same mean force, so in expectation a lower second moment is less
     label noise by the same amount (on finite frames the maps' noise-mean cross terms differ)."""
     return float(np.mean(fmap.apply(forces) ** 2))
+
+
+def heldout_second_moments(forces: np.ndarray, system: mm.System, topology: app.Topology, mapping: CAMapping,
+                           atom_indices: np.ndarray, ridge: float) -> dict[str, float | None]:
+    """The noise each map leaves, scored on later frames than the optimal map is fitted on.
+
+    The optimal map is fitted on the first half of ``forces`` (n, n_atoms, 3) kJ/mol/nm; every
+    map's mean squared mapped force per component ((kJ/mol/nm)^2) is taken on the second half.
+    Valid maps share the mean force, so the ratios bound the ratios of label noise from above
+    (:func:`second_moment`). ``residue`` is None where it is not valid for ``system``.
+    """
+    f = np.asarray(forces, np.float64)
+    half = f.shape[0] // 2
+    if half < 1:
+        raise DataError(f"the force-map fit run holds {f.shape[0]} frames: at least 2 are needed to score it")
+    maps = {"constrained": constrained(mapping, atom_indices),
+            "optimal": optimal(f[:half], system, mapping, atom_indices, ridge)}
+    try:
+        maps["residue"] = residue(topology, mapping, atom_indices, system)
+    except DataError:
+        maps["residue"] = None
+    return {k: None if m is None else second_moment(m, f[half:]) for k, m in sorted(maps.items())}
+
+
+def build(kind: str, system: mm.System, topology: app.Topology, atom_indices: np.ndarray, ridge: float,
+          forces: np.ndarray | None = None) -> ForceMap:
+    """The ``kind`` map of ``system`` over the recorded atoms ``atom_indices``, checked valid.
+
+    ``forces`` (n, n_atoms, 3) kJ/mol/nm: the frames an ``optimal`` map is fitted on (ignored by
+    the others). Raises DataError, in one line, when the map breaks a validity rule.
+    """
+    mapping = CAMapping(topology, system)
+    atom_indices = np.asarray(atom_indices, np.int64)
+    if kind == "constrained":
+        fmap = constrained(mapping, atom_indices)
+    elif kind == "residue":
+        fmap = residue(topology, mapping, atom_indices, system)
+    elif kind == "optimal":
+        if forces is None:
+            raise ValueError("the optimal force map needs the forces it is fitted on")
+        fmap = optimal(forces, system, mapping, atom_indices, ridge)
+    else:
+        raise ValueError(f"unknown force map {kind!r} (known: {', '.join(KINDS)})")
+    bad = violations(fmap, system, mapping)
+    if bad:
+        raise DataError(f"the {kind} force map is not valid ({len(bad)} violations): {bad[0]}")
+    return fmap
+
+
+def plot_weights(fmap: ForceMap, topology: app.Topology, path: str, title: str = "") -> None:
+    """A heat map of the weights: beads (rows) by recorded atoms (columns, residue ticks)."""
+    from alcg.util.figure_io import plt, save_figure
+
+    atoms = list(topology.atoms())
+    w = fmap.weights
+    lim = max(float(np.abs(w).max()), 1e-12)
+    fig, ax = plt.subplots(figsize=(min(max(6.0, 2 + 0.05 * w.shape[1]), 14), 2.0 + 0.3 * w.shape[0]))
+    im = ax.imshow(w, aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
+    res = [atoms[int(a)].residue.index for a in fmap.atom_indices]
+    starts = [k for k in range(len(res)) if k == 0 or res[k] != res[k - 1]]
+    ax.set_xticks(starts, [f"{res[k] + 1} {atoms[int(fmap.atom_indices[k])].residue.name}" for k in starts],
+                  rotation=90, fontsize=7)
+    ax.set_xlabel("recorded atoms (ticks: the first of each residue)")
+    ax.set_ylabel("bead")
+    ax.set_title(title or f"{fmap.kind} force map weights", fontsize=9)
+    fig.colorbar(im, ax=ax, label="weight")
+    save_figure(fig, path)

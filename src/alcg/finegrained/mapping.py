@@ -13,6 +13,7 @@ Forces
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -32,6 +33,21 @@ AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"
 def bead_types(sequence: str) -> np.ndarray:
     """Integer bead type of each residue of ``sequence`` (index in :data:`AMINO_ACIDS`)."""
     return np.array([AMINO_ACIDS.index(a) for a in sequence], dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class ForceMap:
+    """Weights ``(n_beads, n_atoms)`` (dimensionless) over ``atom_indices`` (the recorded atoms,
+    in order): which linear combination of atom forces labels each bead. ``kind``: how they
+    were built (:mod:`alcg.finegrained.force_maps`, which builds and checks them)."""
+
+    kind: str
+    atom_indices: np.ndarray
+    weights: np.ndarray
+
+    def apply(self, forces: np.ndarray) -> np.ndarray:
+        """Bead forces (n, n_beads, 3) from recorded atom forces (n, n_atoms, 3), kJ/mol/nm."""
+        return np.einsum("ba,nax->nbx", self.weights, np.asarray(forces, np.float64))
 
 
 def constraint_components(system: mm.System) -> dict[int, set[int]]:
@@ -120,10 +136,24 @@ class CAMapping:
         return pdb_text(topology, positions, self.ca_indices)
 
 
-def project_runs(run_files: Sequence[str | Path], mapping: CAMapping, round_index: int) -> dataset.CGDataset:
+def _map_forces(run: run_file.AARun, mapping: CAMapping, fmap: ForceMap | None, path) -> np.ndarray:
+    """Bead forces (n, N, 3) float32 of ``run`` under ``fmap`` (None: the constrained map)."""
+    if fmap is None:
+        return mapping.map_forces(run.forces, run.atom_indices)
+    if not np.array_equal(np.asarray(run.atom_indices), fmap.atom_indices):
+        raise DataError(f"{path}: its recorded atoms are not the force map's ({len(run.atom_indices)} vs "
+                        f"{len(fmap.atom_indices)} atoms, or another order)")
+    return fmap.apply(run.forces).astype(np.float32)
+
+
+def project_runs(run_files: Sequence[str | Path], mapping: CAMapping, round_index: int,
+                 fmap: ForceMap | None = None) -> dataset.CGDataset:
     """Project AA run files (status ``ok``) onto CG beads; return a CG dataset dict.
 
     Frames are ``train``; :func:`alcg.formats.dataset.assign_validation` marks round-0 validation.
+    Bead forces (kJ/mol/nm) are ``fmap.apply`` of each run's recorded forces, or with None
+    the ``constrained`` map (:meth:`CAMapping.map_forces`); a mean-force query's bead labels are
+    taken as stored (its oracle applied the map).
     """
     parts = []
     for path in run_files:
@@ -133,7 +163,7 @@ def project_runs(run_files: Sequence[str | Path], mapping: CAMapping, round_inde
         if run.bead_forces is not None:  # a mean-force query: the label is already on the beads
             forces, var = run.bead_forces.astype(np.float32), np.asarray(run.bead_force_var, np.float64)
         else:
-            forces = mapping.map_forces(run.forces, run.atom_indices)
+            forces = _map_forces(run, mapping, fmap, path)
             var = dataset.instantaneous_force_var(forces, np.zeros(n))
         parts.append(dict(
             coords=mapping.map_coords(run.positions, run.atom_indices).astype(np.float32),

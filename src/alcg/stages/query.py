@@ -175,10 +175,11 @@ def _backmap(pdb, system_xml: str, native: str | None, ff: ForceField, bm: Backm
 
 
 def oracle(start: str, prepared_xml: str, ff: ForceField, oracle_cfg: Oracle, seed: int, out: str,
-           threads: int | None = None) -> None:
+           threads: int | None = None, force_map_path: str | None = None) -> None:
     """One query from the slot's start structure, as ``oracle.labels`` says: ``instantaneous``
     (restrained equilibration + unrestrained recorded MD) or ``mean_force`` (C-alphas held, one
-    labelled configuration: :mod:`alcg.finegrained.meanforce_query`).
+    labelled configuration: :mod:`alcg.finegrained.meanforce_query`, whose bead samples are
+    mapped with the force map of ``force_map_path``; None: the constrained map).
 
     A failure (exception, NaN, energy blow-up) is recorded in ``out`` as status ``failed``.
     """
@@ -198,7 +199,7 @@ def oracle(start: str, prepared_xml: str, ff: ForceField, oracle_cfg: Oracle, se
         if not xml_out.exists():
             for_forcefield(ff).query_files(pdb_in, prepared_xml, pdb_out, xml_out, seed)
         if oracle_cfg.labels == "mean_force":
-            _mean_force_query(pdb_out, xml_out, out, oracle_cfg, ff, seed, threads)
+            _mean_force_query(pdb_out, xml_out, out, oracle_cfg, ff, seed, threads, force_map_path)
         else:
             spec = MDSpec(n_steps=steps(oracle_cfg.length_ps, ff.timestep_fs),
                           record_interval=oracle_cfg.record_interval_steps,
@@ -213,14 +214,16 @@ def oracle(start: str, prepared_xml: str, ff: ForceField, oracle_cfg: Oracle, se
 
 
 def _mean_force_query(pdb: Path, xml: Path, out: str, oracle_cfg: Oracle, ff: ForceField, seed: int,
-                      threads: int | None) -> None:
+                      threads: int | None, force_map_path: str | None = None) -> None:
     from alcg.finegrained.meanforce_query import MeanForceSpec, run_mean_force
+    from alcg.stages.finegrained import load_force_map
 
     spec = MeanForceSpec(n_steps=steps(oracle_cfg.length_ps, ff.timestep_fs),
                          record_interval=oracle_cfg.record_interval_steps,
                          equilibration_steps=steps(oracle_cfg.equilibration_ps, ff.timestep_fs),
                          restraint_k=oracle_cfg.mean_force_restraint_k, n_blocks=oracle_cfg.n_blocks, seed=seed)
-    run_mean_force(pdb, xml, out, spec, ff, threads=threads)
+    fmap = load_force_map(force_map_path)
+    run_mean_force(pdb, xml, out, spec, ff, threads=threads, **({} if fmap is None else {"force_map": fmap}))
 
 
 def merge(previous: str, new_frames: str, oracle_runs: list[str], max_failure_fraction: float, out: str) -> None:

@@ -255,9 +255,21 @@ def heldout_label_kind(cfg: dict) -> str:
     return kind
 
 
+def _check_force_map(cfg: dict) -> None:
+    """``residue`` and ``optimal`` force maps need constraints that stay within a residue and
+    never join two C-alphas: atomistic ``AllBonds`` or ``HAngles`` constrain the peptide bond,
+    refused here in one line (the library would refuse it inside the force_map job)."""
+    ff, kind = cfg["forcefield"], cfg["mapping"]["force_map"]
+    if kind != "constrained" and ff["kind"] == "atomistic" and ff["constraints"] in ("AllBonds", "HAngles"):
+        raise ConfigError(f"invalid config: mapping.force_map: {kind} is not a valid force map with "
+                          f"forcefield.constraints: {ff['constraints']} (constraints cross residues and join the "
+                          "C-alphas); use HBonds or none, or mapping.force_map: constrained")
+
+
 def _check_cross_keys(cfg: dict, schema: dict) -> None:
     _check_go(cfg, schema)
     _check_heldout_labels(cfg)
+    _check_force_map(cfg)
     _check_starts(cfg)
     _check_windows(cfg["select"], "select.")
     _check_arms(cfg, schema)
