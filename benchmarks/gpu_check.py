@@ -345,7 +345,7 @@ def cg_simulation(device: str, size: dict, tmp: Path, aa_ns_per_day: float | Non
 def training(device: str, size: dict, tmp: Path) -> dict:
     """First-batch loss on the device vs the CPU, then frames/s of alcg.cg.train.train."""
     from alcg.config import settings as S
-    from alcg.cg.train import _epoch_loss, train
+    from alcg.cg.train import _eval_loss, train
 
     cfg = _settings(S.Train, "train", epochs=2, val_fraction=0.0, patience=10)
     n = size["train_frames"]
@@ -355,7 +355,7 @@ def training(device: str, size: dict, tmp: Path) -> dict:
     losses = {}
     for dev in dict.fromkeys(["cpu", device]):
         model = _model(10).to(dev)
-        losses[dev] = _epoch_loss(model, torch.as_tensor(x, device=dev), torch.as_tensor(f, device=dev), batch,
+        losses[dev] = _eval_loss(model, torch.as_tensor(x, device=dev), torch.as_tensor(f, device=dev), batch,
                                   len(batch))
     rel = abs(losses[device] - losses["cpu"]) / abs(losses["cpu"])
     model = _model(10)

@@ -199,7 +199,7 @@ def heldout_set(args, files: list[Path]) -> dict:
                                          n_blocks=10, seed=SEEDS["heldout"])
     t0 = time.time()
     labels = meanforce_query.label_frames(
-        system, topology, pos[pick], spec, go_forcefield(), force_map=FM.residue(topology, mapping, atoms, system),
+        system, topology, pos[pick], spec, go_forcefield(), fmap=FM.residue(topology, mapping, atoms, system),
         se2_target=args.label_se2, max_steps=args.label_max_steps, threads=1, progress=False)
     label, se2, n_samples = labels.forces, labels.se2, labels.n_samples
     out = {"coords": mapping.map_coords(pos[pick]), "positions": pos[pick], "inst_forces": forces[pick],

@@ -89,11 +89,12 @@ def test_an_invalid_map_fails_in_one_line(cln025, cln025_run):
 def test_projection_with_a_map_labels_beads_with_its_weights(optimal_file, cln025, cln025_run, tmp_path):
     fmap = finegrained.load_force_map(str(optimal_file[0]))
     out = tmp_path / "d.npz"
-    finegrained.project([str(cln025_run)], str(cln025[0]), str(cln025[1]), 0, str(out), None, str(optimal_file[0]))
+    finegrained.project([str(cln025_run)], str(cln025[0]), str(cln025[1]), 0, str(out), None, "tail",
+                        force_map_path=str(optimal_file[0]))
     data, run = dataset.load(out), run_file.load(cln025_run)
     np.testing.assert_allclose(data.forces, fmap.apply(run.forces).astype(np.float32), rtol=1e-6, atol=1e-4)
     default = tmp_path / "c.npz"
-    finegrained.project([str(cln025_run)], str(cln025[0]), str(cln025[1]), 0, str(default), None)
+    finegrained.project([str(cln025_run)], str(cln025[0]), str(cln025[1]), 0, str(default), None, "tail")
     assert not np.allclose(dataset.load(default).forces, data.forces)  # the optimal map is not today's
     np.testing.assert_array_equal(dataset.load(default).coords, data.coords)  # coordinates never change
 
@@ -129,6 +130,6 @@ def test_the_mean_force_oracle_gets_the_map_only_when_there_is_one(optimal_file,
     query._mean_force_query("s.pdb", "s.xml", "out.npz", oracle, ff, 1, 1)
     query._mean_force_query("s.pdb", "s.xml", "out.npz", oracle, ff, 1, 1, str(optimal_file[0]))
     assert calls[0] == {"threads": 1}
-    fmap = calls[1].pop("force_map")
+    fmap = calls[1].pop("fmap")
     assert calls[1] == {"threads": 1} and fmap.kind == "optimal"
     np.testing.assert_array_equal(fmap.weights, force_map_file.load(optimal_file[0]).weights)

@@ -52,13 +52,13 @@ def _z2(a, b) -> float:
 def test_labels_reach_the_target_and_agree_with_a_long_estimate(go):
     system, top, fmap, x = go
     frames = x[[0, 3]]  # frames that reach the target before the cap (measured: 400-620 samples)
-    lab = label_frames(system, top, frames, SPEC, FF, force_map=fmap, se2_target=TARGET, max_steps=CAP,
+    lab = label_frames(system, top, frames, SPEC, FF, fmap=fmap, se2_target=TARGET, max_steps=CAP,
                        progress=False)
     assert lab.forces.shape == (2, fmap.weights.shape[0], 3)
     assert np.all(lab.se2 <= TARGET) and np.all(lab.n_samples > 200) and lab.simulated_ps > 0
     assert system.getParticleMass(0)._value > 0  # the caller's system is not changed
     long = label_frames(system, top, frames, MeanForceSpec(200_000, 100, 400, 0.0, 10, seed=99), FF,
-                        force_map=fmap, progress=False)
+                        fmap=fmap, progress=False)
     for k in range(2):  # mean squared z over 30 components: ~1 (seen 0.5-2.9 over two seeds)
         assert _z2((lab.forces[k], lab.se2[k]), (long.forces[k], long.se2[k])) < 9.0
     # and the label is far from zero: the test can tell labels apart
@@ -68,8 +68,8 @@ def test_labels_reach_the_target_and_agree_with_a_long_estimate(go):
 def test_residue_and_c_alpha_maps_share_the_mean_force_the_residue_map_with_fewer_samples(go):
     system, top, fmap, x = go
     kw = dict(se2_target=TARGET, max_steps=CAP, progress=False)
-    res = label_frames(system, top, x[[1, 3]], SPEC, FF, force_map=fmap, **kw)
-    ca = label_frames(system, top, x[[1, 3]], SPEC, FF, force_map=None, **kw)
+    res = label_frames(system, top, x[[1, 3]], SPEC, FF, fmap=fmap, **kw)
+    ca = label_frames(system, top, x[[1, 3]], SPEC, FF, fmap=None, **kw)
     for k in range(2):  # seen 0.4-1.3 over two seeds
         assert _z2((res.forces[k], res.se2[k]), (ca.forces[k], ca.se2[k])) < 9.0
     # the C-alpha map hits the cap with ~2-4x the residue map's SE^2 (seen 1000 vs 400-1000 samples)
@@ -84,11 +84,11 @@ def test_an_invalid_map_is_refused_and_would_give_another_mean(go):
     w[0, CAMapping(top, system).ca_indices[0]] = 0.5
     bad = FM.ForceMap("invalid", fmap.atom_indices, w)
     with pytest.raises(Exception, match="force map is not valid"):
-        label_frames(system, top, x[:1], SPEC, FF, force_map=bad, progress=False)
+        label_frames(system, top, x[:1], SPEC, FF, fmap=bad, progress=False)
     spec = MeanForceSpec(40_000, 100, 400, 0.0, 10, seed=4)
     held = mm.XmlSerializer.deserialize(mm.XmlSerializer.serialize(system))
-    s = sample(held, top, x[0], spec, FF, force_map=bad)
-    valid = label_frames(system, top, x[:1], spec, FF, force_map=fmap, progress=False)
+    s = sample(held, top, x[0], spec, FF, fmap=bad)
+    valid = label_frames(system, top, x[:1], spec, FF, fmap=fmap, progress=False)
     from alcg.finegrained import meanforce
 
     mf = meanforce.block_mean(s["bead_forces"], spec.n_blocks)
@@ -100,7 +100,7 @@ def test_free_c_alphas_do_not_give_the_mean_force(go):
     """The known-bad case of not holding the C-alphas: the average mapped force along free MD from
     the frame (the C-alphas move) is not the label at that frame (it relaxes towards ~0)."""
     system, top, fmap, x = go
-    lab = label_frames(system, top, x[:1], SPEC, FF, force_map=fmap, se2_target=TARGET, max_steps=CAP,
+    lab = label_frames(system, top, x[:1], SPEC, FF, fmap=fmap, se2_target=TARGET, max_steps=CAP,
                        progress=False)
     from alcg.finegrained import system as omm
     import openmm.unit as u
@@ -118,6 +118,6 @@ def test_free_c_alphas_do_not_give_the_mean_force(go):
 
 def test_without_a_target_one_chunk_per_frame(go):
     system, top, fmap, x = go
-    lab = label_frames(system, top, x[:2], SPEC, FF, force_map=fmap, progress=False)
+    lab = label_frames(system, top, x[:2], SPEC, FF, fmap=fmap, progress=False)
     assert lab.n_samples.tolist() == [200, 200]
     assert lab.simulated_ps == pytest.approx(2 * (20_000 + 400) * 5e-3)

@@ -39,7 +39,7 @@ def test_round_zero_dataset_is_labelled_with_the_fitted_optimal_map(tmp_path):
     np.testing.assert_allclose(data.forces, finegrained.load_force_map(str(system / "force_map.npz")).apply(forces),
                                rtol=1e-5, atol=1e-3)
     constrained = tmp_path / "constrained.npz"
-    finegrained.project(runs, str(system / "folded.pdb"), str(system / "folded.xml"), 0, str(constrained), None)
+    finegrained.project(runs, str(system / "folded.pdb"), str(system / "folded.xml"), 0, str(constrained), None, "tail")
     old = dataset.load(constrained)
     np.testing.assert_array_equal(old.coords, data.coords)
     assert np.sqrt(np.mean((old.forces - data.forces) ** 2)) > 1.0  # kJ/mol/nm: another label

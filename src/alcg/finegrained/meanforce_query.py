@@ -92,23 +92,23 @@ def add_restraint(system: mm.System, ca: np.ndarray, r0_nm: np.ndarray, k: float
     system.addForce(force)
 
 
-def _mapper(mapping: CAMapping, force_map: ForceMap | None):
+def _mapper(mapping: CAMapping, fmap: ForceMap | None):
     """Bead forces (N, 3) from all the system's particle forces (n_particles, 3), kJ/mol/nm."""
-    if force_map is None:
+    if fmap is None:
         return lambda f: mapping.map_forces(f[None])[0]
-    if force_map.weights.shape[0] != mapping.n_beads:
-        raise SimulationError(f"the force map has {force_map.weights.shape[0]} beads, the topology "
+    if fmap.weights.shape[0] != mapping.n_beads:
+        raise SimulationError(f"the force map has {fmap.weights.shape[0]} beads, the topology "
                               f"{mapping.n_beads}")
-    return lambda f: force_map.apply(f[force_map.atom_indices][None])[0]
+    return lambda f: fmap.apply(f[fmap.atom_indices][None])[0]
 
 
 def sample(system: mm.System, topology: app.Topology, positions_nm: np.ndarray, spec: MeanForceSpec,
            ff: ForceField, threads: int | None = None, hold: str | None = None,
-           force_map: ForceMap | None = None) -> dict:
+           fmap: ForceMap | None = None) -> dict:
     """Hold the C-alphas of ``positions_nm`` and sample; return the raw samples.
 
     ``hold``: ``fixed`` or ``restrained``; None: fixed where :func:`ca_can_be_fixed`.
-    ``force_map``: the bead force label (module doc), built from ``system`` before this call
+    ``fmap``: the bead force label (module doc), built from ``system`` before this call
     (it changes masses); None: each bead's rigid C-alpha group.
 
     Returns
@@ -118,7 +118,7 @@ def sample(system: mm.System, topology: app.Topology, positions_nm: np.ndarray, 
     ``r0`` (N, 3), ``held`` (``fixed`` or ``restrained``), ``kt`` (kJ/mol), ``simulated_ps``.
     """
     mapping = CAMapping(topology, system)
-    to_beads = _mapper(mapping, force_map)
+    to_beads = _mapper(mapping, fmap)
     ca = mapping.ca_indices
     r0 = np.asarray(positions_nm, np.float64)[ca]
     fixed = ca_can_be_fixed(system, ca) if hold is None else hold == "fixed"
@@ -170,11 +170,11 @@ def estimate(samples: dict, spec: MeanForceSpec) -> tuple[meanforce.MeanForce, m
 
 
 def run_mean_force(pdb_path: str | Path, xml_path: str | Path, out_path: str | Path, spec: MeanForceSpec,
-                   ff: ForceField, threads: int | None = None, force_map: ForceMap | None = None) -> dict:
+                   ff: ForceField, threads: int | None = None, fmap: ForceMap | None = None) -> dict:
     """One mean-force query from ``pdb_path`` (its C-alphas are ``R0``); write the run file.
 
-    ``force_map``: the label's force map over the system's particles (:func:`sample`); None:
-    each bead's rigid C-alpha group. Its kind is recorded in the metadata (``force_map``).
+    ``fmap``: the label's force map over the system's particles (:func:`sample`); None:
+    each bead's rigid C-alpha group. Its kind is recorded in the metadata (``fmap``).
 
     Returns its metadata.
     """
@@ -183,13 +183,13 @@ def run_mean_force(pdb_path: str | Path, xml_path: str | Path, out_path: str | P
     pdb = app.PDBFile(str(pdb_path))
     system = omm.deserialize(Path(xml_path).read_text())
     start = np.asarray(pdb.getPositions(asNumpy=True).value_in_unit(unit.nanometer))
-    s = sample(system, pdb.topology, start, spec, ff, threads, force_map=force_map)
+    s = sample(system, pdb.topology, start, spec, ff, threads, fmap=fmap)
     label, raw = estimate(s, spec)
     indices = protein_atom_indices(pdb.topology)
     held = start.copy()
     held[CAMapping(pdb.topology).ca_indices] = s["r0"]
     meta = {"labels": "mean_force", "held": s["held"], "spec": spec.__dict__, "n_samples": label.n_samples,
-            "force_map": "ca_group" if force_map is None else force_map.kind,
+            "force_map": "ca_group" if fmap is None else fmap.kind,
             "simulated_ps": s["simulated_ps"], "record_interval_steps": spec.record_interval,
             "timestep_fs": ff.timestep_fs, "temperature_k": ff.temperature_k, "source_pdb": str(pdb_path),
             "label_sem_rms_kj_mol_nm": float(np.sqrt(label.var)),
@@ -239,7 +239,7 @@ def _next_total(n: int, se2: float, target: float | None, chunk: int, cap: int) 
 
 
 def label_frames(system: mm.System, topology: app.Topology, positions_nm: np.ndarray, spec: MeanForceSpec,
-                 ff: ForceField, force_map: ForceMap | None = None, se2_target: float | None = None,
+                 ff: ForceField, fmap: ForceMap | None = None, se2_target: float | None = None,
                  max_steps: int | None = None, threads: int | None = None, progress: bool = True) -> FrameLabels:
     """Mean-force labels of the configurations ``positions_nm`` (F, n_particles, 3), nm.
 
@@ -257,7 +257,7 @@ def label_frames(system: mm.System, topology: app.Topology, positions_nm: np.nda
     positions_nm : (F, n_particles, 3) configurations, nm
     spec : sampling (``n_steps``: the chunk, and the whole run without ``se2_target``)
     ff : force field (temperature, timestep, platform)
-    force_map : the label's map over the system's particles, built from ``system`` (checked
+    fmap : the label's map over the system's particles, built from ``system`` (checked
         valid); None: each bead's rigid C-alpha group
     se2_target : (kJ/mol/nm)^2 per component; None: one chunk per frame
     max_steps : cap on sampled steps per frame (default ``spec.n_steps``)
@@ -273,12 +273,12 @@ def label_frames(system: mm.System, topology: app.Topology, positions_nm: np.nda
     mapping = CAMapping(topology, system)
     if not ca_can_be_fixed(system, mapping.ca_indices):
         raise SimulationError("label_frames holds the C-alphas fixed (mass 0), but a constraint involves one")
-    if force_map is not None and (bad := force_maps.violations(force_map, system, mapping)):
-        raise SimulationError(f"the {force_map.kind} force map is not valid: {bad[0]}")
+    if fmap is not None and (bad := force_maps.violations(fmap, system, mapping)):
+        raise SimulationError(f"the {fmap.kind} force map is not valid: {bad[0]}")
     held = omm.deserialize(omm.serialize(system))
     for i in mapping.ca_indices:
         held.setParticleMass(int(i), 0.0)
-    to_beads = _mapper(mapping, force_map)
+    to_beads = _mapper(mapping, fmap)
     sim = omm.make_simulation(topology, held, ff, spec.seed, threads)
     if topology.getPeriodicBoxVectors() is not None:
         sim.context.setPeriodicBoxVectors(*topology.getPeriodicBoxVectors())

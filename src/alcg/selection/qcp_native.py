@@ -142,15 +142,15 @@ def _cache_dir() -> Path:
     return Path(base) / "alcg"
 
 
-def load(steps: int = 8):
-    """The compiled ``qcp_lower`` with ``steps`` Newton steps (ctypes), or None where no C
+def load(newton_steps: int = 8):
+    """The compiled ``qcp_lower`` with ``newton_steps`` Newton steps (ctypes), or None where no C
     compiler works; cached."""
-    if steps in _LIB:
-        return _LIB[steps]
+    if newton_steps in _LIB:
+        return _LIB[newton_steps]
     fn = None
     cc = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
     if cc and os.environ.get("ALCG_NATIVE_QCP", "1") != "0":
-        source = SOURCE.replace("@STEPS@", str(int(steps))).replace("@LANES@", str(LANES)).replace(
+        source = SOURCE.replace("@STEPS@", str(int(newton_steps))).replace("@LANES@", str(LANES)).replace(
             "@BYTES@", str(4 * LANES))
         key = hashlib.sha256((source + " ".join(FLAGS) + cc + _cpu_id()).encode()).hexdigest()[:16]
         lib = _cache_dir() / f"qcp_{key}.so"
@@ -176,7 +176,7 @@ def load(steps: int = 8):
         except (OSError, subprocess.SubprocessError) as exc:
             log.warning("native QCP kernel unavailable (%s); using torch", str(exc).splitlines()[0])
             fn = None
-    _LIB[steps] = fn
+    _LIB[newton_steps] = fn
     return fn
 
 

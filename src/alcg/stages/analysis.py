@@ -131,7 +131,7 @@ def mean_force_labels(system_pdb: str, system_xml: str, positions: np.ndarray, a
     spec = MeanForceSpec(n_steps=steps(HELDOUT_CHUNK_PS, ff.timestep_fs), record_interval=interval,
                          equilibration_steps=steps(HELDOUT_EQUILIBRATION_PS, ff.timestep_fs), restraint_k=0.0,
                          n_blocks=HELDOUT_BLOCKS, seed=seed)
-    return label_frames(system, pdb.topology, full, spec, ff, force_map=fmap, se2_target=se2_target,
+    return label_frames(system, pdb.topology, full, spec, ff, fmap=fmap, se2_target=se2_target,
                         max_steps=steps(max_ps, ff.timestep_fs), threads=threads)
 
 

@@ -155,7 +155,7 @@ def load_force_map(path: str | None):
 
 
 def project(run_files: list[str], system_pdb: str, system_xml: str, round_index: int, out: str,
-            val_fraction: float | None, validation: str = "tail", force_map_path: str | None = None) -> int:
+            val_fraction: float | None, validation: str, force_map_path: str | None = None) -> int:
     """Project the ``ok`` AA runs onto CG beads and write a dataset; return its frame count.
 
     With ``val_fraction`` (round 0 only) the fixed validation frames are marked, chosen as

@@ -223,7 +223,7 @@ def _mean_force_query(pdb: Path, xml: Path, out: str, oracle_cfg: Oracle, ff: Fo
                          equilibration_steps=steps(oracle_cfg.equilibration_ps, ff.timestep_fs),
                          restraint_k=oracle_cfg.mean_force_restraint_k, n_blocks=oracle_cfg.n_blocks, seed=seed)
     fmap = load_force_map(force_map_path)
-    run_mean_force(pdb, xml, out, spec, ff, threads=threads, **({} if fmap is None else {"force_map": fmap}))
+    run_mean_force(pdb, xml, out, spec, ff, threads=threads, **({} if fmap is None else {"fmap": fmap}))
 
 
 def merge(previous: str, new_frames: str, oracle_runs: list[str], max_failure_fraction: float, out: str) -> None:
