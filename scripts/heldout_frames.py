@@ -12,4 +12,5 @@ with job_log(snakemake.log[0]):  # noqa: F821
     analysis.heldout_frames(list(i.runs), list(p.groups), i.pdb, i.xml, i.get("native") or None, p.q_threshold,
                             p.n_per_stratum, p.seed, snakemake.output[0], p.from_pool,  # noqa: F821
                             label_kind=p.labels, ff=parse(ForceField, p.forcefield), se2_target=p.se2_target,
-                            max_ps=p.max_ps, threads=snakemake.threads)  # noqa: F821
+                            max_ps=p.max_ps, threads=snakemake.threads,  # noqa: F821
+                            force_map_path=i.get("fmap") or None)

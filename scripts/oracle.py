@@ -10,4 +10,5 @@ from alcg.stages import query  # noqa: E402
 with job_log(snakemake.log[0]):  # noqa: F821
     p = snakemake.params  # noqa: F821
     query.oracle(snakemake.input.start, snakemake.input.xml, S.parse(S.ForceField, p.ff), S.parse(S.Oracle, p.oracle), p.seed,  # noqa: F821
-                 snakemake.output[0], threads=snakemake.threads)  # noqa: F821
+                 snakemake.output[0], threads=snakemake.threads,  # noqa: F821
+                 force_map_path=snakemake.input.get("fmap") or None)  # noqa: F821

@@ -54,10 +54,9 @@ def _job_counts(table: str) -> dict[str, int]:
     ("optimal", "mean_force", {"force_map", "force_map_md"})])
 def test_a_force_map_other_than_constrained_adds_its_rules_and_only_them(kind, oracle, added, workflow_copy,
                                                                          tmp_path):
-    """The default (constrained) plans no force-map job and the projections' rules as before,
-    so existing results stay complete; a residue or optimal map adds one run-level job each (not
-    per seed), and every projection (and a mean-force oracle) is its *_mapped rule, which reads
-    the map."""
+    """The default (constrained) plans no force-map job; a residue or optimal map adds one
+    run-level job each (not per seed), the same jobs otherwise, and every projection, the
+    held-out set (and a mean-force oracle) read the map."""
     go = ("--configfile", "config/go_test.yaml")
     overlay = tmp_path / "oracle.yaml"
     overlay.write_text(yaml.safe_dump({"oracle": {"labels": oracle}}))
@@ -65,15 +64,18 @@ def test_a_force_map_other_than_constrained_adds_its_rules_and_only_them(kind, o
     overlay.write_text(yaml.safe_dump({"oracle": {"labels": oracle}, "mapping": {"force_map": kind}}))
     res = _snakemake(workflow_copy, "-n", "--cores", "2", *go, str(overlay))
     before, after = _job_counts(base.stdout + base.stderr), _job_counts(res.stdout + res.stderr)
-    assert not {r for r in before if "force_map" in r or r.endswith("_mapped")}
-    mapped = {"project_initial", "project_oracle"} | ({"oracle"} if oracle == "mean_force" else set())
-    renamed = {f"{r}_mapped" if r in mapped else r: n for r, n in before.items() if r != "total"}
-    assert {r: n for r, n in after.items() if r not in added and r != "total"} == renamed
+    assert not {r for r in before if "force_map" in r}
+    assert {r: n for r, n in after.items() if r not in added and r != "total"} == \
+        {r: n for r, n in before.items() if r != "total"}
     assert {r: after[r] for r in added} == {r: 1 for r in added}
     plan = res.stdout + res.stderr
+    mapped = {"project_initial", "project_oracle", "heldout_frames"} | ({"oracle"} if oracle == "mean_force" else set())
     for rule in sorted(mapped):
-        jobs = re.findall(rf"rule {rule}_mapped:\n\s+input: ([^\n]*)", plan)
+        jobs = re.findall(rf"rule {rule}:\n\s+input: ([^\n]*)", plan)
         assert jobs and all("system/force_map.npz" in j for j in jobs), rule
+    if oracle != "mean_force":
+        jobs = re.findall(r"rule oracle:\n\s+input: ([^\n]*)", plan)
+        assert jobs and not any("force_map.npz" in j for j in jobs)
 
 
 def test_overlays_name_their_base():

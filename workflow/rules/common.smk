@@ -98,6 +98,17 @@ def native_input(wc=None):
     return GO_NATIVE if GO else []
 
 
+def force_map_input(wc=None):
+    """The run's force-map file, an input of every projection (none for ``constrained``)."""
+    return FORCE_MAP_FILE if FORCE_MAP != "constrained" else []
+
+
+def oracle_force_map_input(wc=None):
+    """A mean-force oracle maps its own samples: the force-map file (instantaneous labels: none,
+    their projection maps them)."""
+    return force_map_input() if config["oracle"]["labels"] == "mean_force" else []
+
+
 def force_map_fit_input(wc=None):
     """The run the optimal map is fitted on (``residue`` needs none)."""
     return FORCE_MAP_FIT if FORCE_MAP == "optimal" else []

@@ -7,6 +7,7 @@ HELDOUT_LABELS = heldout_label_kind(config)  # evaluate.heldout_labels, auto res
 rule heldout_frames:
     input:
         runs=heldout_source_runs(),
+        fmap=force_map_input,
         pdb=f"{RES}/system/{INIT_START}.pdb",
         xml=f"{RES}/system/{INIT_START}.xml",
         native=native_input,

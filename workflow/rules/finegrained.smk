@@ -172,6 +172,7 @@ rule import_md:
 rule project_initial:
     input:
         runs=lambda wc: initial_runs(wc.seed),
+        fmap=force_map_input,
         pdb=f"{RES}/system/{INIT_START}.pdb",
         xml=f"{RES}/system/{INIT_START}.xml",
     output:

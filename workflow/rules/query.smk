@@ -59,6 +59,7 @@ rule oracle:
     input:
         start=f"{RES}/seed_{{seed}}/{{arm}}/round_{{k}}/start/slot_{{slot}}.npz",
         xml=f"{RES}/system/{INIT_START}.xml",  # the Go model's System (atomistic: rebuilt from the start)
+        fmap=oracle_force_map_input,
     output:
         f"{RES}/seed_{{seed}}/{{arm}}/round_{{k}}/oracle/slot_{{slot}}.npz",
     params:
@@ -83,6 +84,7 @@ rule oracle:
 rule project_oracle:
     input:
         runs=lambda wc: oracle_runs(wc.seed, wc.arm, wc.k),
+        fmap=force_map_input,
         pdb=f"{RES}/system/{INIT_START}.pdb",
         xml=f"{RES}/system/{INIT_START}.xml",
     output:

@@ -45,15 +45,17 @@ def frame_interval_ps(run_files: list[str]) -> float:
 def heldout_frames(runs: list[str], run_groups: list[str], system_pdb: str, system_xml: str, native: str | None,
                    q_threshold: float | None, n_per_stratum: int, seed: int, out: str, from_pool: bool = False,
                    label_kind: str | None = None, ff: ForceField | None = None, se2_target: float = 15.0,
-                   max_ps: float = 500.0, threads: int | None = None) -> None:
+                   max_ps: float = 500.0, threads: int | None = None, force_map_path: str | None = None) -> None:
     """The held-out force set (:mod:`alcg.analysis.heldout`) from ``runs``: stratified by Q for the Go
     model (``native``), else by each run's group (its start). ``from_pool``: the runs are the
     equilibrium pool, whose leading part the iid arm queries from: only the rest is used.
     ``label_kind``: ``instantaneous`` (or None: the runs' projected forces) or ``mean_force``
-    (:func:`mean_force_labels` with ``ff``, ``se2_target`` (kJ/mol/nm)^2 and ``max_ps`` per frame)."""
+    (:func:`mean_force_labels` with ``ff``, ``se2_target`` (kJ/mol/nm)^2 and ``max_ps`` per frame).
+    Instantaneous labels are the run's force map's (``force_map_path``; None: ``constrained``);
+    a mean force is the same for every valid map."""
     from alcg.formats import dataset
     from alcg.analysis import heldout
-    from alcg.stages.finegrained import mapping_of
+    from alcg.stages.finegrained import load_force_map, mapping_of
     from alcg.finegrained.mapping import project_runs
 
     kind = label_kind or heldout.LABEL_KINDS[0]
@@ -66,7 +68,7 @@ def heldout_frames(runs: list[str], run_groups: list[str], system_pdb: str, syst
         heldout.save(out, heldout.HeldOut(empty, empty, np.zeros(0, str), np.zeros(0, str), np.zeros(0, np.int64)))
         return
     runs, run_groups = [r for r, _ in with_forces], [g for _, g in with_forces]
-    data = project_runs(runs, mapping, 0)
+    data = project_runs(runs, mapping, 0, load_force_map(force_map_path))
     files = dataset.resolve_runs(set(data.source.tolist()), runs)
     if native:
         from alcg.finegrained import gomodel
