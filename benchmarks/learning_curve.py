@@ -64,8 +64,9 @@ SEEDS = {"train": 1000, "fit": 2000, "val": 3000, "heldout": 4000}
 #: ``--select-n`` (optimal map, draw 0, seed 0) runs the curve: chosen on validation frames,
 #: never on the held-out ones. ``old``: the measured Go experiment's network and recipe.
 CANDIDATES = {
-    "old": ({"n_rbf": 16, "hidden": 32, "n_filters": 32, "n_interactions": 2},
-            {"epochs": 20, "patience": 5}),
+    "old": ({"n_rbf": 16, "hidden": 32, "n_filters": 32, "n_interactions": 2, "zero_init_output": False},
+            {"epochs": 20, "patience": 5, "optimizer": "adam", "weight_decay": 0.0, "schedule": "exponential",
+             "ema_decay": 0.0}),
     "small": ({"n_rbf": 16, "hidden": 32, "n_filters": 32, "n_interactions": 2, "zero_init_output": True},
               {"optimizer": "adamw", "weight_decay": 1e-4, "schedule": "cosine", "ema_decay": 0.99}),
     "wide": ({"n_rbf": 16, "hidden": 64, "n_filters": 64, "n_interactions": 3, "zero_init_output": True},
@@ -267,6 +268,8 @@ def _fit(job: dict) -> dict:
     if "steps" not in recipe and "epochs" not in recipe:
         recipe = {**recipe, "steps": job["steps"]}
     model = CGModel(torch.as_tensor(d["bead_types"]), prior, defaults(Model, **network))
+    if job.get("init"):  # a warm start: the network of an earlier fit
+        model.net.load_state_dict(torch.load(job["init"]))
     n_train = len(d["train_coords"])
     coords = np.concatenate([d["train_coords"], d["val_coords"]])
     forces = np.concatenate([d["train_forces"], d["val_forces"]])
@@ -287,9 +290,33 @@ def _fit(job: dict) -> dict:
                   best_epoch=metrics["best_epoch"],
                   best_candidate=metrics.get("best_candidate"), best_val_loss=metrics["best_val_loss"],
                   prior_only_val_loss=metrics["prior_only_val_loss"])
+    if job.get("save"):
+        with atomic_path(job["save"]) as tmp:
+            torch.save(model.net.state_dict(), tmp)
     write_json(out, result)
     out.with_suffix(".state.pt").unlink(missing_ok=True)
     return result
+
+
+def warm_start_check(args, pool: ProcessPoolExecutor, maps: dict, sets: dict, held: dict, chosen: str) -> dict:
+    """The workflow's warm start against training from scratch: a model fitted on the first
+    ``--warm-from`` frames of draw 0, trained on the first ``--warm-to`` (a superset, as a
+    round's data is) with the same recipe, vs the curve's fit from scratch on those frames
+    (optimal map, seed 0)."""
+    k = "optimal" if "optimal" in maps else next(iter(maps))
+    fits = args.work / "fits"
+    [base] = fit_jobs(args, {k: maps[k]}, sets, held, chosen, [args.warm_from], 1, 1)
+    base.update(out=str(fits / f"warm_base_{chosen}_{k}_n{args.warm_from}.json"),
+                save=str(fits / f"warm_base_{chosen}_{k}_n{args.warm_from}.pt"))
+    [scratch] = fit_jobs(args, {k: maps[k]}, sets, held, chosen, [args.warm_to], 1, 1)
+    warm = {**scratch, "init": base["save"],
+            "out": str(fits / f"warm_{chosen}_{k}_n{args.warm_from}_to_n{args.warm_to}.json")}
+    r_base = run_fits(pool, [base])[0]
+    r_warm, r_scratch = run_fits(pool, [warm, scratch])
+    keys = ("best_val_loss", "best_candidate", "fraction_removed", "heldout_excess")
+    return {"force_map": k, "from_n": args.warm_from, "to_n": args.warm_to,
+            "base": {x: r_base[x] for x in keys}, "warm": {x: r_warm[x] for x in keys},
+            "scratch": {x: r_scratch[x] for x in keys}}
 
 
 def fit_jobs(args, maps: dict, sets: dict, held: dict, candidate: str, sizes: list[int], draws: int,
@@ -411,6 +438,8 @@ def main(argv=None) -> int:
     ap.add_argument("--ridge", type=float, default=1e-6, help="the optimal map's ridge (relative)")
     ap.add_argument("--steps", type=int, default=2000, help="optimizer steps of every fit (fixed-budget recipes)")
     ap.add_argument("--select-n", type=int, default=4000, help="N at which the candidates are compared")
+    ap.add_argument("--warm-from", type=int, default=1000, help="warm-start check: the earlier fit's frames")
+    ap.add_argument("--warm-to", type=int, default=4000, help="warm-start check: the later fit's frames (0: no check)")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--work", type=Path, default=WORK, help="cache folder (resumable)")
     ap.add_argument("--out", type=Path, default=OUT)
@@ -419,7 +448,7 @@ def main(argv=None) -> int:
         args.sizes, args.draws, args.train_seeds, args.runs = [50, 200], 1, 2, 2
         args.equil_ps, args.fit_frames, args.val_frames, args.heldout_runs = 20.0, 200, 100, 2
         args.heldout_frames_per_run, args.per_stratum, args.label_se2, args.steps = 100, 10, 400.0, 40
-        args.select_n = 200
+        args.select_n, args.warm_from, args.warm_to = 200, 50, 200
         args.work = args.work.with_name(args.work.name + "_quick")
         args.out = args.work / "learning_curve_quick.json" if args.out == OUT else args.out
     args.work.mkdir(parents=True, exist_ok=True)
@@ -443,6 +472,7 @@ def main(argv=None) -> int:
         chosen = min(select, key=lambda r: r["best_val_loss"])["candidate"]
         print(f"chosen on validation frames: {chosen}", flush=True)
         fits = run_fits(pool, fit_jobs(args, maps, sets, held, chosen, args.sizes, args.draws, args.train_seeds))
+        warm = warm_start_check(args, pool, maps, sets, held, chosen) if args.warm_to else None
     rows = curve(fits)
     result = {"command": "python benchmarks/learning_curve.py" + (" --quick" if args.quick else ""),
               "system": "Go CLN025, 340 K, today's Go defaults", "candidates": CANDIDATES, "chosen": chosen,
@@ -455,7 +485,7 @@ def main(argv=None) -> int:
                           "max_se2": float(np.max(held["se2"])), "label_s": float(held["label_s"]),
                           "label_ps": float(held["label_ps"]),
                           "per_stratum": {s: int((held["stratum"] == s).sum()) for s in held["strata"].tolist()}},
-              "md_s_this_run": round(md_s, 1), "prior": prior_choice, "noise": {"go": noise}, "curve": rows, "fits": fits}
+              "md_s_this_run": round(md_s, 1), "prior": prior_choice, "warm_start": warm, "noise": {"go": noise}, "curve": rows, "fits": fits}
     result.update(wall_s=round(time.time() - t0, 1), date=time.strftime("%Y-%m-%d"), cores=os.cpu_count())
     write_json(args.out, result)
     plot(rows, args.out.with_suffix(".png"))

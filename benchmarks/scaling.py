@@ -70,7 +70,7 @@ def _model(n_beads: int):
     prior = fit_priors(x, 340.0, S.defaults(S.Priors))
     torch.manual_seed(0)
     types = torch.as_tensor(np.random.default_rng(0).integers(0, 20, n_beads))
-    return CGModel(types, prior, S.defaults(S.Model)), x
+    return CGModel(types, prior, S.defaults(S.Model, zero_init_output=False)), x
 
 
 def part_forces(n_beads: int, replicas: int, path: str) -> dict:

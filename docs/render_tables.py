@@ -361,7 +361,45 @@ def force_maps():
     return table(head, rows) + "\n\n" + note + "\n\n" + source("force_maps.json")
 
 
-RENDERERS = {f.__name__: f for f in [test_durations, force_maps,
+def learning_curve():
+    d = js("learning_curve.json")
+    rows = [[f"`{r['force_map']}`", f"{r['n_frames']:,}", fixed(r["fraction_removed"], 3),
+             f"[{fixed(r['ci_low'], 3)}, {fixed(r['ci_high'], 3)}]", ", ".join(fixed(v, 3) for v in r["fits"]),
+             num(r["heldout_excess"])] for r in d["curve"]]
+    head = ["force map", "N frames", "fraction removed (mean)", "95 % t CI", "per fit", "excess MSE vs prior"]
+    h = d["heldout"]
+    note = (f"{d['draws']} data draws × {d['train_seeds']} training seeds per row; network and recipe "
+            f"`{d['chosen']}`, {d['steps']} optimizer steps each. Held-out: {h['n_frames']} frames "
+            f"({', '.join(f'{k} {v}' for k, v in h['per_stratum'].items())}), mean-force labels, mean SE² "
+            f"{fixed(h['mean_se2'], 1)} (max {fixed(h['max_se2'], 1)}) (kJ/mol/nm)², weighted by the strata's "
+            f"populations ({', '.join(f'{k} {fixed(v, 2)}' for k, v in zip(h['strata'], h['population']))}). "
+            f"Excess MSE in (kJ/mol/nm)² per component (negative: better than the prior alone). "
+            f"{d['wall_s'] / 60:.0f} min on {d.get('cores', 2)} cores (this invocation).")
+    return table(head, rows) + "\n\n" + note + "\n\n" + source("learning_curve.json")
+
+
+def learning_curve_choices():
+    d = js("learning_curve.json")
+    sel = [[f"`{r['candidate']}`", num(r["best_val_loss"]), num(r["prior_only_val_loss"]), r["best_candidate"],
+            fixed(r["train_s"], 0)] for r in d["selection"]]
+    out = table(["candidate", "validation MSE", "prior alone", "best state", "s"], sel)
+    p = d["prior"]
+    out += "\n\n" + table(["prior", "validation MSE alone"] + [f"{k}" for k in
+                                                                next(iter(p["scores"].values()))["val_mse_by_stratum"]],
+                           [[f"`{k}`", num(v["val_mse"])] + [num(x) for x in v["val_mse_by_stratum"].values()]
+                            for k, v in p["scores"].items()])
+    n = d["noise"]["go"]
+    out += "\n\n" + table(["force map", "label noise per component on held-out frames"],
+                           [[f"`{k}`", num(v)] for k, v in n.items()])
+    w = d.get("warm_start")
+    if w:
+        out += "\n\n" + table(["N = " + f"{w['to_n']:,}", "validation MSE", "fraction removed", "best state"],
+                               [[k, num(w[k]["best_val_loss"]), fixed(w[k]["fraction_removed"], 3),
+                                 w[k]["best_candidate"]] for k in ("scratch", "warm")])
+    return out + "\n\n" + source("learning_curve.json")
+
+
+RENDERERS = {f.__name__: f for f in [test_durations, force_maps, learning_curve, learning_curve_choices,
     go_experiment_arms, go_experiment_primary, go_pilot_rounds, chignolin_cpu_change,
     chignolin_cpu_paired, go_cpu_convergence, timestep_go, timestep_go_powered,
     timestep_go_replication, mean_force_labels_go, mean_force_labels_atomistic, scaling_forces]}

@@ -40,7 +40,7 @@ def cln025_model(hparams: dict | None = None, seed: int = 0, readout_scale: floa
     """Prior + a randomly initialised SchNet (the schema's ``model`` settings, ``hparams``
     overriding some); ``readout_scale`` scales the network energy."""
     torch.manual_seed(seed)
-    model = CGModel(torch.tensor(BEAD_TYPES), cln025_prior(), settings.defaults(settings.Model, **(hparams or {})))
+    model = CGModel(torch.tensor(BEAD_TYPES), cln025_prior(), settings.defaults(settings.Model, **{"zero_init_output": False, **(hparams or {})}))
     if model.net is not None and readout_scale != 1.0:
         with torch.no_grad():
             model.net.lin2.weight.mul_(readout_scale)

@@ -54,12 +54,12 @@ def _job_counts(table: str) -> dict[str, int]:
     ("optimal", "mean_force", {"force_map", "force_map_md"})])
 def test_a_force_map_other_than_constrained_adds_its_rules_and_only_them(kind, oracle, added, workflow_copy,
                                                                          tmp_path):
-    """The default (constrained) plans no force-map job; a residue or optimal map adds one
+    """constrained plans no force-map job; a residue or optimal map adds one
     run-level job each (not per seed), the same jobs otherwise, and every projection, the
     held-out set (and a mean-force oracle) read the map."""
     go = ("--configfile", "config/go_test.yaml")
     overlay = tmp_path / "oracle.yaml"
-    overlay.write_text(yaml.safe_dump({"oracle": {"labels": oracle}}))
+    overlay.write_text(yaml.safe_dump({"oracle": {"labels": oracle}, "mapping": {"force_map": "constrained"}}))
     base = _snakemake(workflow_copy, "-n", "--cores", "2", *go, str(overlay))
     overlay.write_text(yaml.safe_dump({"oracle": {"labels": oracle}, "mapping": {"force_map": kind}}))
     res = _snakemake(workflow_copy, "-n", "--cores", "2", *go, str(overlay))

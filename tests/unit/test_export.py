@@ -17,7 +17,7 @@ from alcg.cg.model import CGModel
 from alcg.cg.priors import fit_priors
 
 # a small network with a 1 nm cutoff, so that the neighbour lists differ between frames
-HP = settings.defaults(settings.Model, cutoff_nm=1.0, n_rbf=16, hidden=16, n_filters=16, n_interactions=2,
+HP = settings.defaults(settings.Model, zero_init_output=False, cutoff_nm=1.0, n_rbf=16, hidden=16, n_filters=16, n_interactions=2,
                        max_neighbors=32)
 
 

@@ -218,7 +218,7 @@ def _chain_model(n_beads: int):
     prior = fit_priors(_long_chains(200, n_beads, seed=0).numpy(), 340.0, settings.defaults(settings.Priors))
     torch.manual_seed(1)
     types = torch.randint(0, 20, (n_beads,), generator=torch.Generator().manual_seed(2))
-    model = CGModel(types, prior, settings.defaults(settings.Model, **SMALL))
+    model = CGModel(types, prior, settings.defaults(settings.Model, **{"zero_init_output": False, **SMALL}))
     with torch.no_grad():
         model.net.lin2.weight.mul_(20.0)
     return model.double()

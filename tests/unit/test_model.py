@@ -11,7 +11,7 @@ from alcg.util.errors import DataError
 from alcg.cg.model import CGModel, load_model, save_model
 from cg_helpers import N_BEADS, chain_prior, zigzag
 
-HP = settings.defaults(settings.Model, cutoff_nm=3.0, n_rbf=16, hidden=16, n_filters=16, n_interactions=2,
+HP = settings.defaults(settings.Model, zero_init_output=False, cutoff_nm=3.0, n_rbf=16, hidden=16, n_filters=16, n_interactions=2,
                        max_neighbors=32)
 
 

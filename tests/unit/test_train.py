@@ -15,13 +15,14 @@ from alcg.cg.train import split_by_trajectory, train
 from cg_helpers import KT, N_BEADS, chain_prior, energy_force_fn, langevin, zigzag
 from proc_helpers import kill_after_checkpoint
 
-HP = settings.defaults(settings.Model, cutoff_nm=2.0, n_rbf=24, hidden=32, n_filters=32, n_interactions=2,
+HP = settings.defaults(settings.Model, zero_init_output=False, cutoff_nm=2.0, n_rbf=24, hidden=32, n_filters=32, n_interactions=2,
                        max_neighbors=32)
 PRIORS = settings.defaults(settings.Priors, dihedral_terms=2)
 
 
 def _train_settings(**overrides) -> settings.Train:
-    return settings.defaults(settings.Train, **overrides)
+    plain = {"optimizer": "adam", "weight_decay": 0.0, "schedule": "exponential", "ema_decay": 0.0}
+    return settings.defaults(settings.Train, **{**plain, **overrides})  # the plain recipe, not the defaults
 
 
 class Truth(torch.nn.Module):
@@ -111,7 +112,7 @@ prior = fit_priors(x, 300.0, S.defaults(S.Priors, dihedral_terms=2))
 model = CGModel(torch.zeros(N_BEADS, dtype=torch.long), prior,
                 S.defaults(S.Model, hidden=32, n_filters=32, n_rbf=16, n_interactions=2))
 m = train(model, x, f, np.repeat(np.arange(8), 50).astype(str),
-          S.defaults(S.Train, epochs=int(sys.argv[3]), batch_size=32, patience=1000), 0, sys.argv[2], progress=False)
+          S.defaults(S.Train, epochs=int(sys.argv[3]), batch_size=32, patience=1000, ema_decay=0.0), 0, sys.argv[2], progress=False)
 open(sys.argv[2] + ".json", "w").write(json.dumps(m["history"]))
 """
 

@@ -15,14 +15,18 @@ from alcg.formats import dataset
 from alcg.util.errors import ConfigError
 from cg_helpers import N_BEADS, chain_prior, zigzag
 
-HP = settings.defaults(settings.Model, cutoff_nm=2.0, n_rbf=16, hidden=16, n_filters=16, n_interactions=2,
+HP = settings.defaults(settings.Model, zero_init_output=False, cutoff_nm=2.0, n_rbf=16, hidden=16, n_filters=16, n_interactions=2,
                        max_neighbors=32)
 N_FRAMES = 96
 TRAJ = np.repeat(np.arange(6), N_FRAMES // 6).astype(str)
 
 
+#: the plain recipe each test adds its feature to (not the schema's defaults, which combine them)
+PLAIN = {"optimizer": "adam", "weight_decay": 0.0, "schedule": "exponential", "ema_decay": 0.0}
+
+
 def _cfg(**overrides) -> settings.Train:
-    return settings.defaults(settings.Train, **{"batch_size": 32, "patience": 1000, **overrides})
+    return settings.defaults(settings.Train, **{"batch_size": 32, "patience": 1000, **PLAIN, **overrides})
 
 
 def _model(seed: int = 0, **hp) -> CGModel:

@@ -266,8 +266,17 @@ def _check_force_map(cfg: dict) -> None:
                           "C-alphas); use HBonds or none, or mapping.force_map: constrained")
 
 
+def _check_weight_decay(cfg: dict) -> None:
+    """Adam takes no weight decay here (it would be an L2 term in the gradient, not decoupled)."""
+    t = cfg["train"]
+    if t["optimizer"] == "adam" and t["weight_decay"]:
+        raise ConfigError(f"invalid config: train.weight_decay: {t['weight_decay']} needs train.optimizer: adamw "
+                          "(decoupled decay); with adam set train.weight_decay: 0")
+
+
 def _check_cross_keys(cfg: dict, schema: dict) -> None:
     _check_go(cfg, schema)
+    _check_weight_decay(cfg)
     _check_heldout_labels(cfg)
     _check_force_map(cfg)
     _check_starts(cfg)
