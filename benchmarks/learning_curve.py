@@ -369,6 +369,120 @@ def _sequence() -> str:
     return cfg["system"]["sequence"]
 
 
+# ------------------------------------------------------------------ P_fold of the best model
+def _ca_q_groups(runs_by_start: dict[str, list[np.ndarray]], native) -> dict:
+    """:func:`alcg.analysis.convergence.check` groups from C-alpha trajectories (per start, a
+    list of (frames, N, 3) nm): folded by the C-alpha Q (the order parameter a CG frame has)."""
+    from alcg.analysis import convergence
+    from alcg.finegrained import gomodel
+    from alcg.stages.analysis import CORE_MARGIN_Q
+
+    qt = go_forcefield().go.q_threshold
+    out = {}
+    for start, trajs in runs_by_start.items():
+        for ca in trajs:
+            q = gomodel.ca_fraction_native_contacts(ca, native)
+            out.setdefault(start, []).append({"folded": q > qt, "q": q,
+                                              "core": convergence.core_sets(q, qt, CORE_MARGIN_Q, True)})
+    return out
+
+
+def p_fold_check(args, pool: ProcessPoolExecutor, maps: dict, sets: dict, held: dict, chosen: str,
+                 rows: list[dict]) -> dict:
+    """The best model at the largest N (its map: the best curve there; draw 0, seed 0, refitted
+    and saved), simulated from the folded and the extended start (half the replicas each) at
+    ``cg_sim``'s defaults in chunks until ``reference_check``'s criteria hold or
+    ``--pfold-minutes`` of wall time pass; P_fold by the C-alpha Q against the benchmark's own
+    equilibrium runs (the training draws' runs, C-alpha Q likewise)."""
+    import openmm.app as app
+    import openmm.unit as unit
+    import torch
+
+    from alcg.analysis import convergence
+    from alcg.cg.model import CGModel
+    from alcg.cg.simulate import LangevinRun, model_force_fn, simulate
+    from alcg.cg import priors
+    from alcg.config.settings import CGSim
+    from alcg.finegrained import gomodel
+
+    n_max = max(args.sizes)
+    k = max((r for r in rows if r["n_frames"] == n_max), key=lambda r: r["fraction_removed"])["force_map"]
+    [job] = fit_jobs(args, {k: maps[k]}, sets, held, chosen, [n_max], 1, 1)
+    net_path = args.work / "fits" / f"best_{chosen}_{k}_n{n_max}.pt"
+    job.update(out=str(net_path.with_suffix(".json")), save=str(net_path))
+    fit = run_fits(pool, [job])[0]
+    native = gomodel.load_native(args.work / "native.npz")
+    _, _, mapping = system_of(args.work)
+    network, _ = CANDIDATES[chosen]
+    model = CGModel(torch.as_tensor(np.load(job["data"])["bead_types"]), priors.load(args.work / "priors.json").energy(),
+                    defaults(Model, **network))
+    model.net.load_state_dict(torch.load(net_path))
+    model.eval()
+    force_fn = model_force_fn(model, compile=False)
+    sim = defaults(CGSim)
+    starts = {s: mapping.map_coords(app.PDBFile(str(args.work / f"{s}.pdb")).getPositions(asNumpy=True)
+                                    .value_in_unit(unit.nanometer)[None])[0] for s in ("folded", "extended")}
+    half = args.pfold_replicas // 2
+    x = np.concatenate([np.repeat(starts["folded"][None], half, 0), np.repeat(starts["extended"][None], half, 0)])
+    masses = mapping.bead_masses
+    save = max(1, int(round(args.pfold_save_ps / sim.dt_ps)))
+    chunk = save * int(round(args.pfold_chunk_ps / args.pfold_save_ps))
+    trajs, t0, report, chunks = [[] for _ in range(len(x))], time.time(), None, 0
+    torch.set_num_threads(args.jobs)
+    while time.time() - t0 < args.pfold_minutes * 60:
+        res = simulate(force_fn, x, masses, LangevinRun.of(sim, n_steps=chunk, save_interval=save, temperature_k=340.0,
+                                                             seed=7000 + chunks), progress=False)
+        chunks += 1
+        for r in range(len(x)):
+            trajs[r].append(res.coords[r, :res.n_frames[r]])
+        if any(st != "ok" for st in res.status):
+            print(f"P_fold: {sum(st != 'ok' for st in res.status)} replicas exploded", flush=True)
+            break
+        x = res.coords[:, -1]
+        burn = int(round(args.pfold_burn_ps / args.pfold_save_ps))
+        by_start = {"folded": [np.concatenate(t)[burn:] for t in trajs[:half]],
+                    "extended": [np.concatenate(t)[burn:] for t in trajs[half:]]}
+        if min(len(v[0]) for v in by_start.values()) > 10:
+            report = convergence.check(_ca_q_groups(by_start, native), args.pfold_save_ps)
+            g = report["groups"]
+            print(f"P_fold after {chunks * chunk * sim.dt_ps / 1000:.2f} ns per replica: "
+                  + ", ".join(f"{s} {g[s]['p_fold']:.3f} ± {g[s]['p_fold_se']:.3f} ({g[s]['n_transitions']} tr.)"
+                              for s in g), flush=True)
+            if report["converged"]:
+                break
+    ref_runs = {"folded": [], "extended": []}  # the training draws' runs: 2 ps apart, even runs folded
+    for name in (n for n in sets if n.startswith("train")):
+        for r, f in enumerate(sets[name]):
+            ref_runs[("folded", "extended")[r % 2]].append(mapping.map_coords(load_set([f])[0]))
+    ref = convergence.check(_ca_q_groups(ref_runs, native), args.spacing_ps)
+
+    def pooled(rep):
+        if rep is None:
+            return None
+        g = list(rep["groups"].values())
+        w = np.array([x["length_ps"] for x in g])
+        p = float(np.average([x["p_fold"] for x in g], weights=w))
+        se = float(np.sqrt(np.sum((w / w.sum()) ** 2 * np.array([x["p_fold_se"] for x in g]) ** 2)))
+        return p, se
+
+    model_p, ref_p = pooled(report), pooled(ref)
+    out = {"model": None if model_p is None else model_p[0], "model_se": None if model_p is None else model_p[1],
+           "reference": ref_p[0], "reference_se": ref_p[1], "force_map": k, "n_frames": n_max,
+           "fit_fraction_removed": fit["fraction_removed"], "replicas": len(x),
+           "ns_per_replica": chunks * chunk * sim.dt_ps / 1000, "wall_s": round(time.time() - t0, 1),
+           "cap_minutes": args.pfold_minutes, "converged": bool(report and report["converged"]),
+           "reasons": None if report is None else report["reasons"], "model_groups": None if report is None else
+           {s: {k2: v for k2, v in g.items() if k2 in ("p_fold", "p_fold_se", "n_transitions", "tau_ps", "length_ps")}
+            for s, g in report["groups"].items()},
+           "reference_groups": {s: {k2: v for k2, v in g.items() if k2 in ("p_fold", "p_fold_se", "n_transitions")}
+                                for s, g in ref["groups"].items()}}
+    if model_p is not None:
+        d = out["model"] - out["reference"]
+        se = float(np.hypot(out["model_se"], out["reference_se"]))
+        out.update(difference=d, ci_low=d - 1.96 * se, ci_high=d + 1.96 * se)
+    return out
+
+
 # ------------------------------------------------------------------ summary
 def t_interval(values: list[float]) -> tuple[float, float, float]:
     """Mean and 95 % t interval of ``values`` (NaN bounds for fewer than two)."""
@@ -440,6 +554,11 @@ def main(argv=None) -> int:
     ap.add_argument("--select-n", type=int, default=4000, help="N at which the candidates are compared")
     ap.add_argument("--warm-from", type=int, default=1000, help="warm-start check: the earlier fit's frames")
     ap.add_argument("--warm-to", type=int, default=4000, help="warm-start check: the later fit's frames (0: no check)")
+    ap.add_argument("--pfold-minutes", type=float, default=0.0, help="P_fold check: wall-time cap (0: none)")
+    ap.add_argument("--pfold-replicas", type=int, default=32, help="P_fold check: replicas, half per start")
+    ap.add_argument("--pfold-chunk-ps", type=float, default=100.0, help="P_fold check: ps per chunk")
+    ap.add_argument("--pfold-save-ps", type=float, default=1.0, help="P_fold check: ps between frames")
+    ap.add_argument("--pfold-burn-ps", type=float, default=200.0, help="P_fold check: ps dropped per replica")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--work", type=Path, default=WORK, help="cache folder (resumable)")
     ap.add_argument("--out", type=Path, default=OUT)
@@ -449,6 +568,8 @@ def main(argv=None) -> int:
         args.equil_ps, args.fit_frames, args.val_frames, args.heldout_runs = 20.0, 200, 100, 2
         args.heldout_frames_per_run, args.per_stratum, args.label_se2, args.steps = 100, 10, 400.0, 40
         args.select_n, args.warm_from, args.warm_to = 200, 50, 200
+        args.pfold_minutes = args.pfold_minutes and 0.2
+        args.pfold_replicas, args.pfold_chunk_ps, args.pfold_save_ps, args.pfold_burn_ps = 4, 5.0, 0.5, 1.0
         args.work = args.work.with_name(args.work.name + "_quick")
         args.out = args.work / "learning_curve_quick.json" if args.out == OUT else args.out
     args.work.mkdir(parents=True, exist_ok=True)
@@ -473,7 +594,8 @@ def main(argv=None) -> int:
         print(f"chosen on validation frames: {chosen}", flush=True)
         fits = run_fits(pool, fit_jobs(args, maps, sets, held, chosen, args.sizes, args.draws, args.train_seeds))
         warm = warm_start_check(args, pool, maps, sets, held, chosen) if args.warm_to else None
-    rows = curve(fits)
+        rows = curve(fits)
+        p_fold = p_fold_check(args, pool, maps, sets, held, chosen, rows) if args.pfold_minutes else None
     result = {"command": "python benchmarks/learning_curve.py" + (" --quick" if args.quick else ""),
               "system": "Go CLN025, 340 K, today's Go defaults", "candidates": CANDIDATES, "chosen": chosen,
               "selection": [{k: r[k] for k in ("candidate", "best_val_loss", "prior_only_val_loss", "best_candidate",
@@ -485,7 +607,8 @@ def main(argv=None) -> int:
                           "max_se2": float(np.max(held["se2"])), "label_s": float(held["label_s"]),
                           "label_ps": float(held["label_ps"]),
                           "per_stratum": {s: int((held["stratum"] == s).sum()) for s in held["strata"].tolist()}},
-              "md_s_this_run": round(md_s, 1), "prior": prior_choice, "warm_start": warm, "noise": {"go": noise}, "curve": rows, "fits": fits}
+              "md_s_this_run": round(md_s, 1), "prior": prior_choice, "warm_start": warm, "noise": {"go": noise}, "curve": rows, "fits": fits,
+              "p_fold": p_fold}
     result.update(wall_s=round(time.time() - t0, 1), date=time.strftime("%Y-%m-%d"), cores=os.cpu_count())
     write_json(args.out, result)
     plot(rows, args.out.with_suffix(".png"))
