@@ -552,6 +552,8 @@ def main(argv=None) -> int:
     ap.add_argument("--ridge", type=float, default=1e-6, help="the optimal map's ridge (relative)")
     ap.add_argument("--steps", type=int, default=2000, help="optimizer steps of every fit (fixed-budget recipes)")
     ap.add_argument("--select-n", type=int, default=4000, help="N at which the candidates are compared")
+    ap.add_argument("--candidate", choices=list(CANDIDATES), help="skip the choice: fit this candidate (a check "
+                    "of what limits the curve, never the committed choice)")
     ap.add_argument("--warm-from", type=int, default=1000, help="warm-start check: the earlier fit's frames")
     ap.add_argument("--warm-to", type=int, default=4000, help="warm-start check: the later fit's frames (0: no check)")
     ap.add_argument("--pfold-minutes", type=float, default=0.0, help="P_fold check: wall-time cap (0: none)")
@@ -588,10 +590,10 @@ def main(argv=None) -> int:
         noise = {k: float(np.mean((v - held["mean_force"]) ** 2) - np.mean(held["se2"])) for k, v in inst.items()}
         print("noise per component:", {k: round(v) for k, v in noise.items()}, flush=True)
         best_map = {"optimal": maps["optimal"]} if "optimal" in maps else maps
-        select = run_fits(pool, [j for c in CANDIDATES
-                                 for j in fit_jobs(args, best_map, sets, held, c, [args.select_n], 1, 1)])
-        chosen = min(select, key=lambda r: r["best_val_loss"])["candidate"]
-        print(f"chosen on validation frames: {chosen}", flush=True)
+        select = [] if args.candidate else run_fits(
+            pool, [j for c in CANDIDATES for j in fit_jobs(args, best_map, sets, held, c, [args.select_n], 1, 1)])
+        chosen = args.candidate or min(select, key=lambda r: r["best_val_loss"])["candidate"]
+        print(f"chosen on validation frames: {chosen}" if select else f"candidate given: {chosen}", flush=True)
         fits = run_fits(pool, fit_jobs(args, maps, sets, held, chosen, args.sizes, args.draws, args.train_seeds))
         warm = warm_start_check(args, pool, maps, sets, held, chosen) if args.warm_to else None
         rows = curve(fits)

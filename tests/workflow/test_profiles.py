@@ -53,7 +53,7 @@ def test_every_rule_a_profile_names_exists(path):
 def test_every_torch_or_openmm_rule_asks_for_a_gpu_and_no_local_rule_does():
     gpu = _gpu_rules()
     assert {"train", "explore", "cg_evaluate", "reference_md", "pool_md", "initial_md", "oracle", "import_md",
-            "backmap", "prepare_system"} <= gpu
+            "backmap", "prepare_system", "force_map_md"} <= gpu
     assert not gpu & _local_rules()
     slurm = yaml.safe_load((ROOT / "profiles/slurm/config.yaml").read_text())
     # the partition follows the job's GPU request: no per-rule or default partition overrides it
@@ -107,7 +107,7 @@ def _partition(job: _Job) -> str | None:
 
 
 TORCH_RULES = {"train", "explore", "cg_evaluate"}
-MD_RULES = {"reference_md", "pool_md", "initial_md", "oracle", "import_md", "backmap", "prepare_system"}
+MD_RULES = {"reference_md", "pool_md", "initial_md", "oracle", "import_md", "backmap", "prepare_system", "force_map_md"}
 
 
 @pytest.mark.parametrize("config, gpu_rules, torch_threads, md_threads", [

@@ -211,7 +211,8 @@ def test_new_selector_runs_without_editing_a_rule(finished):
         "    name = 'toylast'\n"
         "    def fit(self, inp):\n"
         "        p = np.arange(len(inp.cg_frames))[::-1][:self.settings.n_select]\n"
-        "        self.result_ = selectors.Selection(inp.cg_frames[p], inp.train_index[p], True,\n"
+        "        t = inp.train_index[p % len(inp.train_index)]  # any training frame as the template\n"
+        "        self.result_ = selectors.Selection(inp.cg_frames[p], t, True,\n"
         "            np.arange(len(inp.cg_frames), dtype=float), p, 'frame', (0.0, 1.0), {'n_selected': len(p)})\n"
         "        return self\n")
     before = _digest(_files(finished / "results/test/seed_1/round_000"))
