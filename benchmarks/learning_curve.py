@@ -29,7 +29,9 @@ then mean and a t confidence interval (95 %) over the ``draws x seeds`` fits of 
 force on the held-out frames (mean squared difference minus the labels' SE^2).
 
 Every fit of the curve has the same network and recipe (chosen among ``CANDIDATES`` on the
-validation frames) and the same fixed number of optimizer steps (``--steps``); the fits are cached one file each under ``--work``, so a killed run resumes where it stopped.
+validation frames) and the same fixed number of optimizer steps (``--steps``); the fits are
+cached one file each under ``--work``, so a killed run resumes where it stopped. The P_fold
+check (``--pfold-minutes``) simulates the best model at the largest N (:func:`p_fold_check`).
 
     python benchmarks/learning_curve.py                # the committed result
     python benchmarks/learning_curve.py --quick        # a smoke run (about a minute), not a result
@@ -282,7 +284,8 @@ def _fit(job: dict) -> dict:
     full, prior_only = heldout.frame_errors(model, h)
     m = heldout.error_metrics(full, prior_only, d["held_stratum"], d["held_se2"],
                               dict(zip(d["strata"].tolist(), d["population"].tolist())))
-    scores = {"fraction_removed": m["heldout_fraction_removed_weighted"], "heldout_excess": m["heldout_excess_weighted"],
+    scores = {"fraction_removed": m["heldout_fraction_removed_weighted"],
+              "heldout_excess": m["heldout_excess_weighted"],
               "mse_model": m["heldout_force_mse_weighted"], "mse_prior": m["heldout_prior_force_mse_weighted"],
               "fraction_removed_by_stratum": m["heldout_fraction_removed_by_stratum"]}
     result = {k: job[k] for k in ("candidate", "force_map", "n_frames", "draw", "seed")}
@@ -414,7 +417,8 @@ def p_fold_check(args, pool: ProcessPoolExecutor, maps: dict, sets: dict, held: 
     native = gomodel.load_native(args.work / "native.npz")
     _, _, mapping = system_of(args.work)
     network, _ = CANDIDATES[chosen]
-    model = CGModel(torch.as_tensor(np.load(job["data"])["bead_types"]), priors.load(args.work / "priors.json").energy(),
+    prior = priors.load(args.work / "priors.json").energy()
+    model = CGModel(torch.as_tensor(np.load(job["data"])["bead_types"]), prior,
                     defaults(Model, **network))
     model.net.load_state_dict(torch.load(net_path))
     model.eval()
@@ -584,7 +588,8 @@ def main(argv=None) -> int:
         from alcg.cg import priors
 
         maps = {k: m for k, m in force_maps(args.work, fit_f, atoms, args.ridge).items() if k in args.maps}
-        prior_choice = choose_prior(args, sets, mapping.map_coords(fit_pos), maps.get("optimal", maps["constrained"]))
+        val_map = maps.get("optimal") or next(iter(maps.values()))
+        prior_choice = choose_prior(args, sets, mapping.map_coords(fit_pos), val_map)
         held = heldout_set(args, sets["heldout"])
         inst = {k: m.apply(held["inst_forces"]) for k, m in maps.items()}
         noise = {k: float(np.mean((v - held["mean_force"]) ** 2) - np.mean(held["se2"])) for k, v in inst.items()}
@@ -609,7 +614,8 @@ def main(argv=None) -> int:
                           "max_se2": float(np.max(held["se2"])), "label_s": float(held["label_s"]),
                           "label_ps": float(held["label_ps"]),
                           "per_stratum": {s: int((held["stratum"] == s).sum()) for s in held["strata"].tolist()}},
-              "md_s_this_run": round(md_s, 1), "prior": prior_choice, "warm_start": warm, "noise": {"go": noise}, "curve": rows, "fits": fits,
+              "md_s_this_run": round(md_s, 1), "prior": prior_choice, "warm_start": warm,
+              "noise": {"go": noise}, "curve": rows, "fits": fits,
               "p_fold": p_fold}
     result.update(wall_s=round(time.time() - t0, 1), date=time.strftime("%Y-%m-%d"), cores=os.cpu_count())
     write_json(args.out, result)
