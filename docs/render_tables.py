@@ -399,7 +399,27 @@ def learning_curve_choices():
     return out + "\n\n" + source("learning_curve.json")
 
 
+def learning_curve_pfold():
+    p = js("learning_curve.json")["p_fold"]
+    rows = [[f"model, {s} start", fixed(g["p_fold"], 3), fixed(g["p_fold_se"], 3), g["n_transitions"],
+             f"{g['length_ps'] / 1000:.1f}"] for s, g in p["model_groups"].items()]
+    rows += [[f"reference, {s} start", fixed(g["p_fold"], 3), fixed(g["p_fold_se"], 3), g["n_transitions"], ""]
+             for s, g in p["reference_groups"].items()]
+    rows += [["model, pooled", fixed(p["model"], 3), fixed(p["model_se"], 3), "", ""],
+             ["reference, pooled", fixed(p["reference"], 3), fixed(p["reference_se"], 3), "", ""]]
+    note = (f"Best model: `{p['force_map']}` map, N = {p['n_frames']:,} (fraction removed "
+            f"{fixed(p['fit_fraction_removed'], 3)}); {p['replicas']} replicas, half per start, "
+            f"{p['ns_per_replica']:g} ns each in {p['wall_s'] / 60:.0f} min (cap {p['cap_minutes']:g} min); "
+            f"converged by `reference_check`'s criteria: {'yes' if p['converged'] else 'no'}"
+            + ("" if p["converged"] else f" ({'; '.join(p['reasons'])})")
+            + f". Model − reference: {fixed(p['difference'], 3)} [{fixed(p['ci_low'], 3)}, {fixed(p['ci_high'], 3)}] "
+              "(95 %, from the standard errors).")
+    return (table(["run", "P_fold (C-alpha Q > 0.7)", "SE", "transitions", "ns"], rows) + "\n\n" + note
+            + "\n\n" + source("learning_curve.json"))
+
+
 RENDERERS = {f.__name__: f for f in [test_durations, force_maps, learning_curve, learning_curve_choices,
+    learning_curve_pfold,
     go_experiment_arms, go_experiment_primary, go_pilot_rounds, chignolin_cpu_change,
     chignolin_cpu_paired, go_cpu_convergence, timestep_go, timestep_go_powered,
     timestep_go_replication, mean_force_labels_go, mean_force_labels_atomistic, scaling_forces]}
