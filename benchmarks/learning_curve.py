@@ -193,8 +193,8 @@ def heldout_set(args, files: list[Path]) -> dict:
     native = gomodel.load_native(args.work / "native.npz")
     strata = heldout.q_strata(gomodel.fraction_native_contacts(pos, native), go_forcefield().go.q_threshold,
                               CORE_MARGIN_Q)
-    names = np.array(sorted(set(strata.tolist())))
-    population = np.array([(strata == s).mean() for s in names])
+    pops = heldout.populations(strata)
+    names, population = np.array(list(pops)), np.array(list(pops.values()))
     pick = heldout.stratified_pick(strata, args.per_stratum, SEEDS["heldout"])
     system, topology, mapping = system_of(args.work)
     spec = meanforce_query.MeanForceSpec(n_steps=args.label_chunk_steps, record_interval=args.label_interval,
