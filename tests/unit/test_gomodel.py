@@ -254,12 +254,13 @@ def test_q_is_one_at_native_and_drops_for_the_extended_chain(native, extended_xy
 
 
 def _chiral_residues(native: gomodel.GoNative) -> list[int]:
-    """Interior side chains clearly out of their C-alpha plane (|sin phi0| > 0.5)."""
-    quads = gomodel.side_chain_torsions(native)
-    phi = gomodel.dihedral(*(native.xyz_nm[list(q)] for q in zip(*quads)))
+    """Interior side chains clearly out of their C-alpha plane: |chi0| > 0.5, the chirality
+    term's own normalized volume (Pro4, Glu5, Thr6: 0.6-0.95 over minimizations; the next
+    largest, Thr8, 0.31-0.35, so the set does not depend on the minimization's last digits)."""
+    chi0 = gomodel.chirality_volumes(native.xyz_nm, native)
     residues = np.flatnonzero(native.sc >= 0)  # the order of side_chain_torsions
-    return [int(r) for r, p in zip(residues, phi)
-            if 0 < r < native.n_residues - 1 and abs(np.sin(p)) > 0.5]
+    return [int(r) for r, c in zip(residues, chi0)
+            if 0 < r < native.n_residues - 1 and abs(c) > 0.5]
 
 
 def test_mirrored_side_chain_costs_chirality_energy_only(native):
@@ -273,8 +274,13 @@ def test_mirrored_side_chain_costs_chirality_energy_only(native):
         mirrored = _mirror_side_chain(native.xyz_nm, native, i)
         # bonds and angles cannot tell the mirror image apart ...
         assert _energy(context, mirrored, local) == pytest.approx(0.0, abs=1e-9)
-        # ... the chirality term can, by much more than kT
-        assert _energy(context, mirrored, chirality) > 5 * KT_340
+        # ... the chirality term can: the mirror flips chi0's sign, 0.5 k eps (2 chi0)^2,
+        # more than 7 kT for |chi0| > 0.5
+        k = _go().chirality_k_per_epsilon * _go().epsilon_kj_mol
+        chi0 = gomodel.chirality_volumes(native.xyz_nm, native)[list(np.flatnonzero(native.sc >= 0)).index(i)]
+        energy = _energy(context, mirrored, chirality)
+        assert energy == pytest.approx(2.0 * k * chi0**2, rel=1e-4)
+        assert energy > 5 * KT_340
         sides = gomodel.chirality_sides(mirrored, native)
         assert np.sum(sides != gomodel.chirality_sides(native.xyz_nm, native)) == 1
 
