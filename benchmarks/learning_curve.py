@@ -215,7 +215,19 @@ def heldout_set(args, files: list[Path]) -> dict:
 
 # ------------------------------------------------------------------ the prior
 #: prior variants (``priors`` settings over the schema defaults), compared on validation frames
-PRIOR_VARIANTS = {"default": {}, "no_dihedrals": {"dihedral_terms": 0}}
+#: the curve's prior candidates, spelled out (not the schema's defaults, which may change after
+#: a curve is frozen): "default" is the +1 pseudocount on frame counts the curve was fitted with
+#: (the data-derived ``dihedral_counts: independent`` came later: benchmarks/prior_counts.py)
+PRIOR_VARIANTS = {"default": {"dihedral_counts": "frames"}, "no_dihedrals": {"dihedral_terms": 0}}
+
+
+def prior_key(path: Path) -> str:
+    """A short digest of a ``priors.json``'s parameters: the fit caches are keyed by it, so a
+    changed prior never reuses fits of another."""
+    import hashlib
+
+    params = {k: v for k, v in json.loads(Path(path).read_text()).items() if k not in ("fitted_on", "n_frames")}
+    return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:8]
 
 
 def choose_prior(args, sets: dict, fit_coords: np.ndarray, fmap) -> dict:
@@ -307,13 +319,13 @@ def warm_start_check(args, pool: ProcessPoolExecutor, maps: dict, sets: dict, he
     round's data is) with the same recipe, vs the curve's fit from scratch on those frames
     (optimal map, seed 0)."""
     k = "optimal" if "optimal" in maps else next(iter(maps))
-    fits = args.work / "fits"
+    fits, key = args.work / "fits", prior_key(args.work / "priors.json")
     [base] = fit_jobs(args, {k: maps[k]}, sets, held, chosen, [args.warm_from], 1, 1)
-    base.update(out=str(fits / f"warm_base_{chosen}_{k}_n{args.warm_from}.json"),
-                save=str(fits / f"warm_base_{chosen}_{k}_n{args.warm_from}.pt"))
+    base.update(out=str(fits / f"warm_base_{chosen}_{k}_n{args.warm_from}_p{key}.json"),
+                save=str(fits / f"warm_base_{chosen}_{k}_n{args.warm_from}_p{key}.pt"))
     [scratch] = fit_jobs(args, {k: maps[k]}, sets, held, chosen, [args.warm_to], 1, 1)
     warm = {**scratch, "init": base["save"],
-            "out": str(fits / f"warm_{chosen}_{k}_n{args.warm_from}_to_n{args.warm_to}.json")}
+            "out": str(fits / f"warm_{chosen}_{k}_n{args.warm_from}_to_n{args.warm_to}_p{key}.json")}
     r_base = run_fits(pool, [base])[0]
     r_warm, r_scratch = run_fits(pool, [warm, scratch])
     keys = ("best_val_loss", "best_candidate", "fraction_removed", "heldout_excess")
@@ -330,7 +342,7 @@ def fit_jobs(args, maps: dict, sets: dict, held: dict, candidate: str, sizes: li
     _, _, mapping = system_of(args.work)
     types = bead_types(_sequence())
     val_pos, val_f, _, _ = load_set(sets["val"])
-    jobs = []
+    jobs, key = [], prior_key(args.work / "priors.json")
     (args.work / "fits").mkdir(exist_ok=True)
     for d in range(draws):
         pos, f, _, _ = load_set(sets[f"train{d}"])
@@ -348,7 +360,7 @@ def fit_jobs(args, maps: dict, sets: dict, held: dict, candidate: str, sizes: li
                                  held_stratum=held["stratum"], strata=held["strata"],
                                  population=held["population"])
                 for s in range(seeds):
-                    name = f"fit_{candidate}_st{args.steps}_{k}_d{d}_n{n}_s{s}.json"
+                    name = f"fit_{candidate}_st{args.steps}_{k}_d{d}_n{n}_s{s}_p{key}.json"
                     jobs.append({"candidate": candidate, "steps": args.steps, "force_map": k, "n_frames": n,
                                  "draw": d, "seed": s, "data": str(path), "priors": str(args.work / "priors.json"),
                                  "out": str(args.work / "fits" / name)})
@@ -410,8 +422,13 @@ def p_fold_check(args, pool: ProcessPoolExecutor, maps: dict, sets: dict, held: 
 
     n_max = max(args.sizes)
     k = max((r for r in rows if r["n_frames"] == n_max), key=lambda r: r["fraction_removed"])["force_map"]
+    key = prior_key(args.work / "priors.json")
+    cached = args.work / "fits" / (f"pfold_{chosen}_{k}_n{n_max}_r{args.pfold_replicas}_c{args.pfold_chunk_ps:g}"
+                                   f"_m{args.pfold_minutes:g}_p{key}.json")
+    if cached.exists():  # the check is the slowest step: one result per setting
+        return json.loads(cached.read_text())
     [job] = fit_jobs(args, {k: maps[k]}, sets, held, chosen, [n_max], 1, 1)
-    net_path = args.work / "fits" / f"best_{chosen}_{k}_n{n_max}.pt"
+    net_path = args.work / "fits" / f"best_{chosen}_{k}_n{n_max}_p{key}.pt"
     job.update(out=str(net_path.with_suffix(".json")), save=str(net_path))
     fit = run_fits(pool, [job])[0]
     native = gomodel.load_native(args.work / "native.npz")
@@ -484,6 +501,7 @@ def p_fold_check(args, pool: ProcessPoolExecutor, maps: dict, sets: dict, held: 
         d = out["model"] - out["reference"]
         se = float(np.hypot(out["model_se"], out["reference_se"]))
         out.update(difference=d, ci_low=d - 1.96 * se, ci_high=d + 1.96 * se)
+    write_json(cached, out)
     return out
 
 
@@ -603,7 +621,8 @@ def main(argv=None) -> int:
         warm = warm_start_check(args, pool, maps, sets, held, chosen) if args.warm_to else None
         rows = curve(fits)
         p_fold = p_fold_check(args, pool, maps, sets, held, chosen, rows) if args.pfold_minutes else None
-    result = {"command": "python benchmarks/learning_curve.py" + (" --quick" if args.quick else ""),
+    given = sys.argv[1:] if argv is None else list(argv)
+    result = {"command": " ".join(["python benchmarks/learning_curve.py", *given]),
               "system": "Go CLN025, 340 K, today's Go defaults", "candidates": CANDIDATES, "chosen": chosen,
               "selection": [{k: r[k] for k in ("candidate", "best_val_loss", "prior_only_val_loss", "best_candidate",
                                                "train_s")} for r in select], "steps": args.steps,

@@ -418,8 +418,27 @@ def learning_curve_pfold():
             + "\n\n" + source("learning_curve.json"))
 
 
+def prior_counts():
+    d = js("prior_counts.json")
+    strata = list(d["val_strata"])
+    rows = []
+    for key, label in (("workflow_round0", "workflow round 0"), ("curve", "learning curve's fit frames")):
+        for name, v in d[key]["variants"].items():
+            diff = "" if name == "frames" else f"{fixed(v['minus_frames'], 0, sign=True)} ± {fixed(v['minus_frames_se'], 0)}"
+            rows.append([label, f"`{name}`", num(v["val_mse"]), diff] + [num(v["val_mse_by_stratum"][s]) for s in strata])
+    head = ["prior fitted on", "dihedral counts", "validation MSE alone", "minus `frames` (± block SE)"] + strata
+    r0 = d["round0"]
+    note = (f"Force MSE per component of the prior alone, (kJ/mol/nm)², on {d['n_val_frames']:,} validation frames "
+            f"({', '.join(f'{k} {v}' for k, v in d['val_strata'].items())}), labels: {d['labels']}. Workflow round 0: "
+            f"{r0['runs']} runs from the folded start, {r0['frames']} frames each "
+            f"{r0['interval_steps'] * 5 / 1000:g} ps apart; statistical inefficiency g per pseudo-dihedral "
+            f"{', '.join(fixed(g, 1) for g in d['workflow_round0']['statistical_inefficiency'])} there, "
+            f"{', '.join(fixed(g, 0) for g in d['curve']['statistical_inefficiency'])} on the curve's fit frames.")
+    return table(head, rows) + "\n\n" + note + "\n\n" + source("prior_counts.json")
+
+
 RENDERERS = {f.__name__: f for f in [test_durations, force_maps, learning_curve, learning_curve_choices,
-    learning_curve_pfold,
+    learning_curve_pfold, prior_counts,
     go_experiment_arms, go_experiment_primary, go_pilot_rounds, chignolin_cpu_change,
     chignolin_cpu_paired, go_cpu_convergence, timestep_go, timestep_go_powered,
     timestep_go_replication, mean_force_labels_go, mean_force_labels_atomistic, scaling_forces]}

@@ -68,3 +68,36 @@ def test_a_file_that_is_not_a_priors_file_is_refused(tmp_path):
     (tmp_path / "p.json").write_text('{"n_beads": 3}')
     with pytest.raises(DataError, match="p.json is not a priors file: no kt"):
         priors.load(tmp_path / "p.json")
+
+
+def _dihedral_energy(coef: tuple[np.ndarray, np.ndarray], phi: np.ndarray) -> np.ndarray:
+    n = np.arange(1, len(coef[0]) + 1)
+    return np.cos(phi[:, None] * n) @ coef[0] + np.sin(phi[:, None] * n) @ coef[1]
+
+
+def test_independent_counts_do_not_raise_walls_for_correlated_frames():
+    """Each frame recorded 10 times carries no more evidence: counted as independent samples,
+    the dihedral prior is the one of the frames once; counted as frames, its walls on the
+    unvisited half of the circle rise (by about kT ln 10)."""
+    kt = priors.KB_KJ_MOL_K * 300.0
+    phi = np.random.default_rng(5).vonmises(1.0, 4.0, 3000)
+    repeated = np.repeat(phi, 10)
+    assert priors.statistical_inefficiency(phi) < 1.5
+    g = priors.statistical_inefficiency(repeated)
+    assert g == pytest.approx(10.0, rel=0.15)
+    grid = np.linspace(-np.pi, np.pi, 181)
+    once = _dihedral_energy(priors._fourier_fit(phi, kt, 3, 60), grid)
+    as_frames = _dihedral_energy(priors._fourier_fit(repeated, kt, 3, 60), grid)
+    as_independent = _dihedral_energy(priors._fourier_fit(repeated, kt, 3, 60, counts_scale=g), grid)
+    span = lambda e: e.max() - e.min()  # noqa: E731
+    np.testing.assert_allclose(as_independent - as_independent.min(), once - once.min(), atol=0.2 * kt)
+    assert span(as_frames) > span(as_independent) + 0.5 * kt * np.log(10.0)
+
+
+def test_dihedral_counts_setting_reaches_the_fit():
+    rng = np.random.default_rng(6)
+    data = np.repeat(zigzag(300, 6) + rng.normal(0, 0.02, (300, N_BEADS, 3)), 3, axis=0)  # each frame 3 times
+    as_frames = fit_priors(data, 300.0, settings.defaults(settings.Priors, dihedral_counts="frames"))
+    as_independent = fit_priors(data, 300.0, settings.defaults(settings.Priors, dihedral_counts="independent"))
+    assert not torch.allclose(as_frames.dih_cos, as_independent.dih_cos)
+    np.testing.assert_array_equal(as_frames.bond_k.numpy(), as_independent.bond_k.numpy())

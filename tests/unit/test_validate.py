@@ -125,7 +125,8 @@ def test_defaults_come_from_the_schema_once(test_config):
     cfg = copy.deepcopy(test_config)
     del cfg["priors"], cfg["select"]["n_centers"]
     validate(cfg)
-    assert cfg["priors"] == {"n_bins": 60, "dihedral_terms": 3, "repulsion_percentile": 0.5, "refit": False}
+    assert cfg["priors"] == {"n_bins": 60, "dihedral_terms": 3, "dihedral_counts": "independent",
+                             "repulsion_percentile": 0.5, "refit": False}
     assert cfg["select"]["n_centers"] == 500
 
 

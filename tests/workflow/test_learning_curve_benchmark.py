@@ -25,3 +25,13 @@ def test_learning_curve_benchmark_at_smoke_size(tmp_path):
     assert set(d["warm_start"]) >= {"warm", "scratch", "base"}
     assert d["p_fold"]["reference"] is not None and d["p_fold"]["cap_minutes"] > 0
     assert (tmp_path / "lc.png").exists()
+    # the prior comparison of item 5 runs on the curve's data
+    pc = tmp_path / "pc.json"
+    subprocess.run([sys.executable, str(ROOT / "benchmarks/prior_counts.py"), "--work", str(tmp_path / "work_quick"),
+                    "--out", str(pc)], check=True, timeout=300, capture_output=True)
+    p = json.loads(pc.read_text())
+    for key in ("workflow_round0", "curve"):
+        v = p[key]["variants"]
+        assert set(v) == {"frames", "independent", "no_dihedrals"} and v["frames"]["minus_frames"] == 0.0
+        assert v["independent"]["val_mse"] != v["frames"]["val_mse"]
+        assert len(p[key]["statistical_inefficiency"]) == 7 and min(p[key]["statistical_inefficiency"]) >= 1.0

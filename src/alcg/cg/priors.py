@@ -72,8 +72,23 @@ class PriorEnergy(nn.Module):
         return sum(self.terms(x).values())
 
 
-def _fourier_fit(phi: np.ndarray, kt: float, n_terms: int, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
+def statistical_inefficiency(phi: np.ndarray) -> float:
+    """Statistical inefficiency g >= 1 (frames per independent sample) of a pseudo-dihedral
+    series phi (rad), in its recorded order: the larger integrated autocorrelation time of
+    cos phi and sin phi (:func:`alcg.analysis.convergence.integrated_time`); a series that
+    never moves counts as one sample."""
+    from alcg.analysis.convergence import integrated_time
+
+    taus = [integrated_time(f(phi)) for f in (np.cos, np.sin)]
+    return float(min(max(taus), len(phi)))
+
+
+def _fourier_fit(phi: np.ndarray, kt: float, n_terms: int, n_bins: int,
+                 counts_scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Fourier coefficients (kJ/mol) fitted to ``-kT ln p(phi)`` of the histogram with +1 per
+    bin added to ``counts / counts_scale`` (``counts_scale``: frames per counted sample)."""
     counts, edges = np.histogram(phi, bins=n_bins, range=(-np.pi, np.pi))
+    counts = counts / counts_scale
     centers = 0.5 * (edges[1:] + edges[:-1])
     free = -kt * np.log((counts + 1.0) / (counts.sum() + n_bins))
     n = np.arange(1, n_terms + 1)
@@ -91,7 +106,9 @@ def fit_priors(coords_nm: np.ndarray, temperature_k: float, settings: Priors) ->
     coords_nm : (n, N, 3) C-alpha coordinates in nm
     temperature_k : temperature of the ensemble in K (kT in kJ/mol sets the energy scale)
     settings : ``priors`` settings: Fourier terms per pseudo-dihedral, histogram bins of the
-        dihedral fit, percentile (in %) of the non-bonded distances that sets the repulsion
+        dihedral fit and what their +1 pseudocount is added to (``dihedral_counts``: frame
+        counts, or counts of independent samples with the frames in their recorded order),
+        percentile (in %) of the non-bonded distances that sets the repulsion
     """
     dihedral_terms, n_bins = settings.dihedral_terms, settings.n_bins
     repulsion_percentile = settings.repulsion_percentile
@@ -105,7 +122,9 @@ def fit_priors(coords_nm: np.ndarray, temperature_k: float, settings: Priors) ->
     angle_k = kt / np.maximum(t.var(0), var_floor)
     if n_beads >= 4 and dihedral_terms:
         phi = geometry.dihedrals(x).numpy()
-        fits = [_fourier_fit(phi[:, i], kt, dihedral_terms, n_bins) for i in range(phi.shape[1])]
+        scale = [statistical_inefficiency(phi[:, i]) if settings.dihedral_counts == "independent" else 1.0
+                 for i in range(phi.shape[1])]
+        fits = [_fourier_fit(phi[:, i], kt, dihedral_terms, n_bins, scale[i]) for i in range(phi.shape[1])]
         dih_cos, dih_sin = np.array([f[0] for f in fits]), np.array([f[1] for f in fits])
     else:
         dih_cos = dih_sin = np.zeros((max(n_beads - 3, 0), 0))

@@ -201,6 +201,7 @@ class Oracle:
 class Priors:
     n_bins: int
     dihedral_terms: int
+    dihedral_counts: str
     repulsion_percentile: float
     refit: bool
 
