@@ -13,4 +13,4 @@ with job_log(snakemake.log[0]):  # noqa: F821
                             p.n_per_stratum, p.seed, snakemake.output[0], p.from_pool,  # noqa: F821
                             label_kind=p.labels, ff=parse(ForceField, p.forcefield), se2_target=p.se2_target,
                             max_ps=p.max_ps, threads=snakemake.threads,  # noqa: F821
-                            force_map_path=i.get("fmap") or None)
+                            force_map_path=i.get("fmap") or None, pool_validation=p.pool_validation)

@@ -11,4 +11,4 @@ with job_log(snakemake.log[0]):  # noqa: F821
     i, p = snakemake.input, snakemake.params  # noqa: F821
     validation = getattr(p, "validation", "tail")  # project_oracle marks no validation frames
     finegrained.project(list(i.runs), i.pdb, i.xml, p.round, snakemake.output.dataset, p.val_fraction,  # noqa: F821
-                        validation, force_map_path=i.get("fmap") or None)
+                        validation, force_map_path=i.get("fmap") or None, pool_runs=list(i.get("pool") or []))

@@ -205,3 +205,25 @@ def test_train_mask_is_every_frame_not_held_out_for_validation(rounds):
     assert mask.dtype == bool and mask.sum() == 40 and not mask[data.split == dataset.VAL].any()
     np.testing.assert_array_equal(data.train_indices(), np.flatnonzero(mask))
     np.testing.assert_array_equal(dataset.train_mask(np.array(["train", "val", "train"])), [True, False, True])
+
+
+def test_added_validation_frames_validate_and_every_round0_frame_trains():
+    r0, pool = _frames(30, "initial/rep_0", 0, 0), _frames(12, "pool/folded_0", 0, 5)
+    data = dataset.add_validation(r0, pool)
+    assert data.n_frames == 42 and (data.split[:30] == dataset.TRAIN).all() and (data.split[30:] == dataset.VAL).all()
+    np.testing.assert_array_equal(data.coords[30:], pool.coords)
+    np.testing.assert_array_equal(data.train_indices(), np.arange(30))
+    with pytest.raises(DataError):
+        dataset.add_validation(r0, _frames(0, "pool/none", 0, 6))
+    with pytest.raises(ValueError, match="validation mode"):
+        dataset.assign_validation(r0, 0.2, "pool")  # pool frames are added, never taken from round 0
+
+
+@pytest.mark.parametrize("n", [4, 10, 401, 5000])
+def test_the_pool_is_cut_in_time_into_iid_validation_and_heldout_parts(n):
+    from alcg.analysis import heldout
+
+    q = heldout.pool_query_count(n)
+    start, stop = heldout.pool_validation_range(n)
+    assert 0 < q == start < stop <= heldout.pool_heldout_start(n, True) < n
+    assert heldout.pool_heldout_start(n, False) == q  # without pool validation, as before

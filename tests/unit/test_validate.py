@@ -77,6 +77,19 @@ def test_force_maps_other_than_constrained_need_constraints_within_a_residue(kin
     validate(go)
 
 
+def test_pool_validation_needs_a_pool_with_frames_to_reserve():
+    go = _merged("go_test.yaml")
+    go["train"] = {"validation": "pool"}
+    with pytest.raises(ConfigError) as err:
+        validate(copy.deepcopy(go))
+    assert "\n" not in str(err.value) and "train.validation: pool" in str(err.value) and "pool_md" in str(err.value)
+    go["pool_md"] = {"starts": ["folded"], "length_ps": 0.5, "record_interval_steps": 100}  # 1 frame
+    with pytest.raises(ConfigError, match="leaves no validation frame"):
+        validate(copy.deepcopy(go))
+    go["pool_md"]["length_ps"] = 40.0
+    validate(go)
+
+
 @pytest.mark.parametrize("edit, message", [
     (lambda c: c["train"].update(epoch=3), "unknown key 'train.epoch'"),
     (lambda c: c["cg_sim"].update(n_replicas="many"), "cg_sim.n_replicas: bad value 'many'"),

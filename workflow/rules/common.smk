@@ -13,6 +13,7 @@ import dataclasses
 from alcg.selection import selectors
 from alcg.config import settings as S
 from alcg.config.settings import Select
+from alcg.stages.validate import validation_mode
 
 RES = f"results/{config['run']}"
 LOGS = f"logs/{config['run']}"
@@ -28,6 +29,7 @@ GO = FF["kind"] == "go"  # the fine-grained model: the Go model (else atomistic)
 GO_NATIVE = f"{RES}/system/go_native.npz"
 PLUGINS = config["experiment"]["plugins"]
 FORCE_MAP = config["mapping"]["force_map"]  # constrained: no force-map file, no extra job
+VALIDATION = validation_mode(config)  # train.validation, auto resolved (pool: the pool's reserved part)
 FORCE_MAP_FILE = f"{RES}/system/force_map.npz"
 FORCE_MAP_FIT = f"{RES}/system/force_map_fit.npz"
 ENV = "../../envs/alcg.yaml"
@@ -197,6 +199,11 @@ def pool_runs():
 def pool_input(wc):
     """The pool runs for an arm whose selector draws from it, else nothing."""
     return pool_runs() if arm_selector(wc.arm).uses_pool else []
+
+
+def pool_validation_input(wc):
+    """The pool runs when the validation frames are reserved from them (train.validation: pool)."""
+    return pool_runs() if VALIDATION == "pool" else []
 
 
 def heldout_source_runs():

@@ -16,6 +16,7 @@ rule heldout_frames:
     params:
         groups=heldout_source_groups(),
         from_pool=bool(pool_runs()),
+        pool_validation=VALIDATION == "pool",
         q_threshold=FF["go"]["q_threshold"] if GO else None,
         n_per_stratum=config["evaluate"]["heldout_per_stratum"],
         seed=seed_of("heldout"),

@@ -173,6 +173,7 @@ rule project_initial:
     input:
         runs=lambda wc: initial_runs(wc.seed),
         fmap=force_map_input,
+        pool=pool_validation_input,
         pdb=f"{RES}/system/{INIT_START}.pdb",
         xml=f"{RES}/system/{INIT_START}.xml",
     output:
@@ -180,7 +181,7 @@ rule project_initial:
     params:
         round=0,
         val_fraction=config["train"]["val_fraction"],
-        validation=config["train"]["validation"],
+        validation=VALIDATION,
     log:
         f"{LOGS}/seed_{{seed}}/round_000/project_initial.log",
     conda:

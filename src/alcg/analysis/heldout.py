@@ -42,13 +42,28 @@ LABEL_KINDS = ("instantaneous", "mean_force")
 
 #: the equilibrium pool is split in time: the iid arm starts its queries from the first part of
 #: every pool run, the held-out force set is drawn from the rest (frames tau_fold ~ 1 ns and
-#: more apart), so no held-out frame is, or sits next to, a frame an iid query started from
+#: more apart), so no held-out frame is, or sits next to, a frame an iid query started from.
+#: With ``train.validation: pool`` the next part of every run is the validation set, between
+#: the two: neither an iid start nor a held-out frame
 POOL_QUERY_FRACTION = 0.5
+POOL_VALIDATION_FRACTION = 0.25
 
 
 def pool_query_count(n_frames: int) -> int:
     """How many leading frames of a pool run the iid arm may start from."""
     return int(n_frames * POOL_QUERY_FRACTION)
+
+
+def pool_validation_range(n_frames: int) -> tuple[int, int]:
+    """Frames [start, stop) of a pool run reserved for validation (``train.validation: pool``):
+    right after the iid arm's part; the held-out set is drawn from ``stop`` on."""
+    start = pool_query_count(n_frames)
+    return start, start + int(n_frames * POOL_VALIDATION_FRACTION)
+
+
+def pool_heldout_start(n_frames: int, validation_reserved: bool) -> int:
+    """The first frame of a pool run the held-out set may use."""
+    return pool_validation_range(n_frames)[1] if validation_reserved else pool_query_count(n_frames)
 
 
 @dataclass(frozen=True)

@@ -170,8 +170,9 @@ def with_frames(data: CGDataset, **per_frame: np.ndarray) -> CGDataset:
     return dataclasses.replace(data, **per_frame)
 
 
-#: ways to choose the validation frames (``train.validation``)
-VALIDATION_MODES = ("tail", "trajectories")
+#: ways to choose the validation frames (``train.validation``): from the round-0 frames (tail,
+#: trajectories, :func:`assign_validation`) or frames of their own (pool, :func:`add_validation`)
+VALIDATION_MODES = ("tail", "trajectories", "pool")
 #: seeds the draw of validation trajectories: a function of the trajectory ids alone, so the
 #: same round-0 runs give the same validation set in every arm
 TRAJECTORY_DRAW_SEED = 0
@@ -203,8 +204,8 @@ def assign_validation(data: CGDataset, val_fraction: float, mode: str = "tail") 
     whole trajectories (:func:`held_out_trajectories`, seeded by :data:`TRAJECTORY_DRAW_SEED`);
     with fewer than two trajectories, the tail.
     """
-    if mode not in VALIDATION_MODES:
-        raise ValueError(f"validation mode must be one of {VALIDATION_MODES}, not {mode!r}")
+    if mode not in VALIDATION_MODES[:2]:
+        raise ValueError(f"validation mode must be one of {VALIDATION_MODES[:2]}, not {mode!r}")
     split = np.full(data.n_frames, TRAIN, dtype="<U5")
     if mode == "trajectories" and val_fraction > 0 and len(np.unique(data.traj)) >= 2:
         split[held_out_trajectories(data.traj, val_fraction, TRAJECTORY_DRAW_SEED)] = VAL
@@ -216,6 +217,14 @@ def assign_validation(data: CGDataset, val_fraction: float, mode: str = "tail") 
         if n_val and len(idx) - n_val >= 1:
             split[idx[-n_val:]] = VAL
     return dataclasses.replace(data, split=split)
+
+
+def add_validation(data: CGDataset, val: CGDataset) -> CGDataset:
+    """``data``'s frames as they are, followed by ``val``'s, every one of them marked ``val``:
+    validation frames of their own (``train.validation: pool``), not taken from ``data``."""
+    if not val.n_frames:
+        raise DataError("no validation frames to add")
+    return merge([data, dataclasses.replace(val, split=np.full(val.n_frames, VAL, dtype="<U5"))])
 
 
 def merge(datasets: Iterable[CGDataset]) -> CGDataset:

@@ -45,10 +45,13 @@ def frame_interval_ps(run_files: list[str]) -> float:
 def heldout_frames(runs: list[str], run_groups: list[str], system_pdb: str, system_xml: str, native: str | None,
                    q_threshold: float | None, n_per_stratum: int, seed: int, out: str, from_pool: bool = False,
                    label_kind: str | None = None, ff: ForceField | None = None, se2_target: float = 15.0,
-                   max_ps: float = 500.0, threads: int | None = None, force_map_path: str | None = None) -> None:
+                   max_ps: float = 500.0, threads: int | None = None, force_map_path: str | None = None,
+                   pool_validation: bool = False) -> None:
     """The held-out force set (:mod:`alcg.analysis.heldout`) from ``runs``: stratified by Q for the Go
     model (``native``), else by each run's group (its start). ``from_pool``: the runs are the
-    equilibrium pool, whose leading part the iid arm queries from: only the rest is used.
+    equilibrium pool, whose leading part the iid arm queries from: only the rest is used, and
+    with ``pool_validation`` only what follows the validation part
+    (:func:`alcg.analysis.heldout.pool_heldout_start`).
     ``label_kind``: ``instantaneous`` (or None: the runs' projected forces) or ``mean_force``
     (:func:`mean_force_labels` with ``ff``, ``se2_target`` (kJ/mol/nm)^2 and ``max_ps`` per frame).
     Instantaneous labels are the run's force map's (``force_map_path``; None: ``constrained``);
@@ -82,7 +85,8 @@ def heldout_frames(runs: list[str], run_groups: list[str], system_pdb: str, syst
         strata = np.array([group[s] for s in data.source])
     if from_pool:  # leave the iid arm's part of every pool run out
         n_run = {key: run_file.load(path).n_frames for key, path in files.items()}
-        usable = np.array([f >= heldout.pool_query_count(n_run[s]) for s, f in zip(data.source, data.frame)])
+        usable = np.array([f >= heldout.pool_heldout_start(n_run[s], pool_validation)
+                           for s, f in zip(data.source, data.frame)])
         strata = np.where(usable, strata, "")
     pick = heldout.stratified_pick(strata, n_per_stratum, seed)
     pick = pick[strata[pick] != ""]

@@ -8,6 +8,7 @@ import numpy as np
 from alcg.formats import run_file, dataset
 from alcg.stages.validate import steps
 from alcg.config.settings import ForceField, InitialMD, MDRun, ReferenceMD, System
+from alcg.util.errors import DataError
 
 log = logging.getLogger(__name__)
 
@@ -154,14 +155,36 @@ def load_force_map(path: str | None):
     return ForceMap(f.kind, f.atom_indices, f.weights)
 
 
+def pool_validation(pool_runs: list[str], mapping, fmap) -> "dataset.CGDataset":
+    """The validation frames reserved in every equilibrium pool run
+    (:func:`alcg.analysis.heldout.pool_validation_range`: after the iid arm's part, before the
+    held-out set's), with the instantaneous labels of the force map ``fmap``: independent
+    equilibrium frames, the same for every arm and round."""
+    from alcg.analysis.heldout import pool_validation_range
+    from alcg.finegrained.mapping import project_runs
+
+    if not pool_runs:
+        raise DataError("train.validation: pool needs the equilibrium pool (pool_md), and there is none")
+    data = project_runs(pool_runs, mapping, 0, fmap)
+    n_run = {dataset.run_key(p): run_file.frame_count(p) for p in pool_runs}
+    keep = np.zeros(data.n_frames, bool)
+    for key, n in n_run.items():
+        start, stop = pool_validation_range(n)
+        keep |= (data.source == key) & (data.frame >= start) & (data.frame < stop)
+    return dataset.with_frames(data, **{k: getattr(data, k)[keep] for k in dataset.PER_FRAME})
+
+
 def project(run_files: list[str], system_pdb: str, system_xml: str, round_index: int, out: str,
-            val_fraction: float | None, validation: str, force_map_path: str | None = None) -> int:
+            val_fraction: float | None, validation: str, force_map_path: str | None = None,
+            pool_runs: list[str] | None = None) -> int:
     """Project the ``ok`` AA runs onto CG beads and write a dataset; return its frame count.
 
     With ``val_fraction`` (round 0 only) the fixed validation frames are marked, chosen as
-    ``validation`` says (``train.validation``, :func:`alcg.formats.dataset.assign_validation`).
-    With ``force_map_path`` (a force-map file) the bead forces are that map's, else the
-    ``constrained`` map's.
+    ``validation`` says (``train.validation``): ``tail`` or ``trajectories`` of the round-0
+    frames (:func:`alcg.formats.dataset.assign_validation`), or ``pool``: every round-0 frame
+    trains and the validation frames are the equilibrium pool's reserved part
+    (:func:`pool_validation`). With ``force_map_path`` (a force-map file) the bead forces are
+    that map's, else the ``constrained`` map's.
     """
     from alcg.finegrained.mapping import project_runs
 
@@ -169,7 +192,9 @@ def project(run_files: list[str], system_pdb: str, system_xml: str, round_index:
     good = [f for f in run_files if run_file.status(f) is run_file.Status.OK]
     fmap = load_force_map(force_map_path)
     data = project_runs(good, mapping, round_index, fmap)
-    if val_fraction is not None:
+    if val_fraction is not None and validation == "pool":
+        data = dataset.add_validation(data, pool_validation(pool_runs or [], mapping, fmap))
+    elif val_fraction is not None:
         data = dataset.assign_validation(data, val_fraction, validation)
     dataset.save(out, data)
     log.info("projected %d runs -> %d CG frames (force map: %s)", len(good), data.n_frames,

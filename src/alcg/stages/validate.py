@@ -274,9 +274,37 @@ def _check_weight_decay(cfg: dict) -> None:
                           "(decoupled decay); with adam set train.weight_decay: 0")
 
 
+def validation_mode(cfg: dict) -> str:
+    """``train.validation`` resolved: ``auto`` is ``pool`` when the run has an equilibrium pool
+    (``pool_md.starts``; the Go configs), else ``trajectories``."""
+    mode = cfg["train"]["validation"]
+    if mode == "auto":
+        return "pool" if cfg["pool_md"]["starts"] else "trajectories"
+    return mode
+
+
+def _check_pool_validation(cfg: dict) -> None:
+    """``train.validation: pool`` needs pool runs long enough that each one's validation part
+    (:func:`alcg.analysis.heldout.pool_validation_range`) holds a frame."""
+    from alcg.analysis.heldout import pool_validation_range
+
+    if validation_mode(cfg) != "pool":
+        return
+    pool = cfg["pool_md"]
+    if not pool["starts"]:
+        raise ConfigError("invalid config: train.validation: pool needs an equilibrium pool, and pool_md.starts is "
+                          "empty; set pool_md.starts or train.validation: trajectories")
+    n = int(pool["length_ps"] * 1000 / cfg["forcefield"]["timestep_fs"] / pool["record_interval_steps"])
+    start, stop = pool_validation_range(n)
+    if stop <= start:
+        raise ConfigError(f"invalid config: train.validation: pool: a pool run of {n} frames (pool_md.length_ps "
+                          f"{pool['length_ps']}) leaves no validation frame; record more pool frames")
+
+
 def _check_cross_keys(cfg: dict, schema: dict) -> None:
     _check_go(cfg, schema)
     _check_weight_decay(cfg)
+    _check_pool_validation(cfg)
     _check_heldout_labels(cfg)
     _check_force_map(cfg)
     _check_starts(cfg)
