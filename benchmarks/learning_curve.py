@@ -221,6 +221,29 @@ def heldout_set(args, files: list[Path]) -> dict:
 PRIOR_VARIANTS = {"default": {"dihedral_counts": "frames"}, "no_dihedrals": {"dihedral_terms": 0}}
 
 
+#: the options that define the cached data (runs, held-out labels, force maps): a cache folder
+#: made with other values is refused rather than silently reused
+DATA_OPTIONS = ("sizes", "draws", "runs", "spacing_ps", "equil_ps", "fit_frames", "val_frames", "heldout_runs",
+                "heldout_frames_per_run", "per_stratum", "label_se2", "label_interval", "label_chunk_steps",
+                "label_max_steps", "ridge")
+
+
+def guard_cache(args) -> None:
+    """Record the data-defining options in ``--work`` on first use; refuse a later run whose
+    options differ (one line naming them), since its cached runs, labels and maps would not match."""
+    path = args.work / "data_options.json"
+    now = {k: getattr(args, k) for k in DATA_OPTIONS}
+    now["sizes"] = max(args.sizes)  # the runs hold max(--sizes) frames; smaller N are subsets
+    if not path.exists():
+        write_json(path, now)
+        return
+    before = json.loads(path.read_text())
+    changed = [k for k in DATA_OPTIONS if before.get(k) != now[k]]
+    if changed:
+        raise SystemExit(f"learning_curve: {args.work} was made with other {', '.join(changed)} "
+                         f"({', '.join(f'{before.get(k)} != {now[k]}' for k in changed)}); use another --work")
+
+
 def prior_key(path: Path) -> str:
     """A short digest of a ``priors.json``'s parameters: the fit caches are keyed by it, so a
     changed prior never reuses fits of another."""
@@ -321,11 +344,11 @@ def warm_start_check(args, pool: ProcessPoolExecutor, maps: dict, sets: dict, he
     k = "optimal" if "optimal" in maps else next(iter(maps))
     fits, key = args.work / "fits", prior_key(args.work / "priors.json")
     [base] = fit_jobs(args, {k: maps[k]}, sets, held, chosen, [args.warm_from], 1, 1)
-    base.update(out=str(fits / f"warm_base_{chosen}_{k}_n{args.warm_from}_p{key}.json"),
-                save=str(fits / f"warm_base_{chosen}_{k}_n{args.warm_from}_p{key}.pt"))
+    base.update(out=str(fits / f"warm_base_{chosen}_st{args.steps}_{k}_n{args.warm_from}_p{key}.json"),
+                save=str(fits / f"warm_base_{chosen}_st{args.steps}_{k}_n{args.warm_from}_p{key}.pt"))
     [scratch] = fit_jobs(args, {k: maps[k]}, sets, held, chosen, [args.warm_to], 1, 1)
     warm = {**scratch, "init": base["save"],
-            "out": str(fits / f"warm_{chosen}_{k}_n{args.warm_from}_to_n{args.warm_to}_p{key}.json")}
+            "out": str(fits / f"warm_{chosen}_st{args.steps}_{k}_n{args.warm_from}_to_n{args.warm_to}_p{key}.json")}
     r_base = run_fits(pool, [base])[0]
     r_warm, r_scratch = run_fits(pool, [warm, scratch])
     keys = ("best_val_loss", "best_candidate", "fraction_removed", "heldout_excess")
@@ -423,12 +446,13 @@ def p_fold_check(args, pool: ProcessPoolExecutor, maps: dict, sets: dict, held: 
     n_max = max(args.sizes)
     k = max((r for r in rows if r["n_frames"] == n_max), key=lambda r: r["fraction_removed"])["force_map"]
     key = prior_key(args.work / "priors.json")
-    cached = args.work / "fits" / (f"pfold_{chosen}_{k}_n{n_max}_r{args.pfold_replicas}_c{args.pfold_chunk_ps:g}"
+    cached = args.work / "fits" / (f"pfold_{chosen}_st{args.steps}_{k}_n{n_max}_r{args.pfold_replicas}"
+                                   f"_c{args.pfold_chunk_ps:g}_s{args.pfold_save_ps:g}_b{args.pfold_burn_ps:g}"
                                    f"_m{args.pfold_minutes:g}_p{key}.json")
     if cached.exists():  # the check is the slowest step: one result per setting
         return json.loads(cached.read_text())
     [job] = fit_jobs(args, {k: maps[k]}, sets, held, chosen, [n_max], 1, 1)
-    net_path = args.work / "fits" / f"best_{chosen}_{k}_n{n_max}_p{key}.pt"
+    net_path = args.work / "fits" / f"best_{chosen}_st{args.steps}_{k}_n{n_max}_p{key}.pt"
     job.update(out=str(net_path.with_suffix(".json")), save=str(net_path))
     fit = run_fits(pool, [job])[0]
     native = gomodel.load_native(args.work / "native.npz")
@@ -597,6 +621,7 @@ def main(argv=None) -> int:
         args.work = args.work.with_name(args.work.name + "_quick")
         args.out = args.work / "learning_curve_quick.json" if args.out == OUT else args.out
     args.work.mkdir(parents=True, exist_ok=True)
+    guard_cache(args)
     t0 = time.time()
     prepare(args.work)
     with ProcessPoolExecutor(args.jobs) as pool:

@@ -9,8 +9,10 @@ statistical inefficiency), the wall is only as high as the independent evidence.
 variant drops the dihedral term.
 
 Each variant is fitted in two situations and scored by its force error alone (MSE per
-component against the optimal map's labels, (kJ/mol/nm)^2) on the learning curve's
-equilibrium validation frames, per Q stratum and over all; never on held-out frames:
+component against the optimal map's labels, (kJ/mol/nm)^2) on the learning curve's validation
+frames, per Q stratum, over all frames, and weighted by the strata's populations in the curve's
+first training draw (32 ns: the validation runs, 2 x 4 ns, over-represent the folded state);
+never on held-out frames:
 
 ``workflow_round0``
     the workflow's round-0 data: 2 runs from the folded start, 500 ps each after 10 ps of
@@ -19,7 +21,8 @@ equilibrium validation frames, per Q stratum and over all; never on held-out fra
     the learning curve's prior-fit frames (equilibrium runs, 2 ps apart).
 
 Differences to ``frames`` are paired over the same frames, with a standard error over blocks
-of 50 consecutive frames (100 ps; the frames are time-correlated).
+of 250 consecutive validation frames (500 ps, 8 blocks: longer than twice the largest
+statistical inefficiency, ~100 frames, of the equilibrium runs' pseudo-dihedrals).
 
     python benchmarks/learning_curve.py     # first: its data (cached under benchmarks/.work)
     python benchmarks/prior_counts.py       # about a minute on 2 cores
@@ -43,7 +46,7 @@ import learning_curve as lc  # noqa: E402  (its data, system and force maps)
 OUT = ROOT / "benchmarks" / "measured" / "prior_counts.json"
 VARIANTS = {"frames": {"dihedral_counts": "frames"}, "independent": {"dihedral_counts": "independent"},
             "no_dihedrals": {"dihedral_terms": 0}}
-BLOCK = 50
+BLOCK = 250
 ROUND0 = {"runs": 2, "frames": 1000, "interval_steps": 100, "equil_steps": 2000, "seed": 9100}
 
 
@@ -54,8 +57,9 @@ def round0_runs(work: Path) -> list[Path]:
                          r0["seed"] + r))) for r in range(r0["runs"])]
 
 
-def score(coords: np.ndarray, x_val, labels: np.ndarray, strata: np.ndarray) -> dict:
-    """Fit each variant on ``coords`` (nm) and score its per-frame force MSE on the validation
+def score(coords: np.ndarray, traj: np.ndarray, x_val, labels: np.ndarray, strata: np.ndarray,
+          population: dict[str, float]) -> dict:
+    """Fit each variant on ``coords`` (nm; ``traj``: run of each frame) and score its per-frame force MSE on the validation
     frames; differences to ``frames`` with block standard errors."""
     import torch
 
@@ -64,17 +68,18 @@ def score(coords: np.ndarray, x_val, labels: np.ndarray, strata: np.ndarray) -> 
 
     errs, out = {}, {}
     for name, overrides in VARIANTS.items():
-        prior = priors.fit_priors(coords, 340.0, defaults(Priors, **overrides)).double()
+        prior = priors.fit_priors(coords, 340.0, defaults(Priors, **overrides), traj).double()
         (g,) = torch.autograd.grad(prior(x_val).sum(), x_val)
         errs[name] = ((-g.detach().numpy() - labels) ** 2).mean((1, 2))
-        out[name] = {"val_mse": float(errs[name].mean()),
-                     "val_mse_by_stratum": {s: float(errs[name][strata == s].mean()) for s in np.unique(strata)}}
+        by = {s: float(errs[name][strata == s].mean()) for s in np.unique(strata)}
+        out[name] = {"val_mse": float(errs[name].mean()), "val_mse_by_stratum": by,
+                     "val_mse_weighted": float(sum(population[s] * by[s] for s in by))}
     for name in VARIANTS:
         d = errs[name] - errs["frames"]
         blocks = np.array([b.mean() for b in np.array_split(d, max(len(d) // BLOCK, 2))])
         out[name].update(minus_frames=float(d.mean()), minus_frames_se=float(blocks.std(ddof=1) / np.sqrt(len(blocks))))
     phi = geometry.dihedrals(torch.as_tensor(coords)).numpy()
-    ineff = [priors.statistical_inefficiency(phi[:, i]) for i in range(phi.shape[1])]
+    ineff = [priors.statistical_inefficiency(phi[:, i], traj) for i in range(phi.shape[1])]
     return {"n_frames": int(len(coords)), "statistical_inefficiency": [round(g, 2) for g in ineff], "variants": out}
 
 
@@ -95,7 +100,7 @@ def main(argv=None) -> int:
         raise SystemExit(f"no learning-curve data under {args.work}: run benchmarks/learning_curve.py first")
     t0 = time.time()
     _, _, mapping = lc.system_of(args.work)
-    fit_pos, fit_f, _, atoms = lc.load_set(runs("fit"))
+    fit_pos, fit_f, fit_run, atoms = lc.load_set(runs("fit"))
     val_pos, val_f, _, _ = lc.load_set(runs("val"))
     fmap = lc.force_maps(args.work, fit_f, atoms, 1e-6)["optimal"]
     native = gomodel.load_native(args.work / "native.npz")
@@ -103,18 +108,22 @@ def main(argv=None) -> int:
                               CORE_MARGIN_Q)
     x_val = torch.as_tensor(mapping.map_coords(val_pos), dtype=torch.float64).requires_grad_(True)
     labels = fmap.apply(val_f)
-    r0_pos = lc.load_set(round0_runs(args.work))[0]
+    r0_pos, _, r0_run, _ = lc.load_set(round0_runs(args.work))
+    train_q = gomodel.fraction_native_contacts(lc.load_set(runs("train0"))[0], native)
+    train_strata = heldout.q_strata(train_q, lc.go_forcefield().go.q_threshold, CORE_MARGIN_Q)
+    population = {s: float(np.mean(train_strata == s)) for s in np.unique(strata)}
     result = {"command": " ".join(["python benchmarks/prior_counts.py", *(sys.argv[1:] if argv is None else argv)]),
               "labels": "optimal map, instantaneous", "n_val_frames": int(len(val_pos)),
               "val_strata": {s: int((strata == s).sum()) for s in np.unique(strata)}, "block_frames": BLOCK,
+              "population": population,
               "round0": ROUND0,
-              "workflow_round0": score(mapping.map_coords(r0_pos), x_val, labels, strata),
-              "curve": score(mapping.map_coords(fit_pos), x_val, labels, strata)}
+              "workflow_round0": score(mapping.map_coords(r0_pos), r0_run, x_val, labels, strata, population),
+              "curve": score(mapping.map_coords(fit_pos), fit_run, x_val, labels, strata, population)}
     result.update(wall_s=round(time.time() - t0, 1), date=time.strftime("%Y-%m-%d"))
     write_json(args.out, result)
     for k in ("workflow_round0", "curve"):
         for name, v in result[k]["variants"].items():
-            print(f"{k:16s} {name:13s} val MSE {v['val_mse']:7.0f}  vs frames {v['minus_frames']:+6.0f} "
+            print(f"{k:16s} {name:13s} val MSE {v['val_mse']:7.0f} weighted {v['val_mse_weighted']:7.0f}  vs frames {v['minus_frames']:+6.0f} "
                   f"± {v['minus_frames_se']:.0f}  " + " ".join(f"{s} {m:.0f}" for s, m in v["val_mse_by_stratum"].items()))
     return 0
 

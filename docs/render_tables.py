@@ -425,11 +425,16 @@ def prior_counts():
     for key, label in (("workflow_round0", "workflow round 0"), ("curve", "learning curve's fit frames")):
         for name, v in d[key]["variants"].items():
             diff = "" if name == "frames" else f"{fixed(v['minus_frames'], 0, sign=True)} ± {fixed(v['minus_frames_se'], 0)}"
-            rows.append([label, f"`{name}`", num(v["val_mse"]), diff] + [num(v["val_mse_by_stratum"][s]) for s in strata])
-    head = ["prior fitted on", "dihedral counts", "validation MSE alone", "minus `frames` (± block SE)"] + strata
+            rows.append([label, f"`{name}`", num(v["val_mse"]), num(v["val_mse_weighted"]), diff]
+                        + [num(v["val_mse_by_stratum"][s]) for s in strata])
+    head = ["prior fitted on", "dihedral counts", "validation MSE alone", "weighted", "minus `frames` (± block SE)"]
+    head += strata
     r0 = d["round0"]
     note = (f"Force MSE per component of the prior alone, (kJ/mol/nm)², on {d['n_val_frames']:,} validation frames "
-            f"({', '.join(f'{k} {v}' for k, v in d['val_strata'].items())}), labels: {d['labels']}. Workflow round 0: "
+            f"({', '.join(f'{k} {v}' for k, v in d['val_strata'].items())}), labels: {d['labels']}; weighted: the "
+            f"strata weighted by their populations in the curve's training runs "
+            f"({', '.join(f'{k} {fixed(v, 2)}' for k, v in d['population'].items())}); block SE over blocks of "
+            f"{d['block_frames']} frames (the frame difference). Workflow round 0: "
             f"{r0['runs']} runs from the folded start, {r0['frames']} frames each "
             f"{r0['interval_steps'] * 5 / 1000:g} ps apart; statistical inefficiency g per pseudo-dihedral "
             f"{', '.join(fixed(g, 1) for g in d['workflow_round0']['statistical_inefficiency'])} there, "
@@ -437,7 +442,34 @@ def prior_counts():
     return table(head, rows) + "\n\n" + note + "\n\n" + source("prior_counts.json")
 
 
-RENDERERS = {f.__name__: f for f in [test_durations, force_maps, learning_curve, learning_curve_choices,
+def go_recipe_check():
+    """Issue 31's 5-seed check: per arm, the share of the prior's mean-force error removed
+    (population-weighted) after round 0 and the last round, and the change between them."""
+    rows = tsv("go_recipe_check/rounds.tsv")
+    last = max(int(r["round"]) for r in rows)
+    key = "heldout_fraction_removed_weighted"
+    value = {(r["arm"], int(r["seed"]), int(r["round"])): float(r[key]) for r in rows if r[key] not in ("", "None")}
+    out = []
+    for arm in dict.fromkeys(r["arm"] for r in rows):
+        seeds = sorted({s for a, s, k in value if a == arm and k == last and (a, s, 0) in value})
+        first = [value[(arm, s, 0)] for s in seeds]
+        final = [value[(arm, s, last)] for s in seeds]
+        m0, h0 = mean_t(first)
+        m1, h1 = mean_t(final)
+        dm, dh = mean_t([b - a for a, b in zip(first, final)])
+        out.append([f"`{arm}`", len(seeds), f"{fixed(m0, 3)} ± {fixed(h0, 3)}", f"{fixed(m1, 3)} ± {fixed(h1, 3)}",
+                    f"{fixed(dm, 3, sign=True)} [{fixed(dm - dh, 3, sign=True)}, {fixed(dm + dh, 3, sign=True)}]",
+                    sum(v < 0 for v in final)])
+    head = ["arm", "seeds", "round 0", f"round {last}", f"round {last} − round 0 (95 % t CI)",
+            "seeds below the prior"]
+    note = ("Fraction of the prior's mean-force error removed on the held-out set, strata weighted by their "
+            "populations (1: the mean force; 0: the prior alone; below 0: worse than the prior), mean ± 95 % t "
+            "half-width over seeds. A change of −0.10 is the issue's bound: the round's extra held-out error equal "
+            "to 10 % of the prior's excess error.")
+    return table(head, out) + "\n\n" + note + "\n\n" + source("go_recipe_check/rounds.tsv")
+
+
+RENDERERS = {f.__name__: f for f in [go_recipe_check, test_durations, force_maps, learning_curve, learning_curve_choices,
     learning_curve_pfold, prior_counts,
     go_experiment_arms, go_experiment_primary, go_pilot_rounds, chignolin_cpu_change,
     chignolin_cpu_paired, go_cpu_convergence, timestep_go, timestep_go_powered,

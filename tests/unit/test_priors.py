@@ -101,3 +101,18 @@ def test_dihedral_counts_setting_reaches_the_fit():
     as_independent = fit_priors(data, 300.0, settings.defaults(settings.Priors, dihedral_counts="independent"))
     assert not torch.allclose(as_frames.dih_cos, as_independent.dih_cos)
     np.testing.assert_array_equal(as_frames.bond_k.numpy(), as_independent.bond_k.numpy())
+
+
+def test_statistical_inefficiency_of_short_constant_and_joined_series():
+    """A series too short or never moving counts as one sample; joined trajectories are
+    separate series whose independent samples add up (no autocorrelation across the join)."""
+    assert priors.statistical_inefficiency(np.array([0.1, 0.2, 0.3])) == 3.0
+    assert priors.statistical_inefficiency(np.full(50, 0.4)) == 50.0
+    rng = np.random.default_rng(7)
+    a, b = np.repeat(rng.vonmises(0.0, 2.0, 500), 4), np.repeat(rng.vonmises(2.0, 2.0, 500), 4)
+    joined, traj = np.concatenate([a, b]), np.repeat([0, 1], 2000)
+    assert priors.statistical_inefficiency(joined, traj) == pytest.approx(4.0, rel=0.15)
+    g_a, g_b = priors.statistical_inefficiency(a), priors.statistical_inefficiency(b)
+    assert priors.statistical_inefficiency(joined, traj) == pytest.approx(4000 / (2000 / g_a + 2000 / g_b))
+    # one series of one trajectory is the plain estimate
+    assert priors.statistical_inefficiency(a, np.zeros(len(a))) == pytest.approx(g_a)

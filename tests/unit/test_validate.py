@@ -28,7 +28,7 @@ def _merged(name: str) -> dict:
 
 
 @pytest.mark.parametrize("name", ["config.yaml", "test.yaml", "chignolin_cpu.yaml", "go_test.yaml", "go_cpu.yaml", "go_trpcage.yaml", "go_hp35.yaml",
-                                  "go_experiment.yaml"])
+                                  "go_experiment.yaml", "go_recipe_check.yaml"])
 def test_shipped_configs_are_valid(name):
     validate(_merged(name))
 
@@ -320,3 +320,12 @@ def test_the_go_experiment_and_its_pilot_dry_run(overlays, seeds, arms, rounds):
     assert int(counts["evaluate"]) == seeds * (1 + arms * rounds)  # round 0 once per seed
     assert int(counts["reference_md"]) == 2 and int(counts["pool_md"]) == 2
     assert not (ROOT / "results" / "pytest_go_experiment_dry").exists()
+
+
+def test_validation_auto_is_pool_with_an_equilibrium_pool_else_trajectories():
+    from alcg.stages.validate import validation_mode
+
+    assert validation_mode(validate(_merged("go_test.yaml"))) == "trajectories"  # no pool
+    assert validation_mode(validate(_merged("go_experiment.yaml"))) == "tail"  # pinned as run
+    pooled = validate(_merged("go_recipe_check.yaml"))
+    assert pooled["train"]["validation"] == "auto" and validation_mode(pooled) == "pool"

@@ -32,7 +32,7 @@ rule train:
                     caption="../report/loss.rst"),
     params:
         model=config["model"],
-        train=config["train"],
+        train={**config["train"], "validation": VALIDATION},  # auto resolved
         device=config["device"],
         seed=lambda wc: seed_of(wc.seed, "train", round_index(wc.round_dir), wc.m),  # common to every arm
     log:

@@ -44,7 +44,8 @@ LABEL_KINDS = ("instantaneous", "mean_force")
 #: every pool run, the held-out force set is drawn from the rest (frames tau_fold ~ 1 ns and
 #: more apart), so no held-out frame is, or sits next to, a frame an iid query started from.
 #: With ``train.validation: pool`` the next part of every run is the validation set, between
-#: the two: neither an iid start nor a held-out frame
+#: the two: no validation frame is an iid start or a held-out frame (the parts meet without a
+#: gap: one validation frame per run is 10 ps from an iid start, one from a held-out frame)
 POOL_QUERY_FRACTION = 0.5
 POOL_VALIDATION_FRACTION = 0.25
 

@@ -173,6 +173,8 @@ def with_frames(data: CGDataset, **per_frame: np.ndarray) -> CGDataset:
 #: ways to choose the validation frames (``train.validation``): from the round-0 frames (tail,
 #: trajectories, :func:`assign_validation`) or frames of their own (pool, :func:`add_validation`)
 VALIDATION_MODES = ("tail", "trajectories", "pool")
+#: the modes that take the validation frames from the round-0 frames
+ROUND0_VALIDATION_MODES = ("tail", "trajectories")
 #: seeds the draw of validation trajectories: a function of the trajectory ids alone, so the
 #: same round-0 runs give the same validation set in every arm
 TRAJECTORY_DRAW_SEED = 0
@@ -204,8 +206,8 @@ def assign_validation(data: CGDataset, val_fraction: float, mode: str = "tail") 
     whole trajectories (:func:`held_out_trajectories`, seeded by :data:`TRAJECTORY_DRAW_SEED`);
     with fewer than two trajectories, the tail.
     """
-    if mode not in VALIDATION_MODES[:2]:
-        raise ValueError(f"validation mode must be one of {VALIDATION_MODES[:2]}, not {mode!r}")
+    if mode not in ROUND0_VALIDATION_MODES:
+        raise ValueError(f"validation mode must be one of {ROUND0_VALIDATION_MODES}, not {mode!r}")
     split = np.full(data.n_frames, TRAIN, dtype="<U5")
     if mode == "trajectories" and val_fraction > 0 and len(np.unique(data.traj)) >= 2:
         split[held_out_trajectories(data.traj, val_fraction, TRAJECTORY_DRAW_SEED)] = VAL

@@ -294,7 +294,7 @@ def _check_pool_validation(cfg: dict) -> None:
     if not pool["starts"]:
         raise ConfigError("invalid config: train.validation: pool needs an equilibrium pool, and pool_md.starts is "
                           "empty; set pool_md.starts or train.validation: trajectories")
-    n = int(pool["length_ps"] * 1000 / cfg["forcefield"]["timestep_fs"] / pool["record_interval_steps"])
+    n = steps(pool["length_ps"], cfg["forcefield"]["timestep_fs"]) // pool["record_interval_steps"]
     start, stop = pool_validation_range(n)
     if stop <= start:
         raise ConfigError(f"invalid config: train.validation: pool: a pool run of {n} frames (pool_md.length_ps "
