@@ -57,9 +57,8 @@ def round0_runs(work: Path) -> list[Path]:
                          r0["seed"] + r))) for r in range(r0["runs"])]
 
 
-def score(coords: np.ndarray, traj: np.ndarray, x_val, labels: np.ndarray, strata: np.ndarray,
-          population: dict[str, float]) -> dict:
-    """Fit each variant on ``coords`` (nm; ``traj``: run of each frame) and score its per-frame force MSE on the validation
+def score(coords: np.ndarray, x_val, labels: np.ndarray, strata: np.ndarray, population: dict[str, float]) -> dict:
+    """Fit each variant on ``coords`` (nm; runs one after another, as the workflow's dataset) and score its per-frame force MSE on the validation
     frames; differences to ``frames`` with block standard errors."""
     import torch
 
@@ -68,7 +67,7 @@ def score(coords: np.ndarray, traj: np.ndarray, x_val, labels: np.ndarray, strat
 
     errs, out = {}, {}
     for name, overrides in VARIANTS.items():
-        prior = priors.fit_priors(coords, 340.0, defaults(Priors, **overrides), traj).double()
+        prior = priors.fit_priors(coords, 340.0, defaults(Priors, **overrides)).double()
         (g,) = torch.autograd.grad(prior(x_val).sum(), x_val)
         errs[name] = ((-g.detach().numpy() - labels) ** 2).mean((1, 2))
         by = {s: float(errs[name][strata == s].mean()) for s in np.unique(strata)}
@@ -79,7 +78,7 @@ def score(coords: np.ndarray, traj: np.ndarray, x_val, labels: np.ndarray, strat
         blocks = np.array([b.mean() for b in np.array_split(d, max(len(d) // BLOCK, 2))])
         out[name].update(minus_frames=float(d.mean()), minus_frames_se=float(blocks.std(ddof=1) / np.sqrt(len(blocks))))
     phi = geometry.dihedrals(torch.as_tensor(coords)).numpy()
-    ineff = [priors.statistical_inefficiency(phi[:, i], traj) for i in range(phi.shape[1])]
+    ineff = [priors.statistical_inefficiency(phi[:, i]) for i in range(phi.shape[1])]
     return {"n_frames": int(len(coords)), "statistical_inefficiency": [round(g, 2) for g in ineff], "variants": out}
 
 
@@ -100,7 +99,7 @@ def main(argv=None) -> int:
         raise SystemExit(f"no learning-curve data under {args.work}: run benchmarks/learning_curve.py first")
     t0 = time.time()
     _, _, mapping = lc.system_of(args.work)
-    fit_pos, fit_f, fit_run, atoms = lc.load_set(runs("fit"))
+    fit_pos, fit_f, _, atoms = lc.load_set(runs("fit"))
     val_pos, val_f, _, _ = lc.load_set(runs("val"))
     fmap = lc.force_maps(args.work, fit_f, atoms, 1e-6)["optimal"]
     native = gomodel.load_native(args.work / "native.npz")
@@ -108,7 +107,7 @@ def main(argv=None) -> int:
                               CORE_MARGIN_Q)
     x_val = torch.as_tensor(mapping.map_coords(val_pos), dtype=torch.float64).requires_grad_(True)
     labels = fmap.apply(val_f)
-    r0_pos, _, r0_run, _ = lc.load_set(round0_runs(args.work))
+    r0_pos = lc.load_set(round0_runs(args.work))[0]
     train_q = gomodel.fraction_native_contacts(lc.load_set(runs("train0"))[0], native)
     train_strata = heldout.q_strata(train_q, lc.go_forcefield().go.q_threshold, CORE_MARGIN_Q)
     population = {s: float(np.mean(train_strata == s)) for s in np.unique(strata)}
@@ -117,8 +116,8 @@ def main(argv=None) -> int:
               "val_strata": {s: int((strata == s).sum()) for s in np.unique(strata)}, "block_frames": BLOCK,
               "population": population,
               "round0": ROUND0,
-              "workflow_round0": score(mapping.map_coords(r0_pos), r0_run, x_val, labels, strata, population),
-              "curve": score(mapping.map_coords(fit_pos), fit_run, x_val, labels, strata, population)}
+              "workflow_round0": score(mapping.map_coords(r0_pos), x_val, labels, strata, population),
+              "curve": score(mapping.map_coords(fit_pos), x_val, labels, strata, population)}
     result.update(wall_s=round(time.time() - t0, 1), date=time.strftime("%Y-%m-%d"))
     write_json(args.out, result)
     for k in ("workflow_round0", "curve"):

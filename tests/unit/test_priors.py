@@ -104,15 +104,11 @@ def test_dihedral_counts_setting_reaches_the_fit():
 
 
 def test_statistical_inefficiency_of_short_constant_and_joined_series():
-    """A series too short or never moving counts as one sample; joined trajectories are
-    separate series whose independent samples add up (no autocorrelation across the join)."""
+    """A series too short or never moving counts as one sample; two runs in different states,
+    one after the other, count as fewer independent samples than either run's own g says."""
     assert priors.statistical_inefficiency(np.array([0.1, 0.2, 0.3])) == 3.0
     assert priors.statistical_inefficiency(np.full(50, 0.4)) == 50.0
     rng = np.random.default_rng(7)
-    a, b = np.repeat(rng.vonmises(0.0, 2.0, 500), 4), np.repeat(rng.vonmises(2.0, 2.0, 500), 4)
-    joined, traj = np.concatenate([a, b]), np.repeat([0, 1], 2000)
-    assert priors.statistical_inefficiency(joined, traj) == pytest.approx(4.0, rel=0.15)
-    g_a, g_b = priors.statistical_inefficiency(a), priors.statistical_inefficiency(b)
-    assert priors.statistical_inefficiency(joined, traj) == pytest.approx(4000 / (2000 / g_a + 2000 / g_b))
-    # one series of one trajectory is the plain estimate
-    assert priors.statistical_inefficiency(a, np.zeros(len(a))) == pytest.approx(g_a)
+    a, b = rng.vonmises(0.0, 4.0, 2000), rng.vonmises(2.0, 4.0, 2000)
+    assert max(priors.statistical_inefficiency(a), priors.statistical_inefficiency(b)) < 1.5
+    assert priors.statistical_inefficiency(np.concatenate([a, b])) > 10.0

@@ -72,23 +72,18 @@ class PriorEnergy(nn.Module):
         return sum(self.terms(x).values())
 
 
-def statistical_inefficiency(phi: np.ndarray, traj: np.ndarray | None = None) -> float:
+def statistical_inefficiency(phi: np.ndarray) -> float:
     """Statistical inefficiency g >= 1 (frames per independent sample) of a pseudo-dihedral
-    series phi (rad), frames in their recorded order: the larger integrated autocorrelation
-    time of cos phi and sin phi (:func:`alcg.analysis.convergence.integrated_time`); a series
-    that never moves counts as one sample. With ``traj`` (trajectory id per frame) each
-    trajectory is its own series and g = N / sum_t (n_t / g_t): the independent samples add up.
-
-    This measures how fast the angle forgets within the states the frames visit, not how often
-    they cross between states: a lower bound on g for rare transitions."""
+    series phi (rad), frames in their recorded order (several runs one after another): the
+    larger integrated autocorrelation time of cos phi and sin phi
+    (:func:`alcg.analysis.convergence.integrated_time`); a series that never moves counts as
+    one sample. Runs that differ from one another show as slow correlation across their joins,
+    as batch means would count them; within a run it measures how fast the angle forgets in the
+    states visited, not how rarely the run crosses between states: a lower bound on g for rare
+    transitions."""
     from alcg.analysis.convergence import integrated_time
 
-    phi = np.asarray(phi, float)
-    if traj is not None:
-        traj = np.asarray(traj)
-        parts = [phi[traj == t] for t in dict.fromkeys(traj.tolist())]
-        return float(len(phi) / sum(len(p) / statistical_inefficiency(p) for p in parts))
-    taus = [integrated_time(f(phi)) for f in (np.cos, np.sin)]
+    taus = [integrated_time(f(np.asarray(phi, float))) for f in (np.cos, np.sin)]
     return float(min(max(taus), len(phi)))
 
 
@@ -107,8 +102,7 @@ def _fourier_fit(phi: np.ndarray, kt: float, n_terms: int, n_bins: int,
     return coef[1:1 + n_terms], coef[1 + n_terms:]
 
 
-def fit_priors(coords_nm: np.ndarray, temperature_k: float, settings: Priors,
-               traj: np.ndarray | None = None) -> PriorEnergy:
+def fit_priors(coords_nm: np.ndarray, temperature_k: float, settings: Priors) -> PriorEnergy:
     """Fit a :class:`PriorEnergy` to CG coordinates by Boltzmann inversion.
 
     Parameters
@@ -119,8 +113,6 @@ def fit_priors(coords_nm: np.ndarray, temperature_k: float, settings: Priors,
         dihedral fit and what their +1 pseudocount is added to (``dihedral_counts``: frame
         counts, or counts of independent samples with the frames in their recorded order),
         percentile (in %) of the non-bonded distances that sets the repulsion
-    traj : (n,) trajectory id of each frame, or None (one series); used by
-        ``dihedral_counts: independent`` only
     """
     dihedral_terms, n_bins = settings.dihedral_terms, settings.n_bins
     repulsion_percentile = settings.repulsion_percentile
@@ -134,7 +126,7 @@ def fit_priors(coords_nm: np.ndarray, temperature_k: float, settings: Priors,
     angle_k = kt / np.maximum(t.var(0), var_floor)
     if n_beads >= 4 and dihedral_terms:
         phi = geometry.dihedrals(x).numpy()
-        scale = [statistical_inefficiency(phi[:, i], traj) if settings.dihedral_counts == "independent" else 1.0
+        scale = [statistical_inefficiency(phi[:, i]) if settings.dihedral_counts == "independent" else 1.0
                  for i in range(phi.shape[1])]
         fits = [_fourier_fit(phi[:, i], kt, dihedral_terms, n_bins, scale[i]) for i in range(phi.shape[1])]
         dih_cos, dih_sin = np.array([f[0] for f in fits]), np.array([f[1] for f in fits])
