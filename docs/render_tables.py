@@ -461,7 +461,7 @@ def go_recipe_check():
                     f"{fixed(dm, 3, sign=True)} [{fixed(dm - dh, 3, sign=True)}, {fixed(dm + dh, 3, sign=True)}]",
                     sum(v < 0 for v in final)])
     head = ["arm", "seeds", "round 0", f"round {last}", f"round {last} − round 0 (95 % t CI)",
-            "seeds below the prior"]
+            "seeds worse than the prior"]
     note = ("Fraction of the prior's mean-force error removed on the held-out set, strata weighted by their "
             "populations (1: the mean force; 0: the prior alone; below 0: worse than the prior), mean ± 95 % t "
             "half-width over seeds. A change of −0.10 is the issue's bound: the round's extra held-out error equal "
