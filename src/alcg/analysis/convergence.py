@@ -25,34 +25,14 @@ from pathlib import Path
 
 import numpy as np
 
+from alcg.util.autocorrelation import SOKAL_C, integrated_time  # noqa: F401  (re-exported)
+
 #: largest difference between start groups, in combined standard errors, called agreement
 MAX_Z = 3.0
 #: core-to-core transitions (folded <-> unfolded) each start group must make
 MIN_TRANSITIONS = 10
 #: largest standard error of a group's folded fraction for a verdict of agreement
 MAX_P_FOLD_SE = 0.05
-#: Sokal's automatic window: sum the autocorrelation up to the first lag M >= C * tau(M)
-SOKAL_C = 5.0
-
-
-def integrated_time(x: np.ndarray) -> float:
-    """Integrated autocorrelation time ``1 + 2 sum rho`` (frames; 1 for uncorrelated frames) of
-    one series, ``inf`` for a series that never changes."""
-    x = np.asarray(x, float)
-    n = len(x)
-    if n < 4 or np.var(x) == 0:
-        return float("inf")
-    d = x - x.mean()
-    f = np.fft.rfft(d, 2 * n)
-    acf = np.fft.irfft(f * np.conj(f))[:n] / (np.arange(n, 0, -1) * np.var(x))
-    tau = 1.0
-    for m in range(1, n):
-        tau += 2.0 * acf[m]
-        if m >= SOKAL_C * tau:
-            break
-    return float(max(tau, 1.0))
-
-
 def _pooled(series: list[np.ndarray]) -> tuple[float, float, float]:
     """(mean, standard error, tau in frames) over independent runs of one group."""
     values = np.concatenate(series)

@@ -76,12 +76,12 @@ def statistical_inefficiency(phi: np.ndarray) -> float:
     """Statistical inefficiency g >= 1 (frames per independent sample) of a pseudo-dihedral
     series phi (rad), frames in their recorded order (several runs one after another): the
     larger integrated autocorrelation time of cos phi and sin phi
-    (:func:`alcg.analysis.convergence.integrated_time`); a series that never moves counts as
+    (:func:`alcg.util.autocorrelation.integrated_time`); a series that never moves counts as
     one sample. Runs that differ from one another show as slow correlation across their joins,
     as batch means would count them; within a run it measures how fast the angle forgets in the
     states visited, not how rarely the run crosses between states: a lower bound on g for rare
     transitions."""
-    from alcg.analysis.convergence import integrated_time
+    from alcg.util.autocorrelation import integrated_time
 
     taus = [integrated_time(f(np.asarray(phi, float))) for f in (np.cos, np.sin)]
     return float(min(max(taus), len(phi)))
