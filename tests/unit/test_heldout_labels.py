@@ -72,8 +72,11 @@ def test_residue_and_c_alpha_maps_share_the_mean_force_the_residue_map_with_fewe
     ca = label_frames(system, top, x[[1, 3]], SPEC, FF, fmap=None, **kw)
     for k in range(2):  # seen 0.4-1.3 over two seeds
         assert _z2((res.forces[k], res.se2[k]), (ca.forces[k], ca.se2[k])) < 9.0
-    # the C-alpha map hits the cap with ~2-4x the residue map's SE^2 (seen 1000 vs 400-1000 samples)
-    assert res.n_samples.sum() < ca.n_samples.sum() and res.se2.mean() < 0.7 * ca.se2.mean()
+    # the residue map's label is less noisy per sample: the C-alpha map hits the cap, the residue
+    # map stops sooner or at the cap too (seen 400-1000 samples; both at the cap in a CI run on
+    # other minimized frames), and its SE^2 x samples was 0.25-0.65x the C-alpha map's
+    assert res.n_samples.sum() <= ca.n_samples.sum()
+    assert np.mean(res.se2 * res.n_samples) < 0.8 * np.mean(ca.se2 * ca.n_samples)
 
 
 def test_an_invalid_map_is_refused_and_would_give_another_mean(go):
