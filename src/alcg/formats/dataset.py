@@ -170,10 +170,8 @@ def with_frames(data: CGDataset, **per_frame: np.ndarray) -> CGDataset:
     return dataclasses.replace(data, **per_frame)
 
 
-#: ways to choose the validation frames (``train.validation``): from the round-0 frames (tail,
-#: trajectories, :func:`assign_validation`) or frames of their own (pool, :func:`add_validation`)
-VALIDATION_MODES = ("tail", "trajectories", "pool")
-#: the modes that take the validation frames from the round-0 frames
+#: the ``train.validation`` modes that take the validation frames from the round-0 frames
+#: (:func:`assign_validation`); ``pool`` adds frames of their own (:func:`add_validation`)
 ROUND0_VALIDATION_MODES = ("tail", "trajectories")
 #: seeds the draw of validation trajectories: a function of the trajectory ids alone, so the
 #: same round-0 runs give the same validation set in every arm
@@ -200,7 +198,7 @@ def held_out_trajectories(traj: np.ndarray, val_fraction: float, seed: int) -> n
 
 
 def assign_validation(data: CGDataset, val_fraction: float, mode: str = "tail") -> CGDataset:
-    """Mark the fixed validation frames (``mode``, see :data:`VALIDATION_MODES`).
+    """Mark the fixed validation frames (``mode``, see :data:`ROUND0_VALIDATION_MODES`).
 
     ``tail``: the last ``val_fraction`` of every trajectory (by frame index). ``trajectories``:
     whole trajectories (:func:`held_out_trajectories`, seeded by :data:`TRAJECTORY_DRAW_SEED`);
