@@ -2,10 +2,11 @@
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 
 from alcg.formats.run_file import Status
 from alcg.finegrained.backmap import BackmapResult
-from alcg.formats import selection_file, slot_start
+from alcg.formats import run_file, selection_file, slot_start
 from alcg.stages import query
 
 
@@ -112,3 +113,25 @@ def test_select_writes_ranked_spares_and_a_fallback_frame_per_slot(tmp_path):
     np.testing.assert_array_equal(spared.picked[:2], plain.picked)
     assert spared.table["n_selected"] == 2 and spared.table["n_spares"] == 4
     assert set(spared.fallback_template.tolist()) <= {0, 1, 2, 3}  # training frames, never validation
+
+
+def test_query_round_runs_each_slot_with_its_own_seed_and_files(tmp_path, monkeypatch):
+    """The Go model's one job per round: backmap then oracle slot by slot, slot i with seed i
+    and files i, exactly as the per-slot rules would call them; mismatched lists are refused."""
+    calls = []
+
+    def fake_backmap(selected, dataset_path, runs, pdb, xml, native, ff, bm, slot, out, pool_runs=()):
+        calls.append(("backmap", slot, out))
+
+    def fake_oracle(start, xml, ff, oracle_cfg, seed, out, threads=None, force_map_path=None):
+        calls.append(("oracle", seed, start, out, force_map_path))
+        run_file.save_status(out, Status.SKIPPED, "test")
+    monkeypatch.setattr(query, "backmap", fake_backmap)
+    monkeypatch.setattr(query, "oracle", fake_oracle)
+    starts, runs = [str(tmp_path / f"s{i}.npz") for i in range(3)], [str(tmp_path / f"r{i}.npz") for i in range(3)]
+    query.query_round("sel.npz", "d.npz", [], "p.pdb", "x.xml", None, None, None, None, [11, 22, 33], starts, runs,
+                      force_map_path="fmap.npz")
+    assert calls == [c for i, seed in enumerate([11, 22, 33])
+                     for c in (("backmap", i, starts[i]), ("oracle", seed, starts[i], runs[i], "fmap.npz"))]
+    with pytest.raises(ValueError, match="2 seeds, 3 start files"):
+        query.query_round("sel.npz", "d.npz", [], "p.pdb", "x.xml", None, None, None, None, [1, 2], starts, runs)

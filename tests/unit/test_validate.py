@@ -264,6 +264,8 @@ def test_overlay_dry_run_with_a_pdb_and_with_imported_trajectories(tmp_path):
     ({"n_select": "many"}, "select.overrides.md.n_select: bad value 'many'"),
     ({"rmsd_hi_nm": -1.0}, "select.overrides.md.rmsd_hi_nm: bad value -1.0"),
     ({"n_spare": 1.5}, "select.overrides.md.n_spare: bad value 1.5"),
+    ({"n_select": 3}, "select.overrides.md.n_select: 3 differs from select.n_select=2; every arm gets the same "
+                      "oracle budget"),
 ])
 def test_bad_override_value_is_one_line(test_config, over, message):
     cfg = copy.deepcopy(test_config)

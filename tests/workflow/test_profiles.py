@@ -22,7 +22,7 @@ PROFILES = sorted((ROOT / "profiles").glob("*/config.yaml"))
 def _rule_blocks() -> dict[str, str]:
     """{rule name: its text} of every rule in the Snakefile and workflow/rules."""
     text = "\n".join(p.read_text() for p in [ROOT / "Snakefile", *sorted((ROOT / "workflow/rules").glob("*.smk"))])
-    parts = re.split(r"^rule (\w+):\n", text, flags=re.M)
+    parts = re.split(r"^ *rule (\w+):\n", text, flags=re.M)  # indented: rules under an if (query.smk)
     return dict(zip(parts[1::2], parts[2::2]))
 
 
@@ -53,7 +53,7 @@ def test_every_rule_a_profile_names_exists(path):
 def test_every_torch_or_openmm_rule_asks_for_a_gpu_and_no_local_rule_does():
     gpu = _gpu_rules()
     assert {"train", "explore", "cg_evaluate", "reference_md", "pool_md", "initial_md", "oracle", "import_md",
-            "backmap", "prepare_system", "force_map_md"} <= gpu
+            "backmap", "query", "prepare_system", "force_map_md"} <= gpu
     assert not gpu & _local_rules()
     slurm = yaml.safe_load((ROOT / "profiles/slurm/config.yaml").read_text())
     # the partition follows the job's GPU request: no per-rule or default partition overrides it

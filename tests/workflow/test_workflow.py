@@ -450,6 +450,40 @@ def test_go_model_loop_end_to_end(tmp_path):
     r0, r1 = (load_dataset(out / f"seed_1/{d}/dataset/dataset.npz") for d in ("round_000", "rmsd/round_001"))
     assert r1.n_frames == r0.n_frames + sum(run_file.load(p).n_frames for p in oracles)
     assert r0.bead_masses.min() > 50  # mapped masses of the Go beads, not two carbon atoms
+    _check_one_job_per_round(work, out, res.stdout + res.stderr)
+
+
+def _check_one_job_per_round(work: Path, out: Path, log: str) -> None:
+    """The Go model queries a round in one job (rule query), and its files are those of the
+    per-slot stages run one by one with the per-slot oracle seed (config seed + crc32 of
+    seed/oracle/round/slot, as common.smk's seed_of): the same data, however it was run."""
+    import zlib
+
+    import yaml
+    from snakemake.utils import update_config
+
+    from alcg.config import settings as S
+    from alcg.stages import query
+    from alcg.stages.validate import validate
+
+    assert "rule query:" in log and "rule oracle:" not in log and "rule backmap:" not in log
+    cfg = yaml.safe_load((work / "config/config.yaml").read_text())
+    for layer in ("config/go_test.yaml", "arms.yaml"):
+        update_config(cfg, yaml.safe_load((work / layer).read_text()))
+    cfg = validate(cfg)
+    rnd, system = out / "seed_1/rmsd/round_000", out / "system"
+    initial = sorted(str(p) for p in (out / "seed_1/initial").glob("rep_*.npz"))
+    slot = 1
+    seed = (cfg["seed"] + zlib.crc32(f"1/oracle/0/{slot:03d}".encode())) % (2**31 - 1)
+    ff, start, run = S.parse(S.ForceField, cfg["forcefield"]), work / "start.npz", work / "run.npz"
+    query.backmap(str(rnd / "select/selected.npz"), str(out / "seed_1/round_000/dataset/dataset.npz"), initial,
+                  str(system / "folded.pdb"), str(system / "folded.xml"), str(system / "go_native.npz"), ff,
+                  S.parse(S.Backmap, cfg["backmap"]), slot, str(start))
+    query.oracle(str(start), str(system / "folded.xml"), ff, S.parse(S.Oracle, cfg["oracle"]), seed, str(run),
+                 threads=1)
+    assert slot_start.load(start).pdb == slot_start.load(rnd / f"start/slot_{slot:03d}.npz").pdb
+    x, y = run_file.load(run), run_file.load(rnd / f"oracle/slot_{slot:03d}.npz")
+    assert np.array_equal(x.positions, y.positions) and np.array_equal(x.forces, y.forces)
 
 
 def test_35_bead_go_protein_runs_the_tiny_loop(tmp_path):

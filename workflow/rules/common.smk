@@ -132,8 +132,12 @@ def prepare_params(wc):
     return {**config["system"], "starts": {wc.start: config["system"]["starts"][wc.start]}}
 
 
+#: the query slots of a round, the same for every arm (validation refuses a per-arm n_select)
+SLOTS = [f"{s:03d}" for s in range(config["select"]["n_select"])]
+
+
 def slots(arm):
-    return [f"{s:03d}" for s in range(select_settings(arm).n_select)]
+    return SLOTS
 
 
 def n_members(arm):

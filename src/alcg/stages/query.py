@@ -213,6 +213,27 @@ def oracle(start: str, prepared_xml: str, ff: ForceField, oracle_cfg: Oracle, se
         run_file.save_status(out, Status.FAILED, f"{type(exc).__name__}: {exc}")
 
 
+def query_round(selected: str, dataset_path: str, runs: list[str], system_pdb: str, system_xml: str,
+                native: str | None, ff: ForceField, bm: Backmap, oracle_cfg: Oracle, seeds: list[int],
+                starts_out: list[str], runs_out: list[str], threads: int | None = None,
+                force_map_path: str | None = None, pool_runs: list[str] = ()) -> None:
+    """Every slot of a round in one job (the Go model's queries take seconds each): slot by
+    slot, :func:`backmap` then :func:`oracle`, writing the same files with the same per-slot
+    seeds as the one-job-per-slot rules, so a round's data do not depend on how it was run.
+
+    Parameters
+    ----------
+    seeds : the oracle seed of each slot (common to every arm)
+    starts_out, runs_out : each slot's start file and oracle run file, in slot order
+    """
+    if not len(seeds) == len(starts_out) == len(runs_out):
+        raise ValueError(f"{len(seeds)} seeds, {len(starts_out)} start files and {len(runs_out)} run files")
+    for slot, (seed, start, run) in enumerate(zip(seeds, starts_out, runs_out)):
+        backmap(selected, dataset_path, runs, system_pdb, system_xml, native, ff, bm, slot, start, pool_runs)
+        oracle(start, system_xml, ff, oracle_cfg, seed, run, threads=threads, force_map_path=force_map_path)
+        log.info("slot %d of %d: %s", slot + 1, len(seeds), run_file.status(run).value)
+
+
 def _mean_force_query(pdb: Path, xml: Path, out: str, oracle_cfg: Oracle, ff: ForceField, seed: int,
                       threads: int | None, force_map_path: str | None = None) -> None:
     from alcg.finegrained.meanforce_query import MeanForceSpec, run_mean_force

@@ -104,6 +104,9 @@ def _check_arms(cfg: dict, schema: dict) -> None:
             _check_unused_override(arm, over, known)
         _check_override(arm, over, schema)
         _check_windows({**base, **over}, f"select.overrides.{arm}.")
+        if over.get("n_select", base["n_select"]) != base["n_select"]:
+            raise ConfigError(f"invalid config: select.overrides.{arm}.n_select: {over['n_select']} differs from "
+                              f"select.n_select={base['n_select']}; every arm gets the same oracle budget")
     for arm in cfg["experiment"]["arms"]:
         name = {**base, **sel["overrides"].get(arm, {})}["selector"] or arm
         if name not in known:
