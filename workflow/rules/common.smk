@@ -297,6 +297,8 @@ def summary_layout():
                     r["selected"] = f"{query_dir(s, a, k)}/select/selected.npz"
                     r["starts"] = [f"{query_dir(s, a, k)}/start/slot_{x}.npz" for x in slots(a)]
                     r["oracles"] = oracle_runs(s, a, k)
+                    if arm_selector(a).uses_cg:  # how far its exploration reached (an evaluation job)
+                        r["coverage"] = f"{model_dir(s, a, k)}/explore/coverage.json"
                 rounds.append(r)
             layout[s][a] = rounds
     return layout

@@ -99,6 +99,31 @@ rule evaluate:
         "../../scripts/evaluate.py"
 
 
+rule explore_coverage:
+    input:
+        reference=reference_runs(),
+        traj=f"{RES}/seed_{{seed}}/{{round_dir}}/explore/trajectory.h5",
+        status=f"{RES}/seed_{{seed}}/{{round_dir}}/explore/replicas.json",
+        pdb=f"{RES}/system/{INIT_START}.pdb",
+        xml=f"{RES}/system/{INIT_START}.xml",
+        native=native_input,
+        tica=[] if GO else f"{RES}/evaluate/tica.npz",  # the Go model's plane is (Q, Rg)
+    output:
+        f"{RES}/seed_{{seed}}/{{round_dir}}/explore/coverage.json",
+    params:
+        bins=config["evaluate"]["divergence_bins"],
+    log:
+        f"{LOGS}/seed_{{seed}}/{{round_dir}}/explore_coverage.log",
+    threads: 1
+    resources:
+        mem_mb=lambda wc, attempt: 4000 * attempt,
+        runtime=lambda wc, attempt: 30 * attempt,
+    conda:
+        ENV
+    script:
+        "../../scripts/explore_coverage.py"
+
+
 rule reference_check:
     input:
         reference=reference_runs(),

@@ -122,6 +122,27 @@ def js_divergence_2d(p_points: np.ndarray, q_points: np.ndarray, bins: int, exte
             "unvisited_mass": float(p[hq == 0].sum())}
 
 
+def plane_coverage(ref_points: np.ndarray, points: np.ndarray, bins: int) -> dict[str, float]:
+    """How much of the reference's 2-D plane ``points`` reach, on the grid of :func:`js_divergence_2d`
+    (``bins`` x ``bins`` over the reference's padded range, :func:`tica_extent`).
+
+    Returns
+    -------
+    dict
+        ``bins_reached``: the share of the bins holding reference frames that hold at least one
+        of ``points``; ``mass_reached``: the reference's mass in those bins (1 - the unvisited
+        mass of :func:`js_divergence_2d`); ``share_outside``: the share of ``points`` in no
+        reference bin (an empty grid bin, or beyond the grid).
+    """
+    extent = tica_extent(ref_points)
+    ref = _histogram_with_overflow(ref_points, bins, extent)[:-1]  # the grid spans the reference
+    hits = _histogram_with_overflow(points, bins, extent)
+    ref_bins, reached = ref > 0, hits[:-1] > 0
+    return {"bins_reached": float((ref_bins & reached).sum() / ref_bins.sum()),
+            "mass_reached": float(ref[reached].sum() / ref.sum()),
+            "share_outside": float((hits[:-1][~ref_bins].sum() + hits[-1]) / max(hits.sum(), 1))}
+
+
 def js_same_distribution_bias(n_bins: int, n: int, m: int) -> float:
     """Expected plug-in JS (nats) of two independent samples (sizes n, m) of one distribution
     spread over ``n_bins`` bins: (n_bins - 1)/8 (1/n + 1/m), to second order."""

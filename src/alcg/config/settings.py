@@ -251,6 +251,8 @@ class Train:
 class CGSim:
     n_replicas: int
     n_steps: int
+    starts: str                   # exploration only: random | spread
+    temperature_k: float | None   # exploration only; None: the system's temperature
     dt_ps: float
     friction_per_ps: float
     save_interval: int

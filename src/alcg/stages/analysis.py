@@ -1,7 +1,9 @@
 """Stages of ``evaluate.smk``: evaluation of one model against the reference, and the summaries."""
 from __future__ import annotations
 
+import json
 import logging
+from pathlib import Path
 
 import numpy as np
 
@@ -205,6 +207,46 @@ def evaluate(reference_runs: list[str], reference_starts: list[str], system_pdb:
     write_json(out, metrics)
     evaluation_plots(ref_xyz, model_xyz, tica, fes_plot, dist_plot)
     log.info("evaluation: %s", metrics)
+
+
+def explore_coverage(reference_runs: list[str], system_pdb: str, system_xml: str, traj: str, status: str,
+                     bins: int, out: str, native: str | None = None, tica_path: str | None = None) -> None:
+    """How far one exploration run reached: :func:`alcg.analysis.evaluate.plane_coverage` of its
+    frames (every saved frame, also those of replicas that later exploded) on the reference's
+    plane: (Q, Rg) for the Go model (``native``), else TIC 1/TIC 2 of the run's one fit (TIC 1
+    and Rg with one TICA dimension), on ``bins`` x ``bins`` bins (``evaluate.divergence_bins``).
+    An evaluation job: only evaluation reads the reference."""
+    from alcg.formats import cg_trajectory
+    from alcg.analysis.evaluate import plane_coverage
+
+    ref_xyz = np.concatenate(reference_trajs(reference_runs, system_pdb, system_xml))
+    run = cg_trajectory.load(traj, status)
+    plane, label = _coverage_plane(native, tica_path)
+    cover = plane_coverage(plane(ref_xyz), plane(run.xyz), bins) if len(run.xyz) else \
+        {"bins_reached": 0.0, "mass_reached": 0.0, "share_outside": None}
+    info = json.loads(Path(status).read_text())  # the run's totals: how it was started, how hot
+    result = {"plane": label, **cover, "n_frames": int(len(run.xyz)), "n_exploded_replicas": int(run.n_exploded),
+              **{k: info.get(k) for k in ("starts", "temperature_k", "n_distinct_starts") if k in info}}
+    write_json(out, result)
+    log.info("exploration coverage: %s", result)
+
+
+def _coverage_plane(native: str | None, tica_path: str | None):
+    """(function (F, N, 3) nm -> (F, 2), its axis names) of :func:`explore_coverage`."""
+    from alcg.analysis.evaluate import internal_coordinates
+
+    rg = lambda x: internal_coordinates(x)["rg"][:, 0]  # noqa: E731
+    if native:
+        from alcg.finegrained import gomodel
+
+        nat = gomodel.load_native(native)
+        return (lambda x: np.column_stack([gomodel.ca_fraction_native_contacts(x, nat), rg(x)])), "Q, Rg"
+    from alcg.analysis import tica as tica_file
+
+    tica = tica_file.load(tica_path)
+    if tica.dim >= 2:
+        return (lambda x: tica.transform(x)[:, :2]), "TIC 1, TIC 2"
+    return (lambda x: np.column_stack([tica.transform(x)[:, 0], rg(x)])), "TIC 1, Rg"
 
 
 def frame_metrics(kept: np.ndarray, first_half: np.ndarray, expected_frames: int, ref_xyz: np.ndarray,

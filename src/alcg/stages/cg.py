@@ -107,7 +107,9 @@ def _masses(sim: CGSim, bead_masses: np.ndarray) -> np.ndarray:
 
 def explore(model_path: str, dataset_path: str, cg_pdb: str, sim: CGSim, temperature_k: float, device: str,
             seed: int, traj_out: str, status_out: str) -> None:
-    """Exploration run that feeds selection: replicas start from random training frames."""
+    """Exploration run that feeds selection: replicas start from training frames (``sim.starts``:
+    random, or spread over the data by k-centers) and run at ``sim.temperature_k`` (None: the
+    system's ``temperature_k``, K)."""
     from alcg.cg.model import load_model
     from alcg.cg.simulate import LangevinRun
 
@@ -116,11 +118,35 @@ def explore(model_path: str, dataset_path: str, cg_pdb: str, sim: CGSim, tempera
     idx = data.train_indices()
     if len(idx) == 0:
         raise DataError(f"{dataset_path} has no training frames to start the CG simulation from")
-    starts = data.coords[np.random.default_rng(seed).choice(idx, size=sim.n_replicas)]
-    cfg = LangevinRun.of(sim, n_steps=sim.n_steps, save_interval=sim.save_interval, temperature_k=temperature_k,
-                         seed=seed)
-    _run(model_path, starts, _masses(sim, data.bead_masses), sim, cfg, device, cg_pdb, traj_out, status_out,
-         {"purpose": "exploration"})
+    chosen = explore_starts(data.coords, idx, sim.n_replicas, sim.starts, seed)
+    run_t = temperature_k if sim.temperature_k is None else sim.temperature_k
+    cfg = LangevinRun.of(sim, n_steps=sim.n_steps, save_interval=sim.save_interval, temperature_k=run_t, seed=seed)
+    _run(model_path, data.coords[chosen], _masses(sim, data.bead_masses), sim, cfg, device, cg_pdb, traj_out,
+         status_out, {"purpose": "exploration", "starts": sim.starts, "temperature_k": run_t,
+                      "n_distinct_starts": int(len(np.unique(chosen)))})
+
+
+def explore_starts(coords: np.ndarray, train_idx: np.ndarray, n_replicas: int, how: str, seed: int) -> np.ndarray:
+    """Dataset frame indices the exploration replicas start from.
+
+    Parameters
+    ----------
+    coords : (F, N, 3) every dataset frame, nm
+    train_idx : the training frames' indices (validation frames never start a replica)
+    how : ``random`` (uniform draws with replacement) or ``spread`` (farthest-point k-centers
+        of the training frames by C-alpha RMSD, in the order found; more replicas than
+        distinct centers cycle through them)
+    seed : seeds the draws, or the first center
+    """
+    if how == "random":
+        return np.random.default_rng(seed).choice(train_idx, size=n_replicas)
+    if how != "spread":
+        raise ValueError(f"cg_sim.starts: unknown value {how!r} (random or spread)")
+    from alcg.selection import rmsd as R
+    from alcg.selection.rmsd_coverage import k_centers
+
+    centers, _, _ = k_centers(R.Frames(coords[train_idx]), n_replicas, seed)
+    return train_idx[np.resize(centers, n_replicas)]
 
 
 def eval_starts(start_pdbs: dict[str, str], system_pdb: str, system_xml: str, round0_dataset: str,
