@@ -383,7 +383,8 @@ def test_tiny_loop_starts_from_a_pdb_overlay(finished):
 GO_ARMS = {"experiment": {"arms": ["rmsd", "rmsd_twin", "md", "md_aa", "iid"]},
            "select": {"overrides": {"rmsd_twin": {"selector": "rmsd"}, "md_aa": {"selector": "md", "seed": 1}}},
            "pool_md": {"starts": ["folded", "extended"], "length_ps": 200.0, "equilibration_ps": 10.0,
-                       "record_interval_steps": 100, "checkpoint_every": 200}}
+                       "record_interval_steps": 100, "checkpoint_every": 200},
+           "cg_sim": {"starts": "spread", "temperature_k": 360.0}}  # exploration beyond the data
 
 
 def _state(path: Path) -> dict:
@@ -451,6 +452,9 @@ def test_go_model_loop_end_to_end(tmp_path):
     assert r1.n_frames == r0.n_frames + sum(run_file.load(p).n_frames for p in oracles)
     assert r0.bead_masses.min() > 50  # mapped masses of the Go beads, not two carbon atoms
     _check_one_job_per_round(work, out, res.stdout + res.stderr)
+    cover = json.loads((out / "seed_1/round_000/explore/coverage.json").read_text())
+    assert cover["plane"] == "Q, Rg" and 0 < cover["bins_reached"] <= 1 and 0 < cover["mass_reached"] <= 1
+    assert cover["starts"] == "spread" and cover["temperature_k"] == 360.0 and cover["n_frames"] > 0
 
 
 def _check_one_job_per_round(work: Path, out: Path, log: str) -> None:
