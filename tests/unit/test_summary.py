@@ -147,3 +147,97 @@ def test_secondary_endpoints_follow_the_primary_with_their_own_family():
         ("primary", "tica_w1", "primary"), ("primary", "tica_w1", "positive_control"),
         ("secondary", "q_rg_js", "primary"), ("secondary", "q_rg_js", "positive_control")]
     assert table[0]["verdict"] == "rmsd closer" and table[2]["verdict"] == "md closer"
+
+
+# --------------------------------------------------------------------------- round_rows: derived columns
+def _layout(tmp_path, monkeypatch, fallbacks: list[list[bool]], evals: list[dict]) -> dict:
+    """One seed, one arm: round k has the slot starts ``fallbacks[k]`` (True: a fallback start)
+    and evaluation ``evals[k]``; the last round queries nothing. Dataset frames and oracle ns
+    are stubbed (the columns under test read neither)."""
+    import json
+
+    from alcg.analysis import summary
+    from alcg.formats import slot_start
+
+    monkeypatch.setattr(summary.dataset, "count_frames", lambda path: 10)
+    monkeypatch.setattr(summary.run_file, "recorded_ns", lambda path: 0.002)
+    monkeypatch.setattr(summary.run_file, "count", lambda paths, which: 0)
+    rounds = []
+    for k, ev in enumerate(evals):
+        (tmp_path / f"ev{k}.json").write_text(json.dumps(ev))
+        (tmp_path / f"tr{k}.json").write_text("{}")
+        r = {"dataset": "unused", "train": str(tmp_path / f"tr{k}.json"), "evaluate": str(tmp_path / f"ev{k}.json")}
+        if k < len(fallbacks):
+            r["starts"] = []
+            for x, fb in enumerate(fallbacks[k]):
+                path = tmp_path / f"start_{k}_{x}.npz"
+                slot_start.save_structure(path, "", slot=x, fallback=fb, n_rejected=2 if fb else 0)
+                r["starts"].append(str(path))
+            r["oracles"] = [f"oracle_{k}_{x}.npz" for x in range(len(fallbacks[k]))]
+        rounds.append(r)
+    return {1: {"rmsd": rounds}}
+
+
+def test_round_rows_count_queries_slots_and_the_share_of_fallback_starts(tmp_path, monkeypatch):
+    from alcg.analysis.summary import round_rows
+
+    evals = [_ev() for _ in range(3)]
+    layout = _layout(tmp_path, monkeypatch, [[True, False, False, False], [True, True, True, False, False]], evals)
+    rows = round_rows(layout)
+    assert [r["n_queries"] for r in rows] == [0, 4, 9]  # cumulative slots before each round's model
+    assert [r["n_slots"] for r in rows] == [4, 5, None]
+    assert [r["n_fallback_starts"] for r in rows] == [1, 3, None]
+    assert [r["fallback_share"] for r in rows] == [0.25, 0.6, None]
+    assert [r["n_rejected_backmap"] for r in rows] == [2, 6, None]
+    assert rows[1]["oracle_ns"] == pytest.approx(0.008)
+
+
+def test_round_rows_give_the_error_against_the_exact_mean_force():
+    from alcg.analysis.summary import derived_metrics, mean_force_error
+
+    ev = {"heldout_force_mse": 120.0, "heldout_label_se2": 15.0,
+          "heldout_force_mse_weighted": 100.0, "heldout_label_se2_weighted": 12.5}
+    assert derived_metrics(ev) == {"heldout_mean_force_error": 105.0, "heldout_mean_force_error_weighted": 87.5}
+    # instantaneous labels carry no SE^2: no mean-force error, not the raw MSE
+    assert derived_metrics({"heldout_force_mse": 120.0}) == {"heldout_mean_force_error": None,
+                                                             "heldout_mean_force_error_weighted": None}
+    assert mean_force_error(None, 3.0) is None and mean_force_error(2.0, 3.0) == -1.0
+
+
+def test_mean_force_error_in_rounds_tsv_from_real_error_metrics(tmp_path, monkeypatch):
+    """error_metrics on hand-made per-frame errors -> the evaluation JSON -> rounds.tsv."""
+    from alcg.analysis.heldout import error_metrics
+    from alcg.analysis.summary import NOT_SIMULATED, round_rows
+
+    full = np.array([10.0, 20.0, 30.0, 50.0])  # folded frames 10, 20; unfolded 30, 50
+    prior = full + 100.0
+    stratum = np.array(["folded", "folded", "unfolded", "unfolded"])
+    se2 = np.array([1.0, 3.0, 4.0, 6.0])
+    m = error_metrics(full, prior, stratum, se2, {"folded": 0.75, "unfolded": 0.25})
+    # unweighted: mean MSE 27.5 - mean SE^2 3.5; weighted: 0.75 * (15 - 2) + 0.25 * (40 - 5)
+    ev = _ev(**{k: v for k, v in m.items() if not k.endswith("_by_stratum")})
+    rows = round_rows(_layout(tmp_path, monkeypatch, [], [ev]))
+    assert rows[0]["heldout_mean_force_error"] == pytest.approx(24.0)
+    assert rows[0]["heldout_mean_force_error_weighted"] == pytest.approx(0.75 * 13 + 0.25 * 35)
+    assert rows[0]["n_queries"] == 0 and rows[0]["fallback_share"] is None
+    assert "heldout_mean_force_error_weighted" in NOT_SIMULATED
+
+
+def test_a_failed_simulation_keeps_its_mean_force_error():
+    rows = _rows(failing=(1, "a", 1), values={"low_valid_fraction": True, "tica_w1": 0.2,
+                                               "heldout_mean_force_error_weighted": 7.0})
+    bad = {(r["seed"], r["arm"], r["round"]): r for r in impute_failures(rows)}[(1, "a", 1)]
+    assert bad["heldout_mean_force_error_weighted"] == 7.0
+
+
+def test_experiment_table_gives_the_mean_fallback_share_as_a_value(tmp_path, monkeypatch):
+    rows = _rows()
+    shares = {(1, 0): 0.25, (2, 0): 0.5, (3, 0): 0.75}  # arm a, round 0; arm b never falls back
+    for r in rows:
+        r["fallback_share"] = None if r["round"] == 1 else (shares[(r["seed"], 0)] if r["arm"] == "a" else 0.0)
+    table = experiment_rows(rows, n_bootstrap=200, ci_level=0.95)
+    fb = [t for t in table if t["metric"] == "fallback_share"]
+    assert [(t["arm"], t["round"], t["comparison"]) for t in fb] == [("a", 0, "value_fraction"),
+                                                                     ("b", 0, "value_fraction")]
+    assert fb[0]["mean"] == pytest.approx(0.5) and fb[0]["n_seeds"] == 3 and fb[0]["n_failed"] == 0
+    assert fb[0]["ci_low"] >= 0.25 and fb[0]["ci_high"] <= 0.75 and fb[1]["mean"] == 0.0
