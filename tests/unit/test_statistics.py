@@ -56,3 +56,20 @@ def test_one_seed_has_no_interval_and_change_is_relative():
     assert mean == 3.0 and np.isnan(lo) and np.isnan(hi)
     assert change_pct(0.6, 0.8) == pytest.approx(-25.0)
     assert np.isnan(change_pct(1.0, 0.0))
+
+
+def test_gap_share_resamples_seeds_jointly():
+    from alcg.analysis.statistics import gap_share_ci
+
+    # baseline 3, control 2, arm 2.5 on average: half the gap; per seed the gap and the arm's
+    # place in it vary, so the interval is that of the ratio of resampled means
+    baseline, arm, control = [2.0, 3.0, 4.0], [1.5, 2.4, 3.6], [1.0, 2.2, 2.8]
+    share, lo, hi = gap_share_ci(baseline, arm, control, 2000, 0.95)
+    assert share == pytest.approx(0.5)
+    # the extremes: all draws of seed 0 (0.5 / 1) ... seed 1 (0.6 / 0.8 = 0.75) and seed 2 (0.4 / 1.2 = 1/3)
+    assert 1 / 3 - 1e-9 <= lo < 0.5 < hi <= 0.75 + 1e-9
+    assert gap_share_ci(baseline, arm, control, 2000, 0.95) == (share, lo, hi)  # fixed seed: reproducible
+    # a seed with a missing value leaves; one seed left: no interval
+    assert gap_share_ci([2.0, np.nan], [1.5, 1.0], [1.0, 1.0], 100, 0.95)[0] == pytest.approx(0.5)
+    assert np.isnan(gap_share_ci([2.0, np.nan], [1.5, 1.0], [1.0, 1.0], 100, 0.95)[1])
+    assert np.isnan(gap_share_ci([1.0, 1.0], [0.5, 0.5], [1.0, 1.0], 100, 0.95)[0])  # no gap: no share

@@ -145,5 +145,203 @@ def test_secondary_endpoints_follow_the_primary_with_their_own_family():
     table = primary_rows(rows, plan, 0.95)
     assert [(r["endpoint"], r["metric"], r["role"]) for r in table] == [
         ("primary", "tica_w1", "primary"), ("primary", "tica_w1", "positive_control"),
+        ("primary", "tica_w1", "gap_closed"),  # the primary endpoint alone
         ("secondary", "q_rg_js", "primary"), ("secondary", "q_rg_js", "positive_control")]
-    assert table[0]["verdict"] == "rmsd closer" and table[2]["verdict"] == "md closer"
+    assert table[0]["verdict"] == "rmsd closer" and table[3]["verdict"] == "md closer"
+    assert table[2]["verdict"] == "closes < 50 %"  # rmsd: 0.1 of the 0.3 md-to-iid gap
+
+
+# --------------------------------------------------------------------------- round_rows: derived columns
+def _layout(tmp_path, monkeypatch, fallbacks: list[list[bool]], evals: list[dict]) -> dict:
+    """One seed, one arm: round k has the slot starts ``fallbacks[k]`` (True: a fallback start)
+    and evaluation ``evals[k]``; the last round queries nothing. Dataset frames and oracle ns
+    are stubbed (the columns under test read neither)."""
+    import json
+
+    from alcg.analysis import summary
+    from alcg.formats import slot_start
+
+    monkeypatch.setattr(summary.dataset, "count_frames", lambda path: 10)
+    monkeypatch.setattr(summary.run_file, "recorded_ns", lambda path: 0.002)
+    monkeypatch.setattr(summary.run_file, "count", lambda paths, which: 0)
+    rounds = []
+    for k, ev in enumerate(evals):
+        (tmp_path / f"ev{k}.json").write_text(json.dumps(ev))
+        (tmp_path / f"tr{k}.json").write_text("{}")
+        r = {"dataset": "unused", "train": str(tmp_path / f"tr{k}.json"), "evaluate": str(tmp_path / f"ev{k}.json")}
+        if k < len(fallbacks):
+            r["starts"] = []
+            for x, fb in enumerate(fallbacks[k]):
+                path = tmp_path / f"start_{k}_{x}.npz"
+                slot_start.save_structure(path, "", slot=x, fallback=fb, n_rejected=2 if fb else 0)
+                r["starts"].append(str(path))
+            r["oracles"] = [f"oracle_{k}_{x}.npz" for x in range(len(fallbacks[k]))]
+        rounds.append(r)
+    return {1: {"rmsd": rounds}}
+
+
+def test_round_rows_count_queries_slots_and_the_share_of_fallback_starts(tmp_path, monkeypatch):
+    from alcg.analysis.summary import round_rows
+
+    evals = [_ev() for _ in range(3)]
+    layout = _layout(tmp_path, monkeypatch, [[True, False, False, False], [True, True, True, False, False]], evals)
+    rows = round_rows(layout)
+    assert [r["n_queries"] for r in rows] == [0, 4, 9]  # cumulative slots before each round's model
+    assert [r["n_slots"] for r in rows] == [4, 5, None]
+    assert [r["n_fallback_starts"] for r in rows] == [1, 3, None]
+    assert [r["fallback_share"] for r in rows] == [0.25, 0.6, None]
+    assert [r["n_rejected_backmap"] for r in rows] == [2, 6, None]
+    assert rows[1]["oracle_ns"] == pytest.approx(0.008)
+
+
+def test_round_rows_give_the_error_against_the_exact_mean_force():
+    from alcg.analysis.summary import derived_metrics, mean_force_error
+
+    ev = {"heldout_force_mse": 120.0, "heldout_label_se2": 15.0,
+          "heldout_force_mse_weighted": 100.0, "heldout_label_se2_weighted": 12.5}
+    assert derived_metrics(ev) == {"heldout_mean_force_error": 105.0, "heldout_mean_force_error_weighted": 87.5}
+    # instantaneous labels carry no SE^2: no mean-force error, not the raw MSE
+    assert derived_metrics({"heldout_force_mse": 120.0}) == {"heldout_mean_force_error": None,
+                                                             "heldout_mean_force_error_weighted": None}
+    assert mean_force_error(None, 3.0) is None and mean_force_error(2.0, 3.0) == -1.0
+
+
+def test_mean_force_error_in_rounds_tsv_from_real_error_metrics(tmp_path, monkeypatch):
+    """error_metrics on hand-made per-frame errors -> the evaluation JSON -> rounds.tsv."""
+    from alcg.analysis.heldout import error_metrics
+    from alcg.analysis.summary import NOT_SIMULATED, round_rows
+
+    full = np.array([10.0, 20.0, 30.0, 50.0])  # folded frames 10, 20; unfolded 30, 50
+    prior = full + 100.0
+    stratum = np.array(["folded", "folded", "unfolded", "unfolded"])
+    se2 = np.array([1.0, 3.0, 4.0, 6.0])
+    m = error_metrics(full, prior, stratum, se2, {"folded": 0.75, "unfolded": 0.25})
+    # unweighted: mean MSE 27.5 - mean SE^2 3.5; weighted: 0.75 * (15 - 2) + 0.25 * (40 - 5)
+    ev = _ev(**{k: v for k, v in m.items() if not k.endswith("_by_stratum")})
+    rows = round_rows(_layout(tmp_path, monkeypatch, [], [ev]))
+    assert rows[0]["heldout_mean_force_error"] == pytest.approx(24.0)
+    assert rows[0]["heldout_mean_force_error_weighted"] == pytest.approx(0.75 * 13 + 0.25 * 35)
+    assert rows[0]["n_queries"] == 0 and rows[0]["fallback_share"] is None
+    assert "heldout_mean_force_error_weighted" in NOT_SIMULATED
+
+
+def test_a_failed_simulation_keeps_its_mean_force_error():
+    rows = _rows(failing=(1, "a", 1), values={"low_valid_fraction": True, "tica_w1": 0.2,
+                                               "heldout_mean_force_error_weighted": 7.0})
+    bad = {(r["seed"], r["arm"], r["round"]): r for r in impute_failures(rows)}[(1, "a", 1)]
+    assert bad["heldout_mean_force_error_weighted"] == 7.0
+
+
+def test_experiment_table_gives_the_mean_fallback_share_as_a_value(tmp_path, monkeypatch):
+    rows = _rows()
+    shares = {(1, 0): 0.25, (2, 0): 0.5, (3, 0): 0.75}  # arm a, round 0; arm b never falls back
+    for r in rows:
+        r["fallback_share"] = None if r["round"] == 1 else (shares[(r["seed"], 0)] if r["arm"] == "a" else 0.0)
+    table = experiment_rows(rows, n_bootstrap=200, ci_level=0.95)
+    fb = [t for t in table if t["metric"] == "fallback_share"]
+    assert [(t["arm"], t["round"], t["comparison"]) for t in fb] == [("a", 0, "value_fraction"),
+                                                                     ("b", 0, "value_fraction")]
+    assert fb[0]["mean"] == pytest.approx(0.5) and fb[0]["n_seeds"] == 3 and fb[0]["n_failed"] == 0
+    assert fb[0]["ci_low"] >= 0.25 and fb[0]["ci_high"] <= 0.75 and fb[1]["mean"] == 0.0
+
+
+# --------------------------------------------------------------------------- primary.tsv: auc, fill, gap
+def test_auc_is_the_mean_along_the_learning_curve_over_queries():
+    from alcg.analysis.primary import auc
+
+    # trapezoids (0..8: (3 + 1) / 2 * 8 = 16) + (8..12: (1 + 2) / 2 * 4 = 6), over 12 queries
+    assert auc([0, 8, 12], [3.0, 1.0, 2.0]) == pytest.approx(22 / 12)
+    assert auc([0], [0.4]) == 0.4  # round 0 alone: its value
+    assert math.isnan(auc([0, 8, 12], [3.0, None, 2.0]))
+    assert math.isnan(auc([0, None], [3.0, 1.0]))
+
+
+def _curve_rows(curves: dict[tuple[int, str], list[float | None]], slots: int = 4, **extra) -> list[dict]:
+    return [{"seed": s, "arm": a, "round": k, "n_queries": slots * k, "evaluation_failed": False,
+             "tica_w1": v, **extra} for (s, a), vs in curves.items() for k, v in enumerate(vs)]
+
+
+def test_auc_endpoint_compares_whole_curves_and_drops_a_seed_with_a_missing_round():
+    from alcg.analysis.primary import endpoint, primary_rows
+
+    curves = {(1, "rmsd"): [1.0, 0.6, 0.4], (1, "md"): [1.0, 0.8, 0.4],
+              (2, "rmsd"): [2.0, 1.2, 1.0], (2, "md"): [2.0, 1.6, 1.0],
+              (3, "rmsd"): [1.0, None, 0.5], (3, "md"): [1.0, 0.9, 0.5]}
+    plan = _plan(primary_value="auc", comparisons=(("rmsd", "md"),))
+    e = endpoint(_curve_rows(curves), "rmsd", plan)
+    assert e[1] == pytest.approx((1.6 / 2 + 1.0 / 2) / 2) and e[2] == pytest.approx((3.2 / 2 + 2.2 / 2) / 2)
+    assert math.isnan(e[3])
+    row = primary_rows(_curve_rows(curves), plan, 0.95)[0]
+    # same final value, rmsd lower along the way: AUC differences -0.1 and -0.2 (seed 3 left out)
+    assert row["mean_difference"] == pytest.approx(-0.15) and row["n_seeds"] == 2
+    final = primary_rows(_curve_rows(curves), _plan(comparisons=(("rmsd", "md"),)), 0.95)[0]
+    assert final["mean_difference"] == pytest.approx(0.0)
+
+
+def test_auc_counts_a_failed_evaluation_in_any_round_of_the_span():
+    from alcg.analysis.primary import primary_rows
+
+    rows = _seeded_rows({"rmsd": -0.1, "md": 0.0}, n_seeds=4)
+    for r in rows:
+        r["n_queries"] = 8 * r["round"]
+    rows[0]["evaluation_failed"] = True  # seed 0, rmsd, round 0
+    auc = primary_rows(rows, _plan(primary_value="auc", comparisons=(("rmsd", "md"),)), 0.95)[0]
+    final = primary_rows(rows, _plan(comparisons=(("rmsd", "md"),)), 0.95)[0]
+    assert auc["n_failed"] == 1 and final["n_failed"] == 0
+
+
+def test_a_comparison_is_flagged_when_a_selector_filled_under_half_of_its_slots():
+    from alcg.analysis.primary import primary_rows
+
+    rows = _seeded_rows({"rmsd": -0.1, "random": 0.0, "md": 0.0, "iid": -0.3}, n_seeds=3)
+    # rmsd's round-0 fallback shares over seeds 0.5, 0.75, 0.5: mean 0.58 > 0.5; random: 0.75, 0, 0
+    fb = {"rmsd": [0.5, 0.75, 0.5], "random": [0.75, 0.0, 0.0], "md": [0.0] * 3, "iid": [0.0] * 3}
+    for r in rows:
+        r["fallback_share"] = fb[r["arm"]][r["seed"]] if r["round"] == 0 else None
+    plan = _plan(comparisons=(("rmsd", "md"), ("random", "md")), positive_control=("iid", "md"))
+    table = {r["role"] + ":" + r["comparison"]: r for r in primary_rows(rows, plan, 0.95)}
+    assert table["primary:rmsd - md"]["low_selector_fill"] is True
+    assert table["primary:rmsd - md"]["max_fallback_share"] == 0.75
+    # one seed at 0.75 but the mean over seeds 0.25: reported as the worst seed, not flagged
+    assert table["secondary:random - md"]["low_selector_fill"] is False
+    assert table["secondary:random - md"]["max_fallback_share"] == 0.75
+    assert table["positive_control:iid - md"]["low_selector_fill"] is False
+    assert table["gap_closed:(md - rmsd) / (md - iid)"]["low_selector_fill"] is True
+    # rounds.tsv without fallback counts: no flag either way
+    assert primary_rows(_seeded_rows({"rmsd": 0.0, "md": 0.0}), _plan(comparisons=(("rmsd", "md"),)),
+                        0.95)[0]["low_selector_fill"] is None
+
+
+def test_gap_closed_share_and_its_interval_by_hand():
+    from alcg.analysis.primary import COLUMNS, primary_rows
+
+    # every seed's md - iid gap is 1, so a share is the mean over seeds of what an arm closes per
+    # seed: rmsd 0.45, 0.5, 0.55 (half), random 0.1, -0.1, 0 (none), committee 0.9, 1.0, 1.1 (all)
+    base = [2.0, 3.0, 4.0]
+    curves = {}
+    for s, b in enumerate(base):
+        curves.update({(s, "md"): [b, b], (s, "iid"): [b, b - 1.0], (s, "rmsd"): [b, b - 0.45 - 0.05 * s],
+                       (s, "random"): [b, b - [0.1, -0.1, 0.0][s]], (s, "committee"): [b, b - 0.9 - 0.1 * s]})
+    plan = _plan(comparisons=(("rmsd", "md"),), positive_control=("iid", "md"))
+    rows = [r for r in primary_rows(_curve_rows(curves), plan, 0.95) if r["role"] == "gap_closed"]
+    by = {r["comparison"]: r for r in rows}
+    assert set(by) == {"(md - rmsd) / (md - iid)", "(md - random) / (md - iid)", "(md - committee) / (md - iid)"}
+    rmsd, random, committee = (by[f"(md - {a}) / (md - iid)"] for a in ("rmsd", "random", "committee"))
+    # a resampled mean of three values lies between their smallest and largest
+    assert rmsd["share"] == pytest.approx(0.5) and 0.45 - 1e-9 <= rmsd["share_ci_low"] < 0.5 < rmsd["share_ci_high"]
+    assert rmsd["verdict"] == "undetermined" and math.isnan(rmsd["mean_difference"])
+    assert random["share"] == pytest.approx(0.0) and -0.1 - 1e-9 <= random["share_ci_low"] < 0
+    assert 0 < random["share_ci_high"] <= 0.1 + 1e-9 and random["verdict"] == "closes < 50 %"
+    assert committee["share"] == pytest.approx(1.0) and 0.9 - 1e-9 <= committee["share_ci_low"] < 1.0
+    assert committee["verdict"] == "closes >= 50 %" and committee["n_seeds"] == 3
+    assert {"share", "share_ci_low", "share_ci_high", "low_selector_fill", "max_fallback_share"} <= set(COLUMNS)
+
+
+def test_gap_closed_says_when_the_control_does_not_resolve_the_gap():
+    from alcg.analysis.primary import primary_rows
+
+    rows = _seeded_rows({"rmsd": -0.1, "md": 0.0, "iid": 0.0}, noise=0.05)
+    plan = _plan(comparisons=(("rmsd", "md"),), positive_control=("iid", "md"))
+    table = primary_rows(rows, plan, 0.95)
+    assert table[1]["verdict"] == "cannot discriminate"
+    assert table[2]["role"] == "gap_closed" and table[2]["verdict"] == "gap not resolved"

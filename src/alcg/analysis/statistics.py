@@ -98,3 +98,45 @@ def min_detectable_effect(sd: float, n: int, alpha: float, power: float) -> floa
     if n < 2 or not np.isfinite(sd):
         return float("nan")
     return float((stats.t.ppf(1 - alpha / 2, n - 1) + stats.t.ppf(power, n - 1)) * sd / np.sqrt(n))
+
+
+def gap_share_ci(baseline, arm, control, n_bootstrap: int, ci_level: float,
+                 seed: int = 0) -> tuple[float, float, float]:
+    """Share of the baseline-to-control gap an arm closes, with a paired percentile-bootstrap CI.
+
+    share = (mean(baseline) - mean(arm)) / (mean(baseline) - mean(control)), the means over
+    seeds of one endpoint (a distance, lower is better): 0 at the baseline, 1 at the control.
+    The CI resamples seeds jointly for the three arms (``n_bootstrap`` resamples seeded by
+    ``seed``, at ``ci_level``); resamples whose gap is 0 are left out. Only seeds where all
+    three values are finite enter. The ratio is unstable when the gap's own interval covers 0.
+
+    Parameters
+    ----------
+    baseline, arm, control : (S,) endpoint per seed, same seeds in the same order (metric units)
+
+    Returns
+    -------
+    (share, ci low, ci high), dimensionless; share nan with no finite seed or a zero gap, the
+    interval (nan, nan) with fewer than 2 seeds
+    """
+    v = np.array([baseline, arm, control], np.float64)
+    v = v[:, np.isfinite(v).all(0)]
+    if v.shape[1] == 0:
+        return float("nan"), float("nan"), float("nan")
+
+    def share(m: np.ndarray) -> np.ndarray:
+        gap = m[0] - m[2]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(gap != 0, (m[0] - m[1]) / np.where(gap != 0, gap, 1.0), np.nan)
+
+    point = float(share(v.mean(1)))
+    if v.shape[1] < 2:
+        return point, float("nan"), float("nan")
+    idx = np.random.default_rng(seed).integers(v.shape[1], size=(n_bootstrap, v.shape[1]))
+    boot = share(v[:, idx].mean(2))
+    boot = boot[np.isfinite(boot)]
+    if len(boot) == 0:
+        return point, float("nan"), float("nan")
+    alpha = (1 - ci_level) / 2
+    lo, hi = np.quantile(boot, [alpha, 1 - alpha])
+    return point, float(lo), float(hi)

@@ -4,7 +4,8 @@ each with a bootstrap confidence interval over seeds).
 
 Both are built from a *layout*: ``{seed: {arm: [round files, ...]}}`` where each round's files
 are ``dataset``, ``train`` (training metrics JSON), ``evaluate`` (evaluation metrics JSON) and,
-for rounds that queried, ``select`` (table JSON) and ``oracles`` (run files).
+for rounds that queried, ``select`` (table JSON), ``starts`` (slot start files, one per oracle
+slot) and ``oracles`` (run files).
 """
 from __future__ import annotations
 
@@ -23,19 +24,20 @@ from alcg.analysis.statistics import (bootstrap_mean_ci, change_pct, paired_diff
 #: metrics compared between arms: each a distance from the reference (lower is better, always)
 METRICS = ["tica_w1", "tica_js", "tica_unvisited_mass", "bond_w1_nm", "angle_w1_rad", "dihedral_w1_rad",
            "rg_w1_nm", "end_to_end_w1_nm", "rmsd_folded_w1_nm", "fraction_folded_error", "heldout_force_mse",
-           "q_w1", "q_rg_js"]
+           "q_w1", "q_rg_js", "heldout_mean_force_error_weighted"]
 #: pre-registered value of a failed evaluation where the metric has a bound (else: the worst
 #: value any arm and seed reached in that round; see :func:`impute_failures`)
 METRIC_BOUNDS = {"tica_js": float(np.log(2)), "tica_unvisited_mass": 1.0, "fraction_folded_error": 1.0,
                  "q_w1": 1.0, "q_rg_js": float(np.log(2))}
 #: metrics measured on the model itself, not on its simulation: a failed run keeps them
-NOT_SIMULATED = {"heldout_force_mse"}
+NOT_SIMULATED = {"heldout_force_mse", "heldout_mean_force_error_weighted"}
 #: the held-out set's absolute numbers (:func:`alcg.analysis.heldout.error_metrics`): meaningful with
 #: mean-force labels; ``_weighted``: strata weighted by their populations
 HELDOUT_COLUMNS = ["heldout_labels", "heldout_label_se2", "heldout_excess", "heldout_excess_weighted",
-                   "heldout_fraction_removed", "heldout_fraction_removed_weighted"]
-ROUND_COLUMNS = ["seed", "arm", "round", "reference_converged", "n_train_frames", "oracle_ns", "n_selected", "n_rejected_backmap",
-                 "n_fallback_starts", "n_failed_oracle", "prior_only_val_loss", "val_loss", "val_loss_over_prior",
+                   "heldout_fraction_removed", "heldout_fraction_removed_weighted", "heldout_force_mse_weighted",
+                   "heldout_label_se2_weighted", "heldout_mean_force_error"]
+ROUND_COLUMNS = ["seed", "arm", "round", "reference_converged", "n_train_frames", "oracle_ns", "n_queries", "n_selected",
+                 "n_rejected_backmap", "n_slots", "n_fallback_starts", "fallback_share", "n_failed_oracle", "prior_only_val_loss", "val_loss", "val_loss_over_prior",
                  "evaluation_failed", "valid_fraction", "low_valid_fraction", "exploded_fraction",
                  "tica_w1", "tica_w1_sd", "tica_w1_halves", "tica_w1_change_pct"] + \
                 [m for m in METRICS if m != "tica_w1"] + ["heldout_prior_force_mse", *HELDOUT_COLUMNS,
@@ -58,6 +60,53 @@ def _starts_sum(round_files: dict, field: str) -> int:
 
 def _ratio(a, b) -> float | None:
     return a / b if a is not None and b else None
+
+
+def mean_force_error(force_mse: float | None, label_se2: float | None) -> float | None:
+    """The model's force MSE against the exact mean force: ``force_mse - label_se2``.
+
+    With mean-force labels the MSE against the labels is the MSE against the exact mean force
+    plus the labels' own noise (their squared standard error, independent of the model), so
+    removing it leaves the model's error alone; it can come out slightly negative by noise in
+    the SE^2 estimate.
+
+    Parameters
+    ----------
+    force_mse : the model's MSE against the held-out labels, (kJ/mol/nm)^2
+    label_se2 : the labels' mean squared standard error on the same frames and weights,
+        (kJ/mol/nm)^2
+
+    Returns
+    -------
+    (kJ/mol/nm)^2, or None when either is missing (e.g. instantaneous labels: no SE^2)
+    """
+    if force_mse is None or label_se2 is None:
+        return None
+    return float(force_mse) - float(label_se2)
+
+
+def derived_metrics(ev: dict) -> dict:
+    """Columns computed from an evaluation's metrics (no evaluation rerun):
+    ``heldout_mean_force_error`` (every held-out frame alike) and
+    ``heldout_mean_force_error_weighted`` (strata weighted by their equilibrium populations),
+    each :func:`mean_force_error` of the matching force MSE and label SE^2, (kJ/mol/nm)^2."""
+    return {"heldout_mean_force_error": mean_force_error(ev.get("heldout_force_mse"), ev.get("heldout_label_se2")),
+            "heldout_mean_force_error_weighted": mean_force_error(ev.get("heldout_force_mse_weighted"),
+                                                                  ev.get("heldout_label_se2_weighted"))}
+
+
+def n_slots(round_files: dict) -> int | None:
+    """Oracle slots of a round (its ``starts``; else its ``oracles``); None for a round that
+    queries nothing (the last)."""
+    slots = round_files.get("starts") or round_files.get("oracles")
+    return len(slots) if slots else None
+
+
+def fallback_share(n_fallback: int | None, slots: int | None) -> float | None:
+    """Share of a round's slots that started from a fallback training frame (no accepted CG
+    pick), so were not filled by the selector: ``n_fallback / slots`` in [0, 1]; None for a
+    round without slots."""
+    return n_fallback / slots if n_fallback is not None and slots else None
 
 
 def evaluation_failed(ev: dict) -> bool:
@@ -103,19 +152,29 @@ def _finite(v) -> bool:
 
 
 def round_rows(layout: dict) -> list[dict]:
-    """One row per seed, arm and round (see module doc for ``layout``)."""
+    """One row per seed, arm and round (see module doc for ``layout``).
+
+    Besides the evaluation's metrics and :func:`derived_metrics`: ``oracle_ns`` and
+    ``n_queries``, the fine-grained ns and the oracle queries (slots) spent before the round's
+    model (cumulative over earlier rounds; round 0: 0); ``n_slots`` (the round's own slots,
+    None for the last round, which queries nothing), ``n_fallback_starts`` (slots whose start is
+    a fallback training frame: no accepted CG pick) and ``fallback_share`` (their share of the
+    slots: 1 - the share the selector filled)."""
     rows = []
     for seed, arms in layout.items():
         for arm, rounds in arms.items():
-            spent, base = 0.0, None
+            spent, queries, base = 0.0, 0, None
             for k, r in enumerate(rounds):
                 ev, tr, sel = _json(r["evaluate"]), _json(r["train"]), _json(r.get("select"))
+                ev = {**ev, **derived_metrics(ev)}
                 oracles = r.get("oracles", [])
-                row = {"seed": seed, "arm": arm, "round": k, "oracle_ns": spent,
+                fallbacks = _starts_sum(r, "fallback") if oracles else None
+                row = {"seed": seed, "arm": arm, "round": k, "oracle_ns": spent, "n_queries": queries,
                        "n_train_frames": dataset.count_frames(r["dataset"]),
                        "n_selected": sel.get("n_selected"),
                        "n_rejected_backmap": _starts_sum(r, "n_rejected") if oracles else None,
-                       "n_fallback_starts": _starts_sum(r, "fallback") if oracles else None,
+                       "n_slots": n_slots(r), "n_fallback_starts": fallbacks,
+                       "fallback_share": fallback_share(fallbacks, n_slots(r)),
                        "n_failed_oracle": run_file.count(oracles, Status.FAILED) if oracles else None,
                        "val_loss": tr.get("best_val_loss"), "prior_only_val_loss": tr.get("prior_only_val_loss"),
                        "val_loss_over_prior": _ratio(tr.get("best_val_loss"), tr.get("prior_only_val_loss")),
@@ -132,6 +191,7 @@ def round_rows(layout: dict) -> list[dict]:
                 base = row["tica_w1"] if k == 0 else base
                 row["tica_w1_change_pct"] = change_pct(row["tica_w1"], base)
                 spent += sum(run_file.recorded_ns(f) for f in oracles)
+                queries += n_slots(r) or 0
                 rows.append(row)
     return rows
 
@@ -139,7 +199,9 @@ def round_rows(layout: dict) -> list[dict]:
 def experiment_rows(rows: list[dict], n_bootstrap: int, ci_level: float) -> list[dict]:
     """Per arm and round: mean change (%) vs round 0 over seeds with CI, and paired differences
     of that change against every other arm (same seeds) with CI. Failed evaluations enter with
-    their imputed values (:func:`impute_failures`) and are counted in ``n_failed``."""
+    their imputed values (:func:`impute_failures`) and are counted in ``n_failed``. Rounds that
+    queried also get the mean ``fallback_share`` over seeds (comparison :data:`VALUE_FRACTION`,
+    a value, not a change)."""
     failed = {(r["seed"], r["arm"], r["round"]) for r in rows if r["evaluation_failed"]}
     rows = impute_failures(rows)
     arms = sorted({r["arm"] for r in rows})
@@ -158,6 +220,7 @@ def experiment_rows(rows: list[dict], n_bootstrap: int, ci_level: float) -> list
     for arm in arms:
         for k in range(n_rounds):
             ns = float(np.mean([by[(s, arm, k)]["oracle_ns"] for s in seeds if (s, arm, k) in by]))
+            out += _fallback_share_rows(arm, k, ns, [by.get((s, arm, k), {}) for s in seeds], n_bootstrap, ci_level)
             for metric in METRICS:
                 mine = changes(arm, k, metric)
                 mean, lo, hi = bootstrap_mean_ci(mine, n_bootstrap, ci_level)
@@ -177,6 +240,26 @@ def experiment_rows(rows: list[dict], n_bootstrap: int, ci_level: float) -> list
                                     t_ci_low=t_lo, t_ci_high=t_hi, n_seeds=int(ok),
                                     n_failed=n_failed(arm, k) + n_failed(other, k)))
     return out
+
+
+#: experiment.tsv ``comparison`` of a row that gives a value's mean over seeds (a share in [0, 1]),
+#: not a change from round 0 nor a difference between arms
+VALUE_FRACTION = "value_fraction"
+
+
+def _fallback_share_rows(arm: str, k: int, ns: float, seed_rows: list[dict], n_bootstrap: int,
+                         ci_level: float) -> list[dict]:
+    """The experiment.tsv row of ``fallback_share`` of ``arm`` in round ``k``: its mean over seeds
+    (a fraction of the round's slots, :data:`VALUE_FRACTION`) with bootstrap and t intervals;
+    none for a round without slots (the last). ``n_failed`` 0: no value of it is imputed."""
+    shares = [r.get("fallback_share") for r in seed_rows]
+    values = [float(v) for v in shares if v is not None and np.isfinite(v)]
+    if not values:
+        return []
+    mean, lo, hi = bootstrap_mean_ci(values, n_bootstrap, ci_level)
+    _, t_lo, t_hi = t_mean_ci(values, ci_level)
+    return [dict(arm=arm, round=k, oracle_ns=ns, metric="fallback_share", comparison=VALUE_FRACTION, mean=mean,
+                 ci_low=lo, ci_high=hi, t_ci_low=t_lo, t_ci_high=t_hi, n_seeds=len(values), n_failed=0)]
 
 
 def curve(rows: list[dict], arm: str, metric: str, n_bootstrap: int, ci_level: float) -> tuple[np.ndarray, ...]:

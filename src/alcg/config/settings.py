@@ -354,7 +354,7 @@ class Analysis:
     primary_metric: str
     secondary_metrics: tuple[str, ...]
     primary_round: int | None
-    primary_value: str
+    primary_value: str  # final, change (from round 0) or auc (:func:`alcg.analysis.primary.auc`)
     comparisons: tuple[tuple[str, str], ...]
     positive_control: tuple[str, str] | None
     null_pair: tuple[str, str] | None
