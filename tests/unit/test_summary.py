@@ -87,7 +87,7 @@ def test_preregistered_table_finds_a_real_effect_and_calls_the_null_pair_null():
     rows = _seeded_rows({"rmsd": -0.1, "random": 0.0, "random_aa": 0.0, "md": 0.05, "iid": -0.3})
     plan = _plan(comparisons=(("rmsd", "random"), ("rmsd", "md")), positive_control=("iid", "md"),
                  null_pair=("random", "random_aa"))
-    table = {r["role"] + ":" + r["comparison"]: r for r in primary_rows(rows, plan, 0.95)}
+    table = {r["role"] + ":" + r["comparison"]: r for r in primary_rows(rows, plan, 0.95, 2000)}
     primary = table["primary:rmsd - random"]
     assert primary["verdict"] == "rmsd closer" and primary["p_holm"] >= primary["p_value"]
     assert primary["mean_difference"] == pytest.approx(-0.1, abs=0.03)
@@ -101,7 +101,7 @@ def test_preregistered_table_says_when_the_control_does_not_discriminate():
 
     rows = _seeded_rows({"rmsd": 0.0, "md": 0.0, "iid": 0.0}, noise=0.05)
     plan = _plan(comparisons=(("rmsd", "md"),), positive_control=("iid", "md"), primary_value="change")
-    table = primary_rows(rows, plan, 0.95)
+    table = primary_rows(rows, plan, 0.95, 2000)
     assert table[0]["verdict"] == "no difference detected"
     assert table[1]["verdict"] == "cannot discriminate"
 
@@ -117,7 +117,7 @@ def test_preregistered_pair_of_an_arm_not_run_says_so():
     from alcg.analysis.primary import primary_rows
 
     rows = _seeded_rows({"rmsd": 0.0, "md": 0.0})
-    table = primary_rows(rows, _plan(comparisons=(("rmsd", "md"), ("rmsd", "random"))), 0.95)
+    table = primary_rows(rows, _plan(comparisons=(("rmsd", "md"), ("rmsd", "random"))), 0.95, 2000)
     assert [r["verdict"] for r in table][1] == "arm not run" and table[0]["verdict"] != "arm not run"
 
 
@@ -131,7 +131,7 @@ def test_verdict_names_the_closer_arm_whatever_its_name():
     from alcg.analysis.primary import primary_rows
 
     rows = _seeded_rows({"random_b": -0.1, "md_a": 0.0})
-    table = primary_rows(rows, _plan(comparisons=(("random_b", "md_a"),)), 0.95)
+    table = primary_rows(rows, _plan(comparisons=(("random_b", "md_a"),)), 0.95, 2000)
     assert table[0]["verdict"] == "random_b closer"
 
 
@@ -142,7 +142,7 @@ def test_secondary_endpoints_follow_the_primary_with_their_own_family():
     for r in rows:  # a secondary metric on which rmsd is worse
         r["q_rg_js"] = r["tica_w1"] + (0.2 if r["arm"] == "rmsd" and r["round"] else 0.0)
     plan = _plan(comparisons=(("rmsd", "md"),), positive_control=("iid", "md"), secondary_metrics=("q_rg_js",))
-    table = primary_rows(rows, plan, 0.95)
+    table = primary_rows(rows, plan, 0.95, 2000)
     assert [(r["endpoint"], r["metric"], r["role"]) for r in table] == [
         ("primary", "tica_w1", "primary"), ("primary", "tica_w1", "positive_control"),
         ("primary", "tica_w1", "gap_closed"),  # the primary endpoint alone
@@ -271,10 +271,10 @@ def test_auc_endpoint_compares_whole_curves_and_drops_a_seed_with_a_missing_roun
     e = endpoint(_curve_rows(curves), "rmsd", plan)
     assert e[1] == pytest.approx((1.6 / 2 + 1.0 / 2) / 2) and e[2] == pytest.approx((3.2 / 2 + 2.2 / 2) / 2)
     assert math.isnan(e[3])
-    row = primary_rows(_curve_rows(curves), plan, 0.95)[0]
+    row = primary_rows(_curve_rows(curves), plan, 0.95, 2000)[0]
     # same final value, rmsd lower along the way: AUC differences -0.1 and -0.2 (seed 3 left out)
     assert row["mean_difference"] == pytest.approx(-0.15) and row["n_seeds"] == 2
-    final = primary_rows(_curve_rows(curves), _plan(comparisons=(("rmsd", "md"),)), 0.95)[0]
+    final = primary_rows(_curve_rows(curves), _plan(comparisons=(("rmsd", "md"),)), 0.95, 2000)[0]
     assert final["mean_difference"] == pytest.approx(0.0)
 
 
@@ -285,8 +285,8 @@ def test_auc_counts_a_failed_evaluation_in_any_round_of_the_span():
     for r in rows:
         r["n_queries"] = 8 * r["round"]
     rows[0]["evaluation_failed"] = True  # seed 0, rmsd, round 0
-    auc = primary_rows(rows, _plan(primary_value="auc", comparisons=(("rmsd", "md"),)), 0.95)[0]
-    final = primary_rows(rows, _plan(comparisons=(("rmsd", "md"),)), 0.95)[0]
+    auc = primary_rows(rows, _plan(primary_value="auc", comparisons=(("rmsd", "md"),)), 0.95, 2000)[0]
+    final = primary_rows(rows, _plan(comparisons=(("rmsd", "md"),)), 0.95, 2000)[0]
     assert auc["n_failed"] == 1 and final["n_failed"] == 0
 
 
@@ -299,7 +299,7 @@ def test_a_comparison_is_flagged_when_a_selector_filled_under_half_of_its_slots(
     for r in rows:
         r["fallback_share"] = fb[r["arm"]][r["seed"]] if r["round"] == 0 else None
     plan = _plan(comparisons=(("rmsd", "md"), ("random", "md")), positive_control=("iid", "md"))
-    table = {r["role"] + ":" + r["comparison"]: r for r in primary_rows(rows, plan, 0.95)}
+    table = {r["role"] + ":" + r["comparison"]: r for r in primary_rows(rows, plan, 0.95, 2000)}
     assert table["primary:rmsd - md"]["low_selector_fill"] is True
     assert table["primary:rmsd - md"]["max_fallback_share"] == 0.75
     # one seed at 0.75 but the mean over seeds 0.25: reported as the worst seed, not flagged
@@ -309,7 +309,7 @@ def test_a_comparison_is_flagged_when_a_selector_filled_under_half_of_its_slots(
     assert table["gap_closed:(md - rmsd) / (md - iid)"]["low_selector_fill"] is True
     # rounds.tsv without fallback counts: no flag either way
     assert primary_rows(_seeded_rows({"rmsd": 0.0, "md": 0.0}), _plan(comparisons=(("rmsd", "md"),)),
-                        0.95)[0]["low_selector_fill"] is None
+                        0.95, 2000)[0]["low_selector_fill"] is None
 
 
 def test_gap_closed_share_and_its_interval_by_hand():
@@ -323,7 +323,7 @@ def test_gap_closed_share_and_its_interval_by_hand():
         curves.update({(s, "md"): [b, b], (s, "iid"): [b, b - 1.0], (s, "rmsd"): [b, b - 0.45 - 0.05 * s],
                        (s, "random"): [b, b - [0.1, -0.1, 0.0][s]], (s, "committee"): [b, b - 0.9 - 0.1 * s]})
     plan = _plan(comparisons=(("rmsd", "md"),), positive_control=("iid", "md"))
-    rows = [r for r in primary_rows(_curve_rows(curves), plan, 0.95) if r["role"] == "gap_closed"]
+    rows = [r for r in primary_rows(_curve_rows(curves), plan, 0.95, 2000) if r["role"] == "gap_closed"]
     by = {r["comparison"]: r for r in rows}
     assert set(by) == {"(md - rmsd) / (md - iid)", "(md - random) / (md - iid)", "(md - committee) / (md - iid)"}
     rmsd, random, committee = (by[f"(md - {a}) / (md - iid)"] for a in ("rmsd", "random", "committee"))
@@ -342,6 +342,24 @@ def test_gap_closed_says_when_the_control_does_not_resolve_the_gap():
 
     rows = _seeded_rows({"rmsd": -0.1, "md": 0.0, "iid": 0.0}, noise=0.05)
     plan = _plan(comparisons=(("rmsd", "md"),), positive_control=("iid", "md"))
-    table = primary_rows(rows, plan, 0.95)
+    table = primary_rows(rows, plan, 0.95, 2000)
     assert table[1]["verdict"] == "cannot discriminate"
     assert table[2]["role"] == "gap_closed" and table[2]["verdict"] == "gap not resolved"
+
+
+def test_the_primary_metric_as_auc_and_its_final_round_as_a_secondary():
+    """secondary_value: final analyses the primary metric's final round as a secondary endpoint
+    (same comparisons, own Holm family); without it the repeated metric is skipped."""
+    from alcg.analysis.primary import primary_rows
+
+    curves = {(s, a): [5.0 + 0.1 * s, v + 0.1 * s + 0.01 * s * (a == "md"), 1.0 + 0.01 * s * (s % 2)]
+              for s in range(1, 5) for a, v in (("rmsd", 3.0), ("md", 5.0))}  # same final values, a lower curve
+    rows = _curve_rows(curves)
+    plan = _plan(primary_value="auc", secondary_metrics=("tica_w1",), comparisons=(("rmsd", "md"),))
+    assert [r["endpoint"] for r in primary_rows(rows, plan, 0.95, 2000)] == ["primary"]
+    both = primary_rows(rows, _plan(primary_value="auc", secondary_value="final", secondary_metrics=("tica_w1",),
+                                    comparisons=(("rmsd", "md"),)), 0.95, 2000)
+    primary, secondary = both[0], both[1]
+    assert (primary["endpoint"], primary["value"], secondary["endpoint"], secondary["value"]) == \
+        ("primary", "auc", "secondary", "final")
+    assert primary["mean_difference"] < 0 and abs(secondary["mean_difference"]) < 0.1

@@ -28,7 +28,7 @@ def _merged(name: str) -> dict:
 
 
 @pytest.mark.parametrize("name", ["config.yaml", "test.yaml", "chignolin_cpu.yaml", "go_test.yaml", "go_cpu.yaml", "go_trpcage.yaml", "go_hp35.yaml",
-                                  "go_experiment.yaml", "go_recipe_check.yaml"])
+                                  "go_experiment.yaml", "go_recipe_check.yaml", "go_curves.yaml"])
 def test_shipped_configs_are_valid(name):
     validate(_merged(name))
 

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from alcg.config.settings import Analysis, Evaluate, defaults
+from alcg.config.settings import Analysis
 from alcg.analysis.statistics import gap_share_ci, holm, min_detectable_effect, paired_t_test, t_mean_ci
 
 COLUMNS = ["endpoint", "role", "comparison", "metric", "round", "value", "mean_difference", "t_ci_low", "t_ci_high",
@@ -194,22 +194,23 @@ def _gap_rows(rows: list[dict], plan: Analysis, control_row: dict, failed: set, 
     return out
 
 
-def primary_rows(rows: list[dict], plan: Analysis, ci_level: float) -> list[dict]:
+def primary_rows(rows: list[dict], plan: Analysis, ci_level: float, n_bootstrap: int) -> list[dict]:
     """The pre-registered table (see module doc) from ``rounds.tsv``-style rows (with
     ``evaluation_failed``; ``n_queries`` for an ``auc`` endpoint, ``fallback_share`` for the
     selector-fill columns); failed evaluations enter with their imputed values. The primary
     endpoint's rows come first (``endpoint`` = primary), then each of
-    ``plan.secondary_metrics`` analysed the same way (``endpoint`` = secondary; Holm within
-    each endpoint's family). The gap-closed interval takes ``evaluate.n_bootstrap``'s schema
-    default resamples (the summary stage passes no ``Evaluate`` here) at ``ci_level``."""
+    ``plan.secondary_metrics`` analysed the same way, taken as ``plan.secondary_value`` says
+    (None: as the primary; ``endpoint`` = secondary; Holm within each endpoint's family). The
+    gap-closed interval takes ``n_bootstrap`` paired resamples (``evaluate.n_bootstrap``) at
+    ``ci_level``."""
     import dataclasses
 
-    n_bootstrap = defaults(Evaluate).n_bootstrap
     out = [{"endpoint": "primary", **r} for r in _endpoint_rows(rows, plan, ci_level, n_bootstrap)]
+    value = plan.secondary_value or plan.primary_value
     for metric in plan.secondary_metrics:
-        if metric == plan.primary_metric:
+        if metric == plan.primary_metric and value == plan.primary_value:
             continue
-        plan_m = dataclasses.replace(plan, primary_metric=metric)
+        plan_m = dataclasses.replace(plan, primary_metric=metric, primary_value=value)
         out += [{"endpoint": "secondary", **r} for r in _endpoint_rows(rows, plan_m, ci_level, None)]
     return out
 

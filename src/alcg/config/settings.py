@@ -355,6 +355,7 @@ class Analysis:
     secondary_metrics: tuple[str, ...]
     primary_round: int | None
     primary_value: str  # final, change (from round 0) or auc (:func:`alcg.analysis.primary.auc`)
+    secondary_value: str | None  # None: primary_value
     comparisons: tuple[tuple[str, str], ...]
     positive_control: tuple[str, str] | None
     null_pair: tuple[str, str] | None

@@ -307,7 +307,7 @@ def summarize(layout: dict, ev: Evaluate, plan: Analysis, reference_report: str,
     rows = with_label_location(rows, layout)
     write_tsv(rows, ROUND_COLUMNS + LABEL_COLUMNS, rounds_out)
     write_tsv(experiment_rows(rows, ev.n_bootstrap, ev.ci_level), EXPERIMENT_COLUMNS, experiment_out)
-    primary_table = primary.primary_rows(rows, plan, ev.ci_level)
+    primary_table = primary.primary_rows(rows, plan, ev.ci_level, ev.n_bootstrap)
     write_tsv(primary_table, primary.COLUMNS, primary_out)
     for row in primary_table:
         log.info("pre-registered %s endpoint %s (%s), %s: %s (mean %.4g, t CI [%.4g, %.4g], %d seeds%s)",
