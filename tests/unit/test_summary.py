@@ -363,3 +363,20 @@ def test_the_primary_metric_as_auc_and_its_final_round_as_a_secondary():
     assert (primary["endpoint"], primary["value"], secondary["endpoint"], secondary["value"]) == \
         ("primary", "auc", "secondary", "final")
     assert primary["mean_difference"] < 0 and abs(secondary["mean_difference"]) < 0.1
+
+
+def test_round_rows_report_the_explorations_reach_and_the_candidates_found(tmp_path, monkeypatch):
+    """A round that explored: its coverage file's shares and its selector table's candidates; a
+    round without exploration (the md arm, the last round): None."""
+    import json
+
+    from alcg.analysis.summary import round_rows
+
+    layout = _layout(tmp_path, monkeypatch, [[False, False]], [_ev(), _ev()])
+    r0 = layout[1]["rmsd"][0]
+    (tmp_path / "cov.json").write_text(json.dumps({"plane": "Q, Rg", "bins_reached": 0.4, "mass_reached": 0.9}))
+    (tmp_path / "sel.json").write_text(json.dumps({"n_candidates": 37, "n_selected": 2}))
+    r0.update(coverage=str(tmp_path / "cov.json"), select=str(tmp_path / "sel.json"))
+    rows = round_rows(layout)
+    assert [(r["explore_bins_reached"], r["explore_mass_reached"], r["n_candidates"]) for r in rows] == \
+        [(0.4, 0.9, 37), (None, None, None)]

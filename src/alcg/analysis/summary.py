@@ -37,7 +37,9 @@ HELDOUT_COLUMNS = ["heldout_labels", "heldout_label_se2", "heldout_excess", "hel
                    "heldout_fraction_removed", "heldout_fraction_removed_weighted", "heldout_force_mse_weighted",
                    "heldout_label_se2_weighted", "heldout_mean_force_error"]
 ROUND_COLUMNS = ["seed", "arm", "round", "reference_converged", "n_train_frames", "oracle_ns", "n_queries", "n_selected",
-                 "n_rejected_backmap", "n_slots", "n_fallback_starts", "fallback_share", "n_failed_oracle", "prior_only_val_loss", "val_loss", "val_loss_over_prior",
+                 "n_rejected_backmap", "n_slots", "n_fallback_starts", "fallback_share", "n_failed_oracle",
+                 "n_candidates", "explore_bins_reached", "explore_mass_reached",
+                 "prior_only_val_loss", "val_loss", "val_loss_over_prior",
                  "evaluation_failed", "valid_fraction", "low_valid_fraction", "exploded_fraction",
                  "tica_w1", "tica_w1_sd", "tica_w1_halves", "tica_w1_change_pct"] + \
                 [m for m in METRICS if m != "tica_w1"] + ["heldout_prior_force_mse", *HELDOUT_COLUMNS,
@@ -56,6 +58,13 @@ def _json(path: str | None) -> dict:
 def _starts_sum(round_files: dict, field: str) -> int:
     """Sum of a slot start's ``field`` (``n_rejected``, ``fallback``) over the round's slots."""
     return sum(int(getattr(slot_start.load(f), field)) for f in round_files.get("starts", []))
+
+
+def _coverage(path: str | None) -> dict:
+    """``explore_bins_reached`` and ``explore_mass_reached`` of a round's exploration (None
+    where the arm does not explore)."""
+    cover = _json(path)
+    return {"explore_bins_reached": cover.get("bins_reached"), "explore_mass_reached": cover.get("mass_reached")}
 
 
 def _ratio(a, b) -> float | None:
@@ -159,7 +168,10 @@ def round_rows(layout: dict) -> list[dict]:
     model (cumulative over earlier rounds; round 0: 0); ``n_slots`` (the round's own slots,
     None for the last round, which queries nothing), ``n_fallback_starts`` (slots whose start is
     a fallback training frame: no accepted CG pick) and ``fallback_share`` (their share of the
-    slots: 1 - the share the selector filled)."""
+    slots: 1 - the share the selector filled); for a selector that explores, ``n_candidates``
+    (the exploration frames its table counts as candidates, e.g. inside the trust window) and
+    ``explore_bins_reached`` / ``explore_mass_reached`` (the share of the reference's bins, and
+    of its mass, that the round's exploration visited: ``explore/coverage.json``)."""
     rows = []
     for seed, arms in layout.items():
         for arm, rounds in arms.items():
@@ -176,6 +188,8 @@ def round_rows(layout: dict) -> list[dict]:
                        "n_slots": n_slots(r), "n_fallback_starts": fallbacks,
                        "fallback_share": fallback_share(fallbacks, n_slots(r)),
                        "n_failed_oracle": run_file.count(oracles, Status.FAILED) if oracles else None,
+                       "n_candidates": sel.get("n_candidates") if r.get("coverage") else None,
+                       **_coverage(r.get("coverage")),
                        "val_loss": tr.get("best_val_loss"), "prior_only_val_loss": tr.get("prior_only_val_loss"),
                        "val_loss_over_prior": _ratio(tr.get("best_val_loss"), tr.get("prior_only_val_loss")),
                        **{m: ev.get(m) for m in METRICS},
