@@ -30,7 +30,7 @@ include: "workflow/rules/query.smk"
 include: "workflow/rules/evaluate.smk"
 
 
-localrules: all, cg_topology, project_initial, force_map, fit_priors, eval_starts, export_model, select, project_oracle, merge, summary
+localrules: all, cg_topology, project_initial, force_map, fit_priors, eval_starts, equilibrium_starts, export_model, select, project_oracle, merge, summary, equilibrium_summary
 
 
 rule all:
@@ -38,4 +38,5 @@ rule all:
         all_models(),
         final_exports(),
         f"{RES}/summary/rounds.tsv",
+        equilibrium_outputs(),
         f"{RES}/summary/experiment.tsv",

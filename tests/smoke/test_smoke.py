@@ -97,7 +97,9 @@ def test_smallest_go_loop_end_to_end_with_report(tmp_path):
     tables, the figures and the HTML report exist and name the arm."""
     work = copy_workflow(tmp_path)
     (work / "smoke.yaml").write_text(yaml.safe_dump(
-        {"experiment": {"seeds": [1], "arms": ["rmsd"]}, "analysis": {"comparisons": []}, "loop": {"n_rounds": 1}}))
+        {"experiment": {"seeds": [1], "arms": ["rmsd"]}, "analysis": {"comparisons": []}, "loop": {"n_rounds": 1},
+         "cg_equilibrium": {"seeds": [1], "replicas_per_start": 2, "n_steps": 600, "burn_in_steps": 100,
+                            "save_interval": 20}}))
     configs = ["--configfile", "config/go_test.yaml", "smoke.yaml"]
     _snakemake(work, "--cores", "2", *configs, timeout=840)
     out = work / "results/go_test"
@@ -107,5 +109,11 @@ def test_smallest_go_loop_end_to_end_with_report(tmp_path):
     assert rounds == {("rmsd", "0"), ("rmsd", "1")}
     metrics = json.loads(next(out.glob("seed_1/rmsd/round_001/evaluate/metrics.json")).read_text())
     assert metrics["n_model_frames"] > 0
+    eq = json.loads((out / "seed_1/rmsd/round_001/equilibrium/metrics.json").read_text())
+    assert eq["folded_by"] == "C-alpha Q > 0.7" and 0 <= eq["reference_p_fold"] <= 1
+    assert set(eq["groups"]) == {"folded", "extended"} and 0 <= eq["p_fold"] <= 1
+    assert eq["p_fold_error"] == pytest.approx(abs(eq["p_fold"] - eq["reference_p_fold"]))
+    table = (out / "summary/equilibrium.tsv").read_text().splitlines()
+    assert len(table) == 2 and table[1].startswith("1\trmsd\tC-alpha Q > 0.7\t")
     _snakemake(work, "--cores", "1", *configs, "--report", "report.html")
     assert "rounds.tsv" in (work / "report.html").read_text(errors="replace")

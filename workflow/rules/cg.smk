@@ -127,6 +127,55 @@ rule cg_evaluate:
         "../../scripts/cg_evaluate.py"
 
 
+rule equilibrium_starts:
+    input:
+        starts=expand(f"{RES}/system/{{start}}.pdb", start=REF_STARTS),
+        pdb=f"{RES}/system/{INIT_START}.pdb",
+        xml=f"{RES}/system/{INIT_START}.xml",
+        dataset=f"{RES}/seed_{{seed}}/round_000/dataset/dataset.npz",  # bead masses only
+    output:
+        f"{RES}/seed_{{seed}}/evaluate/equilibrium_starts.npz",
+    params:
+        names=REF_STARTS,
+        cg_evaluate=EQUILIBRIUM_RUN,
+        seed=lambda wc: seed_of(wc.seed, "equilibrium_starts"),
+    log:
+        f"{LOGS}/seed_{{seed}}/equilibrium_starts.log",
+    conda:
+        ENV
+    script:
+        "../../scripts/eval_starts.py"
+
+
+rule cg_equilibrium:
+    input:
+        model=f"{RES}/seed_{{seed}}/{{arm}}/round_{{k}}/model/member_0/model.pt",
+        starts=f"{RES}/seed_{{seed}}/evaluate/equilibrium_starts.npz",
+        cg_pdb=f"{RES}/system/cg.pdb",
+    output:
+        traj=f"{RES}/seed_{{seed}}/{{arm}}/round_{{k}}/equilibrium/trajectory.h5",
+        status=f"{RES}/seed_{{seed}}/{{arm}}/round_{{k}}/equilibrium/replicas.json",
+    params:
+        sim=job(S.CGSim, "cg_sim"),
+        cg_evaluate=EQUILIBRIUM_RUN,
+        temperature_k=FF["temperature_k"],
+        device=config["device"],
+        seed=lambda wc: seed_of(wc.seed, "cg_equilibrium"),  # the same noise for every arm
+    log:
+        f"{LOGS}/seed_{{seed}}/{{arm}}/round_{{k}}/cg_equilibrium.log",
+    benchmark:
+        f"{BENCH}/seed_{{seed}}/{{arm}}/round_{{k}}/cg_equilibrium.tsv"
+    threads: config["torch_threads"]
+    resources:
+        mem_mb=lambda wc, attempt: 6000 * attempt,
+        runtime=lambda wc, attempt: 600 * attempt,
+        gpu=gpu_torch(),
+    conda:
+        ENV
+    script:
+        "../../scripts/cg_evaluate.py"
+
+
 rule export_model:
     input:
         f"{RES}/seed_{{seed}}/{{round_dir}}/model/member_0/model.pt",

@@ -372,5 +372,22 @@ def final_exports():
     return sorted({f"{model_dir(s, a, N_ROUNDS)}/model/member_0/model_torchscript.pt" for s in SEEDS for a in ARMS})
 
 
+# ---------------------------------------------------------------- equilibrium evaluation
+#: the equilibrium runs as evaluation-run settings (cg_equilibrium without its seeds: adding a
+#: seed reruns nothing that exists)
+EQUILIBRIUM_RUN = dataclasses.asdict(S.parse(S.CGEquilibrium, config["cg_equilibrium"]).run())
+
+
+def equilibrium_layout():
+    """{seed: {arm: metrics.json}} of the final round's equilibrium evaluations."""
+    return {s: {a: f"{model_dir(s, a, N_ROUNDS)}/equilibrium/metrics.json" for a in ARMS}
+            for s in config["cg_equilibrium"]["seeds"]}
+
+
+def equilibrium_outputs():
+    """summary/equilibrium.tsv when cg_equilibrium.seeds lists any seed (else nothing)."""
+    return [f"{RES}/summary/equilibrium.tsv"] if config["cg_equilibrium"]["seeds"] else []
+
+
 def exploration(path):
     return path if config["cg_sim"]["keep_exploration"] else temp(path)

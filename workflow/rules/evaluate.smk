@@ -99,6 +99,55 @@ rule evaluate:
         "../../scripts/evaluate.py"
 
 
+rule equilibrium:
+    input:
+        reference=reference_runs(),
+        traj=f"{RES}/seed_{{seed}}/{{arm}}/round_{{k}}/equilibrium/trajectory.h5",
+        status=f"{RES}/seed_{{seed}}/{{arm}}/round_{{k}}/equilibrium/replicas.json",
+        tica=f"{RES}/evaluate/tica.npz",
+        native=native_input,
+        pdb=f"{RES}/system/{INIT_START}.pdb",
+        xml=f"{RES}/system/{INIT_START}.xml",
+        folded=f"{RES}/system/{FOLDED}.pdb",
+    output:
+        metrics=f"{RES}/seed_{{seed}}/{{arm}}/round_{{k}}/equilibrium/metrics.json",
+        plot=report(f"{RES}/seed_{{seed}}/{{arm}}/round_{{k}}/equilibrium/free_energy.png",
+                    category="Equilibrium", subcategory="seed {seed}", labels={"arm": "{arm}", "round": "{k}"},
+                    caption="../report/equilibrium.rst"),
+    params:
+        reference_starts=reference_run_starts(),
+        evaluate=config["evaluate"],
+        physical=job(S.PhysicalChecks, "select"),
+        frame_ps=config["cg_equilibrium"]["save_interval"] * config["cg_sim"]["dt_ps"],
+        q_threshold=FF["go"]["q_threshold"] if GO else None,
+        seed=lambda wc: seed_of(wc.seed, "equilibrium"),
+    log:
+        f"{LOGS}/seed_{{seed}}/{{arm}}/round_{{k}}/equilibrium.log",
+    threads: 1
+    resources:
+        mem_mb=lambda wc, attempt: 4000 * attempt,
+        runtime=lambda wc, attempt: 30 * attempt,
+    conda:
+        ENV
+    script:
+        "../../scripts/equilibrium.py"
+
+
+rule equilibrium_summary:
+    input:
+        lambda wc: [p for arms in equilibrium_layout().values() for p in arms.values()],
+    output:
+        report(f"{RES}/summary/equilibrium.tsv", category="Summary", caption="../report/equilibrium_table.rst"),
+    params:
+        layout=equilibrium_layout(),
+    log:
+        f"{LOGS}/equilibrium_summary.log",
+    conda:
+        ENV
+    script:
+        "../../scripts/equilibrium_summary.py"
+
+
 rule explore_coverage:
     input:
         reference=reference_runs(),

@@ -90,3 +90,25 @@ def reference_halves(groups: dict[str, list[dict]], report: dict, path: str | Pa
     np.atleast_1d(axes)[0].legend(fontsize=7)
     fig.suptitle("reference " + ("converged" if report["converged"] else "NOT converged"))
     save_figure(fig, path)
+
+
+def free_energy_profiles(ref_values: np.ndarray, model_values: np.ndarray, name: str, threshold: float,
+                         path: str | Path, bins: int = 30) -> None:
+    """F = -ln p (kT) of one order parameter, reference and model, each shifted to its minimum,
+    on the reference's range; the folded threshold as a line."""
+    lo, hi = float(np.min(ref_values)), float(np.max(ref_values))
+    edges = np.linspace(lo, hi, bins + 1)
+    centers = 0.5 * (edges[1:] + edges[:-1])
+    fig, ax = plt.subplots(figsize=(4.5, 3.2))
+    for values, label in ((ref_values, "reference"), (model_values, "model")):
+        if len(values) == 0:
+            continue
+        p, _ = np.histogram(np.clip(values, lo, hi), bins=edges, density=True)
+        with np.errstate(divide="ignore"):
+            f = -np.log(p)
+        ax.plot(centers, f - np.min(f[np.isfinite(f)]), marker=".", label=label)
+    ax.axvline(threshold, color="grey", lw=0.8, ls="--")
+    ax.set_xlabel(name)
+    ax.set_ylabel("F / kT")
+    ax.legend(fontsize=8)
+    save_figure(fig, path)

@@ -272,6 +272,22 @@ class CGEvaluate:
 
 
 @dataclass(frozen=True)
+class CGEquilibrium:
+    """The equilibrium evaluation of the final round (``cg_equilibrium``)."""
+
+    seeds: tuple[int, ...]
+    replicas_per_start: int
+    n_steps: int
+    burn_in_steps: int
+    save_interval: int
+
+    def run(self) -> CGEvaluate:
+        """The run as evaluation-run settings: from the reference starts alone."""
+        return CGEvaluate(replicas_per_start=self.replicas_per_start, n_dataset_starts=0, n_steps=self.n_steps,
+                          burn_in_steps=self.burn_in_steps, save_interval=self.save_interval)
+
+
+@dataclass(frozen=True)
 class Select:
     """Selection settings of one arm (``overrides`` already applied, see :meth:`for_arm`)."""
 
@@ -380,7 +396,8 @@ SECTIONS: dict[type, str] = {
     Explicit: "forcefield.explicit", Go: "forcefield.go", ForceField: "forcefield", System: "system",
     ReferenceMD: "reference_md", InitialMD: "initial_md", PoolMD: "pool_md", ForceMapping: "mapping",
     Oracle: "oracle", Priors: "priors",
-    Model: "model", Train: "train", CGSim: "cg_sim", CGEvaluate: "cg_evaluate", Select: "select",
+    Model: "model", Train: "train", CGSim: "cg_sim", CGEvaluate: "cg_evaluate", CGEquilibrium: "cg_equilibrium",
+    Select: "select",
     Backmap: "backmap", Evaluate: "evaluate", Experiment: "experiment", Analysis: "analysis",
 }
 

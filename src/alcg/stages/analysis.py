@@ -249,6 +249,137 @@ def _coverage_plane(native: str | None, tica_path: str | None):
     return (lambda x: np.column_stack([tica.transform(x)[:, 0], rg(x)])), "TIC 1, Rg"
 
 
+def equilibrium(reference_runs: list[str], reference_starts: list[str], system_pdb: str, system_xml: str,
+                folded_pdb: str, tica_path: str, traj: str, status: str, frame_ps: float, ev: Evaluate,
+                sel: PhysicalChecks, seed: int, out: str, plot: str, native: str | None = None,
+                q_threshold: float | None = None) -> dict:
+    """The equilibrium evaluation of one model (``cg_equilibrium``): its runs from each reference
+    start, after burn-in, checked as the reference is (:func:`alcg.analysis.convergence.check`
+    per start group) and compared with the reference by the same criterion.
+
+    Folded: the C-alpha fraction of native contacts above ``q_threshold`` for the Go model
+    (``native``; the order parameter a CG frame has, computed alike on the reference's
+    C-alphas), else the C-alpha RMSD to the folded start below ``evaluate.folded_rmsd_nm``.
+
+    Writes ``metrics.json``: ``p_fold`` (mean of the start groups' P_fold, with ``p_fold_se``),
+    ``reference_p_fold`` (``reference_p_fold_se``), ``p_fold_error`` (|model - reference|),
+    the per-group reports (``groups``, ``reference_groups``: P_fold, its SE, transitions), the
+    model's own verdict (``converged``, ``reasons``: do its start groups agree?), the W1 of the
+    order parameter (``order_w1``: F(Q) agreement), and :func:`frame_metrics`' distances on the
+    valid frames (TICA W1, JS, (Q, Rg) JS for the Go model); a plot of F = -kT ln p of the order
+    parameter, model and reference, in kT.
+    """
+    import mdtraj as md
+
+    from alcg.analysis import convergence, tica as tica_file
+    from alcg.formats import cg_trajectory
+
+    folded = md.load(folded_pdb)
+    folded_ca = folded.xyz[0][folded.topology.select("name CA")]
+    order, name, threshold, above = _fold_order(native, q_threshold, folded_ca, ev)
+    refs = reference_trajs(reference_runs, system_pdb, system_xml)
+    ref_groups: dict[str, list[dict]] = {}
+    for start, ca in zip(reference_starts, refs):
+        ref_groups.setdefault(start, []).append(_fold_run(order(ca), name, threshold, above))
+    sim = cg_trajectory.load(traj, status)
+    burn, labels = sim.run.burn_in_frames, sim.run.start_label
+    groups: dict[str, list[dict]] = {}
+    for r in sim.replicas:
+        x = sim.xyz[r.frame_offset + burn:r.frame_offset + r.n_frames]
+        if len(x) >= 2:
+            groups.setdefault(labels[r.replica], []).append(_fold_run(order(x), name, threshold, above))
+    metrics: dict = {"folded_by": f"{name} {'>' if above else '<'} {threshold}",
+                     "n_replicas": len(sim.replicas), "n_exploded_replicas": int(sim.n_exploded)}
+    ref_report = convergence.check(ref_groups, frame_interval_ps(reference_runs))
+    metrics.update(_p_fold(ref_report, "reference_"), reference_groups=_group_summary(ref_report))
+    if groups:
+        report = convergence.check(groups, frame_ps)
+        metrics.update(_p_fold(report, ""), groups=_group_summary(report), converged=report["converged"],
+                       reasons=report["reasons"])
+        metrics["p_fold_error"] = abs(metrics["p_fold"] - metrics["reference_p_fold"])
+    kept, first_half = sim.kept_frames()
+    ref_xyz = np.concatenate(refs)
+    ref_labels = np.concatenate([[s] * len(t) for s, t in zip(reference_starts, refs)])
+    frames, model_xyz = frame_metrics(kept, first_half, sim.expected_kept_frames(), ref_xyz, ref_labels,
+                                      tica_file.load(tica_path), folded_ca, ev, sel, seed)
+    metrics.update({k: frames.get(k) for k in ("tica_w1", "tica_js", "valid_fraction", "low_valid_fraction",
+                                               "n_model_frames")})
+    if len(model_xyz):
+        from scipy.stats import wasserstein_distance
+
+        metrics["order_w1"] = float(wasserstein_distance(order(model_xyz), order(ref_xyz)))
+        if native:
+            from alcg.analysis.evaluate import internal_coordinates, order_parameter_metrics
+            from alcg.finegrained import gomodel
+
+            nat = gomodel.load_native(native)
+            rg = lambda x: internal_coordinates(x)["rg"][:, 0]  # noqa: E731
+            metrics["q_rg_js"] = order_parameter_metrics(gomodel.ca_fraction_native_contacts(model_xyz, nat),
+                                                         gomodel.ca_fraction_native_contacts(ref_xyz, nat),
+                                                         rg(model_xyz), rg(ref_xyz), ev.divergence_bins)["q_rg_js"]
+    write_json(out, metrics)
+    from alcg.analysis.plots import free_energy_profiles
+
+    free_energy_profiles(order(ref_xyz), order(model_xyz) if len(model_xyz) else np.zeros(0), name, threshold, plot)
+    log.info("equilibrium evaluation: P_fold %s vs reference %.3f; %s", metrics.get("p_fold"),
+             metrics["reference_p_fold"], metrics.get("reasons"))
+    return metrics
+
+
+#: summary/equilibrium.tsv: one row per seed and arm (metrics.json of :func:`equilibrium`)
+EQUILIBRIUM_COLUMNS = ["seed", "arm", "folded_by", "p_fold", "p_fold_se", "reference_p_fold", "reference_p_fold_se",
+                       "p_fold_error", "converged", "order_w1", "tica_w1", "tica_js", "q_rg_js", "valid_fraction",
+                       "n_replicas", "n_exploded_replicas"]
+
+
+def equilibrium_table(layout: dict, out: str) -> None:
+    """``summary/equilibrium.tsv`` from ``{seed: {arm: metrics.json}}`` (:data:`EQUILIBRIUM_COLUMNS`);
+    ``converged``: whether the model's own start groups agree (reference_check's criteria)."""
+    from alcg.analysis.summary import write_tsv
+
+    rows = []
+    for seed, arms in layout.items():
+        for arm, path in arms.items():
+            m = json.loads(Path(path).read_text())
+            rows.append({"seed": seed, "arm": arm, **{c: m.get(c) for c in EQUILIBRIUM_COLUMNS[2:]}})
+    write_tsv(rows, EQUILIBRIUM_COLUMNS, out)
+    log.info("equilibrium evaluations: %d models", len(rows))
+
+
+def _fold_order(native: str | None, q_threshold: float | None, folded_ca: np.ndarray, ev: Evaluate):
+    """(order parameter of C-alpha frames, its name, the folded threshold, folded above it?)."""
+    from alcg.analysis.evaluate import rmsd_to_structure
+
+    if native:
+        from alcg.finegrained import gomodel
+
+        nat = gomodel.load_native(native)
+        return (lambda x: gomodel.ca_fraction_native_contacts(x, nat)), "C-alpha Q", q_threshold, True
+    return (lambda x: rmsd_to_structure(x, folded_ca)), "C-alpha RMSD to folded / nm", ev.folded_rmsd_nm, False
+
+
+def _fold_run(values: np.ndarray, name: str, threshold: float, above: bool) -> dict:
+    """One run as :func:`alcg.analysis.convergence.check` reads it."""
+    from alcg.analysis import convergence
+
+    margin = CORE_MARGIN_Q if above else CORE_MARGIN_RMSD_FRACTION * threshold
+    return {"folded": values > threshold if above else values < threshold, "order": values,
+            "core": convergence.core_sets(values, threshold, margin, folded_above=above)}
+
+
+def _p_fold(report: dict, prefix: str) -> dict:
+    """P_fold as the mean of the start groups' (equal weight) and its standard error."""
+    g = list(report["groups"].values())
+    p = float(np.mean([x["p_fold"] for x in g]))
+    se = float(np.sqrt(np.sum([x["p_fold_se"] ** 2 for x in g])) / len(g))
+    return {f"{prefix}p_fold": p, f"{prefix}p_fold_se": se}
+
+
+def _group_summary(report: dict) -> dict:
+    return {s: {k: g[k] for k in ("p_fold", "p_fold_se", "n_transitions", "tau_ps", "length_ps")}
+            for s, g in report["groups"].items()}
+
+
 def frame_metrics(kept: np.ndarray, first_half: np.ndarray, expected_frames: int, ref_xyz: np.ndarray,
                   ref_labels: np.ndarray, tica, folded_ca: np.ndarray, ev: Evaluate, sel: PhysicalChecks,
                   seed: int) -> tuple[dict, np.ndarray]:

@@ -330,6 +330,19 @@ def _check_cross_keys(cfg: dict, schema: dict) -> None:
                           f"exploration run, cg_sim.n_steps ({sim['n_steps']})")
     if sim["save_interval"] > sim["n_steps"]:
         raise ConfigError("invalid config: cg_sim.save_interval must not exceed cg_sim.n_steps")
+    _check_equilibrium(cfg)
+
+
+def _check_equilibrium(cfg: dict) -> None:
+    """``cg_equilibrium``: its seeds among the run's, and frames left after the burn-in."""
+    eq = cfg["cg_equilibrium"]
+    unknown = sorted(set(eq["seeds"]) - set(cfg["experiment"]["seeds"]))
+    if unknown:
+        raise ConfigError(f"invalid config: cg_equilibrium.seeds: {unknown[0]} is not in experiment.seeds "
+                          f"{list(cfg['experiment']['seeds'])}")
+    if eq["burn_in_steps"] + 2 * eq["save_interval"] > eq["n_steps"]:
+        raise ConfigError(f"invalid config: cg_equilibrium.n_steps ({eq['n_steps']}) must exceed "
+                          f"cg_equilibrium.burn_in_steps ({eq['burn_in_steps']}) by two save intervals")
 
 
 def load(path: str | Path) -> dict:

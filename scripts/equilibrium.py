@@ -1,0 +1,15 @@
+"""Rule equilibrium: one final-round model's equilibrium runs, checked and compared with the reference."""
+import sys
+
+sys.path.insert(0, f"{snakemake.scriptdir}/../src")  # noqa: F821  (alcg without install, e.g. --use-conda)
+
+from alcg.config import settings as S  # noqa: E402
+from alcg.util.logs import job_log  # noqa: E402
+from alcg.stages import analysis  # noqa: E402
+
+with job_log(snakemake.log[0]):  # noqa: F821
+    i, o, p = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
+    analysis.equilibrium(list(i.reference), list(p.reference_starts), i.pdb, i.xml, i.folded, i.tica, i.traj,
+                         i.status, p.frame_ps, S.parse(S.Evaluate, p.evaluate),
+                         S.parse(S.PhysicalChecks, p.physical), p.seed, o.metrics, o.plot,
+                         native=i.get("native") or None, q_threshold=p.q_threshold)
