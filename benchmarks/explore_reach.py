@@ -15,7 +15,7 @@ Variants differ only in the exploration settings (same model, data, seeds and se
     snakemake --cores 2 --configfile config/go_curves.yaml config/go_curves_pilot.yaml \\
         results/go_curves_pilot/seed_101/round_000/model/member_0/model.pt \\
         results/go_curves_pilot/seed_102/round_000/model/member_0/model.pt   # first: the models
-    python benchmarks/explore_reach.py     # ~10 min on 2 cores
+    python benchmarks/explore_reach.py     # ~12 min on 2 cores
 
 Output: ``benchmarks/measured/explore_reach.json``.
 """
@@ -40,6 +40,7 @@ VARIANTS = {
     "spread_100ps": {"starts": "spread"},
     "spread_100ps_400K": {"starts": "spread", "temperature_k": 400.0},
     "spread_25ps": {"starts": "spread", "n_steps": 5000, "save_interval": 25},
+    "spread_300ps": {"starts": "spread", "n_steps": 60000, "save_interval": 300},
 }
 
 

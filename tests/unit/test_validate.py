@@ -331,3 +331,14 @@ def test_validation_auto_is_pool_with_an_equilibrium_pool_else_trajectories():
     assert validation_mode(validate(_merged("go_experiment.yaml"))) == "tail"  # pinned as run
     pooled = validate(_merged("go_recipe_check.yaml"))
     assert pooled["train"]["validation"] == "auto" and validation_mode(pooled) == "pool"
+
+
+def test_equilibrium_seeds_outside_the_run_and_runs_without_frames_are_one_line(test_config):
+    cfg = copy.deepcopy(test_config)
+    cfg["cg_equilibrium"] = {"seeds": [1, 7]}
+    with pytest.raises(ConfigError, match=r"cg_equilibrium.seeds: 7 is not in experiment.seeds \[1, 2\]"):
+        validate(cfg)
+    cfg = copy.deepcopy(test_config)
+    cfg["cg_equilibrium"] = {"seeds": [1], "n_steps": 100, "burn_in_steps": 100, "save_interval": 10}
+    with pytest.raises(ConfigError, match=r"cg_equilibrium.n_steps \(100\) must exceed cg_equilibrium.burn_in_steps"):
+        validate(cfg)

@@ -251,8 +251,8 @@ def _coverage_plane(native: str | None, tica_path: str | None):
 
 def equilibrium(reference_runs: list[str], reference_starts: list[str], system_pdb: str, system_xml: str,
                 folded_pdb: str, tica_path: str, traj: str, status: str, frame_ps: float, ev: Evaluate,
-                sel: PhysicalChecks, seed: int, out: str, plot: str, native: str | None = None,
-                q_threshold: float | None = None) -> dict:
+                sel: PhysicalChecks, seed: int, out: str, plot: str, *, native: str | None,
+                q_threshold: float | None) -> dict:
     """The equilibrium evaluation of one model (``cg_equilibrium``): its runs from each reference
     start, after burn-in, checked as the reference is (:func:`alcg.analysis.convergence.check`
     per start group) and compared with the reference by the same criterion.
