@@ -99,7 +99,7 @@ def main() -> None:
             for name in args.variants:
                 rows.append(run_variant(cfg, seed, name, Path(tmp)))
                 print(json.dumps(rows[-1]), flush=True)
-    OUT.write_text(json.dumps({"configs": CONFIGS, "n_select": cfg["select"]["n_select"],
+    OUT.write_text(json.dumps({"configs": CONFIGS, "variants": VARIANTS, "n_select": cfg["select"]["n_select"],
                                "n_spare": cfg["select"]["n_spare"], "rows": rows}, indent=1) + "\n")
     print(f"wrote {OUT}")
 

@@ -442,6 +442,26 @@ def prior_counts():
     return table(head, rows) + "\n\n" + note + "\n\n" + source("prior_counts.json")
 
 
+def explore_reach():
+    """Issue 32 item 1: how far each exploration setting reached from the pilot's round-0 models,
+    what the rmsd selector then found, and what it cost."""
+    d = js("explore_reach.json")
+    rows = []
+    for r in d["rows"]:
+        s = r["settings"]
+        t = s.get("temperature_k") or 340
+        rows.append([f"`{r['variant']}`", str(r["seed"]), s.get("starts", "spread"), f"{t:g}",
+                     fixed(r["bins_reached"], 2), fixed(r["mass_reached"], 2), f"{r['n_candidates']:,}",
+                     f"{r['n_selected']} + {r['n_spares']}", fixed(r["wall_s"], 0)])
+    head = ["variant", "seed", "starts", "T / K", "reference bins reached", "reference mass reached",
+            "candidates", "picks + spares", "wall / s"]
+    note = (f"Each row: the pilot seed's round-0 model explored from its own training frames, 64 replicas "
+            f"of 100 ps unless the variant says otherwise ({'; '.join(f'`{k}`: ' + ', '.join(f'{a} {b}' for a, b in v.items()) for k, v in d['variants'].items())}); "
+            f"reach on the reference's (Q, Rg) grid; candidates: frames inside the rmsd selector's trust "
+            f"window; {d['n_select']} slots, {d['n_spare']} spares each; wall time on one core.")
+    return table(head, rows) + "\n\n" + note + "\n\n" + source("explore_reach.json")
+
+
 def go_recipe_check():
     """Issue 31's 5-seed check: per arm, the share of the prior's mean-force error removed
     (population-weighted) after round 0 and the last round, and the change between them."""
@@ -469,7 +489,7 @@ def go_recipe_check():
     return table(head, out) + "\n\n" + note + "\n\n" + source("go_recipe_check/rounds.tsv")
 
 
-RENDERERS = {f.__name__: f for f in [go_recipe_check, test_durations, force_maps, learning_curve, learning_curve_choices,
+RENDERERS = {f.__name__: f for f in [explore_reach, go_recipe_check, test_durations, force_maps, learning_curve, learning_curve_choices,
     learning_curve_pfold, prior_counts,
     go_experiment_arms, go_experiment_primary, go_pilot_rounds, chignolin_cpu_change,
     chignolin_cpu_paired, go_cpu_convergence, timestep_go, timestep_go_powered,
