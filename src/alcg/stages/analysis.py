@@ -441,10 +441,12 @@ def summarize(layout: dict, ev: Evaluate, plan: Analysis, reference_report: str,
     primary_table = primary.primary_rows(rows, plan, ev.ci_level, ev.n_bootstrap)
     write_tsv(primary_table, primary.COLUMNS, primary_out)
     for row in primary_table:
-        log.info("pre-registered %s endpoint %s (%s), %s: %s (mean %.4g, t CI [%.4g, %.4g], %d seeds%s)",
+        gap = row["role"] == "gap_closed"
+        log.info("pre-registered %s endpoint %s (%s), %s: %s (%s %.4g, CI [%.4g, %.4g], %d seeds%s)",
                  row["endpoint"], row["metric"], row["role"], row["comparison"], row["verdict"],
-                 row["mean_difference"], row["t_ci_low"], row["t_ci_high"], row["n_seeds"],
-                 "" if converged else "; reference NOT converged")
+                 "share" if gap else "mean", row["share"] if gap else row["mean_difference"],
+                 row["share_ci_low"] if gap else row["t_ci_low"], row["share_ci_high"] if gap else row["t_ci_high"],
+                 row["n_seeds"], "" if converged else "; reference NOT converged")
     plots.experiment(rows, ev.n_bootstrap, ev.ci_level, experiment_plot)
 
 
