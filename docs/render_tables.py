@@ -448,15 +448,13 @@ def explore_reach():
     d = js("explore_reach.json")
     rows = []
     for r in d["rows"]:
-        s = r["settings"]
-        t = s.get("temperature_k") or 340
-        rows.append([f"`{r['variant']}`", str(r["seed"]), s.get("starts", "spread"), f"{t:g}",
+        rows.append([f"`{r['variant']}`", str(r["seed"]), r["starts"], f"{r['temperature_k']:g}",
                      fixed(r["bins_reached"], 2), fixed(r["mass_reached"], 2), f"{r['n_candidates']:,}",
                      f"{r['n_selected']} + {r['n_spares']}", fixed(r["wall_s"], 0)])
     head = ["variant", "seed", "starts", "T / K", "reference bins reached", "reference mass reached",
             "candidates", "picks + spares", "wall / s"]
     note = (f"Each row: the pilot seed's round-0 model explored from its own training frames, 64 replicas "
-            f"of 100 ps unless the variant says otherwise ({'; '.join(f'`{k}`: ' + ', '.join(f'{a} {b}' for a, b in v.items()) for k, v in d['variants'].items())}); "
+            f"of 100 ps from random starts at the system's temperature unless the variant says otherwise ({'; '.join(f'`{k}`: ' + ', '.join(f'{a} {b}' for a, b in v.items()) for k, v in d['variants'].items())}); "
             f"reach on the reference's (Q, Rg) grid; candidates: frames inside the rmsd selector's trust "
             f"window; {d['n_select']} slots, {d['n_spare']} spares each; wall time on one core.")
     return table(head, rows) + "\n\n" + note + "\n\n" + source("explore_reach.json")

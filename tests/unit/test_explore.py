@@ -39,3 +39,26 @@ def test_plane_coverage_counts_reference_bins_and_their_mass():
                                                               "share_outside": 0.0}
     out = plane_coverage(ref, np.array([[1.0, 1.0], [0.0, 1.0], [9.0, 9.0], [0.0, 0.0]]), 2)
     assert out == {"bins_reached": 1.0, "mass_reached": 1.0, "share_outside": 0.5}
+
+
+def test_a_model_whose_start_groups_never_cross_gets_no_p_fold():
+    """Runs stuck where they started (folded at Q 0.9, extended at Q 0.3) read P_fold 0.5 as a
+    mean of groups: the check refuses it; groups that cross alike give their mean and error."""
+    from alcg.analysis import convergence
+    from alcg.stages.analysis import _fold_run, model_p_fold
+
+    def groups(folded_q, extended_q):
+        return {"folded": [_fold_run(q, "Q", 0.7, True) for q in folded_q],
+                "extended": [_fold_run(q, "Q", 0.7, True) for q in extended_q]}
+
+    stuck = convergence.check(groups([np.full(500, 0.9)] * 4, [np.full(500, 0.3)] * 4), 1.0)
+    out = model_p_fold(stuck, 0.42)
+    assert not stuck["converged"] and out["p_fold"] is None and out["p_fold_error"] is None
+    assert (out["p_fold_start_min"], out["p_fold_start_max"]) == (0.0, 1.0)
+    rng = np.random.default_rng(0)
+    runs = [np.where(np.sin(np.arange(4000) / 15.0 + rng.uniform(0, 6)) > 0.2, 0.9, 0.3) for _ in range(8)]
+    mixed = convergence.check(groups(runs[:4], runs[4:]), 1.0)
+    out = model_p_fold(mixed, 0.42)
+    assert mixed["converged"], mixed["reasons"]
+    assert out["p_fold"] == pytest.approx(0.43, abs=0.03) and out["p_fold_error"] == pytest.approx(
+        abs(out["p_fold"] - 0.42))

@@ -302,6 +302,7 @@ def test_a_comparison_is_flagged_when_a_selector_filled_under_half_of_its_slots(
     table = {r["role"] + ":" + r["comparison"]: r for r in primary_rows(rows, plan, 0.95, 2000)}
     assert table["primary:rmsd - md"]["low_selector_fill"] is True
     assert table["primary:rmsd - md"]["max_fallback_share"] == 0.75
+    assert table["primary:rmsd - md"]["n_seeds_low_fill"] == 1  # only seed 1 above 0.5 (0.5 is not)
     # one seed at 0.75 but the mean over seeds 0.25: reported as the worst seed, not flagged
     assert table["secondary:random - md"]["low_selector_fill"] is False
     assert table["secondary:random - md"]["max_fallback_share"] == 0.75
@@ -324,6 +325,7 @@ def test_gap_closed_share_and_its_interval_by_hand():
                        (s, "random"): [b, b - [0.1, -0.1, 0.0][s]], (s, "committee"): [b, b - 0.9 - 0.1 * s]})
     plan = _plan(comparisons=(("rmsd", "md"),), positive_control=("iid", "md"))
     rows = [r for r in primary_rows(_curve_rows(curves), plan, 0.95, 2000) if r["role"] == "gap_closed"]
+    c = curves
     by = {r["comparison"]: r for r in rows}
     assert set(by) == {"(md - rmsd) / (md - iid)", "(md - random) / (md - iid)", "(md - committee) / (md - iid)"}
     rmsd, random, committee = (by[f"(md - {a}) / (md - iid)"] for a in ("rmsd", "random", "committee"))
@@ -335,6 +337,12 @@ def test_gap_closed_share_and_its_interval_by_hand():
     assert committee["share"] == pytest.approx(1.0) and 0.9 - 1e-9 <= committee["share_ci_low"] < 1.0
     assert committee["verdict"] == "closes >= 50 %" and committee["n_seeds"] == 3
     assert {"share", "share_ci_low", "share_ci_high", "low_selector_fill", "max_fallback_share"} <= set(COLUMNS)
+    # three arms ask "does any close half?": each interval at 1 - 0.05/3 (Bonferroni)
+    from alcg.analysis.statistics import gap_share_ci
+
+    trio = [[c[(s, a)][-1] for s in range(3)] for a in ("md", "rmsd", "iid")]
+    assert (rmsd["share_ci_low"], rmsd["share_ci_high"]) == pytest.approx(gap_share_ci(*trio, 2000, 1 - 0.05 / 3)[1:])
+    assert rmsd["share_ci_low"] <= gap_share_ci(*trio, 2000, 0.95)[1]
 
 
 def test_gap_closed_says_when_the_control_does_not_resolve_the_gap():

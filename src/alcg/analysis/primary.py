@@ -46,7 +46,7 @@ from alcg.analysis.statistics import gap_share_ci, holm, min_detectable_effect, 
 
 COLUMNS = ["endpoint", "role", "comparison", "metric", "round", "value", "mean_difference", "t_ci_low", "t_ci_high",
            "share", "share_ci_low", "share_ci_high", "p_value", "p_holm", "min_detectable_effect", "n_seeds",
-           "n_failed", "low_selector_fill", "max_fallback_share", "verdict"]
+           "n_failed", "low_selector_fill", "max_fallback_share", "n_seeds_low_fill", "verdict"]
 #: a selector that filled fewer of its slots than 1 - this (rounds.tsv ``fallback_share`` above
 #: it, mean over seeds) marks its comparisons ``low_selector_fill``
 LOW_FILL_SHARE = 0.5
@@ -118,18 +118,21 @@ def _n_failed(seeds, arms, k: int, value: str, failed: set) -> int:
 
 
 def selector_fill(rows: list[dict], arms, k: int) -> dict:
-    """``low_selector_fill`` and ``max_fallback_share`` (module doc) of ``arms`` over the rounds
-    before ``k`` (the queries that trained the endpoint's models); None where no row has a
-    ``fallback_share``."""
+    """``low_selector_fill``, ``max_fallback_share`` and ``n_seeds_low_fill`` (module doc) of
+    ``arms`` over the rounds before ``k`` (the queries that trained the endpoint's models); None
+    where no row has a ``fallback_share``."""
     shares: dict[tuple[str, int], list[float]] = {}
+    low_seeds = set()
     for r in rows:
         v = r.get("fallback_share")
         if r["arm"] in arms and r["round"] < k and v is not None and np.isfinite(float(v)):
             shares.setdefault((r["arm"], r["round"]), []).append(float(v))
+            if float(v) > LOW_FILL_SHARE:
+                low_seeds.add(r["seed"])
     if not shares:
-        return {"low_selector_fill": None, "max_fallback_share": None}
+        return {"low_selector_fill": None, "max_fallback_share": None, "n_seeds_low_fill": None}
     return {"low_selector_fill": any(float(np.mean(v)) > LOW_FILL_SHARE for v in shares.values()),
-            "max_fallback_share": max(max(v) for v in shares.values())}
+            "max_fallback_share": max(max(v) for v in shares.values()), "n_seeds_low_fill": len(low_seeds)}
 
 
 def _pair(rows: list[dict], a: str, b: str, plan: Analysis, ci_level: float, failed: set,
@@ -168,16 +171,20 @@ def gap_verdict(resolved: bool, lo: float, hi: float) -> str:
 
 def _gap_rows(rows: list[dict], plan: Analysis, control_row: dict, failed: set, n_bootstrap: int,
               ci_level: float) -> list[dict]:
-    """One ``gap_closed`` row per arm other than the positive control's two (module doc);
-    ``control_row``: the positive control's row (its verdict says whether the gap is resolved)."""
+    """One ``gap_closed`` row per arm other than the positive control's two (module doc), each
+    interval at ``1 - (1 - ci_level) / m`` for m such arms (Bonferroni: the question is whether
+    any arm closes half the gap); ``control_row``: the positive control's row (its verdict says
+    whether the gap is resolved)."""
     control, baseline = plan.positive_control
     run = sorted({r["arm"] for r in rows})
     if control not in run or baseline not in run:
         return []
     k = endpoint_round(rows, plan)
     eb, ec = endpoint(rows, baseline, plan), endpoint(rows, control, plan)
+    arms = [a for a in run if a not in (control, baseline)]
+    ci_level = 1.0 - (1.0 - ci_level) / max(len(arms), 1)  # Bonferroni: "does any arm close half?"
     out = []
-    for arm in (a for a in run if a not in (control, baseline)):
+    for arm in arms:
         ea = endpoint(rows, arm, plan)
         seeds = sorted(set(ea) & set(eb) & set(ec))
         trio = np.array([[eb[s] for s in seeds], [ea[s] for s in seeds], [ec[s] for s in seeds]], np.float64)

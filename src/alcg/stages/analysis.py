@@ -261,10 +261,13 @@ def equilibrium(reference_runs: list[str], reference_starts: list[str], system_p
     (``native``; the order parameter a CG frame has, computed alike on the reference's
     C-alphas), else the C-alpha RMSD to the folded start below ``evaluate.folded_rmsd_nm``.
 
-    Writes ``metrics.json``: ``p_fold`` (mean of the start groups' P_fold, with ``p_fold_se``),
-    ``reference_p_fold`` (``reference_p_fold_se``), ``p_fold_error`` (|model - reference|),
-    the per-group reports (``groups``, ``reference_groups``: P_fold, its SE, transitions), the
-    model's own verdict (``converged``, ``reasons``: do its start groups agree?), the W1 of the
+    Writes ``metrics.json``: the model's own verdict (``converged``, ``reasons``: do its start
+    groups agree, by the reference check's criteria?); ``p_fold`` (mean of the start groups'
+    P_fold, with ``p_fold_se``) and ``p_fold_error`` (|model - reference|) only when they do
+    (else None: runs that never crossed would read ~0.5, the share of their starts);
+    ``p_fold_start_min`` / ``p_fold_start_max`` (the start groups' P_fold, always);
+    ``reference_p_fold`` (``reference_p_fold_se``); the per-group reports (``groups``,
+    ``reference_groups``: P_fold, its SE, transitions); the W1 of the
     order parameter (``order_w1``: F(Q) agreement), and :func:`frame_metrics`' distances on the
     valid frames (TICA W1, JS, (Q, Rg) JS for the Go model); a plot of F = -kT ln p of the order
     parameter, model and reference, in kT.
@@ -294,9 +297,8 @@ def equilibrium(reference_runs: list[str], reference_starts: list[str], system_p
     metrics.update(_p_fold(ref_report, "reference_"), reference_groups=_group_summary(ref_report))
     if groups:
         report = convergence.check(groups, frame_ps)
-        metrics.update(_p_fold(report, ""), groups=_group_summary(report), converged=report["converged"],
-                       reasons=report["reasons"])
-        metrics["p_fold_error"] = abs(metrics["p_fold"] - metrics["reference_p_fold"])
+        metrics.update(model_p_fold(report, metrics["reference_p_fold"]), groups=_group_summary(report),
+                       converged=report["converged"], reasons=report["reasons"])
     kept, first_half = sim.kept_frames()
     ref_xyz = np.concatenate(refs)
     ref_labels = np.concatenate([[s] * len(t) for s, t in zip(reference_starts, refs)])
@@ -321,15 +323,16 @@ def equilibrium(reference_runs: list[str], reference_starts: list[str], system_p
     from alcg.analysis.plots import free_energy_profiles
 
     free_energy_profiles(order(ref_xyz), order(model_xyz) if len(model_xyz) else np.zeros(0), name, threshold, plot)
-    log.info("equilibrium evaluation: P_fold %s vs reference %.3f; %s", metrics.get("p_fold"),
+    log.info("equilibrium evaluation: P_fold %s (start groups %s-%s) vs reference %.3f; %s", metrics.get("p_fold"),
+             metrics.get("p_fold_start_min"), metrics.get("p_fold_start_max"),
              metrics["reference_p_fold"], metrics.get("reasons"))
     return metrics
 
 
 #: summary/equilibrium.tsv: one row per seed and arm (metrics.json of :func:`equilibrium`)
-EQUILIBRIUM_COLUMNS = ["seed", "arm", "folded_by", "p_fold", "p_fold_se", "reference_p_fold", "reference_p_fold_se",
-                       "p_fold_error", "converged", "order_w1", "tica_w1", "tica_js", "q_rg_js", "valid_fraction",
-                       "n_replicas", "n_exploded_replicas"]
+EQUILIBRIUM_COLUMNS = ["seed", "arm", "folded_by", "converged", "p_fold", "p_fold_se", "p_fold_start_min",
+                       "p_fold_start_max", "reference_p_fold", "reference_p_fold_se", "p_fold_error", "order_w1",
+                       "tica_w1", "tica_js", "q_rg_js", "valid_fraction", "n_replicas", "n_exploded_replicas"]
 
 
 def equilibrium_table(layout: dict, out: str) -> None:
@@ -365,6 +368,20 @@ def _fold_run(values: np.ndarray, name: str, threshold: float, above: bool) -> d
     margin = CORE_MARGIN_Q if above else CORE_MARGIN_RMSD_FRACTION * threshold
     return {"folded": values > threshold if above else values < threshold, "order": values,
             "core": convergence.core_sets(values, threshold, margin, folded_above=above)}
+
+
+def model_p_fold(report: dict, reference_p_fold: float) -> dict:
+    """A model's P_fold from its convergence report: the start groups' range always; the mean,
+    its SE and the error against ``reference_p_fold`` only when the groups agree
+    (``report["converged"]``), else None (a mean of groups that never crossed measures the
+    starts, not the model)."""
+    p = [g["p_fold"] for g in report["groups"].values()]
+    out = {"p_fold_start_min": float(min(p)), "p_fold_start_max": float(max(p)),
+           "p_fold": None, "p_fold_se": None, "p_fold_error": None}
+    if report["converged"]:
+        out.update(_p_fold(report, ""))
+        out["p_fold_error"] = abs(out["p_fold"] - reference_p_fold)
+    return out
 
 
 def _p_fold(report: dict, prefix: str) -> dict:
