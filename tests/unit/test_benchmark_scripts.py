@@ -35,3 +35,16 @@ def test_force_maps_benchmark_at_smoke_size(tmp_path):
     assert set(d["go"]["noise"]) == {"constrained", "residue", "optimal"}
     assert d["go"]["noise"]["residue"] < d["go"]["noise"]["constrained"]
     assert d["atomistic"]["second_moment_ratio_to_constrained"]["constrained"] == 1.0
+
+
+def test_run_cost_names_each_benchmark_file_by_its_rule():
+    """benchmarks/run_cost.py averages job times per rule: a member's train file, a per-start MD
+    file and a per-slot oracle file each count for their rule."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from run_cost import rule_of
+
+    assert rule_of(Path("b/go/seed_1/round_000/train_2.tsv")) == "train"
+    assert rule_of(Path("b/go/pool_md/extended_0.tsv")) == "pool_md"
+    assert rule_of(Path("b/go/seed_1/rmsd/round_001/oracle/slot_003.tsv")) == "oracle"
+    assert rule_of(Path("b/go/seed_1/rmsd/round_001/query.tsv")) == "query"
+    assert rule_of(Path("b/go/seed_1/round_000/cg_evaluate.tsv")) == "cg_evaluate"
