@@ -123,6 +123,8 @@ rule equilibrium:
         seed=lambda wc: seed_of(wc.seed, "equilibrium"),
     log:
         f"{LOGS}/seed_{{seed}}/{{arm}}/round_{{k}}/equilibrium.log",
+    benchmark:
+        f"{BENCH}/seed_{{seed}}/{{arm}}/round_{{k}}/equilibrium.tsv"
     threads: 1
     resources:
         mem_mb=lambda wc, attempt: 4000 * attempt,
@@ -163,6 +165,8 @@ rule explore_coverage:
         bins=config["evaluate"]["divergence_bins"],
     log:
         f"{LOGS}/seed_{{seed}}/{{round_dir}}/explore_coverage.log",
+    benchmark:
+        f"{BENCH}/seed_{{seed}}/{{round_dir}}/explore_coverage.tsv"
     threads: 1
     resources:
         mem_mb=lambda wc, attempt: 4000 * attempt,
