@@ -9,6 +9,7 @@ from alcg.stages import analysis  # noqa: E402
 
 with job_log(snakemake.log[0]):  # noqa: F821
     i, o, p = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
-    analysis.evaluate(list(i.reference), list(p.reference_starts), i.pdb, i.xml, i.folded, i.tica, i.traj, i.status,
+    analysis.evaluate(list(i.reference), list(p.reference_starts), i.pdb, i.xml, i.folded, i.tica,
+                      i.get("traj") or None, i.get("status") or None,
                       S.parse(S.Evaluate, p.evaluate), S.parse(S.PhysicalChecks, p.physical), p.seed, o.metrics,
                       o.fes, o.dist, i.model, i.heldout, i.get("native") or None)

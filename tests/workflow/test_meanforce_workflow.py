@@ -17,7 +17,8 @@ from workflow_helpers import copy_workflow
 
 MEAN_FORCE = {"experiment": {"seeds": [1], "arms": ["rmsd"]},
               "oracle": {"labels": "mean_force", "equilibration_ps": 0.5, "length_ps": 1.0,
-                         "record_interval_steps": 10, "n_blocks": 5}}
+                         "record_interval_steps": 10, "n_blocks": 5},
+              "loop": {"n_rounds": 2}, "cg_evaluate": {"rounds": "ends"}}  # round 1: no evaluation run
 
 
 def test_go_model_loop_with_mean_force_labels(tmp_path):
@@ -46,3 +47,8 @@ def test_go_model_loop_with_mean_force_labels(tmp_path):
     assert int(rows["0"]["n_label_frames"]) == len(runs)
     assert float(rows["0"]["label_rmsd_target_nm"]) < 0.05  # labelled where it asked
     assert float(rows["0"]["label_rmsd_train_nm"]) > 0.0
+    # cg_evaluate.rounds: ends: round 1 has no evaluation run, keeps its held-out error, did not fail
+    assert not (out / "seed_1/rmsd/round_001/evaluate/trajectory.h5").exists()
+    assert (out / "seed_1/rmsd/round_002/evaluate/trajectory.h5").exists()
+    assert rows["1"]["tica_w1"] == "" and rows["1"]["evaluation_failed"] == "False"
+    assert rows["1"]["heldout_force_mse"] != "" and rows["2"]["tica_w1"] != ""

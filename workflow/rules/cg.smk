@@ -88,7 +88,7 @@ rule eval_starts:
         f"{RES}/seed_{{seed}}/evaluate/starts.npz",
     params:
         names=REF_STARTS,
-        cg_evaluate=config["cg_evaluate"],
+        cg_evaluate=job(S.CGEvaluate, "cg_evaluate"),
         seed=lambda wc: seed_of(wc.seed, "eval_starts"),
     log:
         f"{LOGS}/seed_{{seed}}/eval_starts.log",
@@ -108,7 +108,7 @@ rule cg_evaluate:
         status=f"{RES}/seed_{{seed}}/{{round_dir}}/evaluate/replicas.json",
     params:
         sim=job(S.CGSim, "cg_sim"),
-        cg_evaluate=config["cg_evaluate"],
+        cg_evaluate=job(S.CGEvaluate, "cg_evaluate"),
         temperature_k=FF["temperature_k"],
         device=config["device"],
         seed=lambda wc: seed_of(wc.seed, "cg_evaluate"),  # the same noise for every arm and round

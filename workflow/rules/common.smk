@@ -372,6 +372,18 @@ def final_exports():
     return sorted({f"{model_dir(s, a, N_ROUNDS)}/model/member_0/model_torchscript.pt" for s in SEEDS for a in ARMS})
 
 
+def simulated_round(k):
+    """Whether round ``k``'s models get an evaluation run (cg_evaluate.rounds: every round, or
+    round 0 and the last)."""
+    return config["cg_evaluate"]["rounds"] == "every" or int(k) in (0, N_ROUNDS)
+
+
+def evaluation_run(wc, name):
+    """An evaluation run's file for the evaluate job of ``wc``, or none in a skipped round."""
+    k = round_index(wc.round_dir)
+    return f"{RES}/seed_{wc.seed}/{wc.round_dir}/evaluate/{name}" if simulated_round(k) else []
+
+
 # ---------------------------------------------------------------- equilibrium evaluation
 #: the equilibrium runs as evaluation-run settings (cg_equilibrium without its seeds: adding a
 #: seed reruns nothing that exists)

@@ -72,8 +72,8 @@ rule evaluate:
         pdb=f"{RES}/system/{INIT_START}.pdb",
         xml=f"{RES}/system/{INIT_START}.xml",
         folded=f"{RES}/system/{FOLDED}.pdb",
-        traj=f"{RES}/seed_{{seed}}/{{round_dir}}/evaluate/trajectory.h5",
-        status=f"{RES}/seed_{{seed}}/{{round_dir}}/evaluate/replicas.json",
+        traj=lambda wc: evaluation_run(wc, "trajectory.h5"),  # none in a round cg_evaluate.rounds skips
+        status=lambda wc: evaluation_run(wc, "replicas.json"),
     output:
         metrics=f"{RES}/seed_{{seed}}/{{round_dir}}/evaluate/metrics.json",
         fes=report(f"{RES}/seed_{{seed}}/{{round_dir}}/evaluate/tica_fes.png", category="TICA free energy",

@@ -55,21 +55,27 @@ def distributions(ref_xyz: np.ndarray, model_xyz: np.ndarray, path: str | Path) 
     save_figure(fig, path)
 
 
-def experiment(rows: list[dict], n_bootstrap: int, ci_level: float, path: str | Path) -> None:
-    """TICA W1 and JS(reference, model) against oracle ns spent, per arm: mean over seeds, CI bands."""
+def experiment(rows: list[dict], n_bootstrap: int, ci_level: float, path: str | Path,
+               primary_metric: str) -> None:
+    """The learning curves per arm, mean over seeds with CI bands: the primary metric against
+    the oracle queries spent, then TICA W1 and JS(reference, model) against oracle ns."""
     from alcg.analysis.summary import curve
 
     arms = sorted({r["arm"] for r in rows})
     n_seeds = len({r["seed"] for r in rows})
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    for ax, metric, label in ((axes[0], "tica_w1", "TICA W1 to reference (TIC units)"),
-                              (axes[1], "tica_js", "Jensen-Shannon divergence to reference / nats")):
+    fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
+    panels = ((axes[0], primary_metric, f"{primary_metric} (primary; lower is closer)", "n_queries",
+               "oracle queries spent"),
+              (axes[1], "tica_w1", "TICA W1 to reference (TIC units)", "oracle_ns", "all-atom oracle time spent / ns"),
+              (axes[2], "tica_js", "Jensen-Shannon divergence to reference / nats", "oracle_ns",
+               "all-atom oracle time spent / ns"))
+    for ax, metric, label, x, xlabel in panels:
         for c, arm in enumerate(arms):
-            ns, mean, lo, hi = curve(rows, arm, metric, n_bootstrap, ci_level)
-            ax.plot(ns, mean, marker="o", color=f"C{c}", label=arm)
+            xs, mean, lo, hi = curve(rows, arm, metric, n_bootstrap, ci_level, x=x)
+            ax.plot(xs, mean, marker="o", color=f"C{c}", label=arm)
             if np.isfinite(lo).any():
-                ax.fill_between(ns, lo, hi, color=f"C{c}", alpha=0.2)
-        ax.set_xlabel("all-atom oracle time spent / ns")
+                ax.fill_between(xs, lo, hi, color=f"C{c}", alpha=0.2)
+        ax.set_xlabel(xlabel)
         ax.set_ylabel(label)
     axes[0].legend(title=f"arm ({n_seeds} seeds, {int(ci_level * 100)}% CI)")
     save_figure(fig, path)
@@ -111,4 +117,12 @@ def free_energy_profiles(ref_values: np.ndarray, model_values: np.ndarray, name:
     ax.set_xlabel(name)
     ax.set_ylabel("F / kT")
     ax.legend(fontsize=8)
+    save_figure(fig, path)
+
+
+def note_figure(text: str, path: str | Path) -> None:
+    """A figure that only says ``text``: an output whose plot does not apply to this job."""
+    fig, ax = plt.subplots(figsize=(6, 1.5))
+    ax.axis("off")
+    ax.text(0.5, 0.5, text, ha="center", va="center", wrap=True, fontsize=9)
     save_figure(fig, path)

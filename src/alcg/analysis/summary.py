@@ -121,7 +121,10 @@ def fallback_share(n_fallback: int | None, slots: int | None) -> float | None:
 def evaluation_failed(ev: dict) -> bool:
     """Whether an evaluation failed: no TICA W1 (no valid model frames), a metric not finite
     (a NaN), or most model frames invalid (``low_valid_fraction``: replicas exploded). A metric
-    that does not apply (``tica_js`` with one TICA dimension) is None and no failure."""
+    that does not apply (``tica_js`` with one TICA dimension) is None and no failure; a round
+    with no evaluation run by design (``simulated`` False: ``cg_evaluate.rounds``) did not fail."""
+    if ev.get("simulated") is False:
+        return False
     if ev.get("tica_w1") is None or ev.get("low_valid_fraction"):
         return True
     return any(ev.get(m) is not None and not np.isfinite(ev[m]) for m in METRICS)
@@ -276,15 +279,21 @@ def _fallback_share_rows(arm: str, k: int, ns: float, seed_rows: list[dict], n_b
                  ci_low=lo, ci_high=hi, t_ci_low=t_lo, t_ci_high=t_hi, n_seeds=len(values), n_failed=0)]
 
 
-def curve(rows: list[dict], arm: str, metric: str, n_bootstrap: int, ci_level: float) -> tuple[np.ndarray, ...]:
-    """(oracle ns, mean, ci low, ci high) per round of ``metric`` for ``arm`` over seeds."""
+def curve(rows: list[dict], arm: str, metric: str, n_bootstrap: int, ci_level: float,
+          x: str = "oracle_ns") -> tuple[np.ndarray, ...]:
+    """(x, mean, ci low, ci high) per round of ``metric`` for ``arm`` over seeds; ``x`` the
+    column on the curve's axis (``oracle_ns`` or ``n_queries``); rounds where no seed has a
+    value (e.g. not simulated) are left out."""
     rounds = sorted({r["round"] for r in rows if r["arm"] == arm})
     pts = []
     for k in rounds:
         sel = [r for r in rows if r["arm"] == arm and r["round"] == k]
-        mean, lo, hi = bootstrap_mean_ci([r.get(metric) for r in sel], n_bootstrap, ci_level)
-        pts.append((np.mean([r["oracle_ns"] for r in sel]), mean, lo, hi))
-    return tuple(np.array(c) for c in zip(*pts))
+        values = [r.get(metric) for r in sel]
+        if not any(v is not None and np.isfinite(v) for v in values):
+            continue
+        mean, lo, hi = bootstrap_mean_ci(values, n_bootstrap, ci_level)
+        pts.append((np.mean([r[x] for r in sel]), mean, lo, hi))
+    return tuple(np.array(c) for c in zip(*pts)) if pts else tuple(np.zeros(0) for _ in range(4))
 
 
 def write_tsv(rows: list[dict], columns: list[str], path: str | Path) -> None:

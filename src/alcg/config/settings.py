@@ -404,6 +404,7 @@ SECTIONS: dict[type, str] = {
 #: schema keys with no settings field, and why: the workflow reads them, no library function does
 WORKFLOW_ONLY = {
     "cg_sim.keep_exploration": "a storage switch: the rule file marks exploration outputs temp()",
+    "cg_evaluate.rounds": "which evaluate jobs get an evaluation run: the rule file's input function",
     "select.overrides": "per-arm values, folded into Select by Select.for_arm",
     "oracle.max_failure_fraction": "read by the merge rule alone (a float param), so oracle jobs ignore it",
 }

@@ -161,7 +161,8 @@ def fit_tica(reference_runs: list[str], system_pdb: str, system_xml: str, lag_ps
 
 
 def evaluate(reference_runs: list[str], reference_starts: list[str], system_pdb: str, system_xml: str,
-             folded_pdb: str, tica_path: str, traj: str, status: str, ev: Evaluate, sel: PhysicalChecks, seed: int,
+             folded_pdb: str, tica_path: str, traj: str | None, status: str | None, ev: Evaluate, sel: PhysicalChecks,
+             seed: int,
              out: str, fes_plot: str, dist_plot: str, model_path: str | None = None, heldout_path: str | None = None,
              native: str | None = None) -> None:
     """Metrics of one evaluation simulation (after burn-in) against the reference ensemble,
@@ -173,6 +174,9 @@ def evaluate(reference_runs: list[str], reference_starts: list[str], system_pdb:
     Invalid frames (broken bonds, clashes) are excluded from the distances but counted:
     ``valid_fraction`` is reported and ``low_valid_fraction`` flags a W1 computed on fewer
     than ``evaluate.min_valid_fraction`` of the frames.
+
+    ``traj`` None: the round has no evaluation run by design (``cg_evaluate.rounds``): only the
+    held-out numbers, ``simulated`` False, and figures that say so.
     """
     import mdtraj as md
 
@@ -185,11 +189,14 @@ def evaluate(reference_runs: list[str], reference_starts: list[str], system_pdb:
     tica = tica_file.load(tica_path)
     folded = md.load(folded_pdb)
     folded_ca = folded.xyz[0][folded.topology.select("name CA")]
-    sim = cg_trajectory.load(traj, status)
-    kept, first_half = sim.kept_frames()
-    metrics, model_xyz = frame_metrics(kept, first_half, sim.expected_kept_frames(), ref_xyz, labels, tica,
-                                       folded_ca, ev, sel, seed)
-    metrics.update(burn_in_frames=sim.run.burn_in_frames, exploded_fraction=sim.exploded_fraction)
+    if traj is None:
+        metrics, model_xyz = {"simulated": False}, ref_xyz[:0]
+    else:
+        sim = cg_trajectory.load(traj, status)
+        kept, first_half = sim.kept_frames()
+        metrics, model_xyz = frame_metrics(kept, first_half, sim.expected_kept_frames(), ref_xyz, labels, tica,
+                                           folded_ca, ev, sel, seed)
+        metrics.update(simulated=True, burn_in_frames=sim.run.burn_in_frames, exploded_fraction=sim.exploded_fraction)
     if native and len(model_xyz):
         from alcg.finegrained import gomodel
         from alcg.analysis.evaluate import internal_coordinates, order_parameter_metrics
@@ -205,7 +212,14 @@ def evaluate(reference_runs: list[str], reference_starts: list[str], system_pdb:
 
         metrics.update(heldout.force_errors(load_model(model_path, "cpu"), heldout.load(heldout_path)))
     write_json(out, metrics)
-    evaluation_plots(ref_xyz, model_xyz, tica, fes_plot, dist_plot)
+    if traj is None:
+        from alcg.analysis.plots import note_figure
+
+        for path in (fes_plot, dist_plot):
+            note_figure("no evaluation run in this round (cg_evaluate.rounds: ends); the held-out force "
+                        "error is in metrics.json", path)
+    else:
+        evaluation_plots(ref_xyz, model_xyz, tica, fes_plot, dist_plot)
     log.info("evaluation: %s", metrics)
 
 
@@ -464,7 +478,7 @@ def summarize(layout: dict, ev: Evaluate, plan: Analysis, reference_report: str,
                  "share" if gap else "mean", row["share"] if gap else row["mean_difference"],
                  row["share_ci_low"] if gap else row["t_ci_low"], row["share_ci_high"] if gap else row["t_ci_high"],
                  row["n_seeds"], "" if converged else "; reference NOT converged")
-    plots.experiment(rows, ev.n_bootstrap, ev.ci_level, experiment_plot)
+    plots.experiment(rows, ev.n_bootstrap, ev.ci_level, experiment_plot, plan.primary_metric)
 
 
 #: core sets of the transition count (:func:`alcg.analysis.convergence.core_sets`): Q this far beyond
