@@ -8,6 +8,9 @@ each variant below; every run is scored as the workflow scores it:
   bins, and of its mass, that the exploration's frames visit);
 - candidates: the ``rmsd`` selector's table on those frames (frames inside the trust window,
   picks for the 16 slots with their spares), as :func:`alcg.stages.query.select` writes it;
+- fill: every slot backmapped as the workflow's query job does (:func:`alcg.stages.query.backmap`:
+  the pick, then its spares, then a fallback training frame), so ``n_fallback`` counts the slots
+  the selector could not fill;
 - cost: the run's wall time on this machine (one torch thread).
 
 Variants differ only in the exploration settings (same model, data, seeds and selector).
@@ -82,10 +85,36 @@ def run_variant(cfg: dict, seed: int, name: str, work: Path) -> dict:
                  S.Select.for_arm(cfg["select"], "rmsd"), "cpu", 7 + seed, str(work / "sel.npz"), str(table),
                  str(work / "sel.png"))
     sel = json.loads(table.read_text())
+    fallbacks = backmap_slots(cfg, seed, work / "sel.npz", sel["n_slots"], work)
     return {"seed": seed, "variant": name, "settings": VARIANTS[name], "wall_s": round(wall, 1),
+            "n_fallback": fallbacks["n_fallback"], "rejections": fallbacks["rejections"],
             **json.loads(cov.read_text()),
             **{k: sel.get(k) for k in ("n_frames", "n_covered", "n_candidates", "n_failed", "n_slots",
                                        "n_selected", "n_spares")}}
+
+
+def backmap_slots(cfg: dict, seed: int, selected: Path, n_slots: int, work: Path) -> dict:
+    """Backmap every slot of a selection as the query job does; count the fallbacks and the
+    rejection reasons (first clause of each)."""
+    from collections import Counter
+
+    from alcg.config import settings as S
+    from alcg.formats import slot_start
+    from alcg.stages import query
+
+    res = ROOT / "results" / cfg["run"]
+    runs = sorted(str(p) for p in (res / f"seed_{seed}/initial").glob("rep_*.npz"))
+    ff, bm = S.parse(S.ForceField, cfg["forcefield"]), S.parse(S.Backmap, cfg["backmap"])
+    n_fallback, reasons = 0, Counter()
+    for slot in range(n_slots):
+        out = work / f"start_{slot}.npz"
+        query.backmap(str(selected), str(res / f"seed_{seed}/round_000/dataset/dataset.npz"), runs,
+                      str(res / "system/folded.pdb"), str(res / "system/folded.xml"),
+                      str(res / "system/go_native.npz"), ff, bm, slot, str(out))
+        start = slot_start.load(out)
+        n_fallback += int(start.fallback)
+        reasons.update(r["reason"].split(";")[0] for r in start.metadata.get("rejected", []))
+    return {"n_fallback": n_fallback, "rejections": dict(reasons)}
 
 
 def main() -> None:

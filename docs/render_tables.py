@@ -450,13 +450,15 @@ def explore_reach():
     for r in d["rows"]:
         rows.append([f"`{r['variant']}`", str(r["seed"]), r["starts"], f"{r['temperature_k']:g}",
                      fixed(r["bins_reached"], 2), fixed(r["mass_reached"], 2), f"{r['n_candidates']:,}",
-                     f"{r['n_selected']} + {r['n_spares']}", fixed(r["wall_s"], 0)])
+                     f"{r['n_selected']} + {r['n_spares']}", f"{r['n_slots'] - r['n_fallback']} of {r['n_slots']}",
+                     fixed(r["wall_s"], 0)])
     head = ["variant", "seed", "starts", "T / K", "reference bins reached", "reference mass reached",
-            "candidates", "picks + spares", "wall / s"]
+            "candidates", "picks + spares", "slots filled (backmap accepted)", "wall / s"]
     note = (f"Each row: the pilot seed's round-0 model explored from its own training frames, 64 replicas "
             f"of 100 ps from random starts at the system's temperature unless the variant says otherwise ({'; '.join(f'`{k}`: ' + ', '.join(f'{a} {b}' for a, b in v.items()) for k, v in d['variants'].items())}); "
             f"reach on the reference's (Q, Rg) grid; candidates: frames inside the rmsd selector's trust "
-            f"window; {d['n_select']} slots, {d['n_spare']} spares each; wall time on one core.")
+            f"window; {d['n_select']} slots, {d['n_spare']} spares each; a slot is filled when its pick or a "
+            f"spare backmaps (else it falls back to a training frame); wall time of the exploration on one core.")
     return table(head, rows) + "\n\n" + note + "\n\n" + source("explore_reach.json")
 
 
