@@ -489,7 +489,36 @@ def go_recipe_check():
     return table(head, out) + "\n\n" + note + "\n\n" + source("go_recipe_check/rounds.tsv")
 
 
-RENDERERS = {f.__name__: f for f in [explore_reach, go_recipe_check, test_durations, force_maps, learning_curve, learning_curve_choices,
+def go_curves_pilot():
+    """Issue 32's pilot: per arm and round, the primary metric (the error against the exact mean
+    force, population-weighted) and the share of slots the selector filled, mean over the pilot
+    seeds (each seed in brackets)."""
+    rows = tsv("go_curves_pilot/rounds.tsv")
+    key = "heldout_mean_force_error_weighted"
+    seeds = sorted({int(r["seed"]) for r in rows})
+    rounds = sorted({int(r["round"]) for r in rows})
+    by = {(r["arm"], int(r["seed"]), int(r["round"])): r for r in rows}
+    out = []
+    for arm in dict.fromkeys(r["arm"] for r in rows):
+        cells = []
+        for k in rounds:
+            v = [float(by[(arm, s, k)][key]) for s in seeds if by.get((arm, s, k), {}).get(key) not in (None, "")]
+            fb = [float(by[(arm, s, k)]["fallback_share"]) for s in seeds
+                  if by.get((arm, s, k), {}).get("fallback_share") not in (None, "")]
+            cell = f"{fixed(statistics.mean(v), 0)} ({', '.join(fixed(x, 0) for x in v)})" if v else "–"
+            if fb:
+                cell += f"; filled {fixed(1 - statistics.mean(fb), 2)}"
+            cells.append(cell)
+        out.append([f"`{arm}`"] + cells)
+    head = ["arm"] + [f"round {k} ({int(by[(rows[0]['arm'], seeds[0], k)]['n_queries'])} queries)" for k in rounds]
+    note = (f"`{key}`: the model's force MSE against the held-out mean-force labels minus the labels' noise, "
+            f"strata weighted by population, (kJ/mol/nm)², mean over the pilot seeds {seeds} (each seed in "
+            "brackets; lower is closer); \"filled\": the share of the round's slots the selector filled (1 − "
+            "fallback_share), mean over seeds.")
+    return table(head, out) + "\n\n" + note + "\n\n" + source("go_curves_pilot/rounds.tsv")
+
+
+RENDERERS = {f.__name__: f for f in [explore_reach, go_curves_pilot, go_recipe_check, test_durations, force_maps, learning_curve, learning_curve_choices,
     learning_curve_pfold, prior_counts,
     go_experiment_arms, go_experiment_primary, go_pilot_rounds, chignolin_cpu_change,
     chignolin_cpu_paired, go_cpu_convergence, timestep_go, timestep_go_powered,
