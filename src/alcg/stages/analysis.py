@@ -198,14 +198,7 @@ def evaluate(reference_runs: list[str], reference_starts: list[str], system_pdb:
                                            folded_ca, ev, sel, seed)
         metrics.update(simulated=True, burn_in_frames=sim.run.burn_in_frames, exploded_fraction=sim.exploded_fraction)
     if native and len(model_xyz):
-        from alcg.finegrained import gomodel
-        from alcg.analysis.evaluate import internal_coordinates, order_parameter_metrics
-
-        nat = gomodel.load_native(native)
-        rg = lambda x: internal_coordinates(x)["rg"][:, 0]  # noqa: E731
-        metrics.update(order_parameter_metrics(gomodel.ca_fraction_native_contacts(model_xyz, nat),
-                                               gomodel.ca_fraction_native_contacts(ref_xyz, nat),
-                                               rg(model_xyz), rg(ref_xyz), ev.divergence_bins))
+        metrics.update(_go_order_metrics(model_xyz, ref_xyz, native, ev.divergence_bins))
     if model_path and heldout_path:
         from alcg.analysis import heldout
         from alcg.cg.model import load_model
@@ -221,6 +214,25 @@ def evaluate(reference_runs: list[str], reference_starts: list[str], system_pdb:
     else:
         evaluation_plots(ref_xyz, model_xyz, tica, fes_plot, dist_plot)
     log.info("evaluation: %s", metrics)
+
+
+def _rg(xyz: np.ndarray) -> np.ndarray:
+    """Radius of gyration (nm) of each C-alpha frame of ``xyz`` (F, N, 3) nm."""
+    from alcg.analysis.evaluate import internal_coordinates
+
+    return internal_coordinates(xyz)["rg"][:, 0]
+
+
+def _go_order_metrics(model_xyz: np.ndarray, ref_xyz: np.ndarray, native: str, bins: int) -> dict:
+    """:func:`alcg.analysis.evaluate.order_parameter_metrics` of model and reference C-alpha frames:
+    the C-alpha Q of the Go model's native contacts and Rg."""
+    from alcg.analysis.evaluate import order_parameter_metrics
+    from alcg.finegrained import gomodel
+
+    nat = gomodel.load_native(native)
+    return order_parameter_metrics(gomodel.ca_fraction_native_contacts(model_xyz, nat),
+                                   gomodel.ca_fraction_native_contacts(ref_xyz, nat),
+                                   _rg(model_xyz), _rg(ref_xyz), bins)
 
 
 def explore_coverage(reference_runs: list[str], system_pdb: str, system_xml: str, traj: str, status: str,
@@ -247,20 +259,17 @@ def explore_coverage(reference_runs: list[str], system_pdb: str, system_xml: str
 
 def _coverage_plane(native: str | None, tica_path: str | None):
     """(function (F, N, 3) nm -> (F, 2), its axis names) of :func:`explore_coverage`."""
-    from alcg.analysis.evaluate import internal_coordinates
-
-    rg = lambda x: internal_coordinates(x)["rg"][:, 0]  # noqa: E731
     if native:
         from alcg.finegrained import gomodel
 
         nat = gomodel.load_native(native)
-        return (lambda x: np.column_stack([gomodel.ca_fraction_native_contacts(x, nat), rg(x)])), "Q, Rg"
+        return (lambda x: np.column_stack([gomodel.ca_fraction_native_contacts(x, nat), _rg(x)])), "Q, Rg"
     from alcg.analysis import tica as tica_file
 
     tica = tica_file.load(tica_path)
     if tica.dim >= 2:
         return (lambda x: tica.transform(x)[:, :2]), "TIC 1, TIC 2"
-    return (lambda x: np.column_stack([tica.transform(x)[:, 0], rg(x)])), "TIC 1, Rg"
+    return (lambda x: np.column_stack([tica.transform(x)[:, 0], _rg(x)])), "TIC 1, Rg"
 
 
 def equilibrium(reference_runs: list[str], reference_starts: list[str], system_pdb: str, system_xml: str,
@@ -325,14 +334,7 @@ def equilibrium(reference_runs: list[str], reference_starts: list[str], system_p
 
         metrics["order_w1"] = float(wasserstein_distance(order(model_xyz), order(ref_xyz)))
         if native:
-            from alcg.analysis.evaluate import internal_coordinates, order_parameter_metrics
-            from alcg.finegrained import gomodel
-
-            nat = gomodel.load_native(native)
-            rg = lambda x: internal_coordinates(x)["rg"][:, 0]  # noqa: E731
-            metrics["q_rg_js"] = order_parameter_metrics(gomodel.ca_fraction_native_contacts(model_xyz, nat),
-                                                         gomodel.ca_fraction_native_contacts(ref_xyz, nat),
-                                                         rg(model_xyz), rg(ref_xyz), ev.divergence_bins)["q_rg_js"]
+            metrics["q_rg_js"] = _go_order_metrics(model_xyz, ref_xyz, native, ev.divergence_bins)["q_rg_js"]
     write_json(out, metrics)
     from alcg.analysis.plots import free_energy_profiles
 
