@@ -51,15 +51,9 @@ VARIANTS = {
 
 
 def load_config() -> dict:
-    import yaml
-    from snakemake.utils import update_config
+    from alcg.stages.validate import load_configs
 
-    from alcg.stages.validate import validate
-
-    cfg: dict = {}
-    for path in CONFIGS:
-        update_config(cfg, yaml.safe_load((ROOT / path).read_text()))
-    return validate(cfg)
+    return load_configs([ROOT / p for p in CONFIGS[1:]], base=ROOT / CONFIGS[0])
 
 
 def run_variant(cfg: dict, seed: int, name: str, work: Path) -> dict:

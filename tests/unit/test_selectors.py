@@ -1,4 +1,6 @@
 """Selectors: one interface, a registry; random stays in the window, committee finds disagreement."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -80,6 +82,31 @@ def test_committee_ranks_a_planted_disagreement_first():
     others = np.delete(res.scores, planted)
     assert np.nanmax(others) < 1e-3
     assert res.template[0] in inp.train_index
+
+
+def _spread_committee(helix):
+    """Members that disagree in proportion to a frame's distance from ``helix`` (kJ/mol/nm)."""
+    def member(sign):
+        def forces(x):
+            d = np.sqrt(((x - helix) ** 2).sum((1, 2)))[:, None, None]
+            return -100.0 * (x - x.mean(1, keepdims=True)) + sign * 1000.0 * d * np.ones_like(x)
+        return forces
+    return [member(s) for s in (0.0, 1.0, -1.0)]
+
+
+def test_committee_window_from_its_training_spread_selects_where_a_fixed_one_finds_nothing():
+    inp = _inputs(_spread_committee(_helix()))
+    train_dev = selectors.force_deviation(inp.committee, inp.train_coords)
+    fixed = selectors.get("committee")(SEL, 0).fit(inp).fetch_model()
+    too_high = replace(SEL, force_sd_lo_kj_mol_nm=5e3, force_sd_hi_kj_mol_nm=1e4)
+    assert selectors.get("committee")(too_high, 0).fit(inp).fetch_model().table["n_candidates"] == 0
+    ruled = replace(too_high, force_sd_lo_train_quantile=0.95)
+    res = selectors.get("committee")(ruled, 0).fit(inp).fetch_model()
+    lo, hi = res.table["force_sd_window_kj_mol_nm"]
+    assert lo == pytest.approx(np.quantile(train_dev, 0.95)) and hi == 1e4
+    assert 0 < res.table["n_candidates"] < fixed.table["n_candidates"]
+    assert len(res.picked) == SEL.n_select and np.all(res.scores[res.picked] >= lo)
+    assert np.all(res.picked >= 100)  # the planted far frames, not the training-like ones
 
 
 def test_committee_needs_two_members():

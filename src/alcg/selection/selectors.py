@@ -14,7 +14,8 @@ selection (backmap -> oracle -> project -> merge) is shared by all arms.
   equal-oracle-budget control).
 - ``committee``: query by committee (as in DP-GEN): frames ranked by the largest per-bead
   standard deviation of the committee members' forces, inside
-  ``[force_sd_lo_kj_mol_nm, force_sd_hi_kj_mol_nm]``.
+  ``[force_sd_lo_kj_mol_nm, force_sd_hi_kj_mol_nm]``, or with ``force_sd_lo_train_quantile``
+  a lower end taken from the committee's own spread on its training frames.
 - ``iid``: a positive control: runs from random frames of an independent equilibrium pool
   (``pool_md``); needs a pool, so it is meant for the Go model's exact equilibrium.
 
@@ -262,7 +263,7 @@ class Committee(Selector):
         scores = np.full(len(inp.cg_frames), np.nan)
         if ok.any():
             scores[ok] = force_deviation(inp.committee, inp.cg_frames[ok])
-        lo, hi = s.force_sd_lo_kj_mol_nm, s.force_sd_hi_kj_mol_nm
+        lo, hi = committee_window(s, inp)
         cand = np.flatnonzero(ok & (scores >= lo) & (scores <= hi))
         order = cand[np.argsort(-scores[cand], kind="stable")]
         picks = diverse_picks(inp.cg_frames, order, s.n_select, s.min_pair_rmsd_nm)
@@ -273,10 +274,29 @@ class Committee(Selector):
             _, nearest[picks] = rmsd._nearest(inp.cg_frames[picks], inp.train_coords)
         table = {"n_frames": int(len(scores)), "n_failed": int((~ok).sum() + (scores[ok] > hi).sum()),
                  "n_covered": int((scores[ok] < lo).sum()), "n_candidates": int(len(cand)),
-                 "force_sd_quantiles_kj_mol_nm": _quantiles(scores)}
+                 "force_sd_quantiles_kj_mol_nm": _quantiles(scores),
+                 "force_sd_window_kj_mol_nm": [float(lo), float(hi)]}
         self.result_ = _cg_selection(inp, picks, nearest, scores,
                                      "max per-bead committee force s.d. / kJ/mol/nm", (lo, hi), table)
         return self
+
+
+def committee_window(s: Select, inp: SelectionInput,
+                     max_frames: int = 2000) -> tuple[float, float]:
+    """The committee's trust window ``(lo, hi)`` on the max per-bead force s.d., kJ/mol/nm.
+
+    With ``force_sd_lo_train_quantile`` set, ``lo`` is that quantile of the committee's own
+    deviation over its training frames (at most ``max_frames`` of them, evenly strided): a frame
+    is uncovered when the members disagree on it more than on that share of the data they were
+    trained on. Otherwise ``lo`` is ``force_sd_lo_kj_mol_nm``. ``hi`` is always
+    ``force_sd_hi_kj_mol_nm``.
+    """
+    hi = float(s.force_sd_hi_kj_mol_nm)
+    q = s.force_sd_lo_train_quantile
+    if q is None:
+        return float(s.force_sd_lo_kj_mol_nm), hi
+    train = inp.train_coords[::max(1, -(-len(inp.train_coords) // max_frames))]
+    return float(np.quantile(force_deviation(inp.committee, train), q)), hi
 
 
 def _quantiles(values: np.ndarray) -> dict:

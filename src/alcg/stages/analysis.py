@@ -459,16 +459,25 @@ def summarize(layout: dict, ev: Evaluate, plan: Analysis, reference_report: str,
     """``rounds.tsv``, ``experiment.tsv``, the pre-registered ``primary.tsv`` and the
     W1-vs-oracle-cost plot. Every row says whether the reference its metrics are measured
     against passed its convergence check."""
-    from alcg.analysis import convergence, plots, primary
-    from alcg.analysis.summary import (EXPERIMENT_COLUMNS, LABEL_COLUMNS, ROUND_COLUMNS, experiment_rows, round_rows,
-                              with_label_location, write_tsv)
+    from alcg.analysis import convergence
+    from alcg.analysis.summary import round_rows, with_label_location
 
     converged = bool(convergence.load(reference_report)["converged"])
     if not converged:
         log.warning("the reference is NOT converged: every metric against it is marked "
                     "(rounds.tsv reference_converged = False)")
     rows = [{**r, "reference_converged": converged} for r in round_rows(layout)]
-    rows = with_label_location(rows, layout)
+    write_summary(with_label_location(rows, layout), ev, plan, rounds_out, experiment_out, primary_out,
+                  experiment_plot)
+
+
+def write_summary(rows: list[dict], ev: Evaluate, plan: Analysis, rounds_out: str, experiment_out: str,
+                  primary_out: str, experiment_plot: str) -> None:
+    """Write ``rounds.tsv``, ``experiment.tsv``, ``primary.tsv`` and the plot from round rows."""
+    from alcg.analysis import plots, primary
+    from alcg.analysis.summary import EXPERIMENT_COLUMNS, LABEL_COLUMNS, ROUND_COLUMNS, experiment_rows, write_tsv
+
+    converged = all(r["reference_converged"] for r in rows)
     write_tsv(rows, ROUND_COLUMNS + LABEL_COLUMNS, rounds_out)
     write_tsv(experiment_rows(rows, ev.n_bootstrap, ev.ci_level), EXPERIMENT_COLUMNS, experiment_out)
     primary_table = primary.primary_rows(rows, plan, ev.ci_level, ev.n_bootstrap)

@@ -50,6 +50,19 @@ def apply_defaults(config: dict, schema: dict) -> dict:
     return config
 
 
+def load_configs(paths: list[str | Path], base: str | Path | None = None) -> dict[str, Any]:
+    """The validated config of ``snakemake --configfile paths...``: ``config/config.yaml``
+    (``base``; the Snakefile's own ``configfile``) first, then each file laid over it."""
+    from snakemake.utils import update_config
+
+    cfg: dict[str, Any] = {}
+    for path in [base or Path(__file__).resolve().parents[3] / "config" / "config.yaml", *paths]:
+        if not Path(path).is_file():
+            raise ConfigError(f"invalid config: no config file {str(path)!r}")
+        update_config(cfg, yaml.safe_load(Path(path).read_text()) or {})
+    return validate(cfg)
+
+
 def validate(config: dict[str, Any], schema: dict | None = None) -> dict[str, Any]:
     """Apply defaults to ``config`` and check it; raise :class:`ConfigError` naming the key."""
     import jsonschema
@@ -86,7 +99,8 @@ def _check_windows(sel: dict, where: str) -> None:
                           f"below {where}rmsd_hi_nm ({sel['rmsd_hi_nm']})")
     if sel["bond_min_nm"] >= sel["bond_max_nm"]:
         raise ConfigError(f"invalid config: {where}bond_min_nm must be below {where}bond_max_nm")
-    if sel["force_sd_lo_kj_mol_nm"] >= sel["force_sd_hi_kj_mol_nm"]:
+    if (sel.get("force_sd_lo_train_quantile") is None
+            and sel["force_sd_lo_kj_mol_nm"] >= sel["force_sd_hi_kj_mol_nm"]):
         raise ConfigError(f"invalid config: {where}force_sd_lo_kj_mol_nm must be below "
                           f"{where}force_sd_hi_kj_mol_nm")
 
