@@ -161,7 +161,7 @@ def _layout(tmp_path, monkeypatch, fallbacks: list[list[bool]], evals: list[dict
     from alcg.analysis import summary
     from alcg.formats import slot_start
 
-    monkeypatch.setattr(summary.dataset, "count_frames", lambda path: 10)
+    monkeypatch.setattr(summary, "split_counts", lambda path: {"n_train_frames": 10, "n_val_frames": 0})
     monkeypatch.setattr(summary.run_file, "recorded_ns", lambda path: 0.002)
     monkeypatch.setattr(summary.run_file, "count", lambda paths, which: 0)
     rounds = []

@@ -36,7 +36,7 @@ NOT_SIMULATED = {"heldout_force_mse", "heldout_mean_force_error_weighted"}
 HELDOUT_COLUMNS = ["heldout_labels", "heldout_label_se2", "heldout_excess", "heldout_excess_weighted",
                    "heldout_fraction_removed", "heldout_fraction_removed_weighted", "heldout_force_mse_weighted",
                    "heldout_label_se2_weighted", "heldout_mean_force_error"]
-ROUND_COLUMNS = ["seed", "arm", "round", "reference_converged", "n_train_frames", "oracle_ns", "n_queries", "n_selected",
+ROUND_COLUMNS = ["seed", "arm", "round", "reference_converged", "n_train_frames", "n_val_frames", "oracle_ns", "n_queries", "n_selected",
                  "n_rejected_backmap", "n_slots", "n_fallback_starts", "fallback_share", "n_failed_oracle",
                  "n_candidates", "explore_bins_reached", "explore_mass_reached",
                  "prior_only_val_loss", "val_loss", "val_loss_over_prior",
@@ -102,6 +102,13 @@ def derived_metrics(ev: dict) -> dict:
     return {"heldout_mean_force_error": mean_force_error(ev.get("heldout_force_mse"), ev.get("heldout_label_se2")),
             "heldout_mean_force_error_weighted": mean_force_error(ev.get("heldout_force_mse_weighted"),
                                                                   ev.get("heldout_label_se2_weighted"))}
+
+
+def split_counts(path: str) -> dict:
+    """``n_train_frames`` and ``n_val_frames`` of the round's dataset (its training and its
+    validation split)."""
+    train = dataset.train_mask(dataset.columns(path, "split")["split"])
+    return {"n_train_frames": int(train.sum()), "n_val_frames": int((~train).sum())}
 
 
 def n_slots(round_files: dict) -> int | None:
@@ -185,7 +192,7 @@ def round_rows(layout: dict) -> list[dict]:
                 oracles = r.get("oracles", [])
                 fallbacks = _starts_sum(r, "fallback") if oracles else None
                 row = {"seed": seed, "arm": arm, "round": k, "oracle_ns": spent, "n_queries": queries,
-                       "n_train_frames": dataset.count_frames(r["dataset"]),
+                       **split_counts(r["dataset"]),
                        "n_selected": sel.get("n_selected"),
                        "n_rejected_backmap": _starts_sum(r, "n_rejected") if oracles else None,
                        "n_slots": n_slots(r), "n_fallback_starts": fallbacks,
