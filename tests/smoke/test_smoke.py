@@ -14,10 +14,11 @@ import yaml
 from workflow_helpers import copy_workflow
 
 ROOT = Path(__file__).resolve().parents[2]
-CONFIGS = sorted(p.name for p in (ROOT / "config").glob("*.yaml"))
+PARTS = sorted(str(p.relative_to(ROOT / "config")) for p in (ROOT / "config" / "go_curves_parts").glob("*.yaml"))
+CONFIGS = sorted(p.name for p in (ROOT / "config").glob("*.yaml")) + PARTS
 #: configs that are laid over another one (their header comment says so); the rest run alone
 OVERLAYS = {"go_hp35.yaml": "go_cpu.yaml", "go_trpcage.yaml": "go_cpu.yaml", "go_pilot.yaml": "go_experiment.yaml",
-            "go_curves_pilot.yaml": "go_curves.yaml"}
+            "go_curves_pilot.yaml": "go_curves.yaml", **{p: "go_curves.yaml" for p in PARTS}}
 
 
 def _snakemake(cwd: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:

@@ -68,6 +68,7 @@ def test_parts_that_do_not_belong_together_are_refused(tmp_path):
     other = [{**r, "heldout_label_se2": r["heldout_label_se2"] * 1.01} for r in rows[two]]
     with pytest.raises(DataError, match="not measured against the same held-out labels"):
         combine.join_parts({one: rows[one], two: other}, seeds, arms, 4)
+    assert len(combine.join_parts({one: rows[one], two: other}, seeds, arms, 4, mixed_references=True)) == 60
 
 
 def test_the_command_line_names_a_bad_part_in_one_line(tmp_path):

@@ -103,7 +103,8 @@ def test_select_writes_ranked_spares_and_a_fallback_frame_per_slot(tmp_path):
     def run(n_spare):
         sel = defaults(Select, n_select=2, n_spare=n_spare, rmsd_lo_nm=0.0, rmsd_hi_nm=5.0, min_pair_rmsd_nm=0.01,
                        n_centers=10, bond_min_nm=0.2, bond_max_nm=0.6, min_distance_nm=0.1, committee_members=2,
-                       force_sd_lo_kj_mol_nm=1.0, force_sd_hi_kj_mol_nm=10.0)
+                       force_sd_lo_kj_mol_nm=1.0, force_sd_hi_kj_mol_nm=10.0,
+             force_sd_lo_train_quantile=None)
         out = tmp_path / f"sel{n_spare}.npz"
         query.select("rmsd", str(traj), str(status), str(tmp_path / "d.npz"), [], sel, "cpu", 0, str(out),
                      str(tmp_path / "tab.json"), str(tmp_path / "h.png"))

@@ -55,7 +55,8 @@ def test_all_exploded_simulation_is_a_clear_error(tmp_path, earlier_round):
                      round=np.zeros(5, np.int64), traj=np.array(["x"] * 5), split=np.array(["train"] * 5))
     save_dataset(tmp_path / "d.npz", data)
     sel = defaults(Select, n_select=2, n_spare=2, rmsd_lo_nm=0.1, rmsd_hi_nm=0.8, min_pair_rmsd_nm=0.1,
-                   n_centers=10, committee_members=2, force_sd_lo_kj_mol_nm=1.0, force_sd_hi_kj_mol_nm=10.0)
+                   n_centers=10, committee_members=2, force_sd_lo_kj_mol_nm=1.0, force_sd_hi_kj_mol_nm=10.0,
+             force_sd_lo_train_quantile=None)
     with pytest.raises(SimulationError, match="holds no frames: every CG replica exploded"):
         query.select("rmsd", str(traj), str(status), str(tmp_path / "d.npz"), [], sel, "cpu", 0,
                      str(tmp_path / "sel.npz"), str(tmp_path / "tab.json"), str(tmp_path / "h.png"))

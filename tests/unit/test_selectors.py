@@ -12,7 +12,8 @@ from test_rmsd_coverage import _hairpin, _helix, _noisy
 
 SEL = Select(selector=None, seed=0, n_select=5, n_spare=0, rmsd_lo_nm=0.08, rmsd_hi_nm=0.5, min_pair_rmsd_nm=0.05, n_centers=20, bond_min_nm=0.2,
              bond_max_nm=0.6, min_distance_nm=0.2, committee_members=3, force_sd_lo_kj_mol_nm=1.0,
-             force_sd_hi_kj_mol_nm=1e4)
+             force_sd_hi_kj_mol_nm=1e4,
+             force_sd_lo_train_quantile=None)
 
 
 def _inputs(committee=()):
@@ -98,7 +99,8 @@ def test_committee_window_from_its_training_spread_selects_where_a_fixed_one_fin
     inp = _inputs(_spread_committee(_helix()))
     train_dev = selectors.force_deviation(inp.committee, inp.train_coords)
     fixed = selectors.get("committee")(SEL, 0).fit(inp).fetch_model()
-    too_high = replace(SEL, force_sd_lo_kj_mol_nm=5e3, force_sd_hi_kj_mol_nm=1e4)
+    too_high = replace(SEL, force_sd_lo_kj_mol_nm=5e3, force_sd_hi_kj_mol_nm=1e4,
+             force_sd_lo_train_quantile=None)
     assert selectors.get("committee")(too_high, 0).fit(inp).fetch_model().table["n_candidates"] == 0
     ruled = replace(too_high, force_sd_lo_train_quantile=0.95)
     res = selectors.get("committee")(ruled, 0).fit(inp).fetch_model()

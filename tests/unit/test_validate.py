@@ -33,6 +33,22 @@ def test_shipped_configs_are_valid(name):
     validate(_merged(name))
 
 
+def test_the_parts_of_the_learning_curve_run_split_its_seeds_without_overlap():
+    """config/go_curves_parts/*.yaml together run every seed (and every equilibrium seed) of
+    go_curves.yaml once, and change nothing else."""
+    whole = validate(_merged("go_curves.yaml"))
+    seeds, eq = [], []
+    for path in sorted((ROOT / "config" / "go_curves_parts").glob("part_*.yaml")):
+        part = validate(_deep_merge(_merged("go_curves.yaml"), yaml.safe_load(path.read_text())))
+        seeds += part["experiment"]["seeds"]
+        eq += part["cg_equilibrium"]["seeds"]
+        assert set(part["cg_equilibrium"]["seeds"]) <= set(part["experiment"]["seeds"])
+        assert {k: v for k, v in part.items() if k not in ("experiment", "cg_equilibrium")} == \
+            {k: v for k, v in whole.items() if k not in ("experiment", "cg_equilibrium")}
+    assert sorted(seeds) == sorted(whole["experiment"]["seeds"])
+    assert sorted(eq) == sorted(whole["cg_equilibrium"]["seeds"])
+
+
 def test_mean_force_labels_with_too_few_samples_are_one_line_before_any_job():
     """The tiny config's 1 ps queries give 25 samples (4 fs steps); 10 C-alphas need 37 (jackknife):
     refused with the length that would do; that length passes; the Go model (C-alphas fixed,

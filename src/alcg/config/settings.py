@@ -305,7 +305,7 @@ class Select:
     committee_members: int
     force_sd_lo_kj_mol_nm: float
     force_sd_hi_kj_mol_nm: float
-    force_sd_lo_train_quantile: float | None = None
+    force_sd_lo_train_quantile: float | None
 
     @classmethod
     def for_arm(cls, section: Mapping[str, Any], arm: str) -> "Select":

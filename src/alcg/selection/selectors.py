@@ -281,12 +281,15 @@ class Committee(Selector):
         return self
 
 
-def committee_window(s: Select, inp: SelectionInput,
-                     max_frames: int = 2000) -> tuple[float, float]:
+#: at most this many training frames (evenly strided) give the committee's own spread
+WINDOW_TRAIN_FRAMES = 2000
+
+
+def committee_window(s: Select, inp: SelectionInput) -> tuple[float, float]:
     """The committee's trust window ``(lo, hi)`` on the max per-bead force s.d., kJ/mol/nm.
 
     With ``force_sd_lo_train_quantile`` set, ``lo`` is that quantile of the committee's own
-    deviation over its training frames (at most ``max_frames`` of them, evenly strided): a frame
+    deviation over its training frames (at most :data:`WINDOW_TRAIN_FRAMES`, evenly strided): a frame
     is uncovered when the members disagree on it more than on that share of the data they were
     trained on. Otherwise ``lo`` is ``force_sd_lo_kj_mol_nm``. ``hi`` is always
     ``force_sd_hi_kj_mol_nm``.
@@ -295,7 +298,7 @@ def committee_window(s: Select, inp: SelectionInput,
     q = s.force_sd_lo_train_quantile
     if q is None:
         return float(s.force_sd_lo_kj_mol_nm), hi
-    train = inp.train_coords[::max(1, -(-len(inp.train_coords) // max_frames))]
+    train = inp.train_coords[::max(1, -(-len(inp.train_coords) // WINDOW_TRAIN_FRAMES))]
     return float(np.quantile(force_deviation(inp.committee, train), q)), hi
 
 

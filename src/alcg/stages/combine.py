@@ -13,7 +13,8 @@ this joins those tables and writes ``rounds.tsv``, ``experiment.tsv``, ``primary
 Refused, with the reason: a seed in two parts; a seed, arm or round missing from the config's
 design (unless ``--partial``); rows of a seed, arm or round the config does not run; parts whose
 held-out labels differ (their label noise ``heldout_label_se2`` disagrees: they were not
-measured against the same labels).
+measured against the same labels; unless ``--mixed-references``, for parts run on different
+machines).
 """
 from __future__ import annotations
 
@@ -55,7 +56,7 @@ def read_rounds(path: str | Path) -> list[dict]:
 
 
 def join_parts(parts: dict[str, list[dict]], seeds: list[int], arms: list[str], n_rounds: int,
-               partial: bool = False) -> list[dict]:
+               partial: bool = False, mixed_references: bool = False) -> list[dict]:
     """The rows of all parts, checked against the design (``seeds`` x ``arms`` x rounds 0..n_rounds).
 
     Parameters
@@ -63,6 +64,10 @@ def join_parts(parts: dict[str, list[dict]], seeds: list[int], arms: list[str], 
     parts : rows of each part's ``rounds.tsv``, by the file's name (for the messages)
     seeds, arms, n_rounds : the design of the config the parts ran
     partial : accept seeds of the design that no part ran (the summary then covers fewer seeds)
+    mixed_references : accept parts measured against different held-out labels (parts run on
+        machines with different CPUs compute different reference runs, see docs/usage/reruns.md).
+        Every comparison is paired within a seed, whose arms share one reference, so it stays
+        valid; the seeds' spread then includes the references'. Logged as a warning.
     """
     owner: dict[int, str] = {}
     for name, rows in parts.items():
@@ -75,8 +80,11 @@ def join_parts(parts: dict[str, list[dict]], seeds: list[int], arms: list[str], 
     for col in SHARED_COLUMNS:
         values = {(r.get(col), owner[r["seed"]]) for r in rows}
         if len({v for v, _ in values}) > 1:
-            raise DataError(f"the parts were not measured against the same held-out labels: {col} "
-                            f"differs ({sorted(values, key=str)})")
+            text = f"the parts were not measured against the same held-out labels: {col} differs " \
+                   f"({sorted(values, key=str)})"
+            if not mixed_references:
+                raise DataError(text + " (give --mixed-references to pair within seeds anyway)")
+            log.warning("%s; every comparison is paired within a seed", text)
     order = {s: i for i, s in enumerate(seeds)}
     return sorted(rows, key=lambda r: (order[r["seed"]], arms.index(r["arm"]), r["round"]))
 
@@ -100,7 +108,8 @@ def _check_design(rows: list[dict], owner: dict[int, str], seeds: list[int], arm
                         f"e.g. (seed, arm, round) {odd} ({owner.get(odd[0][0], 'no part')})")
 
 
-def combine(config_files: list[str], tables: list[str], out: str | Path, partial: bool = False) -> list[dict]:
+def combine(config_files: list[str], tables: list[str], out: str | Path, partial: bool = False,
+            mixed_references: bool = False) -> list[dict]:
     """Join ``tables`` (parts' ``rounds.tsv``) under the config and write the summary to ``out``."""
     from alcg.config import settings as S
     from alcg.stages.analysis import write_summary
@@ -109,7 +118,7 @@ def combine(config_files: list[str], tables: list[str], out: str | Path, partial
     cfg = load_configs(config_files)
     parts = {t: read_rounds(t) for t in tables}
     rows = join_parts(parts, list(cfg["experiment"]["seeds"]), list(cfg["experiment"]["arms"]),
-                      cfg["loop"]["n_rounds"], partial)
+                      cfg["loop"]["n_rounds"], partial, mixed_references)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     write_summary(rows, S.parse(S.Evaluate, cfg["evaluate"]), S.parse(S.Analysis, cfg["analysis"]),
@@ -125,11 +134,13 @@ def main(argv: list[str] | None = None) -> None:
                     help="the config files of the whole run (config/config.yaml is read first)")
     ap.add_argument("--out", required=True, help="folder for rounds.tsv, experiment.tsv, primary.tsv, experiment.png")
     ap.add_argument("--partial", action="store_true", help="accept that some seeds were not run")
+    ap.add_argument("--mixed-references", action="store_true",
+                    help="accept parts measured against different held-out labels (other machines)")
     ap.add_argument("tables", nargs="+", help="each part's summary/rounds.tsv")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        combine(args.configfile, args.tables, args.out, args.partial)
+        combine(args.configfile, args.tables, args.out, args.partial, args.mixed_references)
     except AlcgError as e:
         raise SystemExit(f"alcg: {e}") from None
 

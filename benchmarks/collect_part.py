@@ -1,0 +1,93 @@
+"""Keep one part of a run split by seeds (docs/usage/reruns.md): its summary and how it was made.
+
+Results folders do not outlive a session here, so each part of the learning-curve experiment
+is committed as it finishes: its ``summary/`` tables and plot, and ``part.json`` with the seeds,
+the commit and configs it ran, the CPU it ran on, its wall time, Snakemake's own CPU (from a
+``schedmon`` sampling file: elapsed s and CPU s per line), the mean job time per rule, and the
+SHA-256 of the shared inputs every seed is measured against (reference runs, held-out labels,
+TICA fit), so that parts from different machines can be told apart
+(``python -m alcg.stages.combine`` joins the parts).
+
+    python benchmarks/collect_part.py --run go_curves --part 1 \\
+        --configs config/go_curves.yaml config/go_curves_parts/part_1.yaml --wall-s 5400 \\
+        [--scheduler-samples sched.txt]
+
+Output: ``benchmarks/measured/<run>/part_<N>/``.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import platform
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+#: summary files kept per part (equilibrium.tsv only where the part ran cg_equilibrium seeds)
+SUMMARY = ["rounds.tsv", "experiment.tsv", "primary.tsv", "experiment.png", "equilibrium.tsv"]
+#: run-level inputs every seed of a part is measured against
+SHARED = ["reference/*.npz", "evaluate/heldout.npz", "evaluate/tica.npz", "pool/*.npz"]
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor()
+
+
+def main() -> None:
+    from alcg.stages.validate import load_configs
+    from run_cost import measured_times
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--run", required=True)
+    ap.add_argument("--part", required=True, type=int)
+    ap.add_argument("--configs", nargs="+", required=True)
+    ap.add_argument("--wall-s", type=float, required=True, help="the part's wall time (s), its shared steps included")
+    ap.add_argument("--scheduler-samples", type=Path, default=None)
+    ap.add_argument("--out", type=Path, default=None, help="instead of benchmarks/measured/<run>/part_<N>/")
+    args = ap.parse_args()
+    cfg = load_configs(args.configs)
+    res = ROOT / "results" / args.run
+    out = args.out or ROOT / "benchmarks" / "measured" / args.run / f"part_{args.part}"
+    out.mkdir(parents=True, exist_ok=True)
+    for name in SUMMARY:
+        if (res / "summary" / name).exists():
+            shutil.copy2(res / "summary" / name, out / name)
+    times = measured_times(args.run)
+    part = {
+        "run": args.run, "part": args.part, "seeds": cfg["experiment"]["seeds"],
+        "cg_equilibrium_seeds": cfg["cg_equilibrium"]["seeds"], "configs": args.configs,
+        "commit": subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip(),
+        "cpu": cpu_model(), "cores": 2, "wall_s": args.wall_s,
+        "per_rule_mean_s": {r: round(sum(v) / len(v), 2) for r, v in sorted(times.items())},
+        "per_rule_jobs": {r: len(v) for r, v in sorted(times.items())},
+        "shared_inputs_sha256": {str(p.relative_to(res)): sha256(p) for pat in SHARED for p in sorted(res.glob(pat))},
+    }
+    if args.scheduler_samples:
+        rows = [tuple(map(float, line.split())) for line in args.scheduler_samples.read_text().splitlines() if line]
+        part["scheduler_cpu_s"], part["scheduler_elapsed_s"] = rows[-1][1], rows[-1][0]
+        part["scheduler_cores"] = round(rows[-1][1] / max(rows[-1][0], 1.0), 3)
+        if len(rows[-1]) > 2:
+            part["scheduler_max_threads"] = int(max(r[2] for r in rows))
+    (out / "part.json").write_text(json.dumps(part, indent=1) + "\n")
+    print(json.dumps({k: v for k, v in part.items() if k not in ("per_rule_mean_s", "per_rule_jobs")}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
