@@ -50,10 +50,39 @@ def cpu_model() -> str:
     return platform.processor()
 
 
-def main() -> None:
+def collect(res: Path, bench: Path, out: Path, configs: list[str], part_no: int, wall_s: float,
+            scheduler_samples: Path | None = None) -> dict:
+    """Copy the summary of results folder ``res`` to ``out`` and write ``out/part.json``; ``bench``
+    is the run's Snakemake benchmark folder (``benchmarks/<run>/``)."""
     from alcg.stages.validate import load_configs
-    from run_cost import measured_times
+    from run_cost import times_in
 
+    cfg = load_configs(configs)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in SUMMARY:
+        if (res / "summary" / name).exists():
+            shutil.copy2(res / "summary" / name, out / name)
+    times = times_in(bench)
+    part = {
+        "run": res.name, "part": part_no, "seeds": cfg["experiment"]["seeds"],
+        "cg_equilibrium_seeds": cfg["cg_equilibrium"]["seeds"], "configs": [str(c) for c in configs],
+        "commit": subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip(),
+        "cpu": cpu_model(), "cores": 2, "wall_s": wall_s,
+        "per_rule_mean_s": {r: round(sum(v) / len(v), 2) for r, v in sorted(times.items())},
+        "per_rule_jobs": {r: len(v) for r, v in sorted(times.items())},
+        "shared_inputs_sha256": {str(p.relative_to(res)): sha256(p) for pat in SHARED for p in sorted(res.glob(pat))},
+    }
+    if scheduler_samples:
+        rows = [tuple(map(float, line.split())) for line in scheduler_samples.read_text().splitlines() if line]
+        part["scheduler_cpu_s"], part["scheduler_elapsed_s"] = rows[-1][1], rows[-1][0]
+        part["scheduler_cores"] = round(rows[-1][1] / max(rows[-1][0], 1.0), 3)
+        if len(rows[-1]) > 2:
+            part["scheduler_max_threads"] = int(max(r[2] for r in rows))
+    (out / "part.json").write_text(json.dumps(part, indent=1) + "\n")
+    return part
+
+
+def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--run", required=True)
     ap.add_argument("--part", required=True, type=int)
@@ -62,30 +91,9 @@ def main() -> None:
     ap.add_argument("--scheduler-samples", type=Path, default=None)
     ap.add_argument("--out", type=Path, default=None, help="instead of benchmarks/measured/<run>/part_<N>/")
     args = ap.parse_args()
-    cfg = load_configs(args.configs)
-    res = ROOT / "results" / args.run
     out = args.out or ROOT / "benchmarks" / "measured" / args.run / f"part_{args.part}"
-    out.mkdir(parents=True, exist_ok=True)
-    for name in SUMMARY:
-        if (res / "summary" / name).exists():
-            shutil.copy2(res / "summary" / name, out / name)
-    times = measured_times(args.run)
-    part = {
-        "run": args.run, "part": args.part, "seeds": cfg["experiment"]["seeds"],
-        "cg_equilibrium_seeds": cfg["cg_equilibrium"]["seeds"], "configs": args.configs,
-        "commit": subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip(),
-        "cpu": cpu_model(), "cores": 2, "wall_s": args.wall_s,
-        "per_rule_mean_s": {r: round(sum(v) / len(v), 2) for r, v in sorted(times.items())},
-        "per_rule_jobs": {r: len(v) for r, v in sorted(times.items())},
-        "shared_inputs_sha256": {str(p.relative_to(res)): sha256(p) for pat in SHARED for p in sorted(res.glob(pat))},
-    }
-    if args.scheduler_samples:
-        rows = [tuple(map(float, line.split())) for line in args.scheduler_samples.read_text().splitlines() if line]
-        part["scheduler_cpu_s"], part["scheduler_elapsed_s"] = rows[-1][1], rows[-1][0]
-        part["scheduler_cores"] = round(rows[-1][1] / max(rows[-1][0], 1.0), 3)
-        if len(rows[-1]) > 2:
-            part["scheduler_max_threads"] = int(max(r[2] for r in rows))
-    (out / "part.json").write_text(json.dumps(part, indent=1) + "\n")
+    part = collect(ROOT / "results" / args.run, ROOT / "benchmarks" / args.run, out, args.configs, args.part,
+                   args.wall_s, args.scheduler_samples)
     print(json.dumps({k: v for k, v in part.items() if k not in ("per_rule_mean_s", "per_rule_jobs")}, indent=1))
 
 

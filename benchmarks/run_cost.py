@@ -37,8 +37,13 @@ def rule_of(path: Path) -> str:
 
 def measured_times(run: str) -> dict[str, list[float]]:
     """{rule: [wall s per job]} of a run's benchmark files."""
+    return times_in(ROOT / "benchmarks" / run)
+
+
+def times_in(folder: Path) -> dict[str, list[float]]:
+    """{rule: [wall s per job]} of the Snakemake benchmark files under ``folder``."""
     out: dict[str, list[float]] = defaultdict(list)
-    for path in sorted((ROOT / "benchmarks" / run).rglob("*.tsv")):
+    for path in sorted(folder.rglob("*.tsv")):
         lines = path.read_text().splitlines()
         if len(lines) >= 2:
             out[rule_of(path)].append(float(lines[-1].split("\t")[0]))

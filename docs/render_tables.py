@@ -489,11 +489,11 @@ def go_recipe_check():
     return table(head, out) + "\n\n" + note + "\n\n" + source("go_recipe_check/rounds.tsv")
 
 
-def go_curves_pilot():
+def go_curves_pilot(folder="go_curves_pilot"):
     """Issue 32's pilot: per arm and round, the primary metric (the error against the exact mean
     force, population-weighted) and the share of slots the selector filled, mean over the pilot
     seeds (each seed in brackets)."""
-    rows = tsv("go_curves_pilot/rounds.tsv")
+    rows = tsv(f"{folder}/rounds.tsv")
     key = "heldout_mean_force_error_weighted"
     seeds = sorted({int(r["seed"]) for r in rows})
     rounds = sorted({int(r["round"]) for r in rows})
@@ -515,10 +515,28 @@ def go_curves_pilot():
             f"strata weighted by population, (kJ/mol/nm)², mean over the pilot seeds {seeds} (each seed in "
             "brackets; lower is closer); \"filled\": the share of the round's slots the selector filled (1 − "
             "fallback_share), mean over seeds.")
-    return table(head, out) + "\n\n" + note + "\n\n" + source("go_curves_pilot/rounds.tsv")
+    return table(head, out) + "\n\n" + note + "\n\n" + source(f"{folder}/rounds.tsv")
 
 
-RENDERERS = {f.__name__: f for f in [explore_reach, go_curves_pilot, go_recipe_check, test_durations, force_maps, learning_curve, learning_curve_choices,
+def go_curves_pilot2():
+    """Issue 32's second pilot (seed 101 under the registered design): as :func:`go_curves_pilot`."""
+    return go_curves_pilot("go_curves_pilot2")
+
+
+def go_curves_pilot2_equilibrium():
+    """The second pilot's equilibrium runs of the final models: P_fold per start group."""
+    rows = tsv("go_curves_pilot2/equilibrium.tsv")
+    out = [[f"`{r['arm']}`", fixed(float(r["p_fold_start_min"]), 3), fixed(float(r["p_fold_start_max"]), 3),
+            r["converged"], fixed(float(r["order_w1"]), 3), fixed(float(r["tica_w1"]), 2), fixed(float(r["q_rg_js"]), 3)]
+           for r in rows]
+    head = ["arm", "P_fold, lower start group", "P_fold, higher start group", "groups agree", "W1 of Q",
+            "TICA W1", "(Q, Rg) JS"]
+    note = (f"16 CG replicas × 500 ps from the folded and 16 from the extended start per final model (seed "
+            f"{rows[0]['seed']}); reference P_fold {fixed(float(rows[0]['reference_p_fold']), 3)} (C-alpha Q > 0.7).")
+    return table(head, out) + "\n\n" + note + "\n\n" + source("go_curves_pilot2/equilibrium.tsv")
+
+
+RENDERERS = {f.__name__: f for f in [explore_reach, go_curves_pilot, go_curves_pilot2, go_curves_pilot2_equilibrium, go_recipe_check, test_durations, force_maps, learning_curve, learning_curve_choices,
     learning_curve_pfold, prior_counts,
     go_experiment_arms, go_experiment_primary, go_pilot_rounds, chignolin_cpu_change,
     chignolin_cpu_paired, go_cpu_convergence, timestep_go, timestep_go_powered,

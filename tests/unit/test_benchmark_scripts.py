@@ -48,3 +48,28 @@ def test_run_cost_names_each_benchmark_file_by_its_rule():
     assert rule_of(Path("b/go/seed_1/rmsd/round_001/oracle/slot_003.tsv")) == "oracle"
     assert rule_of(Path("b/go/seed_1/rmsd/round_001/query.tsv")) == "query"
     assert rule_of(Path("b/go/seed_1/round_000/cg_evaluate.tsv")) == "cg_evaluate"
+
+
+def test_collect_part_keeps_a_parts_summary_and_what_it_was_measured_against(tmp_path):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from collect_part import collect
+
+    res, bench = tmp_path / "results" / "go_curves", tmp_path / "bench"
+    (res / "summary").mkdir(parents=True)
+    (res / "reference").mkdir()
+    (res / "summary" / "rounds.tsv").write_text("seed\tarm\n1\tmd\n")
+    (res / "reference" / "folded_0.npz").write_bytes(b"abc")
+    (bench / "seed_1" / "round_000").mkdir(parents=True)
+    for m, s in [(0, 40.0), (1, 50.0)]:
+        (bench / "seed_1" / "round_000" / f"train_{m}.tsv").write_text(f"s\th:m:s\n{s}\t0:00:40\n")
+    (tmp_path / "sched.txt").write_text("30 3 5\n60 6 7\n")
+    part = collect(res, bench, tmp_path / "out", [str(ROOT / "config/go_curves.yaml"),
+                                                  str(ROOT / "config/go_curves_parts/part_1.yaml")],
+                   1, 3600.0, tmp_path / "sched.txt")
+    assert part["seeds"] == [1] and part["cg_equilibrium_seeds"] == [1]
+    assert part["per_rule_mean_s"] == {"train": 45.0} and part["per_rule_jobs"] == {"train": 2}
+    assert part["shared_inputs_sha256"] == {
+        "reference/folded_0.npz": "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"}
+    assert part["scheduler_cores"] == 0.1 and part["scheduler_max_threads"] == 7
+    assert (tmp_path / "out" / "rounds.tsv").read_text() == "seed\tarm\n1\tmd\n"
+    assert json.loads((tmp_path / "out" / "part.json").read_text()) == part
