@@ -51,7 +51,7 @@ def cpu_model() -> str:
 
 
 def collect(res: Path, bench: Path, out: Path, configs: list[str], part_no: int, wall_s: float,
-            scheduler_samples: Path | None = None) -> dict:
+            scheduler_samples: Path | None = None, commit: str | None = None) -> dict:
     """Copy the summary of results folder ``res`` to ``out`` and write ``out/part.json``; ``bench``
     is the run's Snakemake benchmark folder (``benchmarks/<run>/``)."""
     from alcg.stages.validate import load_configs
@@ -66,7 +66,8 @@ def collect(res: Path, bench: Path, out: Path, configs: list[str], part_no: int,
     part = {
         "run": res.name, "part": part_no, "seeds": cfg["experiment"]["seeds"],
         "cg_equilibrium_seeds": cfg["cg_equilibrium"]["seeds"], "configs": [str(c) for c in configs],
-        "commit": subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip(),
+        "commit": commit or subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
+                                           text=True).stdout.strip(),
         "cpu": cpu_model(), "cores": 2, "wall_s": wall_s,
         "per_rule_mean_s": {r: round(sum(v) / len(v), 2) for r, v in sorted(times.items())},
         "per_rule_jobs": {r: len(v) for r, v in sorted(times.items())},
@@ -90,10 +91,11 @@ def main() -> None:
     ap.add_argument("--wall-s", type=float, required=True, help="the part's wall time (s), its shared steps included")
     ap.add_argument("--scheduler-samples", type=Path, default=None)
     ap.add_argument("--out", type=Path, default=None, help="instead of benchmarks/measured/<run>/part_<N>/")
+    ap.add_argument("--commit", default=None, help="the commit the part ran at (default: HEAD now)")
     args = ap.parse_args()
     out = args.out or ROOT / "benchmarks" / "measured" / args.run / f"part_{args.part}"
     part = collect(ROOT / "results" / args.run, ROOT / "benchmarks" / args.run, out, args.configs, args.part,
-                   args.wall_s, args.scheduler_samples)
+                   args.wall_s, args.scheduler_samples, args.commit)
     print(json.dumps({k: v for k, v in part.items() if k not in ("per_rule_mean_s", "per_rule_jobs")}, indent=1))
 
 
