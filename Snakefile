@@ -22,13 +22,6 @@ except AlcgError as exc:
     raise SystemExit(f"alcg: {exc}")
 
 
-# Snakemake's default job rate limit makes its scheduler poll ever more often as jobs finish
-# (alcg.util.scheduling): dropped unless the user set one.
-from alcg.util.scheduling import drop_default_rate_limit  # noqa: E402
-
-drop_default_rate_limit(workflow.scheduling_settings)
-
-
 include: "workflow/rules/common.smk"
 include: "workflow/rules/finegrained.smk"
 include: "workflow/rules/force_map.smk"

@@ -5,6 +5,7 @@
 #   seed_<s>/<arm>/round_<kkk>/                  later rounds of one arm (and every round's queries)
 #   seed_<s>/evaluate/starts.npz                 the seed's fixed evaluation starts
 #   summary/                                     tables and plots over arms and seeds
+import sys
 import zlib
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from alcg.selection import selectors
 from alcg.config import settings as S
 from alcg.config.settings import Select
 from alcg.stages.validate import validation_mode
+from alcg.util.scheduling import drop_default_rate_limit
 
 RES = f"results/{config['run']}"
 LOGS = f"logs/{config['run']}"
@@ -365,6 +367,11 @@ def check_gpu_asked():
 
 onstart:
     check_gpu_asked()
+    # Snakemake's default job rate limit makes its scheduler poll ever more often as jobs
+    # finish (alcg.util.scheduling): dropped unless the user set one
+    if drop_default_rate_limit(workflow):
+        print("alcg: Snakemake's default job rate limit is off (its re-evaluation timers load the scheduler)",
+              file=sys.stderr)
 
 
 def final_exports():
