@@ -13,8 +13,8 @@ this joins those tables and writes ``rounds.tsv``, ``experiment.tsv``, ``primary
 Refused, with the reason: a seed in two parts; a seed, arm or round missing from the config's
 design (unless ``--partial``); rows of a seed, arm or round the config does not run; parts whose
 held-out labels differ (their label noise ``heldout_label_se2`` disagrees: they were not
-measured against the same labels; unless ``--mixed-references``, for parts run on different
-machines).
+measured against the same labels; unless ``--mixed-references``: parts on different machines,
+or any parts of a Go run, since ``go_native`` is not bit-reproducible, see docs/usage/reruns.md).
 """
 from __future__ import annotations
 
@@ -65,7 +65,8 @@ def join_parts(parts: dict[str, list[dict]], seeds: list[int], arms: list[str], 
     seeds, arms, n_rounds : the design of the config the parts ran
     partial : accept seeds of the design that no part ran (the summary then covers fewer seeds)
     mixed_references : accept parts measured against different held-out labels (parts run on
-        machines with different CPUs compute different reference runs, see docs/usage/reruns.md).
+        other CPUs, or any Go parts, whose native structure is not bit-reproducible, compute
+        different reference runs, see docs/usage/reruns.md).
         Every comparison is paired within a seed, whose arms share one reference, so it stays
         valid; the seeds' spread then includes the references'. Logged as a warning.
     """
@@ -135,7 +136,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", required=True, help="folder for rounds.tsv, experiment.tsv, primary.tsv, experiment.png")
     ap.add_argument("--partial", action="store_true", help="accept that some seeds were not run")
     ap.add_argument("--mixed-references", action="store_true",
-                    help="accept parts measured against different held-out labels (other machines)")
+                    help="accept parts measured against different held-out labels (other machines, Go natives)")
     ap.add_argument("tables", nargs="+", help="each part's summary/rounds.tsv")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
