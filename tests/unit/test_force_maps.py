@@ -175,7 +175,9 @@ def test_valid_maps_share_the_mean_force_and_an_invalid_one_does_not(go_run):
     local = {int(a): k for k, a in enumerate(run.atom_indices)}
     w[0, local[int(mapping.ca_indices[0])]] = 0.5
     invalid = FM.ForceMap("invalid", maps["constrained"].atom_indices, w)
-    assert FM.violations(invalid, system, mapping) and _block_z(invalid.apply(f), ref) > 20
+    assert FM.violations(invalid, system, mapping)
+    z_invalid = _block_z(invalid.apply(f), ref)
+    assert z_invalid > 10, z_invalid  # twice the valid bound; seen 16 and 129: set by the held frame
 
 
 def test_residue_map_refused_where_a_constraint_crosses_residues(atomistic):

@@ -229,9 +229,9 @@ def test_repulsion_is_below_the_native_contact_distances(native):
     repulsive = gomodel.repulsive_pairs(native, _go())
     d = np.linalg.norm(native.xyz_nm[repulsive[:, 0]] - native.xyz_nm[repulsive[:, 1]], axis=1)
     assert d.min() > _go().repulsion_radius_nm
-    # the native contacts' distances come from a minimization on OpenMM's multithreaded CPU
-    # platform, not bit-reproducible: the shortest was 0.3996-0.408 nm over runs (2026-12-06),
-    # so this holds to 1 %; a native contact well inside the repulsion radius still fails
+    # the shortest native contact was 0.3996-0.408 nm over runs before preparation was made
+    # repeatable (2026-12-07), and another CPU gives other floating point, so this holds to
+    # 1 %; a native contact well inside the repulsion radius still fails
     assert native.contact_sigma_nm.min() > 0.99 * _go().repulsion_radius_nm
 
 

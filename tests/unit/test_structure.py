@@ -163,3 +163,27 @@ def test_check_starts():
         check_starts({**good, "folded": {"phi": [-60.0] * 9, "psi": [-40.0] * 8}}, 10)
     with pytest.raises(StructureError, match="start 'half' gives phi but not psi"):
         check_starts({"half": {"phi": [-60.0] * 9}}, 10)
+
+
+def test_preparation_is_the_same_on_every_run():
+    """Hydrogens start from Python's `random` and PDBFixer minimizes on the CPU platform: both
+    are pinned, so two preparations are bit for bit equal (a Go model's native depends on it),
+    and the caller's `random` state and CPU thread default are left as they were."""
+    import random
+
+    import openmm as mm
+
+    text = build_from_sequence("YYDPETGTWY")
+    cpu = mm.Platform.getPlatformByName("CPU")
+    threads = cpu.getPropertyDefaultValue("Threads")
+    random.seed(123)
+    first = prepare(text, "CLN025", ph=7.0, allow_chain_breaks=False, seed=3)
+    after = random.random()
+    random.seed(123)
+    random.random()  # another caller's state: must not matter
+    second = prepare(text, "CLN025", ph=7.0, allow_chain_breaks=False, seed=3)
+    assert np.array_equal(np.asarray(first.positions._value), np.asarray(second.positions._value))
+    random.seed(123)
+    prepare(text, "CLN025", ph=7.0, allow_chain_breaks=False, seed=3)
+    assert random.random() == after
+    assert cpu.getPropertyDefaultValue("Threads") == threads

@@ -7,7 +7,9 @@ and hydrogens at the requested pH.
 """
 from __future__ import annotations
 
+import contextlib
 import io
+import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -166,6 +168,35 @@ def check_chain_breaks(topology: app.Topology, positions: unit.Quantity, source:
     return breaks
 
 
+@contextlib.contextmanager
+def reproducible_fixing(fixer, seed: int):
+    """Make PDBFixer's hydrogen placement and minimizations the same on every run.
+
+    ``Modeller.addHydrogens`` starts new hydrogens at offsets from Python's global
+    :mod:`random`, and OpenMM's CPU platform on several threads sums forces in a varying
+    order; either alone changes prepared positions from run to run (up to 0.01 nm in a Go
+    model's native beads). In the block, :mod:`random` is seeded with ``seed`` and the fixer
+    minimizes on one CPU thread (the Reference platform where OpenMM has no CPU platform);
+    both are restored after it.
+    """
+    import openmm as mm
+
+    names = [mm.Platform.getPlatform(i).getName() for i in range(mm.Platform.getNumPlatforms())]
+    platform = mm.Platform.getPlatformByName("CPU" if "CPU" in names else "Reference")
+    threads = platform.getPropertyDefaultValue("Threads") if "CPU" in names else None
+    state = random.getstate()
+    random.seed(seed)
+    fixer.platform = platform
+    if threads is not None:
+        platform.setPropertyDefaultValue("Threads", "1")
+    try:
+        yield
+    finally:
+        random.setstate(state)
+        if threads is not None:
+            platform.setPropertyDefaultValue("Threads", threads)
+
+
 def prepare(pdb_text: str, source: str, *, ph: float, allow_chain_breaks: bool, seed: int = 0) -> PreparedStructure:
     """Run PDBFixer on ``pdb_text``: add missing heavy atoms, terminal atoms and hydrogens.
 
@@ -185,8 +216,9 @@ def prepare(pdb_text: str, source: str, *, ph: float, allow_chain_breaks: bool, 
         names = ", ".join(f"{r.name}{r.id}" for r, _ in fixer.nonstandardResidues)
         raise StructureError(f"non-standard residues in {source}: {names}")
     fixer.findMissingAtoms()
-    fixer.addMissingAtoms(seed=seed)  # PDBFixer places missing atoms at random unless seeded
-    fixer.addMissingHydrogens(ph)
+    with reproducible_fixing(fixer, seed):
+        fixer.addMissingAtoms(seed=seed)  # PDBFixer places missing atoms at random unless seeded
+        fixer.addMissingHydrogens(ph)
     return PreparedStructure(fixer.topology, fixer.positions, sequence)
 
 

@@ -14,7 +14,8 @@ Refused, with the reason: a seed in two parts; a seed, arm or round missing from
 design (unless ``--partial``); rows of a seed, arm or round the config does not run; parts whose
 held-out labels differ (their label noise ``heldout_label_se2`` disagrees: they were not
 measured against the same labels; unless ``--mixed-references``: parts on different machines,
-or any parts of a Go run, since ``go_native`` is not bit-reproducible, see docs/usage/reruns.md).
+or Go parts from before 2026-12-07, whose ``go_native`` was not bit-reproducible, see
+docs/usage/reruns.md).
 """
 from __future__ import annotations
 
@@ -65,7 +66,7 @@ def join_parts(parts: dict[str, list[dict]], seeds: list[int], arms: list[str], 
     seeds, arms, n_rounds : the design of the config the parts ran
     partial : accept seeds of the design that no part ran (the summary then covers fewer seeds)
     mixed_references : accept parts measured against different held-out labels (parts run on
-        other CPUs, or any Go parts, whose native structure is not bit-reproducible, compute
+        other CPUs, or Go parts from before 2026-12-07, when the native was not reproducible, compute
         different reference runs, see docs/usage/reruns.md).
         Every comparison is paired within a seed, whose arms share one reference, so it stays
         valid; the seeds' spread then includes the references'. Logged as a warning.
