@@ -500,7 +500,9 @@ def test_35_bead_go_protein_runs_the_tiny_loop(tmp_path):
     from alcg.analysis import tica
 
     work = copy_workflow(tmp_path)
-    (work / "one_arm.yaml").write_text(yaml.safe_dump({"experiment": {"seeds": [1], "arms": ["rmsd"]}}))
+    # 5 held-out frames per stratum, not go_test's 20: HP35's mean-force labels take ~13 s a frame
+    (work / "one_arm.yaml").write_text(yaml.safe_dump({"experiment": {"seeds": [1], "arms": ["rmsd"]},
+                                                       "evaluate": {"heldout_per_stratum": 5}}))
     cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "config/go_test.yaml",
            "config/go_hp35.yaml", "one_arm.yaml"]
     res = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=1800)
