@@ -536,7 +536,47 @@ def go_curves_pilot2_equilibrium():
     return table(head, out) + "\n\n" + note + "\n\n" + source("go_curves_pilot2/equilibrium.tsv")
 
 
-RENDERERS = {f.__name__: f for f in [explore_reach, go_curves_pilot, go_curves_pilot2, go_curves_pilot2_equilibrium, go_recipe_check, test_durations, force_maps, learning_curve, learning_curve_choices,
+def curves_primary(folder):
+    """The pre-registered table of a learning-curve run (``primary.tsv`` of
+    :mod:`alcg.analysis.primary`): per endpoint, each comparison's mean paired difference with
+    its t CI, p (Holm), MDE and verdict; the gap-closed rows' share with its bootstrap CI; the
+    share of slots the selectors left to fallbacks."""
+    rows = tsv(f"{folder}/primary.tsv")
+    roles = {"positive_control": " (positive control)", "null_pair": " (A/A)", "primary": " (primary)"}
+    out = []
+    for r in rows:
+        comp = r["comparison"].replace(" - ", " − ") + roles.get(r["role"], "")
+        if r["role"] == "gap_closed":
+            value = f"{fixed(r['share'], 2)} [{fixed(r['share_ci_low'], 2)}, {fixed(r['share_ci_high'], 2)}]"
+            p, mde = "–", "–"
+        else:
+            value = (f"{fixed(r['mean_difference'], 0, sign=True)} "
+                     f"[{fixed(r['t_ci_low'], 0, sign=True)}, {fixed(r['t_ci_high'], 0, sign=True)}]")
+            p = num(r["p_value"], 2)
+            if r["p_holm"]:
+                p += f" ({num(r['p_holm'], 2) if float(r['p_holm']) < 1 else '1'})"
+            mde = fixed(r["min_detectable_effect"], 0)
+        fill = fixed(r["max_fallback_share"], 2) + (" (low fill)" if r["low_selector_fill"] == "True" else "")
+        out.append([f"{r['endpoint']} ({r['value']})", comp, value, p, mde, r["n_seeds"], r["n_failed"], fill,
+                    r["verdict"]])
+    head = ["endpoint", "comparison", "mean difference or share [95 % CI]", "p (Holm)", "MDE", "seeds", "failed",
+            "max fallback share", "verdict"]
+    note = ("Differences in the metric's units (for the mean-force error, (kJ/mol/nm)², its area per query for "
+            "`auc`), arm minus arm, paired within seeds; below 0: the first arm is closer to the exact mean "
+            "force. Gap closed: (md − arm) / (md − iid), the share of the md → iid gap the arm closes, paired "
+            "bootstrap CI over seeds. Max fallback share: the largest share of a round's slots either arm's "
+            "selector left to training-frame restarts; low fill: either selector filled under half of a "
+            "round's slots.")
+    return table(head, out) + "\n\n" + note + "\n\n" + source(f"{folder}/primary.tsv")
+
+
+def go_curves_pilot2_primary():
+    """The second pilot's pre-registered table (one seed: no verdicts; shows the table's form)."""
+    return curves_primary("go_curves_pilot2")
+
+
+RENDERERS = {f.__name__: f for f in [explore_reach, go_curves_pilot, go_curves_pilot2, go_curves_pilot2_equilibrium,
+    go_curves_pilot2_primary, go_recipe_check, test_durations, force_maps, learning_curve, learning_curve_choices,
     learning_curve_pfold, prior_counts,
     go_experiment_arms, go_experiment_primary, go_pilot_rounds, chignolin_cpu_change,
     chignolin_cpu_paired, go_cpu_convergence, timestep_go, timestep_go_powered,
