@@ -10,13 +10,14 @@ TICA fit), so that parts from different machines can be told apart
 
     python benchmarks/collect_part.py --run go_curves --part 1 \\
         --configs config/go_curves.yaml config/go_curves_parts/part_1.yaml --wall-s 5400 \\
-        [--scheduler-samples sched.txt]
+        [--scheduler-samples sched.txt] [--commit C] [--started EPOCH_S]
 
 Output: ``benchmarks/measured/<run>/part_<N>/``.
 """
 from __future__ import annotations
 
 import argparse
+import csv
 import hashlib
 import json
 import platform
@@ -50,19 +51,42 @@ def cpu_model() -> str:
     return platform.processor()
 
 
+def _seeds_in(path: Path) -> list[int]:
+    with open(path, newline="") as f:
+        return sorted({int(r["seed"]) for r in csv.DictReader(f, delimiter="\t")})
+
+
+def summary_files(summary: Path, seeds: list[int], equilibrium_seeds: list[int]) -> list[Path]:
+    """The files of ``summary/`` that belong to the part: refused (SystemExit, one line) when its
+    ``rounds.tsv`` covers other seeds than the part's (a summary left by another part in the same
+    results folder); ``equilibrium.tsv`` only when the part ran equilibrium seeds, and only its own."""
+    if _seeds_in(summary / "rounds.tsv") != sorted(seeds):
+        raise SystemExit(f"collect_part: {summary / 'rounds.tsv'} has seeds {_seeds_in(summary / 'rounds.tsv')}, "
+                         f"the part's config {sorted(seeds)}: run the part's workflow to its end first")
+    files = [summary / n for n in SUMMARY if n != "equilibrium.tsv" and (summary / n).exists()]
+    eq = summary / "equilibrium.tsv"
+    if equilibrium_seeds:
+        if not eq.exists() or _seeds_in(eq) != sorted(equilibrium_seeds):
+            raise SystemExit(f"collect_part: {eq} does not hold the part's equilibrium seeds {sorted(equilibrium_seeds)}")
+        files.append(eq)
+    return files
+
+
 def collect(res: Path, bench: Path, out: Path, configs: list[str], part_no: int, wall_s: float,
-            scheduler_samples: Path | None = None, commit: str | None = None) -> dict:
+            scheduler_samples: Path | None = None, commit: str | None = None, started: float | None = None) -> dict:
     """Copy the summary of results folder ``res`` to ``out`` and write ``out/part.json``; ``bench``
-    is the run's Snakemake benchmark folder (``benchmarks/<run>/``)."""
+    is the run's Snakemake benchmark folder (``benchmarks/<run>/``). ``started``: the part's
+    start (epoch s); only benchmark files written since count (parts in one results folder share
+    ``bench``: an earlier part's jobs and the shared steps it ran are not this part's)."""
     from alcg.stages.validate import load_configs
     from run_cost import times_in
 
     cfg = load_configs(configs)
+    files = summary_files(res / "summary", cfg["experiment"]["seeds"], cfg["cg_equilibrium"]["seeds"])
     out.mkdir(parents=True, exist_ok=True)
-    for name in SUMMARY:
-        if (res / "summary" / name).exists():
-            shutil.copy2(res / "summary" / name, out / name)
-    times = times_in(bench)
+    for path in files:
+        shutil.copy2(path, out / path.name)
+    times = times_in(bench, since=started)
     part = {
         "run": res.name, "part": part_no, "seeds": cfg["experiment"]["seeds"],
         "cg_equilibrium_seeds": cfg["cg_equilibrium"]["seeds"], "configs": [str(c) for c in configs],
@@ -92,10 +116,12 @@ def main() -> None:
     ap.add_argument("--scheduler-samples", type=Path, default=None)
     ap.add_argument("--out", type=Path, default=None, help="instead of benchmarks/measured/<run>/part_<N>/")
     ap.add_argument("--commit", default=None, help="the commit the part ran at (default: HEAD now)")
+    ap.add_argument("--started", type=float, default=None,
+                    help="the part's start, epoch s (date +%%s): only jobs finished since count")
     args = ap.parse_args()
     out = args.out or ROOT / "benchmarks" / "measured" / args.run / f"part_{args.part}"
     part = collect(ROOT / "results" / args.run, ROOT / "benchmarks" / args.run, out, args.configs, args.part,
-                   args.wall_s, args.scheduler_samples, args.commit)
+                   args.wall_s, args.scheduler_samples, args.commit, args.started)
     print(json.dumps({k: v for k, v in part.items() if k not in ("per_rule_mean_s", "per_rule_jobs")}, indent=1))
 
 

@@ -40,10 +40,13 @@ def measured_times(run: str) -> dict[str, list[float]]:
     return times_in(ROOT / "benchmarks" / run)
 
 
-def times_in(folder: Path) -> dict[str, list[float]]:
-    """{rule: [wall s per job]} of the Snakemake benchmark files under ``folder``."""
+def times_in(folder: Path, since: float | None = None) -> dict[str, list[float]]:
+    """{rule: [wall s per job]} of the Snakemake benchmark files under ``folder``; ``since``
+    (epoch s): only the files written since then."""
     out: dict[str, list[float]] = defaultdict(list)
     for path in sorted(folder.rglob("*.tsv")):
+        if since is not None and path.stat().st_mtime < since:
+            continue
         lines = path.read_text().splitlines()
         if len(lines) >= 2:
             out[rule_of(path)].append(float(lines[-1].split("\t")[0]))

@@ -3,9 +3,13 @@ durations from a JUnit file (a failed test is named, a tier missing from the run
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -58,14 +62,16 @@ def test_collect_part_keeps_a_parts_summary_and_what_it_was_measured_against(tmp
     (res / "summary").mkdir(parents=True)
     (res / "reference").mkdir()
     (res / "summary" / "rounds.tsv").write_text("seed\tarm\n1\tmd\n")
+    (res / "summary" / "equilibrium.tsv").write_text("seed\tarm\n1\tmd\n")
     (res / "reference" / "folded_0.npz").write_bytes(b"abc")
     (bench / "seed_1" / "round_000").mkdir(parents=True)
-    for m, s in [(0, 40.0), (1, 50.0)]:
+    for m, s in [(0, 40.0), (1, 50.0), (2, 90.0)]:
         (bench / "seed_1" / "round_000" / f"train_{m}.tsv").write_text(f"s\th:m:s\n{s}\t0:00:40\n")
+    started = time.time() - 10
+    os.utime(bench / "seed_1" / "round_000" / "train_2.tsv", (started - 100, started - 100))  # an earlier part's
     (tmp_path / "sched.txt").write_text("30 3 5\n60 6 7\n")
-    part = collect(res, bench, tmp_path / "out", [str(ROOT / "config/go_curves.yaml"),
-                                                  str(ROOT / "config/go_curves_parts/part_1.yaml")],
-                   1, 3600.0, tmp_path / "sched.txt")
+    configs = [str(ROOT / "config/go_curves.yaml"), str(ROOT / "config/go_curves_parts/part_1.yaml")]
+    part = collect(res, bench, tmp_path / "out", configs, 1, 3600.0, tmp_path / "sched.txt", started=started)
     assert part["seeds"] == [1] and part["cg_equilibrium_seeds"] == [1]
     assert part["per_rule_mean_s"] == {"train": 45.0} and part["per_rule_jobs"] == {"train": 2}
     assert part["shared_inputs_sha256"] == {
@@ -73,3 +79,12 @@ def test_collect_part_keeps_a_parts_summary_and_what_it_was_measured_against(tmp
     assert part["scheduler_cores"] == 0.1 and part["scheduler_max_threads"] == 7
     assert (tmp_path / "out" / "rounds.tsv").read_text() == "seed\tarm\n1\tmd\n"
     assert json.loads((tmp_path / "out" / "part.json").read_text()) == part
+    assert (tmp_path / "out" / "equilibrium.tsv").exists()
+    # part 6 (seed 10, no equilibrium seeds) in the same results folder: part 1's summary is refused,
+    # and part 1's equilibrium table is not part 6's
+    part_6 = [configs[0], str(ROOT / "config/go_curves_parts/part_6.yaml")]
+    with pytest.raises(SystemExit, match=r"has seeds \[1\], the part's config \[10\]"):
+        collect(res, bench, tmp_path / "out6", part_6, 6, 60.0)
+    (res / "summary" / "rounds.tsv").write_text("seed\tarm\n10\tmd\n")
+    collect(res, bench, tmp_path / "out6", part_6, 6, 60.0)
+    assert sorted(p.name for p in (tmp_path / "out6").iterdir()) == ["part.json", "rounds.tsv"]
