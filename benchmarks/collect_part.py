@@ -60,8 +60,9 @@ def summary_files(summary: Path, seeds: list[int], equilibrium_seeds: list[int])
     """The files of ``summary/`` that belong to the part: refused (SystemExit, one line) when its
     ``rounds.tsv`` covers other seeds than the part's (a summary left by another part in the same
     results folder); ``equilibrium.tsv`` only when the part ran equilibrium seeds, and only its own."""
-    if _seeds_in(summary / "rounds.tsv") != sorted(seeds):
-        raise SystemExit(f"collect_part: {summary / 'rounds.tsv'} has seeds {_seeds_in(summary / 'rounds.tsv')}, "
+    found = _seeds_in(summary / "rounds.tsv")
+    if found != sorted(seeds):
+        raise SystemExit(f"collect_part: {summary / 'rounds.tsv'} has seeds {found}, "
                          f"the part's config {sorted(seeds)}: run the part's workflow to its end first")
     files = [summary / n for n in SUMMARY if n != "equilibrium.tsv" and (summary / n).exists()]
     eq = summary / "equilibrium.tsv"

@@ -619,7 +619,8 @@ def _native_lines(result: dict) -> list[str]:
         f"{c['contacts_shared']} shared; only built: {c['contacts_only_built']}; only in the "
         f"published model: {c['contacts_only_published_model']} (PeptideBuilder's side-chain "
         "rotamers are not the NMR ones). The native was not bit-reproducible before "
-        "2026-12-07 (unseeded hydrogens, multithreaded minimization), and contacts near the 0.45 nm cutoff can change between builds (another "
+        "2026-12-07 (unseeded hydrogens, multithreaded minimization), and contacts near the "
+        "0.45 nm cutoff can change between builds (another "
         "build of the same start gave 30 contacts and a native C-alpha RMSD of 0.102 nm): "
         "--native-cache pins one native for all runs of a calibration.",
         "",
