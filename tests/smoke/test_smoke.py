@@ -116,5 +116,12 @@ def test_smallest_go_loop_end_to_end_with_report(tmp_path):
     assert eq["converged"] is False and eq["p_fold"] is None  # 2 x 2.5 ps per start cannot cross: no P_fold
     table = (out / "summary/equilibrium.tsv").read_text().splitlines()
     assert len(table) == 2 and table[1].startswith("1\trmsd\tC-alpha Q > 0.7\t")
+    # the results pages' F(Q) figure over the final models reads the same frames
+    from alcg.stages import profiles
+
+    w1 = profiles.write([str(work / "config/go_test.yaml"), str(work / "smoke.yaml")], tmp_path / "fq.png", out)
+    assert (tmp_path / "fq.png").stat().st_size > 0 and set(w1) == {"rmsd"}
+    if eq["valid_fraction"] == 1:  # every kept frame valid: the figure's frames are the table's
+        assert w1["rmsd"][1] == pytest.approx(eq["order_w1"], rel=1e-9)
     _snakemake(work, "--cores", "1", *configs, "--report", "report.html")
     assert "rounds.tsv" in (work / "report.html").read_text(errors="replace")

@@ -388,3 +388,45 @@ def test_round_rows_report_the_explorations_reach_and_the_candidates_found(tmp_p
     rows = round_rows(layout)
     assert [(r["explore_bins_reached"], r["explore_mass_reached"], r["n_candidates"]) for r in rows] == \
         [(0.4, 0.9, 37), (None, None, None)]
+
+
+def test_paired_curve_is_the_mean_within_seed_difference_and_skips_unpaired_seeds():
+    from alcg.analysis.summary import paired_curve
+
+    rows = _curve_rows({(1, "a"): [5.0, 3.0], (1, "md"): [5.0, 4.0], (2, "a"): [6.0, 2.0], (2, "md"): [6.0, 5.0],
+                        (3, "a"): [7.0, 1.0], (3, "md"): [7.0, None]})
+    x, mean, lo, hi = paired_curve(rows, "a", "md", "tica_w1", 200, 0.95)
+    assert list(x) == [0, 4]
+    assert mean[0] == 0.0 and (lo[0], hi[0]) == (0.0, 0.0)
+    assert mean[1] == pytest.approx(-2.0)  # seeds 1 and 2: -1 and -3; seed 3 has no md value
+    assert -3.0 <= lo[1] <= hi[1] <= -1.0
+
+
+def test_experiment_figure_has_the_paired_panel_when_the_baseline_ran(tmp_path):
+    from alcg.analysis import plots
+
+    rows = _curve_rows({(s, a): [5.0 + s, 4.0 + s - (a == "a")] for s in (1, 2) for a in ("a", "md")},
+                       oracle_ns=0.0, tica_js=0.1)
+    plots.experiment(rows, 50, 0.95, tmp_path / "with.png", "tica_w1", baseline="md")
+    plots.experiment(rows, 50, 0.95, tmp_path / "without.png", "tica_w1", baseline="iid")
+    from PIL import Image
+
+    wide, narrow = (Image.open(tmp_path / f).size[0] for f in ("with.png", "without.png"))
+    assert wide > narrow * 1.2  # four panels against three
+
+
+def test_free_energy_panels_one_per_arm_and_final_models_name_what_is_missing(tmp_path, caplog):
+    from alcg.analysis import plots
+    from alcg.stages.profiles import final_models
+    from alcg.util.errors import DataError
+
+    rng = np.random.default_rng(0)
+    models = {arm: {1: rng.uniform(0, 1, 500), 2: np.zeros(0)} for arm in ("a", "b", "c", "d")}
+    plots.free_energy_panels(rng.uniform(0, 1, 1000), models, "C-alpha Q", 0.7, tmp_path / "fq.png")
+    assert (tmp_path / "fq.png").stat().st_size > 0
+    (tmp_path / "seed_1/a/round_002/equilibrium").mkdir(parents=True)
+    (tmp_path / "seed_1/a/round_002/equilibrium/replicas.json").write_text("{}")
+    assert final_models(tmp_path, [1, 2], ["a"], 2) == {"a": {1: tmp_path / "seed_1/a/round_002/equilibrium"}}
+    assert "seed_2/a/round_002/equilibrium" in caplog.text
+    with pytest.raises(DataError, match="no final model has equilibrium runs"):
+        final_models(tmp_path, [1], ["a"], 3)

@@ -56,27 +56,36 @@ def distributions(ref_xyz: np.ndarray, model_xyz: np.ndarray, path: str | Path) 
 
 
 def experiment(rows: list[dict], n_bootstrap: int, ci_level: float, path: str | Path,
-               primary_metric: str) -> None:
+               primary_metric: str, baseline: str | None = None) -> None:
     """The learning curves per arm, mean over seeds with CI bands: the primary metric against
-    the oracle queries spent, then TICA W1 and JS(reference, model) against oracle ns."""
-    from alcg.analysis.summary import curve
+    the oracle queries spent, then (with a ``baseline`` arm that ran) each arm's paired difference
+    to it per round, then TICA W1 and JS(reference, model) against oracle ns."""
+    from alcg.analysis.summary import curve, paired_curve
 
     arms = sorted({r["arm"] for r in rows})
     n_seeds = len({r["seed"] for r in rows})
-    fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
-    panels = ((axes[0], primary_metric, f"{primary_metric} (primary; lower is closer)", "n_queries",
-               "oracle queries spent"),
-              (axes[1], "tica_w1", "TICA W1 to reference (TIC units)", "oracle_ns", "all-atom oracle time spent / ns"),
-              (axes[2], "tica_js", "Jensen-Shannon divergence to reference / nats", "oracle_ns",
-               "all-atom oracle time spent / ns"))
-    for ax, metric, label, x, xlabel in panels:
+    paired = baseline in arms
+    fig, axes = plt.subplots(1, 4 if paired else 3, figsize=(20 if paired else 15, 3.8))
+    axes = list(axes)
+    panels = [(curve, primary_metric, f"{primary_metric} (primary; lower is closer)", "n_queries",
+               "oracle queries spent")]
+    if paired:
+        panels.append((lambda rows, arm, *a, **k: paired_curve(rows, arm, baseline, *a, **k), primary_metric,
+                       f"{primary_metric}: arm − {baseline}, paired within seeds", "n_queries",
+                       "oracle queries spent"))
+    panels += [(curve, "tica_w1", "TICA W1 to reference (TIC units)", "oracle_ns", "all-atom oracle time spent / ns"),
+               (curve, "tica_js", "Jensen-Shannon divergence to reference / nats", "oracle_ns",
+                "all-atom oracle time spent / ns")]
+    for ax, (fn, metric, label, x, xlabel) in zip(axes, panels):
         for c, arm in enumerate(arms):
-            xs, mean, lo, hi = curve(rows, arm, metric, n_bootstrap, ci_level, x=x)
+            xs, mean, lo, hi = fn(rows, arm, metric, n_bootstrap, ci_level, x=x)
             ax.plot(xs, mean, marker="o", color=f"C{c}", label=arm)
             if np.isfinite(lo).any():
                 ax.fill_between(xs, lo, hi, color=f"C{c}", alpha=0.2)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(label)
+    if paired:
+        axes[1].axhline(0.0, color="grey", lw=0.8)
     axes[0].legend(title=f"arm ({n_seeds} seeds, {int(ci_level * 100)}% CI)")
     save_figure(fig, path)
 
@@ -98,6 +107,14 @@ def reference_halves(groups: dict[str, list[dict]], report: dict, path: str | Pa
     save_figure(fig, path)
 
 
+def _free_energy(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """F = -ln p (kT) of ``values`` (clipped to the edges' range) per bin, shifted to its minimum."""
+    p, _ = np.histogram(np.clip(values, edges[0], edges[-1]), bins=edges, density=True)
+    with np.errstate(divide="ignore"):
+        f = -np.log(p)
+    return f - np.min(f[np.isfinite(f)])
+
+
 def free_energy_profiles(ref_values: np.ndarray, model_values: np.ndarray, name: str, threshold: float,
                          path: str | Path, bins: int = 30) -> None:
     """F = -ln p (kT) of one order parameter, reference and model, each shifted to its minimum,
@@ -109,14 +126,37 @@ def free_energy_profiles(ref_values: np.ndarray, model_values: np.ndarray, name:
     for values, label in ((ref_values, "reference"), (model_values, "model")):
         if len(values) == 0:
             continue
-        p, _ = np.histogram(np.clip(values, lo, hi), bins=edges, density=True)
-        with np.errstate(divide="ignore"):
-            f = -np.log(p)
-        ax.plot(centers, f - np.min(f[np.isfinite(f)]), marker=".", label=label)
+        ax.plot(centers, _free_energy(values, edges), marker=".", label=label)
     ax.axvline(threshold, color="grey", lw=0.8, ls="--")
     ax.set_xlabel(name)
     ax.set_ylabel("F / kT")
     ax.legend(fontsize=8)
+    save_figure(fig, path)
+
+
+def free_energy_panels(ref_values: np.ndarray, models: dict[str, dict[int, np.ndarray]], name: str,
+                       threshold: float, path: str | Path, bins: int = 30) -> None:
+    """F = -ln p (kT) of one order parameter, one panel per arm: the reference's and each seed's
+    model's, each shifted to its minimum, on the reference's range; the folded threshold as a line."""
+    lo, hi = float(np.min(ref_values)), float(np.max(ref_values))
+    edges = np.linspace(lo, hi, bins + 1)
+    centers = 0.5 * (edges[1:] + edges[:-1])
+    ncols = min(len(models), 3)
+    nrows = -(-len(models) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.2 * nrows), sharey=True, squeeze=False)
+    for ax in axes.flat[len(models):]:
+        ax.axis("off")
+    for ax, (arm, by_seed) in zip(axes.flat, models.items()):
+        ax.plot(centers, _free_energy(ref_values, edges), color="k", lw=2, label="reference")
+        for c, (seed, values) in enumerate(sorted(by_seed.items())):
+            if len(values):
+                ax.plot(centers, _free_energy(values, edges), marker=".", color=f"C{c}", label=f"seed {seed}")
+        ax.axvline(threshold, color="grey", lw=0.8, ls="--")
+        ax.set_title(arm)
+        ax.set_xlabel(name)
+    for row in axes:
+        row[0].set_ylabel("F / kT")
+    axes[0][0].legend(fontsize=7)
     save_figure(fig, path)
 
 

@@ -303,6 +303,27 @@ def curve(rows: list[dict], arm: str, metric: str, n_bootstrap: int, ci_level: f
     return tuple(np.array(c) for c in zip(*pts)) if pts else tuple(np.zeros(0) for _ in range(4))
 
 
+def paired_curve(rows: list[dict], arm: str, baseline: str, metric: str, n_bootstrap: int, ci_level: float,
+                 x: str = "n_queries") -> tuple[np.ndarray, ...]:
+    """(x, mean, ci low, ci high) per round of ``metric`` of ``arm`` minus ``baseline``, paired
+    within seeds (the arms of a seed share their random numbers), percentile-bootstrap CI over
+    seeds; a seed enters a round only where both arms have a finite value there."""
+    by = {(r["arm"], r["seed"], r["round"]): r for r in rows}
+    rounds = sorted({r["round"] for r in rows if r["arm"] == arm})
+    pts = []
+    for k in rounds:
+        seeds = sorted({s for (a, s, kk) in by if a == arm and kk == k})
+        diffs, xs = [], []
+        for s in seeds:
+            a, b = by[(arm, s, k)].get(metric), by.get((baseline, s, k), {}).get(metric)
+            if a is not None and b is not None and np.isfinite(a) and np.isfinite(b):
+                diffs.append(a - b)
+                xs.append(by[(arm, s, k)][x])
+        if diffs:
+            pts.append((np.mean(xs), *bootstrap_mean_ci(diffs, n_bootstrap, ci_level)))
+    return tuple(np.array(c) for c in zip(*pts)) if pts else tuple(np.zeros(0) for _ in range(4))
+
+
 def write_tsv(rows: list[dict], columns: list[str], path: str | Path) -> None:
     """Write a table atomically (empty cells where a value does not apply)."""
     def fmt(v):

@@ -489,7 +489,8 @@ def write_summary(rows: list[dict], ev: Evaluate, plan: Analysis, rounds_out: st
                  "share" if gap else "mean", row["share"] if gap else row["mean_difference"],
                  row["share_ci_low"] if gap else row["t_ci_low"], row["share_ci_high"] if gap else row["t_ci_high"],
                  row["n_seeds"], "" if converged else "; reference NOT converged")
-    plots.experiment(rows, ev.n_bootstrap, ev.ci_level, experiment_plot, plan.primary_metric)
+    plots.experiment(rows, ev.n_bootstrap, ev.ci_level, experiment_plot, plan.primary_metric,
+                     plan.positive_control[1] if plan.positive_control else None)
 
 
 #: core sets of the transition count (:func:`alcg.analysis.convergence.core_sets`): Q this far beyond
