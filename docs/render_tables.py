@@ -631,6 +631,61 @@ def curves_equilibrium(folder, replicas="16 CG replicas × 500 ps from the folde
     return table(head, out) + "\n\n" + note + "\n\n" + source(f"{folder}/equilibrium.tsv")
 
 
+def curves_tica_change(folder, claim_pct=-33.0):
+    """The published claim's measure in a learning-curve run: per arm, each seed's change in TICA
+    W1 from round 0 to the last round (short evaluation runs, ``tica_w1_change_pct``), and how many
+    single runs would have reported a drop at least as large as the claim's (descriptive)."""
+    rows = tsv(f"{folder}/rounds.tsv")
+    last = max(int(r["round"]) for r in rows)
+    out = []
+    for arm in dict.fromkeys(r["arm"] for r in rows):
+        v = sorted(float(r["tica_w1_change_pct"]) for r in rows
+                   if r["arm"] == arm and int(r["round"]) == last and r["tica_w1_change_pct"] not in ("", None))
+        if not v:
+            out.append([f"`{arm}`", "–", "–", "–", "0"])
+            continue
+        out.append([f"`{arm}`", fixed(statistics.median(v), 0, sign=True), f"{fixed(v[0], 0, sign=True)} to "
+                    f"{fixed(v[-1], 0, sign=True)}", f"{sum(x <= claim_pct for x in v)} of {len(v)}", str(len(v))])
+    head = ["arm", "median change, %", "range over seeds, %", f"seeds with a drop of {fixed(-claim_pct, 0)} % or more",
+            "seeds"]
+    note = (f"TICA W1 of the round-{last} model's evaluation runs against round 0's (`tica_w1_change_pct`, "
+            "the published method's measure; short runs from fixed starts, not equilibrium), per seed. "
+            "Descriptive, not a pre-registered endpoint: it asks how often one run without a control "
+            f"would report the published {fixed(claim_pct, 0)} %.")
+    return table(head, out) + "\n\n" + note + "\n\n" + source(f"{folder}/rounds.tsv")
+
+
+def curves_cost(folder):
+    """A learning-curve run split in parts (``<folder>/part_<N>/part.json`` of
+    ``benchmarks/collect_part.py``): per part its seeds, jobs, wall time and Snakemake's own CPU,
+    and the whole run's totals."""
+    parts = sorted((ROOT / MEASURED / folder).glob("part_*/part.json"), key=lambda p: int(p.parent.name[5:]))
+    out, wall, jobs, sched_cpu, sched_s = [], 0.0, 0, 0.0, 0.0
+    for path in parts:
+        d = json.loads(path.read_text())
+        n = d["n_jobs"]
+        # a part whose Snakemake process was restarted records each process's share (segments)
+        segs = d.get("scheduler_segments") or [{"cpu_s": d["scheduler_cpu_s"], "elapsed_s": d["scheduler_elapsed_s"],
+                                                "cores": d["scheduler_cores"], "max_threads": d["scheduler_max_threads"]}]
+        wall, jobs = wall + d["wall_s"], jobs + n
+        sched_cpu, sched_s = sched_cpu + sum(g["cpu_s"] for g in segs), sched_s + sum(g["elapsed_s"] for g in segs)
+        out.append([str(d["part"]), ", ".join(map(str, d["seeds"])), ", ".join(map(str, d["cg_equilibrium_seeds"])) or "–",
+                    str(n), fixed(d["wall_s"] / 60, 1), " then ".join(fixed(g["cores"], 3) for g in segs),
+                    " then ".join(str(g["max_threads"]) for g in segs), f"{d['cpu']}, {d['cores']} cores",
+                    d["commit"][:7]])
+    out.append(["all", "", "", str(jobs), fixed(wall / 60, 1), fixed(sched_cpu / sched_s, 3) if sched_s else "–", "",
+                "", ""])
+    head = ["part", "seeds", "equilibrium seeds", "jobs", "wall, min", "Snakemake, cores", "Snakemake, max threads",
+            "machine", "commit"]
+    note = ("Wall: from the part's start to its last job, the machine to itself. Snakemake, cores: its own "
+            "process's CPU time over its lifetime (sampled every 30 s; \"then\": the process was restarted, "
+            "see the part's note); the total: all its CPU time over all its lifetime. "
+            "Part 1 also computed the run's reference, pool, held-out labels and force map, which the later parts "
+            "found in the results folder.")
+    return (table(head, out) + "\n\n" + note + "\n\n"
+            + source(*(str(p.relative_to(ROOT / MEASURED)) for p in parts)))
+
+
 def go_curves_pilot2_primary():
     """The second pilot's pre-registered table (one seed: no verdicts; shows the table's form)."""
     return curves_primary("go_curves_pilot2")
