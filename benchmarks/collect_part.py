@@ -10,7 +10,7 @@ TICA fit), so that parts from different machines can be told apart
 
     python benchmarks/collect_part.py --run go_curves --part 1 \\
         --configs config/go_curves.yaml config/go_curves_parts/part_1.yaml --wall-s 5400 \\
-        [--scheduler-samples sched.txt] [--commit C] [--started EPOCH_S] [--snakemake-log part.log]
+        [--scheduler-samples sched.txt] [--commit C] [--started EPOCH_S] [--snakemake-log part.log ...]
 
 Output: ``benchmarks/measured/<run>/part_<N>/``.
 """
@@ -74,32 +74,39 @@ def summary_files(summary: Path, seeds: list[int], equilibrium_seeds: list[int])
     return files
 
 
-def jobs_done(log: Path) -> int:
-    """The jobs Snakemake finished, from its log's last ``X of Y steps (Z%) done`` line (one line,
-    SystemExit, when it has none or the run did not reach Y)."""
-    found = re.findall(r"^(\d+) of (\d+) steps \(\d+%\) done", log.read_text(), flags=re.M)
-    if not found:
-        raise SystemExit(f"collect_part: {log} has no 'X of Y steps done' line: not a Snakemake log")
-    done, total = map(int, found[-1])
-    if done != total:
-        raise SystemExit(f"collect_part: {log}: {done} of {total} jobs done; run the part to its end first")
+def jobs_done(logs: list[Path]) -> int:
+    """The jobs Snakemake ran, summed over ``logs``: one log per Snakemake invocation of the part
+    (a part stopped and restarted has two), each counted by its last ``X of Y steps (Z%) done``
+    line. One line (SystemExit) when a log has no such line, or when the last log's run did not
+    reach its Y (the part has not finished)."""
+    total = 0
+    for i, log in enumerate(logs):
+        found = re.findall(r"^(\d+) of (\d+) steps \(\d+%\) done", log.read_text(), flags=re.M)
+        if not found:
+            raise SystemExit(f"collect_part: {log} has no 'X of Y steps done' line: not a Snakemake log")
+        done, planned = map(int, found[-1])
+        if i == len(logs) - 1 and done != planned:
+            raise SystemExit(f"collect_part: {log}: {done} of {planned} jobs done; run the part to its end first")
+        total += done
     return total
 
 
 def collect(res: Path, bench: Path, out: Path, configs: list[str], part_no: int, wall_s: float,
             scheduler_samples: Path | None = None, commit: str | None = None, started: float | None = None,
-            snakemake_log: Path | None = None) -> dict:
+            snakemake_logs: list[Path] | None = None) -> dict:
     """Copy the summary of results folder ``res`` to ``out`` and write ``out/part.json``; ``bench``
     is the run's Snakemake benchmark folder (``benchmarks/<run>/``). ``started``: the part's
     start (epoch s); only benchmark files written since count (parts in one results folder share
     ``bench``: an earlier part's jobs and the shared steps it ran are not this part's).
-    ``snakemake_log``: the part's Snakemake log, for its number of jobs (``n_jobs``; the
-    per-rule counts cover only rules with a benchmark file)."""
+    ``snakemake_logs``: the part's Snakemake logs, for its number of jobs (``n_jobs``; the
+    per-rule counts cover only rules with a benchmark file). Every refusal comes before a file
+    is written."""
     from alcg.stages.validate import load_configs
     from run_cost import times_in
 
     cfg = load_configs(configs)
     files = summary_files(res / "summary", cfg["experiment"]["seeds"], cfg["cg_equilibrium"]["seeds"])
+    n_jobs = jobs_done(snakemake_logs) if snakemake_logs else None
     out.mkdir(parents=True, exist_ok=True)
     for path in files:
         shutil.copy2(path, out / path.name)
@@ -114,8 +121,8 @@ def collect(res: Path, bench: Path, out: Path, configs: list[str], part_no: int,
         "per_rule_jobs": {r: len(v) for r, v in sorted(times.items())},
         "shared_inputs_sha256": {str(p.relative_to(res)): sha256(p) for pat in SHARED for p in sorted(res.glob(pat))},
     }
-    if snakemake_log:
-        part["n_jobs"] = jobs_done(snakemake_log)
+    if n_jobs is not None:
+        part["n_jobs"] = n_jobs
     if scheduler_samples:
         rows = [tuple(map(float, line.split())) for line in scheduler_samples.read_text().splitlines() if line]
         part["scheduler_cpu_s"], part["scheduler_elapsed_s"] = rows[-1][1], rows[-1][0]
@@ -137,8 +144,8 @@ def main() -> None:
     ap.add_argument("--commit", default=None, help="the commit the part ran at (default: HEAD now)")
     ap.add_argument("--started", type=float, default=None,
                     help="the part's start, epoch s (date +%%s): only jobs finished since count")
-    ap.add_argument("--snakemake-log", type=Path, default=None,
-                    help="the part's Snakemake output, for its number of jobs")
+    ap.add_argument("--snakemake-log", type=Path, nargs="+", default=None,
+                    help="the part's Snakemake output (one file per invocation), for its number of jobs")
     args = ap.parse_args()
     out = args.out or ROOT / "benchmarks" / "measured" / args.run / f"part_{args.part}"
     part = collect(ROOT / "results" / args.run, ROOT / "benchmarks" / args.run, out, args.configs, args.part,

@@ -74,7 +74,7 @@ def fixed(x, dec, sign=False):
         s = MINUS + s[1:]
         if set(s[1:]) <= {"0", "."}:
             s = s[1:]
-    elif sign and float(x) != 0:
+    elif sign and set(s) - {"0", "."}:
         s = "+" + s
     return s
 
@@ -489,10 +489,10 @@ def go_recipe_check():
     return table(head, out) + "\n\n" + note + "\n\n" + source("go_recipe_check/rounds.tsv")
 
 
-def go_curves_pilot(folder="go_curves_pilot"):
-    """Issue 32's pilot: per arm and round, the primary metric (the error against the exact mean
-    force, population-weighted) and the share of slots the selector filled, mean over the pilot
-    seeds (each seed in brackets)."""
+def _curve_cells(folder, cell):
+    """Per arm and round of a learning-curve run's ``rounds.tsv``: ``cell(values over seeds)`` of the
+    primary metric, then the share of the round's slots the selector filled (mean over seeds);
+    returns (header, rows, seeds)."""
     rows = tsv(f"{folder}/rounds.tsv")
     key = "heldout_mean_force_error_weighted"
     seeds = sorted({int(r["seed"]) for r in rows})
@@ -505,16 +505,28 @@ def go_curves_pilot(folder="go_curves_pilot"):
             v = [float(by[(arm, s, k)][key]) for s in seeds if by.get((arm, s, k), {}).get(key) not in (None, "")]
             fb = [float(by[(arm, s, k)]["fallback_share"]) for s in seeds
                   if by.get((arm, s, k), {}).get("fallback_share") not in (None, "")]
-            cell = f"{fixed(statistics.mean(v), 0)} ({', '.join(fixed(x, 0) for x in v)})" if v else "–"
+            text = cell(v) if v else "–"
             if fb:
-                cell += f"; filled {fixed(1 - statistics.mean(fb), 2)}"
-            cells.append(cell)
+                text += f"; filled {fixed(1 - statistics.mean(fb), 2)}"
+            cells.append(text)
         out.append([f"`{arm}`"] + cells)
     head = ["arm"] + [f"round {k} ({int(by[(rows[0]['arm'], seeds[0], k)]['n_queries'])} queries)" for k in rounds]
-    note = (f"`{key}`: the model's force MSE against the held-out mean-force labels minus the labels' noise, "
-            f"strata weighted by population, (kJ/mol/nm)², mean over the pilot seeds {seeds} (each seed in "
-            "brackets; lower is closer); \"filled\": the share of the round's slots the selector filled (1 − "
-            "fallback_share), mean over seeds.")
+    return head, out, seeds
+
+
+METRIC_NOTE = ("`heldout_mean_force_error_weighted`: the model's force MSE against the held-out mean-force labels "
+               "minus the labels' noise, strata weighted by population, (kJ/mol/nm)², lower is closer")
+FILLED_NOTE = ("\"filled\": the share of the round's slots the selector filled (1 − fallback_share), mean over "
+               "seeds.")
+
+
+def go_curves_pilot(folder="go_curves_pilot"):
+    """Issue 32's pilot: per arm and round, the primary metric (the error against the exact mean
+    force, population-weighted) and the share of slots the selector filled, mean over the pilot
+    seeds (each seed in brackets)."""
+    head, out, seeds = _curve_cells(
+        folder, lambda v: f"{fixed(statistics.mean(v), 0)} ({', '.join(fixed(x, 0) for x in v)})")
+    note = (f"{METRIC_NOTE}; mean over the pilot seeds {seeds} (each seed in brackets); {FILLED_NOTE}")
     return table(head, out) + "\n\n" + note + "\n\n" + source(f"{folder}/rounds.tsv")
 
 
@@ -571,46 +583,34 @@ def curves_primary(folder):
 
 
 def curves_rounds(folder):
-    """A learning-curve run's curves as a table: per arm and round, the primary metric (the error
-    against the exact mean force, population-weighted) as mean ± 95 % t half-width over seeds, and
-    the share of the round's slots the selector filled (mean over seeds)."""
-    rows = tsv(f"{folder}/rounds.tsv")
-    key = "heldout_mean_force_error_weighted"
-    seeds = sorted({int(r["seed"]) for r in rows})
-    rounds = sorted({int(r["round"]) for r in rows})
-    by = {(r["arm"], int(r["seed"]), int(r["round"])): r for r in rows}
-    out = []
-    for arm in dict.fromkeys(r["arm"] for r in rows):
-        cells = []
-        for k in rounds:
-            v = [by[(arm, s, k)][key] for s in seeds if by.get((arm, s, k), {}).get(key) not in (None, "")]
-            fb = [float(by[(arm, s, k)]["fallback_share"]) for s in seeds
-                  if by.get((arm, s, k), {}).get("fallback_share") not in (None, "")]
-            m, h = mean_t(v) if v else (None, None)
-            cell = (f"{fixed(m, 0)} ± {fixed(h, 0)} ({len(v)})" if v else "–")
-            if fb:
-                cell += f"; filled {fixed(1 - statistics.mean(fb), 2)}"
-            cells.append(cell)
-        out.append([f"`{arm}`"] + cells)
-    head = ["arm"] + [f"round {k} ({int(by[(rows[0]['arm'], seeds[0], k)]['n_queries'])} queries)" for k in rounds]
-    note = (f"`{key}`: the model's force MSE against the held-out mean-force labels minus the labels' noise, "
-            f"strata weighted by population, (kJ/mol/nm)², mean ± 95 % t half-width over seeds (how many in "
-            f"brackets; seeds {seeds[0]}–{seeds[-1]}; lower is closer; the arms' differences are paired within "
-            "seeds, so they are far tighter than these bands: see the pre-registered table); \"filled\": the "
-            "share of the round's slots the selector filled (1 − fallback_share), mean over seeds.")
+    """A learning-curve run's curves as a table: per arm and round, the primary metric as mean ±
+    95 % t half-width over seeds (how many in brackets), and the share of the round's slots the
+    selector filled (mean over seeds)."""
+    def cell(v):
+        m, h = mean_t(v)
+        return f"{fixed(m, 0)} ± {fixed(h, 0)} ({len(v)})" if len(v) > 1 else f"{fixed(m, 0)} (1)"
+
+    head, out, seeds = _curve_cells(folder, cell)
+    note = (f"{METRIC_NOTE}; mean ± 95 % t half-width over the seeds (how many in brackets; seeds "
+            f"{', '.join(map(str, seeds))}). The arms share each seed's random numbers: compare arms by their "
+            "paired differences (the pre-registered table, the figure's paired panel), not by the overlap of "
+            f"these intervals. {FILLED_NOTE}")
     return table(head, out) + "\n\n" + note + "\n\n" + source(f"{folder}/rounds.tsv")
 
 
 def curves_equilibrium(folder, replicas="16 CG replicas × 500 ps from the folded and 16 from the extended start"):
     """A learning-curve run's equilibrium runs of its final models, per arm over the equilibrium
-    seeds: P_fold of each start group, how many models' groups agree, and the distances to the
-    reference (mean over seeds, each seed in brackets)."""
+    seeds: P_fold of each start group, how many models passed the convergence check, and the
+    distances to the reference (mean over seeds, each seed in brackets)."""
     rows = tsv(f"{folder}/equilibrium.tsv")
     seeds = sorted({int(r["seed"]) for r in rows})
 
     def cell(values, dec):
-        values = [float(v) for v in values]
-        return f"{fixed(statistics.fmean(values), dec)} ({', '.join(fixed(v, dec) for v in values)})"
+        v = [float(x) for x in values if x not in ("", None)]
+        if not v:
+            return "–"
+        text = f"{fixed(statistics.fmean(v), dec)} ({', '.join(fixed(x, dec) if x not in ('', None) else '–' for x in values)})"
+        return text if len(v) == len(values) else f"{text}, {len(v)} of {len(values)}"
 
     out = []
     for arm in dict.fromkeys(r["arm"] for r in rows):
@@ -619,15 +619,19 @@ def curves_equilibrium(folder, replicas="16 CG replicas × 500 ps from the folde
                     cell([r["p_fold_start_max"] for r in rs], 2),
                     f"{sum(r['converged'] == 'True' for r in rs)} of {len(rs)}",
                     cell([r["order_w1"] for r in rs], 3), cell([r["tica_w1"] for r in rs], 2),
-                    cell([r["q_rg_js"] for r in rs], 3), str(sum(int(r["n_exploded_replicas"]) for r in rs))])
-    head = ["arm", "P_fold, lower start group", "P_fold, higher start group", "groups agree", "W1 of Q",
+                    cell([r["q_rg_js"] for r in rs], 3),
+                    f"{sum(int(r['n_exploded_replicas']) for r in rs)} of {sum(int(r['n_replicas']) for r in rs)}"])
+    head = ["arm", "P_fold, lower start group", "P_fold, higher start group", "converged", "W1 of Q",
             "TICA W1", "(Q, Rg) JS", "exploded replicas"]
     ref = rows[0]
     note = (f"{replicas} per final model, seeds {seeds}: mean over seeds (each seed in brackets, in seed "
-            f"order); reference P_fold {fixed(float(ref['reference_p_fold']), 3)} ± "
-            f"{fixed(float(ref['reference_p_fold_se']), 3)} ({ref['folded_by']}). Groups agree: the two start "
-            "groups' P_fold and order parameter within the convergence test's bound (else P_fold is not "
-            "reported as converged). W1, TICA W1 and JS: distances to the reference (lower is closer).")
+            f"order; \"k of n\": only k seeds have a value); reference P_fold "
+            f"{fixed(float(ref['reference_p_fold']), 3)} (SE {fixed(float(ref['reference_p_fold_se']), 3)}; "
+            f"{ref['folded_by']}). Converged: the models whose runs pass the reference's own convergence check (the "
+            "two start groups agree in P_fold and in the order parameter, with enough transitions and a small "
+            "enough SE of P_fold in each); only those have a P_fold of their own, which is why each start group's "
+            "is given. W1 of Q, TICA W1 and (Q, Rg) JS: distances of the runs' valid frames to the reference "
+            "(lower is closer). Exploded replicas: summed over seeds, of all replicas run.")
     return table(head, out) + "\n\n" + note + "\n\n" + source(f"{folder}/equilibrium.tsv")
 
 
@@ -642,14 +646,14 @@ def curves_tica_change(folder, claim_pct=-33.0):
         v = sorted(float(r["tica_w1_change_pct"]) for r in rows
                    if r["arm"] == arm and int(r["round"]) == last and r["tica_w1_change_pct"] not in ("", None))
         if not v:
-            out.append([f"`{arm}`", "–", "–", "–", "0"])
+            out.append([f"`{arm}`", "–", "–", "none"])
             continue
         out.append([f"`{arm}`", fixed(statistics.median(v), 0, sign=True), f"{fixed(v[0], 0, sign=True)} to "
-                    f"{fixed(v[-1], 0, sign=True)}", f"{sum(x <= claim_pct for x in v)} of {len(v)}", str(len(v))])
-    head = ["arm", "median change, %", "range over seeds, %", f"seeds with a drop of {fixed(-claim_pct, 0)} % or more",
-            "seeds"]
-    note = (f"TICA W1 of the round-{last} model's evaluation runs against round 0's (`tica_w1_change_pct`, "
-            "the published method's measure; short runs from fixed starts, not equilibrium), per seed. "
+                    f"{fixed(v[-1], 0, sign=True)}", f"{sum(x <= claim_pct for x in v)} of {len(v)}"])
+    head = ["arm", "median change, %", "range over seeds, %", f"seeds with a drop of {fixed(-claim_pct, 0)} % or more"]
+    note = (f"The change (%) in TICA W1 to the reference from round 0 to round {last}, per seed "
+            "(`tica_w1_change_pct`, the published method's measure; the evaluation runs, short and from fixed "
+            "starts, not equilibrium). "
             "Descriptive, not a pre-registered endpoint: it asks how often one run without a control "
             f"would report the published {fixed(claim_pct, 0)} %.")
     return table(head, out) + "\n\n" + note + "\n\n" + source(f"{folder}/rounds.tsv")
@@ -660,28 +664,29 @@ def curves_cost(folder):
     ``benchmarks/collect_part.py``): per part its seeds, jobs, wall time and Snakemake's own CPU,
     and the whole run's totals."""
     parts = sorted((ROOT / MEASURED / folder).glob("part_*/part.json"), key=lambda p: int(p.parent.name[5:]))
-    out, wall, jobs, sched_cpu, sched_s = [], 0.0, 0, 0.0, 0.0
+    out, wall, jobs, sched_cpu, sched_s = [], 0.0, 0, 0.0, 0.0  # jobs: None once a part lacks its count
     for path in parts:
         d = json.loads(path.read_text())
-        n = d["n_jobs"]
+        n = d.get("n_jobs")
         # a part whose Snakemake process was restarted records each process's share (segments)
-        segs = d.get("scheduler_segments") or [{"cpu_s": d["scheduler_cpu_s"], "elapsed_s": d["scheduler_elapsed_s"],
-                                                "cores": d["scheduler_cores"], "max_threads": d["scheduler_max_threads"]}]
-        wall, jobs = wall + d["wall_s"], jobs + n
+        segs = d.get("scheduler_segments") or ([{"cpu_s": d["scheduler_cpu_s"], "elapsed_s": d["scheduler_elapsed_s"],
+                                                 "cores": d["scheduler_cores"], "max_threads": d["scheduler_max_threads"]}]
+                                               if "scheduler_cpu_s" in d else [])
+        wall, jobs = wall + d["wall_s"], (jobs + n if n is not None and jobs is not None else None)
         sched_cpu, sched_s = sched_cpu + sum(g["cpu_s"] for g in segs), sched_s + sum(g["elapsed_s"] for g in segs)
         out.append([str(d["part"]), ", ".join(map(str, d["seeds"])), ", ".join(map(str, d["cg_equilibrium_seeds"])) or "–",
-                    str(n), fixed(d["wall_s"] / 60, 1), " then ".join(fixed(g["cores"], 3) for g in segs),
-                    " then ".join(str(g["max_threads"]) for g in segs), f"{d['cpu']}, {d['cores']} cores",
+                    str(n) if n is not None else "–", fixed(d["wall_s"] / 60, 1),
+                    " then ".join(fixed(g["cores"], 3) for g in segs) or "–",
+                    " then ".join(str(g["max_threads"]) for g in segs) or "–", f"{d['cpu']}, {d['cores']} cores",
                     d["commit"][:7]])
-    out.append(["all", "", "", str(jobs), fixed(wall / 60, 1), fixed(sched_cpu / sched_s, 3) if sched_s else "–", "",
-                "", ""])
+    out.append(["all", "", "", str(jobs) if jobs is not None else "–", fixed(wall / 60, 1),
+                fixed(sched_cpu / sched_s, 3) if sched_s else "–", "", "", ""])
     head = ["part", "seeds", "equilibrium seeds", "jobs", "wall, min", "Snakemake, cores", "Snakemake, max threads",
             "machine", "commit"]
-    note = ("Wall: from the part's start to its last job, the machine to itself. Snakemake, cores: its own "
-            "process's CPU time over its lifetime (sampled every 30 s; \"then\": the process was restarted, "
-            "see the part's note); the total: all its CPU time over all its lifetime. "
-            "Part 1 also computed the run's reference, pool, held-out labels and force map, which the later parts "
-            "found in the results folder.")
+    note = ("Wall: from the part's start to its last job, the machine to itself; \"all\": the parts' sum. "
+            "Snakemake, cores: its own process's CPU seconds over its wall seconds (sampled every 30 s; "
+            "\"then\": the process was restarted, see the part's note); \"all\": all its CPU seconds over all "
+            "its wall seconds. Jobs: every job Snakemake ran, from its log.")
     return (table(head, out) + "\n\n" + note + "\n\n"
             + source(*(str(p.relative_to(ROOT / MEASURED)) for p in parts)))
 

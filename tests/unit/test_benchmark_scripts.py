@@ -71,10 +71,12 @@ def test_collect_part_keeps_a_parts_summary_and_what_it_was_measured_against(tmp
     os.utime(bench / "seed_1" / "round_000" / "train_2.tsv", (started - 100, started - 100))  # an earlier part's
     (tmp_path / "sched.txt").write_text("30 3 5\n60 6 7\n")
     configs = [str(ROOT / "config/go_curves.yaml"), str(ROOT / "config/go_curves_parts/part_1.yaml")]
+    # stopped after 2 of 5 jobs, then restarted: 3 more
+    (tmp_path / "first.log").write_text("Building DAG\n1 of 5 steps (20%) done\n2 of 5 steps (40%) done\n")
     (tmp_path / "part.log").write_text("Building DAG\n1 of 3 steps (33%) done\n3 of 3 steps (100%) done\n")
     part = collect(res, bench, tmp_path / "out", configs, 1, 3600.0, tmp_path / "sched.txt", started=started,
-                   snakemake_log=tmp_path / "part.log")
-    assert part["seeds"] == [1] and part["cg_equilibrium_seeds"] == [1] and part["n_jobs"] == 3
+                   snakemake_logs=[tmp_path / "first.log", tmp_path / "part.log"])
+    assert part["seeds"] == [1] and part["cg_equilibrium_seeds"] == [1] and part["n_jobs"] == 5
     assert part["per_rule_mean_s"] == {"train": 45.0} and part["per_rule_jobs"] == {"train": 2}
     assert part["shared_inputs_sha256"] == {
         "reference/folded_0.npz": "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"}
@@ -90,6 +92,7 @@ def test_collect_part_keeps_a_parts_summary_and_what_it_was_measured_against(tmp
     (res / "summary" / "rounds.tsv").write_text("seed\tarm\n10\tmd\n")
     (tmp_path / "part.log").write_text("2 of 3 steps (67%) done\n")  # a part that did not finish
     with pytest.raises(SystemExit, match=r"2 of 3 jobs done"):
-        collect(res, bench, tmp_path / "out6", part_6, 6, 60.0, snakemake_log=tmp_path / "part.log")
+        collect(res, bench, tmp_path / "out6", part_6, 6, 60.0, snakemake_logs=[tmp_path / "part.log"])
+    assert not (tmp_path / "out6").exists()  # refused before anything was written
     collect(res, bench, tmp_path / "out6", part_6, 6, 60.0)
     assert sorted(p.name for p in (tmp_path / "out6").iterdir()) == ["part.json", "rounds.tsv"]

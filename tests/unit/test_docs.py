@@ -5,6 +5,7 @@ The strict MkDocs build itself is run by ``make test-full`` / ``make docs``.
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 from pathlib import Path
 
@@ -82,6 +83,45 @@ def test_a_stale_table_is_rendered_anew():
     new = rt.render_page(stale)
     assert "| old |" not in new and "go_pilot/rounds.tsv" in new
     assert rt.render_page(new) == new
+
+
+def test_learning_curve_renderers_on_the_pilots(tmp_path, monkeypatch):
+    """The measured run's tables, rendered from the pilots' files (same formats): one row per arm,
+    the values the files hold, and what a missing value or a lone seed shows."""
+    rt = _render_tables()
+    rounds = rt.curves_rounds("go_curves_pilot")
+    assert "| `iid` | 2281 ± 1745 (2); filled 1.00 |" in rounds and "seeds 101, 102" in rounds
+    assert "| `iid` | 2316 (1); filled 1.00 |" in rt.curves_rounds("go_curves_pilot2")  # no interval from one seed
+    eq = rt.curves_equilibrium("go_curves_pilot2")
+    assert "| `md` | 0.06 (0.06) | 0.70 (0.70) | 0 of 1 | 0.037 (0.037) |" in eq and "| 0 of 32 |" in eq
+    tica = rt.curves_tica_change("go_curves_pilot")
+    assert "| `random_aa` | +1 | −40 to +43 | 1 of 2 |" in tica and "| `md` | 0 | 0 to +1 | 0 of 2 |" in tica
+    # a model with no valid frames: its distances are missing, not zero, and say how many seeds have one
+    folder = tmp_path / "run"
+    folder.mkdir()
+    lines = (ROOT / rt.MEASURED / "go_curves_pilot2/equilibrium.tsv").read_text().splitlines()
+    head = lines[0].split("\t")
+    second = dict(zip(head, lines[1].split("\t")), seed="102", order_w1="")
+    (folder / "equilibrium.tsv").write_text("\n".join(lines[:2] + ["\t".join(second[h] for h in head)]) + "\n")
+    monkeypatch.setattr(rt, "ROOT", tmp_path)
+    monkeypatch.setattr(rt, "MEASURED", ".")
+    row = next(r for r in rt.curves_equilibrium("run").splitlines() if r.startswith("| `rmsd`"))
+    assert "0.177 (0.177, –), 1 of 2" in row
+
+
+def test_cost_table_sums_the_parts_and_shows_what_a_part_lacks(tmp_path, monkeypatch):
+    rt = _render_tables()
+    for n, extra in ((1, {"n_jobs": 10, "scheduler_cpu_s": 6.0, "scheduler_elapsed_s": 60.0, "scheduler_cores": 0.1,
+                          "scheduler_max_threads": 8}), (2, {})):
+        (tmp_path / f"run/part_{n}").mkdir(parents=True)
+        (tmp_path / f"run/part_{n}/part.json").write_text(json.dumps(
+            {"part": n, "seeds": [n], "cg_equilibrium_seeds": [], "wall_s": 600.0, "cpu": "X", "cores": 2,
+             "commit": "abcdef123", **extra}))
+    monkeypatch.setattr(rt, "ROOT", tmp_path)
+    monkeypatch.setattr(rt, "MEASURED", ".")
+    text = rt.curves_cost("run")
+    assert "| 1 | 1 | – | 10 | 10.0 | 0.100 | 8 | X, 2 cores | abcdef1 |" in text
+    assert "| 2 | 2 | – | – | 10.0 | – | – |" in text and "| all |  |  | – | 20.0 | 0.100 |" in text
 
 
 def test_readme_is_short():

@@ -395,7 +395,7 @@ def test_paired_curve_is_the_mean_within_seed_difference_and_skips_unpaired_seed
 
     rows = _curve_rows({(1, "a"): [5.0, 3.0], (1, "md"): [5.0, 4.0], (2, "a"): [6.0, 2.0], (2, "md"): [6.0, 5.0],
                         (3, "a"): [7.0, 1.0], (3, "md"): [7.0, None]})
-    x, mean, lo, hi = paired_curve(rows, "a", "md", "tica_w1", 200, 0.95)
+    x, mean, lo, hi = paired_curve(rows, "a", "tica_w1", 200, 0.95, x="n_queries", baseline="md")
     assert list(x) == [0, 4]
     assert mean[0] == 0.0 and (lo[0], hi[0]) == (0.0, 0.0)
     assert mean[1] == pytest.approx(-2.0)  # seeds 1 and 2: -1 and -3; seed 3 has no md value

@@ -70,9 +70,11 @@ def experiment(rows: list[dict], n_bootstrap: int, ci_level: float, path: str | 
     panels = [(curve, primary_metric, f"{primary_metric} (primary; lower is closer)", "n_queries",
                "oracle queries spent")]
     if paired:
-        panels.append((lambda rows, arm, *a, **k: paired_curve(rows, arm, baseline, *a, **k), primary_metric,
-                       f"{primary_metric}: arm − {baseline}, paired within seeds", "n_queries",
-                       "oracle queries spent"))
+        def to_baseline(rows, arm, metric, n_bootstrap, ci_level, x):
+            return paired_curve(rows, arm, metric, n_bootstrap, ci_level, x=x, baseline=baseline)
+
+        panels.append((to_baseline, primary_metric, f"{primary_metric}: arm − {baseline}, paired within seeds",
+                       "n_queries", "oracle queries spent"))
     panels += [(curve, "tica_w1", "TICA W1 to reference (TIC units)", "oracle_ns", "all-atom oracle time spent / ns"),
                (curve, "tica_js", "Jensen-Shannon divergence to reference / nats", "oracle_ns",
                 "all-atom oracle time spent / ns")]
@@ -135,28 +137,44 @@ def free_energy_profiles(ref_values: np.ndarray, model_values: np.ndarray, name:
 
 
 def free_energy_panels(ref_values: np.ndarray, models: dict[str, dict[int, np.ndarray]], name: str,
-                       threshold: float, path: str | Path, bins: int = 30) -> None:
+                       threshold: float, path: str | Path, bins: int = 30,
+                       value_range: tuple[float, float] | None = None) -> None:
     """F = -ln p (kT) of one order parameter, one panel per arm: the reference's and each seed's
-    model's, each shifted to its minimum, on the reference's range; the folded threshold as a line."""
-    lo, hi = float(np.min(ref_values)), float(np.max(ref_values))
+    model's, each shifted to its minimum; the folded threshold as a dashed line.
+
+    Parameters
+    ----------
+    ref_values : (G,) the order parameter on the reference's frames
+    models : ``{arm: {seed: (F,) the order parameter on that model's frames}}``
+    name, threshold : the order parameter's axis label and its folded threshold
+    path : the PNG
+    bins : histogram bins over ``value_range``
+    value_range : the axis range (e.g. (0, 1) for Q); default the range of every value given, so
+        that no model's mass outside the reference's range piles into an edge bin
+    """
+    everything = [ref_values] + [v for by in models.values() for v in by.values() if len(v)]
+    lo, hi = value_range or (float(min(np.min(v) for v in everything)), float(max(np.max(v) for v in everything)))
     edges = np.linspace(lo, hi, bins + 1)
     centers = 0.5 * (edges[1:] + edges[:-1])
+    seeds = sorted({s for by in models.values() for s in by})
+    colour = {s: f"C{i}" for i, s in enumerate(seeds)}  # a seed keeps its colour in every panel
     ncols = min(len(models), 3)
     nrows = -(-len(models) // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.2 * nrows), sharey=True, squeeze=False)
     for ax in axes.flat[len(models):]:
         ax.axis("off")
     for ax, (arm, by_seed) in zip(axes.flat, models.items()):
-        ax.plot(centers, _free_energy(ref_values, edges), color="k", lw=2, label="reference")
-        for c, (seed, values) in enumerate(sorted(by_seed.items())):
+        ax.plot(centers, _free_energy(ref_values, edges), color="k", lw=2)
+        for seed, values in sorted(by_seed.items()):
             if len(values):
-                ax.plot(centers, _free_energy(values, edges), marker=".", color=f"C{c}", label=f"seed {seed}")
+                ax.plot(centers, _free_energy(values, edges), marker=".", color=colour[seed])
         ax.axvline(threshold, color="grey", lw=0.8, ls="--")
         ax.set_title(arm)
         ax.set_xlabel(name)
     for row in axes:
         row[0].set_ylabel("F / kT")
-    axes[0][0].legend(fontsize=7)
+    handles = [plt.Line2D([], [], color="k", lw=2)] + [plt.Line2D([], [], color=colour[s], marker=".") for s in seeds]
+    fig.legend(handles, ["reference"] + [f"seed {s}" for s in seeds], loc="upper right", fontsize=8)
     save_figure(fig, path)
 
 

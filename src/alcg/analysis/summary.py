@@ -303,11 +303,24 @@ def curve(rows: list[dict], arm: str, metric: str, n_bootstrap: int, ci_level: f
     return tuple(np.array(c) for c in zip(*pts)) if pts else tuple(np.zeros(0) for _ in range(4))
 
 
-def paired_curve(rows: list[dict], arm: str, baseline: str, metric: str, n_bootstrap: int, ci_level: float,
-                 x: str = "n_queries") -> tuple[np.ndarray, ...]:
-    """(x, mean, ci low, ci high) per round of ``metric`` of ``arm`` minus ``baseline``, paired
-    within seeds (the arms of a seed share their random numbers), percentile-bootstrap CI over
-    seeds; a seed enters a round only where both arms have a finite value there."""
+def paired_curve(rows: list[dict], arm: str, metric: str, n_bootstrap: int, ci_level: float,
+                 x: str = "oracle_ns", *, baseline: str) -> tuple[np.ndarray, ...]:
+    """A learning curve of ``arm`` minus ``baseline``, paired within seeds (the arms of a seed
+    share their random numbers).
+
+    Parameters
+    ----------
+    rows : round rows (``rounds.tsv``: seed, arm, round, ``x`` and ``metric``)
+    arm, baseline : the arms compared
+    metric : a column, in its own units (e.g. (kJ/mol/nm)² for the mean-force error)
+    n_bootstrap, ci_level : the percentile bootstrap over seeds
+    x : the curve's axis column, as in :func:`curve`
+
+    Returns
+    -------
+    (x, mean difference, CI low, CI high) per round, in ``metric``'s units; a seed enters a round
+    only where both arms have a finite value there.
+    """
     by = {(r["arm"], r["seed"], r["round"]): r for r in rows}
     rounds = sorted({r["round"] for r in rows if r["arm"] == arm})
     pts = []
