@@ -57,9 +57,13 @@ run: setup
 	echo "make run: done. Report: $$out/report.html (open it in a browser)"; \
 	echo "make run: summary tables and figures: $$out/summary/ (rounds.tsv, experiment.tsv, primary.tsv, experiment.png)"
 
-# The fast tiers, each test limited to 300 s (the smoke loop sets its own limit).
+# The fast tiers, each test limited to 300 s (the smoke loop sets its own limit), spread over
+# TEST_WORKERS processes (pytest-xdist, test by test, an idle process taking queued tests): most unit tests use one
+# core, so two processes fill a 2-core machine. At most 4 by default (each imports torch and OpenMM);
+# TEST_WORKERS=0: one process, no xdist.
+TEST_WORKERS ?= auto --maxprocesses 4
 test: setup
-	$(BIN)/python -m pytest -q -m "not full" --timeout=300 --durations=15
+	$(BIN)/python -m pytest -q -m "not full" -n $(TEST_WORKERS) --dist worksteal --timeout=300 --durations=15
 
 # Every tier, then the docs' strict build (dead links fail it). The JUnit file feeds
 # benchmarks/test_durations.py (the measured table of docs/dev/testing.md).

@@ -121,6 +121,6 @@ def test_smallest_go_loop_end_to_end_with_report(tmp_path):
 
     w1 = profiles.write([str(work / "config/go_test.yaml"), str(work / "smoke.yaml")], tmp_path / "fq.png", out)
     assert (tmp_path / "fq.png").stat().st_size > 0 and set(w1) == {"rmsd"}
-    assert w1["rmsd"][1] == pytest.approx(eq["order_w1"], rel=1e-9)  # the figure's frames are the table's
+    assert w1["rmsd"][1] == pytest.approx(eq["order_w1"], rel=1e-6)  # the same frames (float round-off only)
     _snakemake(work, "--cores", "1", *configs, "--report", "report.html")
     assert "rounds.tsv" in (work / "report.html").read_text(errors="replace")
