@@ -691,13 +691,73 @@ def curves_cost(folder):
             + source(*(str(p.relative_to(ROOT / MEASURED)) for p in parts)))
 
 
+def curves_selection(folder):
+    """How the selectors of a learning-curve run filled their slots, per exploring arm and round
+    (the selection after that round's model): the share filled (mean over seeds, range), how many
+    seeds filled under half, the candidates in the selector's window (median over seeds), the
+    picks rejected at backmapping, and the share of the reference's (Q, Rg) bins the exploration
+    reached (mean over seeds)."""
+    rows = [r for r in tsv(f"{folder}/rounds.tsv") if r["n_candidates"] not in ("", None)]
+    out = []
+    for arm in dict.fromkeys(r["arm"] for r in rows):
+        for k in sorted({int(r["round"]) for r in rows if r["arm"] == arm}):
+            rs = [r for r in rows if r["arm"] == arm and int(r["round"]) == k]
+            filled = [1 - float(r["fallback_share"]) for r in rs]
+            cand = [float(r["n_candidates"]) for r in rs]
+            out.append([f"`{arm}`", str(k), f"{fixed(statistics.fmean(filled), 2)} ({fixed(min(filled), 2)}–"
+                        f"{fixed(max(filled), 2)})", f"{sum(f < 0.5 for f in filled)} of {len(rs)}",
+                        f"{fixed(statistics.median(cand), 0)} ({fixed(min(cand), 0)}–{fixed(max(cand), 0)})",
+                        fixed(statistics.fmean(float(r["n_rejected_backmap"]) for r in rs), 1),
+                        fixed(statistics.fmean(float(r["explore_bins_reached"]) for r in rs), 2)])
+    head = ["arm", "after round", "filled (range over seeds)", "seeds under half filled", "candidates (range)",
+            "rejected at backmap, mean", "(Q, Rg) bins reached, mean"]
+    note = ("Per exploring arm and round, over the seeds: filled, the share of the round's slots the selector "
+            "filled (1 − fallback_share; the rest restart from training frames, as `md` does); candidates, the "
+            "exploration frames in the selector's window; rejected at backmap, picks whose backmapped structure "
+            "failed its check (a slot then tries its spare picks in rank order, and falls back when none passes); bins reached, the share of the reference's "
+            "populated (Q, Rg) bins the round's exploration visited (evaluation information, never read by a "
+            "selector). `md` and `iid` do not explore and always fill.")
+    return table(head, out) + "\n\n" + note + "\n\n" + source(f"{folder}/rounds.tsv")
+
+
+def go_curves_primary():
+    """The measured learning-curve run's pre-registered table (all seeds)."""
+    return curves_primary("go_curves/all")
+
+
+def go_curves_rounds():
+    """The measured learning-curve run's curves per arm and round (all seeds)."""
+    return curves_rounds("go_curves/all")
+
+
+def go_curves_selection():
+    """The measured learning-curve run's selector fill and exploration reach (all seeds)."""
+    return curves_selection("go_curves/all")
+
+
+def go_curves_equilibrium():
+    """The measured learning-curve run's equilibrium runs of the final models (seeds 1-3)."""
+    return curves_equilibrium("go_curves/all")
+
+
+def go_curves_tica_change():
+    """The published claim's measure in the measured learning-curve run (descriptive)."""
+    return curves_tica_change("go_curves/all")
+
+
+def go_curves_cost():
+    """The measured learning-curve run's cost, per part and in all."""
+    return curves_cost("go_curves")
+
+
 def go_curves_pilot2_primary():
     """The second pilot's pre-registered table (one seed: no verdicts; shows the table's form)."""
     return curves_primary("go_curves_pilot2")
 
 
 RENDERERS = {f.__name__: f for f in [explore_reach, go_curves_pilot, go_curves_pilot2, go_curves_pilot2_equilibrium,
-    go_curves_pilot2_primary, go_recipe_check, test_durations, force_maps, learning_curve, learning_curve_choices,
+    go_curves_pilot2_primary, go_curves_primary, go_curves_rounds, go_curves_selection,
+    go_curves_equilibrium, go_curves_tica_change, go_curves_cost, go_recipe_check, test_durations, force_maps, learning_curve, learning_curve_choices,
     learning_curve_pfold, prior_counts,
     go_experiment_arms, go_experiment_primary, go_pilot_rounds, chignolin_cpu_change,
     chignolin_cpu_paired, go_cpu_convergence, timestep_go, timestep_go_powered,

@@ -94,6 +94,9 @@ def test_learning_curve_renderers_on_the_pilots(tmp_path, monkeypatch):
     assert "| `iid` | 2316 (1); filled 1.00 |" in rt.curves_rounds("go_curves_pilot2")  # no interval from one seed
     eq = rt.curves_equilibrium("go_curves_pilot2")
     assert "| `md` | 0.06 (0.06) | 0.70 (0.70) | 0 of 1 | 0.037 (0.037) |" in eq and "| 0 of 32 |" in eq
+    sel = rt.curves_selection("go_curves_pilot2")  # exploring arms only, one row per selection round
+    assert "| `rmsd` | 3 | 0.69 (0.69–0.69) | 0 of 1 | 11651 (11651–11651) | 26.0 | 0.89 |" in sel
+    assert "`md`" not in sel.split("\n\n")[0] and sel.count("| `committee` |") == 4
     tica = rt.curves_tica_change("go_curves_pilot")
     assert "| `random_aa` | +1 | −40 to +43 | 1 of 2 |" in tica and "| `md` | 0 | 0 to +1 | 0 of 2 |" in tica
     # a model with no valid frames: its distances are missing, not zero, and say how many seeds have one
