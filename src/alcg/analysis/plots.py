@@ -67,28 +67,31 @@ def experiment(rows: list[dict], n_bootstrap: int, ci_level: float, path: str | 
     paired = baseline in arms
     fig, axes = plt.subplots(1, 4 if paired else 3, figsize=(20 if paired else 15, 3.8))
     axes = list(axes)
-    panels = [(curve, primary_metric, f"{primary_metric} (primary; lower is closer)", "n_queries",
-               "oracle queries spent")]
+    # (function, metric, panel title, y label, x key, x label): the metric's name as the title, so
+    # that a long name is not clipped as the y label
+    panels = [(curve, primary_metric, f"{primary_metric}\n(primary; lower is closer)", "mean over seeds",
+               "n_queries", "oracle queries spent")]
     if paired:
         def to_baseline(rows, arm, metric, n_bootstrap, ci_level, x):
             return paired_curve(rows, arm, metric, n_bootstrap, ci_level, x=x, baseline=baseline)
 
-        panels.append((to_baseline, primary_metric, f"{primary_metric}: arm − {baseline}, paired within seeds",
-                       "n_queries", "oracle queries spent"))
-    panels += [(curve, "tica_w1", "TICA W1 to reference (TIC units)", "oracle_ns", "all-atom oracle time spent / ns"),
-               (curve, "tica_js", "Jensen-Shannon divergence to reference / nats", "oracle_ns",
+        panels.append((to_baseline, primary_metric, f"{primary_metric}\narm − {baseline}, paired within seeds",
+                       f"arm − {baseline}", "n_queries", "oracle queries spent"))
+    panels += [(curve, "tica_w1", "TICA W1 to reference", "TIC units", "oracle_ns", "all-atom oracle time spent / ns"),
+               (curve, "tica_js", "Jensen-Shannon divergence to reference", "nats", "oracle_ns",
                 "all-atom oracle time spent / ns")]
-    for ax, (fn, metric, label, x, xlabel) in zip(axes, panels):
+    for ax, (fn, metric, title, label, x, xlabel) in zip(axes, panels):
         for c, arm in enumerate(arms):
             xs, mean, lo, hi = fn(rows, arm, metric, n_bootstrap, ci_level, x=x)
             ax.plot(xs, mean, marker="o", color=f"C{c}", label=arm)
             if np.isfinite(lo).any():
                 ax.fill_between(xs, lo, hi, color=f"C{c}", alpha=0.2)
+        ax.set_title(title, fontsize=9)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(label)
     if paired:
         axes[1].axhline(0.0, color="grey", lw=0.8)
-    axes[0].legend(title=f"arm ({n_seeds} seeds, {int(ci_level * 100)}% CI)")
+    axes[0].legend(title=f"arm ({n_seeds} seeds, {int(ci_level * 100)}% CI)", fontsize=8, title_fontsize=8)
     save_figure(fig, path)
 
 
