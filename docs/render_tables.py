@@ -516,8 +516,8 @@ def _curve_cells(folder, cell):
 
 METRIC_NOTE = ("`heldout_mean_force_error_weighted`: the model's force MSE against the held-out mean-force labels "
                "minus the labels' noise, strata weighted by population, (kJ/mol/nm)², lower is closer")
-FILLED_NOTE = ("\"filled\": the share of the round's slots the selector filled (1 − fallback_share), mean over "
-               "seeds.")
+FILLED_NOTE = ("\"filled\": the share of the slots that the round's model's selector filled (1 − fallback_share), "
+               "mean over seeds; those queries join the next round's data.")
 
 
 def go_curves_pilot(folder="go_curves_pilot"):
@@ -575,8 +575,8 @@ def curves_primary(folder):
     gap_level = fixed(100 * (1 - 0.05 / n_gap), 2)
     head = ["endpoint", "comparison", "mean difference or share [CI]", "p (Holm)", "MDE", "seeds", "failed",
             "max fallback share", "verdict"]
-    note = ("Differences in the metric's units (for the mean-force error, (kJ/mol/nm)², its area per query for "
-            "`auc`), arm minus arm, paired within seeds; below 0: the first arm is closer to the exact mean "
+    note = ("Differences in the metric's units (for the mean-force error, (kJ/mol/nm)²; for `auc`, the area under "
+            "the curve divided by the queries spent, i.e. the curve's mean), arm minus arm, paired within seeds; below 0: the first arm is closer to the exact mean "
             "force. The t CIs are 95 %, unadjusted; the verdicts use the Holm-adjusted p. Gap closed: (md − arm) / "
             f"(md − iid), the share of the md → iid gap the arm closes, paired bootstrap CI over seeds at "
             f"{gap_level} % (95 % Bonferroni-adjusted over the {n_gap} arms asked). Max fallback share: the largest share of a round's slots either arm's "
