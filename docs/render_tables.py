@@ -753,6 +753,41 @@ def go_curves_cost():
     return curves_cost("go_curves")
 
 
+def curves_strata(folder):
+    """Where a learning-curve run's models learned: per arm, the share of the prior's excess
+    mean-force error removed in each Q stratum of the held-out set, at round 0 and after the last
+    round (mean ± 95 % t half-width over seeds)."""
+    rows = tsv(f"{folder}/rounds.tsv")
+    last = max(int(r["round"]) for r in rows)
+    strata = ("folded", "transition", "unfolded")
+
+    def cell(rs, s):
+        v = [float(r[f"heldout_fraction_removed_{s}"]) for r in rs if r.get(f"heldout_fraction_removed_{s}") not in ("", None)]
+        if not v:
+            return "–"
+        m, h = mean_t(v)
+        return f"{fixed(m, 2, sign=True)} ± {fixed(h, 2)}" if len(v) > 1 else fixed(m, 2, sign=True)
+
+    out = []
+    first = rows[0]["arm"]
+    out.append(["round 0 (all arms)"] + [cell([r for r in rows if r["arm"] == first and int(r["round"]) == 0], s)
+                                         for s in strata])
+    for arm in dict.fromkeys(r["arm"] for r in rows):
+        rs = [r for r in rows if r["arm"] == arm and int(r["round"]) == last]
+        out.append([f"`{arm}`, round {last}"] + [cell(rs, s) for s in strata])
+    head = ["model", "folded", "transition", "unfolded"]
+    note = ("The share of the prior's excess error against the exact mean force removed in each stratum of the "
+            "held-out set by C-alpha Q (`heldout_fraction_removed_<stratum>`: 1 − the model's excess over the "
+            "prior's; 0: no better than the prior, below 0: worse), mean ± 95 % t half-width over the seeds. "
+            "Descriptive, not a pre-registered endpoint.")
+    return table(head, out) + "\n\n" + note + "\n\n" + source(f"{folder}/rounds.tsv")
+
+
+def go_curves_strata():
+    """The measured learning-curve run's fraction removed per Q stratum (all seeds)."""
+    return curves_strata("go_curves/all")
+
+
 def go_curves_pilot2_primary():
     """The second pilot's pre-registered table (one seed: no verdicts; shows the table's form)."""
     return curves_primary("go_curves_pilot2")
@@ -760,7 +795,7 @@ def go_curves_pilot2_primary():
 
 RENDERERS = {f.__name__: f for f in [explore_reach, go_curves_pilot, go_curves_pilot2, go_curves_pilot2_equilibrium,
     go_curves_pilot2_primary, go_curves_primary, go_curves_rounds, go_curves_selection,
-    go_curves_equilibrium, go_curves_tica_change, go_curves_cost, go_recipe_check, test_durations, force_maps, learning_curve, learning_curve_choices,
+    go_curves_equilibrium, go_curves_tica_change, go_curves_cost, go_curves_strata, go_recipe_check, test_durations, force_maps, learning_curve, learning_curve_choices,
     learning_curve_pfold, prior_counts,
     go_experiment_arms, go_experiment_primary, go_pilot_rounds, chignolin_cpu_change,
     chignolin_cpu_paired, go_cpu_convergence, timestep_go, timestep_go_powered,

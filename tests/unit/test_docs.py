@@ -94,6 +94,9 @@ def test_learning_curve_renderers_on_the_pilots(tmp_path, monkeypatch):
     assert "| `iid` | 2316 (1); filled 1.00 |" in rt.curves_rounds("go_curves_pilot2")  # no interval from one seed
     eq = rt.curves_equilibrium("go_curves_pilot2")
     assert "| `md` | 0.06 (0.06) | 0.70 (0.70) | 0 of 1 | 0.037 (0.037) |" in eq and "| 0 of 32 |" in eq
+    strata = rt.curves_strata("go_curves/all")  # per Q stratum; the pilot predates the columns: missing, not 0
+    assert "| `md`, round 4 | +0.29 ± 0.08 | +0.11 ± 0.03 | −0.07 ± 0.06 |" in strata
+    assert "| `iid`, round 4 | – | – | – |" in rt.curves_strata("go_curves_pilot2")
     sel = rt.curves_selection("go_curves_pilot2")  # exploring arms only, one row per selection round
     assert "| `rmsd` | 3 | 0.69 (0.69–0.69) | 0 of 1 | 11651 (11651–11651) | 26.0 | 0.89 |" in sel
     assert "`md`" not in sel.split("\n\n")[0] and sel.count("| `committee` |") == 4

@@ -225,6 +225,27 @@ def test_mean_force_error_in_rounds_tsv_from_real_error_metrics(tmp_path, monkey
     assert "heldout_mean_force_error_weighted" in NOT_SIMULATED
 
 
+def test_rounds_tsv_has_the_fraction_removed_per_q_stratum(tmp_path, monkeypatch):
+    """error_metrics' per-stratum fraction removed -> one rounds.tsv column per Q stratum; a
+    stratum the held-out set lacks stays empty, not zero."""
+    import json
+
+    from alcg.analysis.heldout import error_metrics
+    from alcg.analysis.summary import STRATUM_COLUMNS, round_rows
+
+    full = np.array([10.0, 20.0, 30.0, 50.0])
+    stratum = np.array(["folded", "folded", "unfolded", "unfolded"])
+    m = error_metrics(full, full + 100.0, stratum, np.ones(4), {"folded": 0.5, "unfolded": 0.5})
+    ev = json.loads(json.dumps(_ev(**m)))  # as the evaluation's JSON holds it
+    row = round_rows(_layout(tmp_path, monkeypatch, [], [ev]))[0]
+    assert STRATUM_COLUMNS == ["heldout_fraction_removed_folded", "heldout_fraction_removed_transition",
+                               "heldout_fraction_removed_unfolded"]
+    assert row["heldout_fraction_removed_folded"] == pytest.approx(m["heldout_fraction_removed_by_stratum"]["folded"])
+    assert row["heldout_fraction_removed_unfolded"] == pytest.approx(m["heldout_fraction_removed_by_stratum"]["unfolded"])
+    assert row["heldout_fraction_removed_folded"] != row["heldout_fraction_removed_unfolded"]
+    assert row["heldout_fraction_removed_transition"] is None
+
+
 def test_a_failed_simulation_keeps_its_mean_force_error():
     rows = _rows(failing=(1, "a", 1), values={"low_valid_fraction": True, "tica_w1": 0.2,
                                                "heldout_mean_force_error_weighted": 7.0})

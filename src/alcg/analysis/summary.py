@@ -36,6 +36,9 @@ NOT_SIMULATED = {"heldout_force_mse", "heldout_mean_force_error_weighted"}
 HELDOUT_COLUMNS = ["heldout_labels", "heldout_label_se2", "heldout_excess", "heldout_excess_weighted",
                    "heldout_fraction_removed", "heldout_fraction_removed_weighted", "heldout_force_mse_weighted",
                    "heldout_label_se2_weighted", "heldout_mean_force_error"]
+#: the share of the prior's excess error removed in each Q stratum (:func:`alcg.analysis.heldout.q_strata`);
+#: empty where the held-out set has no such stratum
+STRATUM_COLUMNS = [f"heldout_fraction_removed_{s}" for s in ("folded", "transition", "unfolded")]
 ROUND_COLUMNS = ["seed", "arm", "round", "reference_converged", "n_train_frames", "n_val_frames", "oracle_ns", "n_queries", "n_selected",
                  "n_rejected_backmap", "n_slots", "n_fallback_starts", "fallback_share", "n_failed_oracle",
                  "n_candidates", "explore_bins_reached", "explore_mass_reached",
@@ -44,7 +47,7 @@ ROUND_COLUMNS = ["seed", "arm", "round", "reference_converged", "n_train_frames"
                  "tica_w1", "tica_w1_sd", "tica_w1_halves", "tica_w1_change_pct"] + \
                 [m for m in METRICS if m != "tica_w1"] + ["heldout_prior_force_mse", *HELDOUT_COLUMNS,
                                                            "tica_js_same_bias", "fraction_folded",
-                                                           "reference_fraction_folded"]
+                                                           "reference_fraction_folded", *STRATUM_COLUMNS]
 #: ci_*: percentile bootstrap over seeds; t_ci_*: Student t (see alcg.analysis.statistics for which to trust);
 #: n_failed: seeds whose evaluation failed (their value imputed by the pre-registered rule)
 EXPERIMENT_COLUMNS = ["arm", "round", "oracle_ns", "metric", "comparison", "mean", "ci_low", "ci_high",
@@ -206,6 +209,8 @@ def round_rows(layout: dict) -> list[dict]:
                        "tica_js_same_bias": ev.get("tica_js_same_bias"), "valid_fraction": ev.get("valid_fraction"),
                        "heldout_prior_force_mse": ev.get("heldout_prior_force_mse"),
                        **{c: ev.get(c) for c in HELDOUT_COLUMNS},
+                       **{c: (ev.get("heldout_fraction_removed_by_stratum") or {}).get(c.rsplit("_", 1)[1])
+                          for c in STRATUM_COLUMNS},
                        "fraction_folded": ev.get("fraction_folded"),
                        "reference_fraction_folded": ev.get("reference_fraction_folded"),
                        "evaluation_failed": evaluation_failed(ev),
