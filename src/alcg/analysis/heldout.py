@@ -106,11 +106,16 @@ def stratified_pick(labels: np.ndarray, n_per_stratum: int, seed: int) -> np.nda
     return np.sort(np.concatenate(picks)) if picks else np.zeros(0, np.int64)
 
 
+#: the strata of :func:`q_strata`, folded first
+Q_STRATA = ("folded", "transition", "unfolded")
+
+
 def q_strata(q: np.ndarray, q_threshold: float, margin: float) -> np.ndarray:
-    """``folded`` / ``transition`` / ``unfolded`` per frame from its Q."""
-    out = np.full(len(q), "transition", dtype="<U10")
-    out[q >= q_threshold + margin] = "folded"
-    out[q <= q_threshold - margin] = "unfolded"
+    """``folded`` / ``transition`` / ``unfolded`` (:data:`Q_STRATA`) per frame from its Q."""
+    folded, transition, unfolded = Q_STRATA
+    out = np.full(len(q), transition, dtype="<U10")
+    out[q >= q_threshold + margin] = folded
+    out[q <= q_threshold - margin] = unfolded
     return out
 
 

@@ -18,6 +18,7 @@ import numpy as np
 from alcg.formats import run_file, dataset, slot_start
 from alcg.formats.run_file import Status
 from alcg.util.fileio import atomic_path
+from alcg.analysis.heldout import Q_STRATA
 from alcg.analysis.statistics import (bootstrap_mean_ci, change_pct, paired_difference_ci, paired_difference_t_ci,
                              t_mean_ci)
 
@@ -36,9 +37,9 @@ NOT_SIMULATED = {"heldout_force_mse", "heldout_mean_force_error_weighted"}
 HELDOUT_COLUMNS = ["heldout_labels", "heldout_label_se2", "heldout_excess", "heldout_excess_weighted",
                    "heldout_fraction_removed", "heldout_fraction_removed_weighted", "heldout_force_mse_weighted",
                    "heldout_label_se2_weighted", "heldout_mean_force_error"]
-#: the share of the prior's excess error removed in each Q stratum (:func:`alcg.analysis.heldout.q_strata`);
+#: the share of the prior's excess error removed in each Q stratum (:data:`alcg.analysis.heldout.Q_STRATA`);
 #: empty where the held-out set has no such stratum
-STRATUM_COLUMNS = [f"heldout_fraction_removed_{s}" for s in ("folded", "transition", "unfolded")]
+STRATUM_COLUMNS = [f"heldout_fraction_removed_{s}" for s in Q_STRATA]
 ROUND_COLUMNS = ["seed", "arm", "round", "reference_converged", "n_train_frames", "n_val_frames", "oracle_ns", "n_queries", "n_selected",
                  "n_rejected_backmap", "n_slots", "n_fallback_starts", "fallback_share", "n_failed_oracle",
                  "n_candidates", "explore_bins_reached", "explore_mass_reached",
@@ -56,6 +57,13 @@ EXPERIMENT_COLUMNS = ["arm", "round", "oracle_ns", "metric", "comparison", "mean
 
 def _json(path: str | None) -> dict:
     return json.loads(Path(path).read_text()) if path else {}
+
+
+def _by_stratum(ev: dict, name: str) -> dict:
+    """``{name}_{stratum}`` for each of :data:`Q_STRATA` from the evaluation's ``{name}_by_stratum``
+    (None for a stratum it lacks)."""
+    by = ev.get(f"{name}_by_stratum") or {}
+    return {f"{name}_{s}": by.get(s) for s in Q_STRATA}
 
 
 def _starts_sum(round_files: dict, field: str) -> int:
@@ -209,8 +217,7 @@ def round_rows(layout: dict) -> list[dict]:
                        "tica_js_same_bias": ev.get("tica_js_same_bias"), "valid_fraction": ev.get("valid_fraction"),
                        "heldout_prior_force_mse": ev.get("heldout_prior_force_mse"),
                        **{c: ev.get(c) for c in HELDOUT_COLUMNS},
-                       **{c: (ev.get("heldout_fraction_removed_by_stratum") or {}).get(c.rsplit("_", 1)[1])
-                          for c in STRATUM_COLUMNS},
+                       **_by_stratum(ev, "heldout_fraction_removed"),
                        "fraction_folded": ev.get("fraction_folded"),
                        "reference_fraction_folded": ev.get("reference_fraction_folded"),
                        "evaluation_failed": evaluation_failed(ev),
